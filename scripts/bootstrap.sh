@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Shared set-up for scripts/demo and scripts/test: creates .venv, installs the
+# package with its development extras, and the npm peers used by the tests.
+# Idempotent: a second run only checks that everything is in place.
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+PY="${PYTHON:-python3}"
+
+if [ ! -x .venv/bin/python ]; then
+  echo "bootstrap: creating .venv" >&2
+  "$PY" -m venv .venv
+fi
+stamp=.venv/.socketwire-installed
+want="$(cat pyproject.toml | sha1sum | cut -d' ' -f1)"
+if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
+  echo "bootstrap: installing Python packages" >&2
+  .venv/bin/pip install -q --disable-pip-version-check --upgrade pip
+  .venv/bin/pip install -q --disable-pip-version-check -e ".[dev]"
+  echo "$want" > "$stamp"
+fi
+
+if [ "${1:-}" = "--with-npm" ]; then
+  if ! command -v node >/dev/null 2>&1; then
+    echo "bootstrap: installing nodejs and npm" >&2
+    apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null
+  fi
+  lock_stamp=tests/js/node_modules/.socketwire-lock
+  want_lock="$(sha1sum tests/js/package-lock.json | cut -d' ' -f1)"
+  if [ ! -f "$lock_stamp" ] || [ "$(cat "$lock_stamp")" != "$want_lock" ]; then
+    echo "bootstrap: installing npm peers in tests/js" >&2
+    (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want_lock" > "$lock_stamp"
+  fi
+fi

@@ -1,0 +1,56 @@
+"""socketwire: a Socket.IO v5 (Engine.IO v4) server for asyncio.
+
+::
+
+    import socketwire
+
+    sio = socketwire.Server()
+
+    @sio.on("connection")
+    def connection(socket):
+        socket.emit("welcome", {"id": socket.id})
+
+    sio.run(3000)
+"""
+
+from socketwire.adapters.base import Adapter, BroadcastOptions, SocketView
+from socketwire.engine.server import EngineServer
+from socketwire.engine.socket import EngineSocket
+from socketwire.errors import (
+    AckTimeout,
+    ConnectionRefused,
+    Disconnected,
+    HandshakeError,
+    LocalProtocolError,
+    ProtocolError,
+    RemoteProtocolError,
+    SocketwireError,
+)
+from socketwire.server.broadcast_operator import BroadcastOperator
+from socketwire.server.namespace import Namespace
+from socketwire.server.server import Server
+from socketwire.server.socket import Handshake, Socket
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AckTimeout",
+    "Adapter",
+    "BroadcastOperator",
+    "BroadcastOptions",
+    "ConnectionRefused",
+    "Disconnected",
+    "EngineServer",
+    "EngineSocket",
+    "Handshake",
+    "HandshakeError",
+    "LocalProtocolError",
+    "Namespace",
+    "ProtocolError",
+    "RemoteProtocolError",
+    "Server",
+    "Socket",
+    "SocketView",
+    "SocketwireError",
+    "__version__",
+]

@@ -1,0 +1,269 @@
+"""The adapter interface: rooms, broadcasts and socket operations (layer 1).
+
+An adapter serves one namespace. It keeps the room membership of the namespace's
+local sockets and routes broadcasts; a cluster adapter extends it to reach the
+sockets of other servers without the server layer changing. The methods are
+those of Node's ``socket.io-adapter`` with Python names.
+
+The adapter reaches sockets only through the ``LocalSocket`` port and the
+namespace only through ``NamespacePort``: it never takes the namespace object.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from socketwire.engine.socket import OutgoingMessage
+
+
+@dataclass(slots=True)
+class BroadcastOptions:
+    """Who a broadcast reaches and how (Node's ``BroadcastOptions``)."""
+
+    rooms: frozenset[str] = frozenset()
+    except_rooms: frozenset[str] = frozenset()
+    volatile: bool = False
+    local: bool = False
+    compress: bool = True
+    timeout: float | None = None
+    flags: dict[str, Any] = field(default_factory=dict)
+
+
+class LocalSocket(Protocol):
+    """What an adapter may do with a socket of this server."""
+
+    id: str
+    data: Any
+
+    def _write(self, message: OutgoingMessage, volatile: bool) -> None: ...
+
+    def _handshake_dict(self) -> dict[str, Any]: ...
+
+    def join(self, rooms: str | Iterable[str]) -> None: ...
+
+    def leave(self, room: str) -> None: ...
+
+    def disconnect(self, close: bool = False) -> None: ...
+
+
+class NamespacePort(Protocol):
+    """What an adapter may ask of its namespace."""
+
+    name: str
+
+    @property
+    def local_sockets(self) -> Mapping[str, LocalSocket]: ...
+
+
+class SocketView:
+    """A light view of a socket, local or remote, as ``fetch_sockets`` returns it.
+
+    ``emit``, ``join``, ``leave`` and ``disconnect`` act through the namespace
+    (so through the adapter: a remote socket is reached on its own server).
+    """
+
+    __slots__ = ("_operator_factory", "data", "handshake", "id", "rooms")
+
+    def __init__(
+        self, sid: str, handshake: dict[str, Any], rooms: set[str], data: Any, operator_factory: Any
+    ) -> None:
+        self.id = sid
+        self.handshake = handshake
+        self.rooms = rooms
+        self.data = data
+        self._operator_factory = operator_factory
+
+    def _op(self) -> Any:
+        return self._operator_factory(self.id)
+
+    def emit(self, event: str, *args: Any) -> None:
+        self._op().emit(event, *args)
+
+    def join(self, rooms: str | Iterable[str]) -> None:
+        self._op().sockets_join(rooms)
+
+    def leave(self, rooms: str | Iterable[str]) -> None:
+        self._op().sockets_leave(rooms)
+
+    def disconnect(self, close: bool = False) -> None:
+        self._op().disconnect_sockets(close)
+
+    def timeout(self, seconds: float) -> Any:
+        return self._op().timeout(seconds)
+
+    def __repr__(self) -> str:
+        return f"<SocketView id={self.id!r} rooms={sorted(self.rooms)!r}>"
+
+
+class Adapter:
+    """The in-memory adapter; also the base class of cluster adapters.
+
+    ``rooms`` maps a room to its socket ids, ``sids`` a socket id to its rooms. A
+    cluster adapter overrides the ``*_remote`` hooks and ``server_count``.
+    """
+
+    def __init__(self, nsp: NamespacePort) -> None:
+        self.nsp = nsp
+        self.rooms: dict[str, set[str]] = {}
+        self.sids: dict[str, set[str]] = {}
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def init(self) -> None:
+        """Called once when the namespace is created (a cluster adapter subscribes)."""
+
+    async def close(self) -> None:
+        """Called when the server closes."""
+
+    async def server_count(self) -> int:
+        return 1
+
+    # -- membership ---------------------------------------------------------------------
+
+    def add_all(self, sid: str, rooms: Iterable[str]) -> None:
+        mine = self.sids.get(sid)
+        if mine is None:
+            mine = self.sids[sid] = set()
+        all_rooms = self.rooms
+        for room in rooms:
+            if room in mine:
+                continue
+            mine.add(room)
+            members = all_rooms.get(room)
+            if members is None:
+                all_rooms[room] = {sid}
+                self.on_create_room(room)
+            else:
+                members.add(sid)
+            self.on_join_room(room, sid)
+
+    def add(self, sid: str, room: str) -> None:
+        self.add_all(sid, (room,))
+
+    def delete(self, sid: str, room: str) -> None:
+        mine = self.sids.get(sid)
+        if mine is None or room not in mine:
+            return
+        mine.discard(room)
+        self._remove_from_room(room, sid)
+
+    def delete_all(self, sid: str) -> None:
+        mine = self.sids.pop(sid, None)
+        if not mine:
+            return
+        for room in mine:
+            self._remove_from_room(room, sid)
+
+    def _remove_from_room(self, room: str, sid: str) -> None:
+        members = self.rooms.get(room)
+        if members is None:
+            return
+        members.discard(sid)
+        self.on_leave_room(room, sid)
+        if not members:
+            del self.rooms[room]
+            self.on_delete_room(room)
+
+    # Hooks for subclasses and for the namespace's room events (Node emits
+    # "create-room", "join-room", "leave-room", "delete-room" on the adapter).
+    def on_create_room(self, room: str) -> None: ...
+
+    def on_join_room(self, room: str, sid: str) -> None: ...
+
+    def on_leave_room(self, room: str, sid: str) -> None: ...
+
+    def on_delete_room(self, room: str) -> None: ...
+
+    # -- queries -----------------------------------------------------------------------------
+
+    def socket_rooms(self, sid: str) -> set[str] | None:
+        return self.sids.get(sid)
+
+    def compute_sids(self, opts: BroadcastOptions) -> Iterable[str]:
+        """The local socket ids a broadcast reaches."""
+        rooms = opts.rooms
+        excluded: set[str] = set()
+        if opts.except_rooms:
+            for room in opts.except_rooms:
+                members = self.rooms.get(room)
+                if members:
+                    excluded |= members
+        if rooms:
+            if len(rooms) == 1:
+                (room,) = rooms
+                members = self.rooms.get(room)
+                if not members:
+                    return ()
+                return members - excluded if excluded else members
+            target: set[str] = set()
+            for room in rooms:
+                members = self.rooms.get(room)
+                if members:
+                    target |= members
+            return target - excluded if excluded else target
+        sids = self.nsp.local_sockets.keys()
+        return [s for s in sids if s not in excluded] if excluded else sids
+
+    def sockets(self, rooms: Iterable[str] = ()) -> set[str]:
+        return set(self.compute_sids(BroadcastOptions(rooms=frozenset(rooms))))
+
+    # -- broadcast ---------------------------------------------------------------------------
+
+    def broadcast(self, message: OutgoingMessage, packet: Any, opts: BroadcastOptions) -> None:
+        """Deliver a message, encoded once, to every local recipient.
+
+        ``packet`` is the unencoded Socket.IO packet (a cluster adapter ships it to
+        the other servers, whose own encoders frame it for their clients).
+        """
+        self.broadcast_local(message, opts)
+
+    def broadcast_local(self, message: OutgoingMessage, opts: BroadcastOptions) -> None:
+        sockets = self.nsp.local_sockets
+        volatile = opts.volatile
+        if opts.rooms or opts.except_rooms:
+            for sid in list(self.compute_sids(opts)):
+                sock = sockets.get(sid)
+                if sock is not None:
+                    sock._write(message, volatile)
+        else:
+            for sock in list(sockets.values()):
+                sock._write(message, volatile)
+
+    # -- socket operations (cluster-wide in a cluster adapter) -------------------------
+
+    def _local_targets(self, opts: BroadcastOptions) -> list[LocalSocket]:
+        sockets = self.nsp.local_sockets
+        return [s for sid in list(self.compute_sids(opts)) if (s := sockets.get(sid)) is not None]
+
+    async def fetch_sockets(self, opts: BroadcastOptions) -> list[dict[str, Any]]:
+        """Describe the sockets a broadcast with ``opts`` would reach."""
+        return [
+            {
+                "id": s.id,
+                "handshake": s._handshake_dict(),
+                "rooms": set(self.sids.get(s.id, ())),
+                "data": s.data,
+            }
+            for s in self._local_targets(opts)
+        ]
+
+    def add_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
+        rooms = list(rooms)
+        for s in self._local_targets(opts):
+            s.join(rooms)
+
+    def del_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
+        rooms = list(rooms)
+        for s in self._local_targets(opts):
+            for room in rooms:
+                s.leave(room)
+
+    def disconnect_sockets(self, opts: BroadcastOptions, close: bool) -> None:
+        for s in self._local_targets(opts):
+            s.disconnect(close)
+
+    async def server_side_emit(self, packet: list[Any]) -> Any:
+        """Send an event to the other servers (nothing to do with one server)."""
+        return None

@@ -1,0 +1,601 @@
+"""Socket.IO v5 packet codec (layer 0: sans-I/O, no asyncio, no sockets).
+
+Implements the "Packet encoding" section of the Socket.IO v5 protocol
+(``/work/shared/specs/socket.io-protocol-v5.md``)::
+
+    <packet type>[<# of binary attachments>-][<namespace>,][<acknowledgment id>][JSON payload]
+
+    + binary attachments extracted
+
+Text is UTF-8 ``bytes`` throughout.  The Engine.IO layer adds and strips the
+``"4"`` (message) prefix; this codec never sees it.
+
+Encoding: :func:`encode` for any packet, and the hot-path shortcuts
+:func:`encode_event` / :func:`encode_ack`, which produce exactly the same bytes.
+Each returns ``(text, attachments)``: the text part, and the binary attachments
+to send as separate binary Engine.IO messages right after it.
+
+Decoding: :class:`PacketDecoder` is fed the text part with
+:meth:`PacketDecoder.feed_text` and then, for BINARY_EVENT / BINARY_ACK, each
+attachment with :meth:`PacketDecoder.feed_binary`; the call that completes a
+packet returns it.
+
+Errors: anything wrong in received data raises
+:class:`~socketwire.errors.RemoteProtocolError` (and resets the decoder); misuse
+by our own code (unknown type, payload of the wrong shape, data that is not
+JSON-serialisable) raises :class:`~socketwire.errors.LocalProtocolError`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import IntEnum
+from typing import Any, Final
+
+import orjson
+
+from socketwire.errors import LocalProtocolError, RemoteProtocolError
+
+__all__ = [
+    "RESERVED_EVENTS",
+    "Packet",
+    "PacketDecoder",
+    "PacketType",
+    "encode",
+    "encode_ack",
+    "encode_event",
+]
+
+
+class PacketType(IntEnum):
+    """Socket.IO packet types ("Exchange protocol", table of packet types)."""
+
+    CONNECT = 0
+    DISCONNECT = 1
+    EVENT = 2
+    ACK = 3
+    CONNECT_ERROR = 4
+    BINARY_EVENT = 5
+    BINARY_ACK = 6
+
+
+@dataclass(slots=True)
+class Packet:
+    """One Socket.IO packet.
+
+    ``data`` is the decoded JSON payload, ``None`` meaning "no payload" (JSON
+    ``null`` is never a valid payload, so there is no ambiguity).  For EVENT
+    packets it is ``[event_name, *args]``.  ``id`` is the acknowledgement id.
+    In decoded BINARY_EVENT / BINARY_ACK packets the placeholders have been
+    replaced by the attachments (``bytes``).
+    """
+
+    type: PacketType
+    nsp: str = "/"
+    data: Any = None
+    id: int | None = None
+
+
+# Event names an EVENT packet may not carry (socket.io-parser's RESERVED_EVENTS).
+RESERVED_EVENTS: Final[frozenset[str]] = frozenset(
+    {
+        "connect",
+        "connect_error",
+        "disconnect",
+        "disconnecting",
+        "newListener",
+        "removeListener",
+    }
+)
+
+# An acknowledgement id is at most 15 decimal digits (below 2**53, so a
+# JavaScript peer reads it back exactly).
+_MAX_ID_DIGITS: Final = 15
+_MAX_ID: Final = 10**_MAX_ID_DIGITS - 1
+# More attachment-count digits than this is "too many" whatever the limit.
+_MAX_ATTACHMENT_DIGITS: Final = 9
+
+_dumps = orjson.dumps
+_loads = orjson.loads
+_JSONDecodeError = orjson.JSONDecodeError
+
+_BINARY_TYPES: Final = (bytes, bytearray, memoryview)
+_TYPE_NAMES: Final = tuple(t.name for t in PacketType)
+_PACKET_TYPES: Final = tuple(PacketType)
+_EVENT: Final = PacketType.EVENT
+_ACK: Final = PacketType.ACK
+
+# Byte values used by the decoder.
+_DIGIT_0: Final = 0x30  # "0"
+_DIGIT_9: Final = 0x39  # "9"
+_DASH: Final = 0x2D  # "-"
+_SLASH: Final = 0x2F  # "/"
+
+
+# ---------------------------------------------------------------------------
+# Encoding
+# ---------------------------------------------------------------------------
+
+
+# Validated "<namespace>," header segments, by namespace (bounded: cleared when full).
+_NSP_SEGMENTS: dict[str, bytes] = {}
+_NSP_SEGMENTS_MAX: Final = 1024
+
+
+def _nsp_segment(nsp: str) -> bytes:
+    """The ``<namespace>,`` part of the header for a namespace other than "/"."""
+    if type(nsp) is str:
+        segment = _NSP_SEGMENTS.get(nsp)
+        if segment is not None:
+            return segment
+    # "Format": the namespace is only included if it differs from "/"; it is
+    # followed by "," which is also its terminator, so it may not contain one.
+    if type(nsp) is not str or not nsp.startswith("/"):
+        raise LocalProtocolError(f"namespace must be a str starting with '/', got {nsp!r}")
+    if "," in nsp:
+        raise LocalProtocolError(f"namespace may not contain ',': {nsp!r}")
+    try:
+        segment = nsp.encode() + b","
+    except UnicodeEncodeError:
+        raise LocalProtocolError(f"namespace is not encodable as UTF-8: {nsp!r}") from None
+    if len(_NSP_SEGMENTS) >= _NSP_SEGMENTS_MAX:
+        _NSP_SEGMENTS.clear()
+    _NSP_SEGMENTS[nsp] = segment
+    return segment
+
+
+def _check_id(ack_id: object) -> None:
+    if type(ack_id) is not int or not 0 <= ack_id <= _MAX_ID:
+        raise LocalProtocolError(f"ack id must be an int in [0, {_MAX_ID}], got {ack_id!r}")
+
+
+def _check_event_data(data: object) -> None:
+    """EVENT payload: a non-empty array, first element a non-reserved name or a number."""
+    # "Sending and receiving data": the payload is mandatory and MUST be a
+    # non-empty array (first element as socket.io-parser's isPayloadValid).
+    if not isinstance(data, (list, tuple)) or not data:
+        raise LocalProtocolError(f"EVENT data must be a non-empty list, got {data!r}")
+    name = data[0]
+    if isinstance(name, str):
+        if name in RESERVED_EVENTS:
+            raise LocalProtocolError(f"{name!r} is a reserved event name")
+    elif not isinstance(name, (int, float)) or isinstance(name, bool):
+        raise LocalProtocolError(f"event name must be a str or a number, got {name!r}")
+
+
+def _check_ack_data(data: object) -> None:
+    # "Acknowledgement": the payload is mandatory and MUST be an array (possibly empty).
+    if not isinstance(data, (list, tuple)):
+        raise LocalProtocolError(f"ACK data must be a list, got {data!r}")
+
+
+def _deconstruct(obj: Any, buffers: list[bytes]) -> Any:
+    """Copy of ``obj`` with every binary value replaced by a placeholder.
+
+    Depth-first, in list / dict order, as socket.io-parser's deconstructPacket
+    ("Packet encoding" > "with multiple attachments": num 0, then 1, ...).
+    """
+    if isinstance(obj, _BINARY_TYPES):
+        num = len(buffers)
+        if type(obj) is bytes:
+            buffers.append(obj)
+        elif isinstance(obj, memoryview):
+            buffers.append(obj.tobytes())
+        else:
+            buffers.append(bytes(obj))
+        return {"_placeholder": True, "num": num}
+    if isinstance(obj, (list, tuple)):
+        return [_deconstruct(item, buffers) for item in obj]
+    if isinstance(obj, dict):
+        return {key: _deconstruct(value, buffers) for key, value in obj.items()}
+    return obj
+
+
+def _dumps_binary(data: Any) -> tuple[bytes, list[bytes]]:
+    """JSON of ``data`` with binary extracted, and the attachments."""
+    buffers: list[bytes] = []
+    try:
+        body = _dumps(_deconstruct(data, buffers))
+    except RecursionError:
+        raise LocalProtocolError("data is nested too deeply (or is cyclic)") from None
+    except TypeError as exc:
+        raise LocalProtocolError(f"data is not JSON-serialisable: {exc}") from None
+    return body, buffers
+
+
+def _encode_args(kind: int, nsp: str, data: Any, ack_id: int | None) -> tuple[bytes, list[bytes]]:
+    """Encode an EVENT (kind 2) or ACK (kind 3) whose payload was validated.
+
+    Binary anywhere in ``data`` turns the packet into BINARY_EVENT (5) or
+    BINARY_ACK (6) (socket.io-parser's Encoder, "with binary data").
+    """
+    try:
+        # Fast path: no binary, so orjson serialises it in one go; the walk
+        # looking for binary only happens when orjson refuses something.
+        body = _dumps(data)
+    except TypeError as exc:
+        body, buffers = _dumps_binary(data)
+        if not buffers:
+            raise LocalProtocolError(f"data is not JSON-serialisable: {exc}") from None
+        return _binary_header(kind + 3, len(buffers), nsp, ack_id) + body, buffers
+    # "Format": <type>[<namespace>,][<id>]<JSON>
+    if nsp == "/":
+        if ack_id is None:
+            return (b"2" if kind == 2 else b"3") + body, []
+        _check_id(ack_id)
+        return b"%d%d%b" % (kind, ack_id, body), []
+    segment = _nsp_segment(nsp)
+    if ack_id is None:
+        return b"%d%b%b" % (kind, segment, body), []
+    _check_id(ack_id)
+    return b"%d%b%d%b" % (kind, segment, ack_id, body), []
+
+
+def _binary_header(ptype: int, count: int, nsp: str, ack_id: int | None) -> bytes:
+    # "Format": <type><# of binary attachments>-[<namespace>,][<id>]
+    head = b"%d%d-" % (ptype, count)
+    if nsp != "/":
+        head += _nsp_segment(nsp)
+    if ack_id is not None:
+        _check_id(ack_id)
+        head += b"%d" % ack_id
+    return head
+
+
+def encode_event(nsp: str, data: list[Any], ack_id: int | None = None) -> tuple[bytes, list[bytes]]:
+    """Encode an EVENT packet ``data = [event_name, *args]``.
+
+    Returns exactly what ``encode(Packet(PacketType.EVENT, nsp, data, ack_id))``
+    returns: a BINARY_EVENT with its attachments when ``data`` holds binary.
+    """
+    # Hot path (once per emit / broadcast): checks and header inlined.
+    if type(data) is not list or not data or type(data[0]) is not str or data[0] in RESERVED_EVENTS:
+        _check_event_data(data)
+    if nsp == "/":
+        try:
+            # No binary: orjson serialises it in one go.  Only when orjson
+            # refuses something is the data walked looking for binary.
+            body = _dumps(data)
+        except TypeError:
+            return _encode_args(2, nsp, data, ack_id)
+        # "Format": <type>[<id>]<JSON> (namespace "/" omitted)
+        if ack_id is None:
+            return b"2" + body, []
+        if type(ack_id) is int and 0 <= ack_id <= _MAX_ID:
+            return b"2%d%b" % (ack_id, body), []
+    return _encode_args(2, nsp, data, ack_id)
+
+
+def encode_ack(nsp: str, data: list[Any], ack_id: int) -> tuple[bytes, list[bytes]]:
+    """Encode an ACK packet answering ``ack_id`` with the arguments ``data``.
+
+    Returns exactly what ``encode(Packet(PacketType.ACK, nsp, data, ack_id))``
+    returns: a BINARY_ACK with its attachments when ``data`` holds binary.
+    """
+    # Hot path (once per acknowledgement): checks and header inlined.
+    if type(data) is not list:
+        _check_ack_data(data)
+    if nsp == "/" and type(ack_id) is int and 0 <= ack_id <= _MAX_ID:
+        try:
+            body = _dumps(data)
+        except TypeError:
+            return _encode_args(3, nsp, data, ack_id)
+        return b"3%d%b" % (ack_id, body), []
+    if ack_id is None:
+        raise LocalProtocolError("an ACK packet needs an ack id")
+    return _encode_args(3, nsp, data, ack_id)
+
+
+def encode(packet: Packet) -> tuple[bytes, list[bytes]]:
+    """Encode any packet into ``(text, attachments)``.
+
+    EVENT / ACK packets holding binary (``bytes``, ``bytearray`` or
+    ``memoryview``, at any depth in lists, tuples and dict values) are sent as
+    BINARY_EVENT / BINARY_ACK.  BINARY_EVENT / BINARY_ACK packets are always
+    sent as such, even with no binary (``"50-[...]"``).
+    """
+    ptype = packet.type
+    if type(ptype) is not PacketType and (type(ptype) is not int or not 0 <= ptype <= 6):
+        raise LocalProtocolError(f"unknown packet type {ptype!r}")
+    kind = int(ptype)
+    nsp = packet.nsp
+    data = packet.data
+    ack_id = packet.id
+
+    if kind == 2 or kind == 5:  # EVENT, BINARY_EVENT
+        _check_event_data(data)
+    elif kind == 3 or kind == 6:  # ACK, BINARY_ACK
+        _check_ack_data(data)
+        if ack_id is None:
+            raise LocalProtocolError(f"a {_TYPE_NAMES[kind]} packet needs an ack id")
+
+    if kind == 2 or kind == 3:
+        return _encode_args(kind, nsp, data, ack_id)
+    if kind == 5 or kind == 6:
+        body, buffers = _dumps_binary(data)
+        return _binary_header(kind, len(buffers), nsp, ack_id) + body, buffers
+
+    # CONNECT, DISCONNECT, CONNECT_ERROR (payload rules of socket.io-parser's
+    # isPayloadValid; "Connection to a namespace").
+    if kind == 0:
+        if data is not None and not isinstance(data, dict):
+            raise LocalProtocolError(f"CONNECT data must be a dict or None, got {data!r}")
+    elif kind == 1:
+        if data is not None:
+            raise LocalProtocolError(f"a DISCONNECT packet has no data, got {data!r}")
+    elif data is not None and not isinstance(data, (str, dict)):
+        raise LocalProtocolError(f"CONNECT_ERROR data must be a str or a dict, got {data!r}")
+
+    # "Format": <type>[<namespace>,][<id>][<JSON>]
+    head = b"%d" % kind
+    if nsp != "/":
+        head += _nsp_segment(nsp)
+    if ack_id is not None:
+        _check_id(ack_id)
+        head += b"%d" % ack_id
+    if data is None:
+        return head, []
+    try:
+        body = _dumps(data)
+    except TypeError as exc:
+        raise LocalProtocolError(f"data is not JSON-serialisable: {exc}") from None
+    return head + body, []
+
+
+# ---------------------------------------------------------------------------
+# Decoding
+# ---------------------------------------------------------------------------
+
+
+def _is_event_payload(payload: Any) -> bool:
+    # isPayloadValid, EVENT / BINARY_EVENT: a non-empty array whose first
+    # element is a number or a string that is not a reserved event name.
+    if type(payload) is not list or not payload:
+        return False
+    name = payload[0]
+    t = type(name)
+    if t is str:
+        return name not in RESERVED_EVENTS
+    return t is int or t is float
+
+
+def _is_payload_valid(ptype: int, payload: Any) -> bool:
+    """socket.io-parser's Decoder.isPayloadValid, for a payload that is present."""
+    if ptype == 2 or ptype == 5:  # EVENT, BINARY_EVENT
+        return _is_event_payload(payload)
+    if ptype == 3 or ptype == 6:  # ACK, BINARY_ACK
+        return type(payload) is list
+    if ptype == 0:  # CONNECT: an object
+        return type(payload) is dict
+    if ptype == 4:  # CONNECT_ERROR: a string or an object
+        return type(payload) is str or type(payload) is dict
+    return False  # DISCONNECT: no payload at all
+
+
+_Slot = tuple[list[Any] | dict[str, Any], Any, int]
+
+
+def _find_placeholders(data: Any, count: int) -> list[_Slot]:
+    """Every placeholder in ``data`` as (container, key, num), validated.
+
+    A placeholder is a dict whose ``"_placeholder"`` is ``true`` (as
+    socket.io-parser's reconstructPacket); its ``"num"`` must be an integer
+    indexing one of the ``count`` attachments.  Iterative, so deep nesting
+    cannot overflow the Python stack.
+    """
+    slots: list[_Slot] = []
+    stack: list[Any] = [data]
+    while stack:
+        node = stack.pop()
+        items: Any = enumerate(node) if type(node) is list else node.items()
+        for key, value in items:
+            t = type(value)
+            if t is dict:
+                if value.get("_placeholder") is True:
+                    num = value.get("num")
+                    if type(num) is not int or not 0 <= num < count:
+                        raise RemoteProtocolError(
+                            f"invalid attachment placeholder {value!r} "
+                            f"(packet has {count} attachment(s))"
+                        )
+                    slots.append((node, key, num))
+                else:
+                    stack.append(value)
+            elif t is list:
+                stack.append(value)
+    return slots
+
+
+class PacketDecoder:
+    """Incremental decoder for one connection's Socket.IO packets.
+
+    ``feed_text`` takes one text packet (without the Engine.IO ``"4"``) and
+    returns the :class:`Packet`, or ``None`` for a BINARY_EVENT / BINARY_ACK
+    that announces attachments; those then come through ``feed_binary``, the
+    one completing the packet returning it.  Any error raises
+    :class:`~socketwire.errors.RemoteProtocolError` and resets the decoder.
+    """
+
+    __slots__ = ("_buffers", "_expected", "_max_attachments", "_pending", "_slots")
+
+    def __init__(self, *, max_attachments: int = 100) -> None:
+        if type(max_attachments) is not int or max_attachments < 0:
+            raise ValueError(f"max_attachments must be an int >= 0, got {max_attachments!r}")
+        self._max_attachments = max_attachments
+        self._pending: Packet | None = None
+        self._expected = 0
+        self._buffers: list[bytes] = []
+        self._slots: list[_Slot] = []
+
+    @property
+    def awaiting_attachments(self) -> bool:
+        """Whether a binary packet is waiting for more attachments."""
+        return self._pending is not None
+
+    def reset(self) -> None:
+        """Drop any partially received binary packet."""
+        self._pending = None
+        self._expected = 0
+        self._buffers = []
+        self._slots = []
+
+    def _fail(self, message: str) -> RemoteProtocolError:
+        self.reset()
+        return RemoteProtocolError(message)
+
+    def feed_text(self, data: bytes) -> Packet | None:
+        """Decode one text packet; ``None`` if it awaits binary attachments."""
+        if self._pending is not None:
+            # socket.io-parser: "got plaintext data when reconstructing a packet"
+            raise self._fail(
+                f"text packet received while {self._expected - len(self._buffers)} "
+                "binary attachment(s) are still awaited"
+            )
+        # Fast path: "2[...]" / "2<id>[...]", an EVENT on "/" (the bulk of
+        # traffic).  Anything unusual, including every error, falls through
+        # to the general decoder, which gives the precise error message.
+        if data and (data[0] == 0x32 or data[0] == 0x33):  # "2" EVENT, "3" ACK
+            k = data.find(b"[")
+            if k == 1:
+                ack_id: int | None = None
+            elif 1 < k <= _MAX_ID_DIGITS + 1:
+                head = data[1:k]
+                if not head.isdigit():
+                    return self._decode(data)
+                ack_id = int(head)
+            else:
+                return self._decode(data)
+            try:
+                payload = _loads(data[k:])
+            except _JSONDecodeError:
+                return self._decode(data)
+            if type(payload) is list:
+                if data[0] == 0x32:
+                    # isPayloadValid, EVENT: non-empty array, first element a
+                    # number or a non-reserved string.
+                    if payload:
+                        name = payload[0]
+                        t = type(name)
+                        if (t is str and name not in RESERVED_EVENTS) or t is int or t is float:
+                            return Packet(_EVENT, "/", payload, ack_id)
+                elif ack_id is not None:
+                    # isPayloadValid, ACK: an array; the id is required.
+                    return Packet(_ACK, "/", payload, ack_id)
+        return self._decode(data)
+
+    def _decode(self, data: bytes) -> Packet | None:
+        """The general decoder, following socket.io-parser's decodeString."""
+        n = len(data)
+        if n == 0:
+            raise self._fail("empty packet")
+        # "Format": <packet type>, one digit.
+        ptype = data[0] - _DIGIT_0
+        if not 0 <= ptype <= 6:
+            raise self._fail(f"unknown packet type {data[:1]!r}")
+        type_name = _TYPE_NAMES[ptype]
+        binary = ptype >= 5
+        i = 1
+
+        # [<# of binary attachments>-], for BINARY_EVENT / BINARY_ACK only.
+        attachments = 0
+        if binary:
+            j = i
+            while j < n and _DIGIT_0 <= data[j] <= _DIGIT_9:
+                j += 1
+            if j == i:
+                raise self._fail(f"{type_name} packet without an attachment count")
+            if j == n or data[j] != _DASH:
+                raise self._fail(f"{type_name} attachment count {data[i:j]!r} not followed by '-'")
+            if j - i > _MAX_ATTACHMENT_DIGITS:
+                raise self._fail(f"too many attachments: {data[i:j]!r}")
+            attachments = int(data[i:j])
+            if attachments > self._max_attachments:
+                raise self._fail(f"too many attachments: {attachments} > {self._max_attachments}")
+            i = j + 1
+
+        # [<namespace>,]: starts with "/", runs up to "," or the end.
+        nsp = "/"
+        nsp_given = False
+        if i < n and data[i] == _SLASH:
+            j = data.find(b",", i)
+            if j < 0:
+                j = n
+            try:
+                nsp = data[i:j].decode("utf-8")
+            except UnicodeDecodeError:
+                raise self._fail(f"invalid UTF-8 in namespace {data[i:j]!r}") from None
+            nsp_given = True
+            i = j + 1
+
+        # [<acknowledgment id>]: digits only.
+        ack_id: int | None = None
+        j = i
+        while j < n and _DIGIT_0 <= data[j] <= _DIGIT_9:
+            j += 1
+        if j > i:
+            if j - i > _MAX_ID_DIGITS:
+                raise self._fail(f"ack id too long ({j - i} digits > {_MAX_ID_DIGITS})")
+            ack_id = int(data[i:j])
+            i = j
+        elif ptype == 3 or ptype == 6:
+            raise self._fail(f"{type_name} packet without an ack id")
+
+        if i < n and data[i] == _DASH:
+            if binary:
+                raise self._fail(f"unexpected '-' in {type_name} packet header")
+            raise self._fail(f"attachment count on non-binary packet type {type_name}")
+
+        # [JSON-stringified payload]
+        payload: Any = None
+        if i < n:
+            try:
+                payload = _loads(data[i:])
+            except _JSONDecodeError as exc:
+                if "UTF-8" in str(exc):
+                    raise self._fail(f"invalid UTF-8 in packet payload: {exc}") from None
+                if not nsp_given and ack_id is None and data[i] not in b'[{" \t\r\n':
+                    # No namespace was read, but something like "admin," is
+                    # where it would be: the peer forgot the leading "/".
+                    comma = data.find(b",", i)
+                    if comma > 0:
+                        raise self._fail(
+                            f"namespace must start with '/': {data[i:comma]!r}"
+                        ) from None
+                raise self._fail(f"invalid JSON payload: {exc}") from None
+            if not _is_payload_valid(ptype, payload):
+                raise self._fail(f"invalid {type_name} payload: {_short(payload)}")
+        elif ptype == 2 or ptype == 3 or binary:
+            raise self._fail(f"{type_name} packet without a payload")
+
+        packet = Packet(_PACKET_TYPES[ptype], nsp, payload, ack_id)
+        if not binary:
+            return packet
+        # Placeholders are checked now, so a bad one fails before any attachment.
+        slots = _find_placeholders(payload, attachments)
+        if attachments == 0:
+            return packet
+        self._pending = packet
+        self._expected = attachments
+        self._buffers = []
+        self._slots = slots
+        return None
+
+    def feed_binary(self, data: bytes) -> Packet | None:
+        """Take one attachment; returns the packet once the last one arrived."""
+        if self._pending is None:
+            # socket.io-parser: "got binary data when not reconstructing a packet"
+            raise self._fail("binary attachment received while no packet awaits one")
+        buffers = self._buffers
+        buffers.append(data if type(data) is bytes else bytes(data))
+        if len(buffers) < self._expected:
+            return None
+        packet = self._pending
+        for container, key, num in self._slots:
+            container[key] = buffers[num]
+        self.reset()
+        return packet
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -1,0 +1,69 @@
+"""The narrow ports between the Engine.IO runtime and its front doors (layer 1).
+
+A front door (the built-in HTTP server, the ASGI app) turns network traffic into
+``HttpRequest`` objects and WebSocket connections; the Engine.IO runtime answers
+them through these methods only, so it never knows which front door it serves.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+
+class WebSocketHandler(Protocol):
+    """What a WebSocket connection reports to (an Engine.IO socket or a probe)."""
+
+    def ws_message(self, opcode: int, payload: bytes) -> None:
+        """A whole data message (``Opcode.TEXT`` or ``Opcode.BINARY``)."""
+
+    def ws_closed(self, code: int, reason: str) -> None:
+        """The connection is gone (close frame, error or lost TCP connection)."""
+
+
+class WebSocketPort(Protocol):
+    """An accepted server-side WebSocket connection."""
+
+    def write(self, data: bytes) -> None:
+        """Write bytes that are already framed (server frames are unmasked, so one
+        framing serves every recipient of a broadcast)."""
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Send a close frame and end the connection."""
+
+    def set_handler(self, handler: WebSocketHandler) -> None:
+        """Route the connection's events to ``handler`` from now on."""
+
+    def buffered(self) -> int:
+        """Bytes written but not yet taken by the operating system."""
+
+
+class HttpRequest(Protocol):
+    """One HTTP request that the Engine.IO runtime answers exactly once."""
+
+    method: str
+    path: str
+    query: Mapping[str, str]
+    headers: Mapping[str, str]  # lower-case names
+    body: bytes
+    remote_address: str
+    secure: bool
+    url: str
+
+    def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        """Send the response (Content-Length is added by the front door)."""
+
+    def on_abort(self, callback: Callable[[], None] | None) -> None:
+        """Call ``callback`` if the client goes away before the response."""
+
+    def is_websocket(self) -> bool:
+        """Whether this is a WebSocket upgrade request."""
+
+    def accept_websocket(
+        self, handler: WebSocketHandler, headers: list[tuple[str, str]]
+    ) -> WebSocketPort | None:
+        """Complete the WebSocket handshake (RFC 6455 section 4.2.2).
+
+        Returns None when the request is not a valid WebSocket handshake; the
+        front door has then answered it with HTTP 400 itself.
+        """

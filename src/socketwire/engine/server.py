@@ -1,0 +1,310 @@
+"""The Engine.IO v4 server runtime (layer 1, asyncio).
+
+``EngineServer`` answers the requests that a front door routes to the Engine.IO
+path: the handshake, polling ``GET``/``POST`` and WebSocket upgrades, with the
+errors Node's engine.io gives (``{"code": N, "message": ...}`` with HTTP 400 or
+403). It owns the heartbeat of every session through two constant-delay queues,
+so there is one clock callback per queue, not one timer per connection.
+
+It is usable on its own, like Node's ``engine.io`` package::
+
+    engine = EngineServer(on_connection=lambda sock: ...)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import secrets
+import zlib
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+
+from socketwire.core.engineio.session import POLLING, WEBSOCKET
+from socketwire.engine.ticker import Ticker
+from socketwire.core.websocket.frames import Opcode, encode_frame
+from socketwire.engine.cors import CorsPolicy
+from socketwire.engine.ports import HttpRequest
+from socketwire.engine.socket import EngineSocket, RequestInfo
+from socketwire.errors import ConnectionRefused
+
+log = logging.getLogger("socketwire.engine")
+
+# Node's engine.io ``Server.errors`` and their messages.
+UNKNOWN_TRANSPORT = 0
+UNKNOWN_SID = 1
+BAD_HANDSHAKE_METHOD = 2
+BAD_REQUEST = 3
+FORBIDDEN = 4
+UNSUPPORTED_PROTOCOL_VERSION = 5
+ERROR_MESSAGES = {
+    UNKNOWN_TRANSPORT: "Transport unknown",
+    UNKNOWN_SID: "Session ID unknown",
+    BAD_HANDSHAKE_METHOD: "Bad handshake method",
+    BAD_REQUEST: "Bad request",
+    FORBIDDEN: "Forbidden",
+    UNSUPPORTED_PROTOCOL_VERSION: "Unsupported protocol version",
+}
+
+_TEXT_PLAIN = [("Content-Type", "text/plain; charset=UTF-8")]
+_OK_HEADERS = [("Content-Type", "text/html")]
+
+
+def default_generate_id() -> str:
+    """A session id: 15 bytes of cryptographic randomness, 20 URL-safe characters."""
+    return secrets.token_urlsafe(15)
+
+
+class EngineServer:
+    """Engine.IO v4 server: sessions, transports, heartbeat and upgrades.
+
+    Durations are in seconds (Node's defaults: ``ping_interval=25``,
+    ``ping_timeout=20``, ``upgrade_timeout=10``); ``max_http_buffer_size`` bounds a
+    polling body and a WebSocket message (default 1e6 bytes, as Node).
+    """
+
+    def __init__(
+        self,
+        *,
+        ping_interval: float = 25.0,
+        ping_timeout: float = 20.0,
+        upgrade_timeout: float = 10.0,
+        max_http_buffer_size: int = 1_000_000,
+        transports: Sequence[str] = (POLLING, WEBSOCKET),
+        allow_upgrades: bool = True,
+        cors: Any = None,
+        allow_request: Callable[[HttpRequest], Any] | None = None,
+        cookie: bool | dict[str, Any] = False,
+        http_compression: bool | dict[str, Any] = True,
+        generate_id: Callable[[], str] = default_generate_id,
+        on_connection: Callable[[EngineSocket], None] | None = None,
+    ) -> None:
+        for t in transports:
+            if t not in (POLLING, WEBSOCKET):
+                raise ValueError(f"unknown transport {t!r}")
+        self.ping_interval = float(ping_interval)
+        self.ping_timeout = float(ping_timeout)
+        self.upgrade_timeout = float(upgrade_timeout)
+        self.max_http_buffer_size = int(max_http_buffer_size)
+        self.transports = tuple(transports)
+        self.allow_upgrades = allow_upgrades
+        self.cors = CorsPolicy.from_option(cors)
+        self.allow_request = allow_request
+        self.cookie = self._cookie_option(cookie)
+        if http_compression is True:
+            http_compression = {}
+        self.compression_threshold: int | None = (
+            None if http_compression is False else int(http_compression.get("threshold", 1024))
+        )
+        self.generate_id = generate_id
+        self.on_connection = on_connection
+        self.clients: dict[str, EngineSocket] = {}
+        self.volatile_high_water = 64 * 1024
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._pings = Ticker(self.ping_interval, EngineSocket.heartbeat_due)
+        self._pongs = Ticker(self.ping_timeout, EngineSocket.heartbeat_due)
+        self._open_tail = orjson.dumps(
+            {"pingInterval": int(self.ping_interval * 1000), "pingTimeout": int(self.ping_timeout * 1000), "maxPayload": self.max_http_buffer_size}
+        )[1:]
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    @staticmethod
+    def _cookie_option(cookie: bool | dict[str, Any]) -> dict[str, Any] | None:
+        if not cookie:
+            return None
+        base: dict[str, Any] = {"name": "io", "path": "/", "http_only": True, "same_site": "lax"}
+        if isinstance(cookie, dict):
+            base.update(cookie)
+        return base
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        if self._loop is None:
+            self._loop = asyncio.get_running_loop()
+        return self._loop
+
+    @property
+    def clients_count(self) -> int:
+        return len(self.clients)
+
+    # -- request entry point -------------------------------------------------------
+
+    def handle_request(self, req: HttpRequest) -> None:
+        """Answer one request to the Engine.IO path (never raises)."""
+        try:
+            if self._loop is None:
+                self._loop = asyncio.get_running_loop()
+            if req.method == "OPTIONS" and self.cors is not None and not req.is_websocket():
+                req.respond(204, self.cors.headers("OPTIONS", req.headers), b"")
+                return
+            query = req.query
+            transport = query.get("transport")
+            if transport not in self.transports:
+                return self._respond_error(req, UNKNOWN_TRANSPORT)
+            sid = query.get("sid")
+            if sid is not None:
+                return self._handle_existing(req, sid, transport)
+            if query.get("EIO") != "4":
+                return self._respond_error(req, UNSUPPORTED_PROTOCOL_VERSION)
+            if req.method != "GET":
+                return self._respond_error(req, BAD_HANDSHAKE_METHOD)
+            if (transport == WEBSOCKET) != req.is_websocket():
+                return self._respond_error(req, BAD_REQUEST)
+            if self.allow_request is not None:
+                self._spawn(self._handshake_checked(req, transport))
+                return
+            self._handshake(req, transport)
+        except Exception:
+            log.exception("unexpected error while answering %s %s", req.method, req.path)
+            try:
+                self._respond_error(req, BAD_REQUEST)
+            except Exception:
+                pass
+
+    def _spawn(self, coro: Any) -> None:
+        task = self.loop.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _handshake_checked(self, req: HttpRequest, transport: str) -> None:
+        assert self.allow_request is not None
+        try:
+            result = self.allow_request(req)
+            if inspect.isawaitable(result):
+                result = await result
+        except ConnectionRefused as exc:
+            return self._respond_error(req, FORBIDDEN, exc.message)
+        except Exception:
+            log.exception("allow_request raised; refusing the handshake")
+            return self._respond_error(req, FORBIDDEN)
+        if not result:
+            return self._respond_error(req, FORBIDDEN)
+        self._handshake(req, transport)
+
+    def _handle_existing(self, req: HttpRequest, sid: str, transport: str) -> None:
+        client = self.clients.get(sid)
+        if client is None:
+            return self._respond_error(req, UNKNOWN_SID)
+        if req.is_websocket():
+            if transport != WEBSOCKET or not self.allow_upgrades or not client.session.can_upgrade():
+                log.info("sid=%s refused WebSocket upgrade (transport=%s, state)", sid, transport)
+                return self._respond_error(req, BAD_REQUEST)
+            client.start_upgrade(req, self._extra_headers(req))
+            return
+        if transport != client.transport or client.transport != POLLING:
+            return self._respond_error(req, BAD_REQUEST)
+        if req.method == "GET":
+            client.handle_get(req)
+        elif req.method == "POST":
+            client.handle_post(req)
+        else:
+            self._respond_error(req, BAD_REQUEST)
+
+    def _handshake(self, req: HttpRequest, transport: str) -> None:
+        sid = self.generate_id()
+        while sid in self.clients:
+            sid = self.generate_id()
+        info = RequestInfo(
+            headers=req.headers, query=req.query, address=req.remote_address, secure=req.secure, url=req.url
+        )
+        sock = EngineSocket(self, sid, transport, info)
+        upgrades = b'["websocket"]' if transport == POLLING and self.allow_upgrades and WEBSOCKET in self.transports else b"[]"
+        # Engine.IO v4 "Handshake": the open packet and its JSON payload.
+        open_packet = b'0{"sid":"' + sid.encode() + b'","upgrades":' + upgrades + b"," + self._open_tail
+        headers = self._extra_headers(req)
+        if self.cookie is not None:
+            headers.append(("Set-Cookie", self._cookie_header(sid)))
+        if transport == WEBSOCKET:
+            ws = req.accept_websocket(sock, headers)
+            if ws is None:
+                return
+            sock.ws = ws
+            ws.write(encode_frame(Opcode.TEXT, open_packet))
+        else:
+            req.respond(200, _TEXT_PLAIN + headers, open_packet)
+        self.clients[sid] = sock
+        self._schedule_ping(sock)
+        if self.on_connection is not None:
+            try:
+                self.on_connection(sock)
+            except Exception:
+                log.exception("connection handler failed for sid=%s", sid)
+                sock.close_now("transport error")
+
+    def _cookie_header(self, sid: str) -> str:
+        c = self.cookie
+        assert c is not None
+        parts = [f"{c['name']}={sid}"]
+        if c.get("path"):
+            parts.append(f"Path={c['path']}")
+        if c.get("domain"):
+            parts.append(f"Domain={c['domain']}")
+        if c.get("max_age") is not None:
+            parts.append(f"Max-Age={int(c['max_age'])}")
+        if c.get("http_only"):
+            parts.append("HttpOnly")
+        if c.get("secure"):
+            parts.append("Secure")
+        if c.get("same_site"):
+            parts.append(f"SameSite={str(c['same_site']).capitalize()}")
+        return "; ".join(parts)
+
+    def _extra_headers(self, req: HttpRequest) -> list[tuple[str, str]]:
+        if self.cors is None:
+            return []
+        return self.cors.headers(req.method, req.headers)
+
+    # -- responses ---------------------------------------------------------------
+
+    def _respond_error(self, req: HttpRequest, code: int, message: str | None = None) -> None:
+        status = 403 if code == FORBIDDEN else 400
+        body = orjson.dumps({"code": code, "message": message or ERROR_MESSAGES[code]})
+        log.info("refused %s %s: %s", req.method, req.path, body.decode())
+        req.respond(status, [("Content-Type", "application/json"), *self._extra_headers(req)], body)
+
+    def _respond_ok(self, req: HttpRequest) -> None:
+        req.respond(200, _OK_HEADERS + self._extra_headers(req), b"ok")
+
+    def _respond_payload(self, req: HttpRequest, body: bytes) -> None:
+        headers = _TEXT_PLAIN + self._extra_headers(req)
+        threshold = self.compression_threshold
+        if threshold is not None and len(body) >= threshold:
+            accept = req.headers.get("accept-encoding", "")
+            if "gzip" in accept:
+                co = zlib.compressobj(wbits=31)
+                body = co.compress(body) + co.flush()
+                headers.append(("Content-Encoding", "gzip"))
+            elif "deflate" in accept:
+                body = zlib.compress(body)
+                headers.append(("Content-Encoding", "deflate"))
+        req.respond(200, headers, body)
+
+    # -- heartbeat (Engine.IO v4 "Heartbeat") -----------------------------------------
+
+    def _schedule_ping(self, sock: EngineSocket) -> None:
+        sock.session.schedule_ping(self._pings.push(self.loop, sock))
+
+    def _schedule_pong_deadline(self, sock: EngineSocket) -> None:
+        sock.session.ping_sent(self._pongs.push(self.loop, sock))
+
+    # -- bookkeeping -------------------------------------------------------------------
+
+    def _forget(self, sock: EngineSocket) -> None:
+        if self.clients.get(sock.id) is sock:
+            del self.clients[sock.id]
+
+    def _on_upgrade(self, sock: EngineSocket) -> None:
+        log.debug("sid=%s upgraded to websocket", sock.id)
+
+    def close(self) -> None:
+        """Close every session and stop the heartbeat."""
+        for sock in list(self.clients.values()):
+            sock.close_now("forced server close")
+        self._pings.cancel()
+        self._pongs.cancel()
+
+
+__all__ = ["ERROR_MESSAGES", "EngineServer", "default_generate_id"]

@@ -1,0 +1,423 @@
+"""One Engine.IO connection bound to its transport (layer 1, asyncio).
+
+``EngineSocket`` drives a sans-I/O ``EngineSession`` and owns whichever transport
+carries it: a parked polling ``GET`` or a WebSocket. It also implements the
+server's half of the upgrade (Engine.IO v4 "Upgrade") through ``_Probe``.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from socketwire.core.engineio.packet import (
+    MESSAGE_PREFIX,
+    PING,
+    PROBE_PING,
+    PROBE_PONG,
+    EnginePacketType,
+    decode_payload,
+)
+from socketwire.core.engineio.session import (
+    POLLING,
+    REASON_FORCED_CLOSE,
+    REASON_PARSE_ERROR,
+    REASON_PING_TIMEOUT,
+    REASON_TRANSPORT_CLOSE,
+    REASON_TRANSPORT_ERROR,
+    EngineSession,
+    Heartbeat,
+    ReadyState,
+)
+from socketwire.core.websocket.frames import Opcode, encode_frame
+from socketwire.engine.ports import HttpRequest, WebSocketPort
+
+if TYPE_CHECKING:
+    from socketwire.engine.server import EngineServer
+
+log = logging.getLogger("socketwire.engine")
+
+_TEXT = Opcode.TEXT
+_BINARY = Opcode.BINARY
+_MESSAGE = EnginePacketType.MESSAGE
+_MSG_BYTE = MESSAGE_PREFIX[0]
+
+
+class OutgoingMessage:
+    """One Engine.IO message (with its binary attachments), encoded once.
+
+    A broadcast builds one of these and hands it to every recipient: WebSocket
+    recipients get the same framed bytes (built on first use), polling recipients
+    the same encoded packets.
+    """
+
+    __slots__ = ("_frames", "packets")
+
+    def __init__(self, text: bytes, attachments: list[bytes] | None = None) -> None:
+        # Engine.IO "message" packets: the text one gets the "4" prefix; binary
+        # attachments travel as binary messages (Socket.IO v5 "Packet encoding").
+        packets = [(MESSAGE_PREFIX + text, False)]
+        if attachments:
+            packets.extend((a, True) for a in attachments)
+        self.packets = packets
+        self._frames: bytes | None = None
+
+    @property
+    def frames(self) -> bytes:
+        """Every packet of the message as unmasked WebSocket frames, concatenated."""
+        f = self._frames
+        if f is None:
+            f = b"".join(encode_frame(_BINARY if b else _TEXT, d) for d, b in self.packets)
+            self._frames = f
+        return f
+
+
+@dataclass(slots=True)
+class RequestInfo:
+    """What the handshake request said, kept for ``socket.handshake``."""
+
+    headers: Mapping[str, str]
+    query: Mapping[str, str]
+    address: str
+    secure: bool
+    url: str
+    time: float = field(default_factory=time.time)
+
+
+def _noop_message(data: bytes, binary: bool) -> None:
+    return None
+
+
+def _noop_close(reason: str, description: Any) -> None:
+    return None
+
+
+class EngineSocket:
+    """A server-side Engine.IO connection.
+
+    Consumers set ``on_message(data, binary)`` (text arrives as UTF-8 ``bytes``
+    without the Engine.IO type digit) and ``on_close(reason, description)``.
+    """
+
+    __slots__ = (
+        "_get",
+        "_probe",
+        "_upgrade_timer",
+        "id",
+        "on_close",
+        "on_message",
+        "request",
+        "server",
+        "session",
+        "ws",
+    )
+
+    def __init__(self, server: EngineServer, sid: str, transport: str, request: RequestInfo) -> None:
+        self.server = server
+        self.id = sid
+        self.session = EngineSession(sid, transport)
+        self.request = request
+        self.ws: WebSocketPort | None = None
+        self._get: HttpRequest | None = None
+        self._probe: _Probe | None = None
+        self._upgrade_timer: Any = None
+        self.on_message: Callable[[bytes, bool], None] = _noop_message
+        self.on_close: Callable[[str, Any], None] = _noop_close
+
+    # -- properties --------------------------------------------------------------
+
+    @property
+    def transport(self) -> str:
+        return self.session.transport
+
+    @property
+    def connected(self) -> bool:
+        return self.session.ready_state is ReadyState.OPEN
+
+    @property
+    def writable(self) -> bool:
+        """Whether a packet written now goes out at once (used for volatile packets)."""
+        s = self.session
+        if s.ready_state is not ReadyState.OPEN:
+            return False
+        ws = self.ws
+        if ws is not None and s.transport != POLLING:
+            return ws.buffered() < self.server.volatile_high_water
+        return s.get_waiting
+
+    # -- sending -----------------------------------------------------------------
+
+    def send(self, data: bytes | str) -> None:
+        """Send one message: ``str`` as text, ``bytes`` as binary."""
+        if isinstance(data, str):
+            self.send_text(data.encode())
+        else:
+            self._send_packet(bytes(data), True)
+
+    def send_text(self, data: bytes) -> None:
+        """Send a text message given as UTF-8 bytes (no type digit)."""
+        self._send_packet(MESSAGE_PREFIX + data, False)
+
+    def _send_packet(self, packet: bytes, binary: bool) -> None:
+        s = self.session
+        if s.ready_state is not ReadyState.OPEN:
+            return
+        ws = self.ws
+        if ws is not None and s.transport != POLLING:
+            ws.write(encode_frame(_BINARY if binary else _TEXT, packet))
+        else:
+            s.enqueue(packet, binary)
+            self._flush_get()
+
+    def write_message(self, message: OutgoingMessage) -> None:
+        """Send a pre-encoded message (the broadcast path)."""
+        s = self.session
+        if s.ready_state is not ReadyState.OPEN:
+            return
+        ws = self.ws
+        if ws is not None and s.transport != POLLING:
+            ws.write(message.frames)
+        else:
+            for data, binary in message.packets:
+                s.enqueue(data, binary)
+            self._flush_get()
+
+    # -- receiving ---------------------------------------------------------------
+
+    def _on_packet(self, ptype: int, data: bytes, binary: bool) -> None:
+        if ptype == _MESSAGE:
+            self.on_message(data, binary)
+        elif ptype == EnginePacketType.PONG:
+            s = self.session
+            if s.heartbeat is Heartbeat.WAIT_PONG:
+                self.server._schedule_ping(self)
+        elif ptype == EnginePacketType.CLOSE:
+            self.close_now(REASON_TRANSPORT_CLOSE)
+        elif ptype in (EnginePacketType.PING, EnginePacketType.UPGRADE, EnginePacketType.OPEN):
+            # v4 clients never send ping (the server pings) nor open; an upgrade
+            # packet outside an upgrade is out of order: Node ignores these too.
+            log.debug("sid=%s ignored Engine.IO packet type %d", self.id, ptype)
+        # NOOP: nothing to do.
+
+    def ws_message(self, opcode: int, payload: bytes) -> None:
+        """WebSocketHandler: one frame of the upgraded or WebSocket-only transport."""
+        if opcode == _TEXT:
+            if payload and payload[0] == _MSG_BYTE:
+                # The hot path: a Socket.IO packet.
+                self.on_message(payload[1:], False)
+                return
+            if not payload or payload[0] < 48 or payload[0] > 54:
+                log.info("sid=%s invalid Engine.IO packet %r: closing", self.id, payload[:32])
+                self.close_now(REASON_PARSE_ERROR)
+                return
+            self._on_packet(payload[0] - 48, payload[1:], False)
+        else:
+            self.on_message(payload, True)
+
+    def ws_closed(self, code: int, reason: str) -> None:
+        """WebSocketHandler: the WebSocket transport went away."""
+        self.ws = None
+        self.close_now(REASON_TRANSPORT_CLOSE if code in (1000, 1001, 1005, 1006) else REASON_TRANSPORT_ERROR)
+
+    # -- polling -----------------------------------------------------------------
+
+    def handle_get(self, req: HttpRequest) -> None:
+        s = self.session
+        if not s.begin_get():
+            log.info("sid=%s polling GET overlap: closing", self.id)
+            self.server._respond_error(req, 3, "Bad request")
+            self.close_now(REASON_TRANSPORT_ERROR)
+            return
+        self._get = req
+        req.on_abort(self._get_aborted)
+        self._flush_get()
+
+    def _get_aborted(self) -> None:
+        self._get = None
+        self.session.end_get()
+
+    def _flush_get(self) -> None:
+        req = self._get
+        if req is None:
+            return
+        body = self.session.answer_get()
+        if body is None:
+            return
+        self._get = None
+        req.on_abort(None)
+        self.server._respond_payload(req, body)
+        if self.session.ready_state is ReadyState.CLOSED:
+            self._finish()
+
+    def handle_post(self, req: HttpRequest) -> None:
+        s = self.session
+        if s.post_active:
+            self.server._respond_error(req, 3, "Bad request")
+            self.close_now(REASON_TRANSPORT_ERROR)
+            return
+        try:
+            packets = decode_payload(req.body)
+        except Exception as exc:
+            log.info("sid=%s malformed polling payload: %s", self.id, exc)
+            self.server._respond_error(req, 3, "Bad request")
+            self.close_now(REASON_PARSE_ERROR)
+            return
+        s.post_active = True
+        # Answer first: a handler that closes the session must not leave the POST open.
+        self.server._respond_ok(req)
+        try:
+            for ptype, data, binary in packets:
+                if s.ready_state is not ReadyState.OPEN:
+                    break
+                self._on_packet(ptype, data, binary)
+        finally:
+            s.post_active = False
+
+    # -- upgrade -----------------------------------------------------------------
+
+    def start_upgrade(self, req: HttpRequest, headers: list[tuple[str, str]]) -> None:
+        probe = _Probe(self)
+        ws = req.accept_websocket(probe, headers)
+        if ws is None:
+            return
+        self.session.begin_upgrade()
+        probe.ws = ws
+        self._probe = probe
+        loop = self.server.loop
+        self._upgrade_timer = loop.call_later(self.server.upgrade_timeout, probe.timeout)
+
+    def _probe_done(self, probe: _Probe, ok: bool) -> None:
+        if self._probe is not probe:
+            return
+        self._probe = None
+        if self._upgrade_timer is not None:
+            self._upgrade_timer.cancel()
+            self._upgrade_timer = None
+        s = self.session
+        if not ok:
+            s.upgrade_failed()
+            return
+        ws = probe.ws
+        assert ws is not None
+        self.ws = ws
+        ws.set_handler(self)
+        # The parked GET (if any) was answered with noop; it is gone now.
+        if self._get is not None:
+            req, self._get = self._get, None
+            req.on_abort(None)
+            s.end_get()
+            self.server._respond_payload(req, b"6")
+        pending = s.take_frames()
+        if pending:
+            ws.write(b"".join(encode_frame(_BINARY if b else _TEXT, d) for d, b in pending))
+        self.server._on_upgrade(self)
+
+    # -- heartbeat ---------------------------------------------------------------
+
+    def heartbeat_due(self, deadline: float) -> None:
+        """The server's heartbeat queue reached this socket's deadline."""
+        s = self.session
+        if not s.is_current(deadline):
+            return
+        if s.heartbeat is Heartbeat.WAIT_PING:
+            self._send_packet(PING, False)
+            self.server._schedule_pong_deadline(self)
+        else:
+            log.debug("sid=%s ping timeout", self.id)
+            self.close_now(REASON_PING_TIMEOUT)
+
+    # -- closing -----------------------------------------------------------------
+
+    def close(self, reason: str = REASON_FORCED_CLOSE) -> None:
+        """Close from the server side, delivering what is already buffered first."""
+        s = self.session
+        if s.ready_state is not ReadyState.OPEN:
+            return
+        if s.transport == POLLING or self.ws is None:
+            s.close_polling(reason)
+            if self._get is not None:
+                self._flush_get()
+            else:
+                # Node waits up to 30 s for the next GET to carry the close packet;
+                # this one is rare, so a plain timer is fine.
+                self.server.loop.call_later(30.0, self.close_now, reason)
+                self._notify_closed(reason)
+            return
+        self.close_now(reason)
+
+    def close_now(self, reason: str) -> None:
+        """Close at once, dropping what is not yet written."""
+        s = self.session
+        was_open = s.ready_state is not ReadyState.CLOSED
+        if not s.close(reason):
+            return
+        if self._probe is not None:
+            probe, self._probe = self._probe, None
+            if probe.ws is not None:
+                probe.ws.close(1000, "")
+        if self._upgrade_timer is not None:
+            self._upgrade_timer.cancel()
+            self._upgrade_timer = None
+        ws, self.ws = self.ws, None
+        if ws is not None:
+            ws.close(1000, "")
+        req, self._get = self._get, None
+        if req is not None:
+            req.on_abort(None)
+            self.server._respond_payload(req, b"1")
+        if was_open:
+            self._finish()
+
+    def _finish(self) -> None:
+        self.server._forget(self)
+        self._notify_closed(self.session.close_reason)
+
+    def _notify_closed(self, reason: str) -> None:
+        cb, self.on_close = self.on_close, _noop_close
+        cb(reason, None)
+        self.on_message = _noop_message
+
+
+class _Probe:
+    """The WebSocket of an upgrade in progress, before it carries the session."""
+
+    __slots__ = ("owner", "ws")
+
+    def __init__(self, owner: EngineSocket) -> None:
+        self.owner = owner
+        self.ws: WebSocketPort | None = None
+
+    def ws_message(self, opcode: int, payload: bytes) -> None:
+        owner = self.owner
+        s = owner.session
+        ws = self.ws
+        assert ws is not None
+        if opcode == _TEXT and payload == PROBE_PING:
+            if s.probe_received():
+                ws.write(encode_frame(_TEXT, PROBE_PONG))
+                # Pause the polling side: answer the parked GET with a noop.
+                owner._flush_get()
+                return
+        elif opcode == _TEXT and payload == b"5":
+            if s.upgrade_received():
+                owner._probe_done(self, True)
+                return
+        log.info("sid=%s invalid packet during upgrade: closing the probe", owner.id)
+        self.fail()
+
+    def ws_closed(self, code: int, reason: str) -> None:
+        self.ws = None
+        self.owner._probe_done(self, False)
+
+    def timeout(self) -> None:
+        log.info("sid=%s upgrade timed out", self.owner.id)
+        self.fail()
+
+    def fail(self) -> None:
+        ws, self.ws = self.ws, None
+        self.owner._probe_done(self, False)
+        if ws is not None:
+            ws.close(1000, "")

@@ -1,0 +1,388 @@
+"""The built-in HTTP/1.1 + WebSocket server (layer 3, asyncio).
+
+One ``asyncio.Protocol`` per TCP connection: ``httptools`` parses request heads,
+requests are answered one at a time in order (HTTP/1.1 keep-alive), and a
+WebSocket upgrade switches the connection to the sans-I/O ``FrameReader``. The
+Engine.IO runtime sees only the ports of ``socketwire.engine.ports``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import parse_qsl
+
+import httptools
+
+from socketwire.core.websocket import handshake as ws_handshake
+from socketwire.core.websocket.frames import (
+    FrameReader,
+    Opcode,
+    decode_close_payload,
+    encode_close_payload,
+    encode_frame,
+)
+from socketwire.engine.ports import WebSocketHandler
+from socketwire.errors import RemoteProtocolError, WebSocketProtocolError
+
+log = logging.getLogger("socketwire.http")
+
+_REASONS = {s.value: s.phrase for s in HTTPStatus}
+_TEXT = Opcode.TEXT
+_BINARY = Opcode.BINARY
+_PING = Opcode.PING
+_CLOSE = Opcode.CLOSE
+
+# The largest request head accepted (request line + headers).
+MAX_HEAD_SIZE = 64 * 1024
+
+
+class Request:
+    """One parsed HTTP request (implements ``engine.ports.HttpRequest``)."""
+
+    __slots__ = (
+        "_abort_cb",
+        "_conn",
+        "_query",
+        "_raw_query",
+        "answered",
+        "body",
+        "headers",
+        "keep_alive",
+        "method",
+        "path",
+        "remote_address",
+        "secure",
+        "upgrade",
+        "url",
+    )
+
+    def __init__(self, conn: HttpConnection, method: str, url: str, headers: dict[str, str]) -> None:
+        self._conn = conn
+        self.method = method
+        self.url = url
+        path, _, query = url.partition("?")
+        self.path = path
+        self._raw_query = query
+        self._query: dict[str, str] | None = None
+        self.headers = headers
+        self.body = b""
+        self.remote_address = conn.remote_address
+        self.secure = False
+        self.upgrade = False
+        self.keep_alive = True
+        self.answered = False
+        self._abort_cb: Callable[[], None] | None = None
+
+    @property
+    def query(self) -> dict[str, str]:
+        q = self._query
+        if q is None:
+            q = self._query = dict(parse_qsl(self._raw_query, keep_blank_values=True))
+        return q
+
+    def is_websocket(self) -> bool:
+        return self.upgrade and self.headers.get("upgrade", "").lower() == "websocket"
+
+    def on_abort(self, callback: Callable[[], None] | None) -> None:
+        self._abort_cb = callback
+
+    def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        if self.answered:
+            return
+        self.answered = True
+        self._abort_cb = None
+        self._conn.write_response(self, status, headers, body)
+
+    def accept_websocket(
+        self, handler: WebSocketHandler, headers: list[tuple[str, str]]
+    ) -> WebSocketConnection | None:
+        if self.answered:
+            return None
+        try:
+            key = ws_handshake.check_request(self.method, self.headers)
+        except RemoteProtocolError as exc:
+            log.info("bad WebSocket handshake from %s: %s", self.remote_address, exc)
+            self.respond(400, [("Content-Type", "text/plain")], str(exc).encode())
+            return None
+        self.answered = True
+        return self._conn.switch_to_websocket(ws_handshake.server_response(key, headers), handler)
+
+
+class WebSocketConnection:
+    """A server-side WebSocket on a connection (implements ``WebSocketPort``)."""
+
+    __slots__ = ("_closed", "_conn", "_reader", "handler", "transport")
+
+    def __init__(self, conn: HttpConnection, handler: WebSocketHandler, max_message_size: int) -> None:
+        self._conn = conn
+        self.transport = conn.transport
+        self.handler = handler
+        # Text is validated where it is decoded (the JSON parser rejects invalid
+        # UTF-8), so the reader skips a second pass over every message.
+        self._reader = FrameReader(max_message_size=max_message_size, validate_utf8=False)
+        self._closed = False
+
+    def set_handler(self, handler: WebSocketHandler) -> None:
+        self.handler = handler
+
+    def buffered(self) -> int:
+        return self.transport.get_write_buffer_size()
+
+    def write(self, data: bytes) -> None:
+        if not self._closed:
+            self.transport.write(data)
+
+    def feed(self, data: bytes) -> None:
+        try:
+            messages = self._reader.feed(data)
+        except WebSocketProtocolError as exc:
+            log.info("WebSocket protocol error from %s: %s", self._conn.remote_address, exc.reason)
+            self.close(exc.code, exc.reason[:120])
+            return
+        handler = self.handler
+        for opcode, payload in messages:
+            if opcode == _TEXT or opcode == _BINARY:
+                handler.ws_message(opcode, payload)
+                if self._closed:
+                    return
+                handler = self.handler
+            elif opcode == _PING:
+                self.write(encode_frame(Opcode.PONG, payload))
+            elif opcode == _CLOSE:
+                try:
+                    code, _reason = decode_close_payload(payload)
+                except WebSocketProtocolError as exc:
+                    self.close(exc.code, "")
+                    return
+                # RFC 6455 section 5.5.1: answer with a close frame, then end TCP.
+                self.close(1000 if code == 1005 else code, "")
+                return
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        if self._closed:
+            return
+        self._closed = True
+        transport = self.transport
+        if not transport.is_closing():
+            transport.write(encode_frame(_CLOSE, encode_close_payload(code, reason)))
+            transport.close()
+        self.handler.ws_closed(code, reason)
+
+    def connection_lost(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.handler.ws_closed(1006, "")
+
+
+class HttpConnection(asyncio.Protocol):
+    """One TCP connection of the built-in server."""
+
+    __slots__ = (
+        "_body",
+        "_body_size",
+        "_current",
+        "_head_size",
+        "_headers",
+        "_parser",
+        "_pending",
+        "_upgrade_rest",
+        "_url",
+        "app",
+        "max_body_size",
+        "remote_address",
+        "transport",
+        "ws",
+    )
+
+    def __init__(self, app: Callable[[Request], None], max_body_size: int) -> None:
+        self.app = app
+        self.max_body_size = max_body_size
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.ws: WebSocketConnection | None = None
+        self._parser = httptools.HttpRequestParser(self)
+        self._url = b""
+        self._headers: dict[str, str] = {}
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._head_size = 0
+        self._current: Request | None = None
+        self._pending: list[Request] = []
+        self._upgrade_rest = b""
+        self.remote_address = ""
+
+    # -- asyncio.Protocol ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.remote_address = peer[0] if peer else ""
+
+    def data_received(self, data: bytes) -> None:
+        ws = self.ws
+        if ws is not None:
+            ws.feed(data)
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            rest = data[exc.args[0] :]
+            self._upgrade(rest)
+        except httptools.HttpParserError as exc:
+            log.info("malformed HTTP request from %s: %s", self.remote_address, exc)
+            self._fail(400, "Bad Request")
+        except _TooLarge as exc:
+            log.info("request from %s too large: %s", self.remote_address, exc)
+            self._fail(exc.status, str(exc))
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        ws = self.ws
+        if ws is not None:
+            ws.connection_lost()
+            return
+        req = self._current
+        self._current = None
+        self._pending.clear()
+        if req is not None and not req.answered and req._abort_cb is not None:
+            cb, req._abort_cb = req._abort_cb, None
+            req.answered = True
+            cb()
+
+    # -- httptools callbacks ---------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = {}
+        self._body = []
+        self._body_size = 0
+        self._head_size = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._head_size += len(url)
+        if self._head_size > MAX_HEAD_SIZE:
+            raise _TooLarge(414, "URI Too Long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_size += len(name) + len(value)
+        if self._head_size > MAX_HEAD_SIZE:
+            raise _TooLarge(431, "Request Header Fields Too Large")
+        key = name.decode("latin-1").lower()
+        val = value.decode("latin-1")
+        old = self._headers.get(key)
+        if old is not None:
+            val = old + ("; " if key == "cookie" else ", ") + val
+        self._headers[key] = val
+
+    def on_body(self, body: bytes) -> None:
+        self._body_size += len(body)
+        if self._body_size > self.max_body_size:
+            raise _TooLarge(413, "Payload Too Large")
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        parser = self._parser
+        req = Request(self, parser.get_method().decode("ascii", "replace"), self._url.decode("latin-1"), self._headers)
+        body = self._body
+        if body:
+            req.body = body[0] if len(body) == 1 else b"".join(body)
+        req.upgrade = parser.should_upgrade()
+        req.keep_alive = parser.should_keep_alive()
+        if req.upgrade:
+            # Dispatched from data_received once httptools signals the upgrade.
+            self._pending.append(req)
+            return
+        if self._current is None:
+            self._dispatch(req)
+        else:
+            self._pending.append(req)
+
+    # -- dispatching ----------------------------------------------------------------
+
+    def _dispatch(self, req: Request) -> None:
+        self._current = req
+        try:
+            self.app(req)
+        except Exception:
+            log.exception("request handler failed for %s %s", req.method, req.path)
+            if not req.answered:
+                req.respond(500, [("Content-Type", "text/plain")], b"Internal Server Error")
+
+    def _upgrade(self, rest: bytes) -> None:
+        if not self._pending or self._current is not None:
+            self._fail(400, "Bad Request")
+            return
+        req = self._pending.pop()
+        # Bytes after the head belong to the WebSocket: hold them (and further
+        # reads) until the request is accepted, which may happen asynchronously.
+        self.transport.pause_reading()
+        self._upgrade_rest = rest
+        self._dispatch(req)
+
+    def switch_to_websocket(self, response: bytes, handler: WebSocketHandler) -> WebSocketConnection:
+        self.transport.write(response)
+        ws = WebSocketConnection(self, handler, self.max_body_size)
+        self.ws = ws
+        self._current = None
+        # Resume on the next loop turn, after the caller has written its first
+        # frames (the Engine.IO open packet goes before anything the client sent).
+        asyncio.get_running_loop().call_soon(self._resume_websocket)
+        return ws
+
+    def _resume_websocket(self) -> None:
+        ws = self.ws
+        if ws is None or self.transport.is_closing():
+            return
+        rest, self._upgrade_rest = self._upgrade_rest, b""
+        self.transport.resume_reading()
+        if rest:
+            ws.feed(rest)
+
+    def write_response(self, req: Request, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        keep_alive = req.keep_alive and not req.upgrade
+        head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"]
+        for name, value in headers:
+            head.append(f"{name}: {value}\r\n")
+        head.append(f"Content-Length: {len(body)}\r\n")
+        if not keep_alive:
+            head.append("Connection: close\r\n")
+        head.append("\r\n")
+        transport.write("".join(head).encode("latin-1") + body)
+        if not keep_alive:
+            transport.close()
+            return
+        if self._current is req:
+            self._current = None
+            while self._pending and self._current is None and not self._pending[0].upgrade:
+                self._dispatch(self._pending.pop(0))
+
+    def _fail(self, status: int, message: str) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            body = message.encode()
+            transport.write(
+                f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: text/plain\r\n"
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
+            )
+            transport.close()
+
+
+class _TooLarge(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def make_protocol_factory(app: Callable[[Request], None], max_body_size: int) -> Callable[[], Any]:
+    """The factory that ``loop.create_server`` takes."""
+
+    def factory() -> HttpConnection:
+        return HttpConnection(app, max_body_size)
+
+    return factory

@@ -1,0 +1,113 @@
+"""Building and sending a broadcast (layer 2).
+
+``BroadcastOperator`` is immutable: ``to``, ``in_``, ``except_``, ``volatile``,
+``local`` and ``timeout`` each return a new operator, so an operator can be kept
+and reused. ``emit`` encodes the packet once and hands the same bytes to the
+adapter, which writes them to every recipient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from socketwire.adapters.base import BroadcastOptions, SocketView
+from socketwire.core.socketio.packet import RESERVED_EVENTS, Packet, PacketType, encode_event
+from socketwire.engine.socket import OutgoingMessage
+
+if TYPE_CHECKING:
+    from socketwire.server.namespace import Namespace
+
+
+def _as_set(rooms: str | Iterable[str]) -> frozenset[str]:
+    return frozenset((rooms,)) if isinstance(rooms, str) else frozenset(rooms)
+
+
+class BroadcastOperator:
+    """A target (rooms, exceptions) and flags for an emit or a socket operation."""
+
+    __slots__ = ("_nsp", "_opts")
+
+    def __init__(
+        self,
+        nsp: Namespace,
+        rooms: frozenset[str] = frozenset(),
+        except_rooms: frozenset[str] = frozenset(),
+        opts: BroadcastOptions | None = None,
+    ) -> None:
+        self._nsp = nsp
+        self._opts = opts or BroadcastOptions(rooms=rooms, except_rooms=except_rooms)
+
+    def _with(self, **changes: Any) -> BroadcastOperator:
+        return BroadcastOperator(self._nsp, opts=replace(self._opts, **changes))
+
+    def to(self, rooms: str | Iterable[str]) -> BroadcastOperator:
+        """Add rooms to the target (a socket in any of them is reached)."""
+        return self._with(rooms=self._opts.rooms | _as_set(rooms))
+
+    in_ = to
+
+    def except_(self, rooms: str | Iterable[str]) -> BroadcastOperator:
+        """Leave out the sockets of these rooms."""
+        return self._with(except_rooms=self._opts.except_rooms | _as_set(rooms))
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        """Drop the packet for clients whose transport cannot take it now."""
+        return self._with(volatile=True)
+
+    @property
+    def local(self) -> BroadcastOperator:
+        """Reach only this server's sockets (with a cluster adapter)."""
+        return self._with(local=True)
+
+    def compress(self, value: bool = True) -> BroadcastOperator:
+        return self._with(compress=value)
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        return self._with(timeout=seconds)
+
+    @property
+    def options(self) -> BroadcastOptions:
+        return self._opts
+
+    # -- emitting -----------------------------------------------------------------------
+
+    def emit(self, event: str, *args: Any) -> None:
+        """Send ``event`` to every targeted socket. Needs no ``await``."""
+        if event in RESERVED_EVENTS:
+            raise ValueError(f'"{event}" is a reserved event name')
+        nsp = self._nsp
+        data = [event, *args]
+        text, attachments = encode_event(nsp.name, data)
+        message = OutgoingMessage(text, attachments)
+        nsp.adapter.broadcast(message, Packet(PacketType.EVENT, nsp.name, data), self._opts)
+
+    def send(self, *args: Any) -> None:
+        self.emit("message", *args)
+
+    write = send
+
+    # -- socket operations -----------------------------------------------------------------
+
+    async def fetch_sockets(self) -> list[SocketView]:
+        """Light views of the targeted sockets (on every server with a cluster adapter)."""
+        nsp = self._nsp
+        found = await nsp.adapter.fetch_sockets(self._opts)
+        return [
+            SocketView(d["id"], d["handshake"], set(d["rooms"]), d["data"], nsp._socket_operator)
+            for d in found
+        ]
+
+    def sockets_join(self, rooms: str | Iterable[str]) -> None:
+        """Make the targeted sockets join ``rooms``."""
+        self._nsp.adapter.add_sockets(self._opts, _as_set(rooms))
+
+    def sockets_leave(self, rooms: str | Iterable[str]) -> None:
+        """Make the targeted sockets leave ``rooms``."""
+        self._nsp.adapter.del_sockets(self._opts, _as_set(rooms))
+
+    def disconnect_sockets(self, close: bool = False) -> None:
+        """Disconnect the targeted sockets (``close=True`` closes their connections)."""
+        self._nsp.adapter.disconnect_sockets(self._opts, close)

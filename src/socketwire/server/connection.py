@@ -1,0 +1,106 @@
+"""One Engine.IO connection seen by the Socket.IO server (layer 2).
+
+``Connection`` (Node's ``Client``) decodes the Socket.IO packets of one Engine.IO
+socket, routes them to the socket of their namespace, answers CONNECT requests,
+and closes the connection on a protocol error (Socket.IO v5 "Exchange
+protocol": a receiver that gets an invalid payload closes the connection).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from socketwire.core.socketio.packet import Packet, PacketDecoder, PacketType, encode
+from socketwire.engine.socket import EngineSocket, OutgoingMessage
+from socketwire.errors import RemoteProtocolError
+
+if TYPE_CHECKING:
+    from socketwire.server.server import Server
+    from socketwire.server.socket import Socket
+
+log = logging.getLogger("socketwire.server")
+
+_CONNECT = PacketType.CONNECT
+
+
+class Connection:
+    """The Socket.IO side of one Engine.IO connection."""
+
+    __slots__ = ("decoder", "deadline", "engine", "server", "sockets")
+
+    def __init__(self, server: Server, engine: EngineSocket) -> None:
+        self.server = server
+        self.engine = engine
+        self.decoder = PacketDecoder()
+        self.sockets: dict[str, Socket] = {}
+        self.deadline = 0.0
+        engine.on_message = self._on_message
+        engine.on_close = self._on_close
+
+    def _on_message(self, data: bytes, binary: bool) -> None:
+        try:
+            packet = self.decoder.feed_binary(data) if binary else self.decoder.feed_text(data)
+        except RemoteProtocolError as exc:
+            log.info("sid=%s invalid Socket.IO packet: %s: closing", self.engine.id, exc)
+            self.close_on_error("parse error")
+            return
+        if packet is None:
+            return
+        socket = self.sockets.get(packet.nsp)
+        if socket is not None:
+            if packet.type == _CONNECT:
+                log.info("sid=%s CONNECT to %s while connected: ignored", self.engine.id, packet.nsp)
+                return
+            socket._on_packet(packet)
+        elif packet.type == _CONNECT:
+            self.server._connect(self, packet.nsp, packet.data)
+        else:
+            log.debug("sid=%s packet for %s, not connected there: ignored", self.engine.id, packet.nsp)
+
+    # -- answers ---------------------------------------------------------------------
+
+    def _send(self, packet: Packet) -> None:
+        text, attachments = encode(packet)
+        if attachments:
+            self.engine.write_message(OutgoingMessage(text, attachments))
+        else:
+            self.engine.send_text(text)
+
+    def _connected(self, socket: Socket, payload: dict[str, Any]) -> None:
+        self.sockets[socket.nsp.name] = socket
+        self._send(Packet(_CONNECT, socket.nsp.name, payload))
+
+    def refuse(self, nsp: str, payload: dict[str, Any]) -> None:
+        """Answer a CONNECT with CONNECT_ERROR (Socket.IO v5 "Connection to a namespace")."""
+        self._send(Packet(PacketType.CONNECT_ERROR, nsp, payload))
+
+    def _remove(self, socket: Socket) -> None:
+        if self.sockets.get(socket.nsp.name) is socket:
+            del self.sockets[socket.nsp.name]
+
+    # -- closing -------------------------------------------------------------------------
+
+    def close_on_error(self, reason: str) -> None:
+        self._close_sockets(reason)
+        self.engine.close_now(reason)
+
+    def disconnect_all(self) -> None:
+        """Disconnect every namespace, then close the Engine.IO connection."""
+        for socket in list(self.sockets.values()):
+            socket.disconnect()
+        self.engine.close("forced server close")
+
+    def _close_sockets(self, reason: str) -> None:
+        for socket in list(self.sockets.values()):
+            socket._on_close(reason)
+        self.decoder.reset()
+
+    def _on_close(self, reason: str, description: Any) -> None:
+        self._close_sockets(reason)
+
+    def connect_timeout_due(self, deadline: float) -> None:
+        """No namespace joined within ``connect_timeout``: close (as Node does)."""
+        if self.deadline == deadline and not self.sockets and self.engine.connected:
+            log.info("sid=%s joined no namespace in time: closing", self.engine.id)
+            self.engine.close_now("forced close")

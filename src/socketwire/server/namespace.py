@@ -1,0 +1,144 @@
+"""A namespace: a communication channel multiplexed over each connection (layer 2).
+
+It keeps its sockets, its adapter (rooms and broadcasts), its middlewares, and
+the listeners that apply to every socket of the namespace: ``connection``,
+``disconnect`` and any event, called as ``fn(socket, *args)``.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from collections.abc import Callable, Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+from socketwire.adapters.base import Adapter, LocalSocket, SocketView
+from socketwire.errors import ConnectionRefused
+from socketwire.server.broadcast_operator import BroadcastOperator
+from socketwire.server.listeners import Emitter, spawn
+from socketwire.server.socket import Socket
+
+if TYPE_CHECKING:
+    from socketwire.server.connection import Connection
+    from socketwire.server.server import Server
+
+log = logging.getLogger("socketwire.server")
+
+Middleware = Callable[[Socket], Any]
+
+
+class Namespace(Emitter):
+    """The sockets connected under one name (``/``, ``/chat``...)."""
+
+    def __init__(self, server: Server, name: str) -> None:
+        super().__init__()
+        self.server = server
+        self.name = name
+        self.sockets: dict[str, Socket] = {}
+        self._middlewares: list[Middleware] = []
+        self.adapter: Adapter = server._adapter_factory(self)
+
+    def __repr__(self) -> str:
+        return f"<Namespace {self.name!r} sockets={len(self.sockets)}>"
+
+    @property
+    def local_sockets(self) -> Mapping[str, LocalSocket]:
+        return self.sockets
+
+    # -- middlewares ---------------------------------------------------------------------
+
+    def use(self, fn: Middleware) -> Middleware:
+        """Add a middleware run at each connection to this namespace, in order.
+
+        ``fn(socket)`` may be sync or async; raising ``ConnectionRefused`` (or any
+        exception) refuses the connection with a CONNECT_ERROR.
+        """
+        self._middlewares.append(fn)
+        return fn
+
+    # -- connecting ------------------------------------------------------------------
+
+    def _add(self, conn: Connection, auth: dict[str, Any]) -> None:
+        socket = Socket(self, conn, self.server._new_socket_id(), auth)
+        if not self._middlewares:
+            self._do_connect(socket)
+            return
+        spawn(self._run_middlewares(socket))
+
+    async def _run_middlewares(self, socket: Socket) -> None:
+        try:
+            for fn in self._middlewares:
+                result = fn(socket)
+                if inspect.isawaitable(result):
+                    await result
+        except ConnectionRefused as exc:
+            socket.conn.refuse(self.name, exc.payload())
+            return
+        except Exception as exc:
+            log.info("middleware refused sid=%s on %s: %r", socket.id, self.name, exc)
+            socket.conn.refuse(self.name, {"message": str(exc) or type(exc).__name__})
+            return
+        if socket.conn.engine.connected:
+            self._do_connect(socket)
+
+    def _do_connect(self, socket: Socket) -> None:
+        self.sockets[socket.id] = socket
+        socket.connected = True
+        socket.join(socket.id)
+        socket.conn._connected(socket, {"sid": socket.id})
+        self._emit_local("connection", socket, where=f"connection sid={socket.id} nsp={self.name}")
+        self._emit_local("connect", socket, where=f"connect sid={socket.id} nsp={self.name}")
+
+    def _remove(self, socket: Socket) -> None:
+        self.sockets.pop(socket.id, None)
+
+    def _emit_socket_event(self, event: str, socket: Socket, *args: Any) -> None:
+        self._emit_local(event, socket, *args, where=f"{event} sid={socket.id} nsp={self.name}")
+
+    # -- broadcasting -------------------------------------------------------------------
+
+    def _operator(self) -> BroadcastOperator:
+        return BroadcastOperator(self)
+
+    def _socket_operator(self, sid: str) -> BroadcastOperator:
+        return BroadcastOperator(self, rooms=frozenset((sid,)))
+
+    def emit(self, event: str, *args: Any) -> None:
+        """Send ``event`` to every socket of the namespace."""
+        self._operator().emit(event, *args)
+
+    def send(self, *args: Any) -> None:
+        self._operator().emit("message", *args)
+
+    write = send
+
+    def to(self, rooms: str | Iterable[str]) -> BroadcastOperator:
+        return self._operator().to(rooms)
+
+    in_ = to
+
+    def except_(self, rooms: str | Iterable[str]) -> BroadcastOperator:
+        return self._operator().except_(rooms)
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        return self._operator().volatile
+
+    @property
+    def local(self) -> BroadcastOperator:
+        return self._operator().local
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        return self._operator().timeout(seconds)
+
+    async def fetch_sockets(self) -> list[SocketView]:
+        return await self._operator().fetch_sockets()
+
+    def sockets_join(self, rooms: str | Iterable[str]) -> None:
+        self._operator().sockets_join(rooms)
+
+    def sockets_leave(self, rooms: str | Iterable[str]) -> None:
+        self._operator().sockets_leave(rooms)
+
+    def disconnect_sockets(self, close: bool = False) -> None:
+        self._operator().disconnect_sockets(close)

@@ -1,0 +1,311 @@
+"""The Socket.IO server (layer 2).
+
+``Server`` ties the Engine.IO runtime to namespaces: it answers CONNECT packets,
+keeps the namespaces and their adapters, serves the client script, and runs the
+built-in HTTP server (``run``/``listen``). Options are Node's, in snake_case,
+with Node's defaults; durations are in seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from socketwire.adapters.base import Adapter, SocketView
+from socketwire.engine.ports import HttpRequest
+from socketwire.engine.server import EngineServer
+from socketwire.engine.socket import EngineSocket
+from socketwire.engine.ticker import Ticker
+from socketwire.server.broadcast_operator import BroadcastOperator
+from socketwire.server.connection import Connection
+from socketwire.server.namespace import Namespace
+
+log = logging.getLogger("socketwire.server")
+
+# Files of the official client bundle served under ``<path>/`` (as Node does).
+CLIENT_FILES = {
+    "socket.io.js": "application/javascript; charset=utf-8",
+    "socket.io.js.map": "application/json; charset=utf-8",
+    "socket.io.min.js": "application/javascript; charset=utf-8",
+    "socket.io.min.js.map": "application/json; charset=utf-8",
+    "socket.io.esm.min.js": "application/javascript; charset=utf-8",
+    "socket.io.esm.min.js.map": "application/json; charset=utf-8",
+    "socket.io.msgpack.min.js": "application/javascript; charset=utf-8",
+    "socket.io.msgpack.min.js.map": "application/json; charset=utf-8",
+}
+
+
+def find_client_dist(start: Path | None = None) -> Path | None:
+    """Where the official ``socket.io-client`` bundle is installed, if anywhere.
+
+    Looks at ``$SOCKETWIRE_CLIENT_DIST``, then for ``node_modules/socket.io-client/dist``
+    in the working directory and its parents, then next to this package's source
+    tree (the repository's ``tests/js`` peers).
+    """
+    env = os.environ.get("SOCKETWIRE_CLIENT_DIST")
+    if env:
+        p = Path(env)
+        return p if (p / "socket.io.js").is_file() else None
+    here = Path(__file__).resolve()
+    candidates = [start or Path.cwd(), *(start or Path.cwd()).parents]
+    candidates += [here.parents[3] / "tests" / "js"]
+    for base in candidates:
+        dist = base / "node_modules" / "socket.io-client" / "dist"
+        if (dist / "socket.io.js").is_file():
+            return dist
+    return None
+
+
+class Server:
+    """A Socket.IO v5 server.
+
+    ::
+
+        sio = socketwire.Server(cors={"origin": "*"})
+
+        @sio.on("connection")
+        def on_connection(socket):
+            socket.emit("hello", "world")
+
+        sio.run(3000)
+
+    Engine.IO options (``ping_interval``, ``ping_timeout``, ``upgrade_timeout``,
+    ``max_http_buffer_size``, ``transports``, ``allow_upgrades``, ``cors``,
+    ``allow_request``, ``cookie``, ``http_compression``) are passed through.
+    """
+
+    def __init__(
+        self,
+        *,
+        path: str = "/socket.io",
+        serve_client: bool = True,
+        connect_timeout: float = 45.0,
+        adapter: Callable[[Namespace], Adapter] | type[Adapter] = Adapter,
+        fallback: Callable[[HttpRequest], None] | None = None,
+        **engine_options: Any,
+    ) -> None:
+        self.path = "/" + path.strip("/")
+        self._engine_prefix = self.path + "/"
+        self.serve_client = serve_client
+        self.connect_timeout = float(connect_timeout)
+        self._adapter_factory: Callable[[Namespace], Adapter] = adapter
+        self.fallback = fallback
+        self.engine = EngineServer(on_connection=self._on_engine_connection, **engine_options)
+        self._nsps: dict[str, Namespace] = {}
+        self._connect_timer: Ticker[Connection] = Ticker(self.connect_timeout, Connection.connect_timeout_due)
+        self._servers: list[asyncio.Server] = []
+        self._client_dist: Path | None = None
+        self._client_cache: dict[str, bytes] = {}
+        self.sockets = self.of("/")
+
+    # -- namespaces ----------------------------------------------------------------------
+
+    def of(self, name: str) -> Namespace:
+        """The namespace ``name`` (created on first use)."""
+        if not name.startswith("/"):
+            name = "/" + name
+        nsp = self._nsps.get(name)
+        if nsp is None:
+            nsp = self._nsps[name] = Namespace(self, name)
+            result = nsp.adapter.init()
+            with contextlib.suppress(RuntimeError):
+                asyncio.get_running_loop()
+                asyncio.ensure_future(result)
+                result = None
+            if result is not None:
+                result.close()
+        return nsp
+
+    @property
+    def namespaces(self) -> dict[str, Namespace]:
+        return dict(self._nsps)
+
+    def _new_socket_id(self) -> str:
+        return secrets.token_urlsafe(15)
+
+    def _connect(self, conn: Connection, name: str, auth: Any) -> None:
+        nsp = self._nsps.get(name)
+        if nsp is None:
+            log.info("sid=%s CONNECT to unknown namespace %s", conn.engine.id, name)
+            conn.refuse(name, {"message": "Invalid namespace"})
+            return
+        nsp._add(conn, auth if isinstance(auth, dict) else {})
+
+    def _on_engine_connection(self, engine: EngineSocket) -> None:
+        conn = Connection(self, engine)
+        conn.deadline = self._connect_timer.push(self.engine.loop, conn)
+
+    # -- main-namespace shortcuts --------------------------------------------------------
+
+    def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
+        """``@sio.on("connection")`` or ``@sio.on("event")`` on the main namespace."""
+        return self.sockets.on(event, handler)
+
+    def once(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
+        return self.sockets.once(event, handler)
+
+    def off(self, event: str | None = None, handler: Callable[..., Any] | None = None) -> None:
+        self.sockets.off(event, handler)
+
+    def use(self, fn: Callable[..., Any]) -> Callable[..., Any]:
+        """A middleware of the main namespace."""
+        return self.sockets.use(fn)
+
+    def emit(self, event: str, *args: Any) -> None:
+        """Send ``event`` to every socket of the main namespace."""
+        self.sockets.emit(event, *args)
+
+    def send(self, *args: Any) -> None:
+        self.sockets.send(*args)
+
+    write = send
+
+    def to(self, rooms: str | Iterable[str]) -> BroadcastOperator:
+        return self.sockets.to(rooms)
+
+    in_ = to
+
+    def except_(self, rooms: str | Iterable[str]) -> BroadcastOperator:
+        return self.sockets.except_(rooms)
+
+    @property
+    def volatile(self) -> BroadcastOperator:
+        return self.sockets.volatile
+
+    @property
+    def local(self) -> BroadcastOperator:
+        return self.sockets.local
+
+    def timeout(self, seconds: float) -> BroadcastOperator:
+        return self.sockets.timeout(seconds)
+
+    async def fetch_sockets(self) -> list[SocketView]:
+        return await self.sockets.fetch_sockets()
+
+    def sockets_join(self, rooms: str | Iterable[str]) -> None:
+        self.sockets.sockets_join(rooms)
+
+    def sockets_leave(self, rooms: str | Iterable[str]) -> None:
+        self.sockets.sockets_leave(rooms)
+
+    def disconnect_sockets(self, close: bool = False) -> None:
+        self.sockets.disconnect_sockets(close)
+
+    # -- HTTP front door ------------------------------------------------------------------
+
+    def handle_request(self, req: HttpRequest) -> None:
+        """Route one HTTP request: Engine.IO, the client script, or the fallback."""
+        path = req.path
+        if path.startswith(self._engine_prefix):
+            rest = path[len(self._engine_prefix) :]
+            if rest and self.serve_client and rest in CLIENT_FILES:
+                self._serve_client_file(req, rest)
+                return
+            self.engine.handle_request(req)
+            return
+        if path == self.path:
+            self.engine.handle_request(req)
+            return
+        if self.fallback is not None:
+            self.fallback(req)
+            return
+        req.respond(404, [("Content-Type", "text/plain")], b"Not Found")
+
+    def _serve_client_file(self, req: HttpRequest, name: str) -> None:
+        if req.method not in ("GET", "HEAD"):
+            req.respond(405, [("Allow", "GET, HEAD")], b"")
+            return
+        body = self._client_cache.get(name)
+        if body is None:
+            dist = self._client_dist or find_client_dist()
+            if dist is None or not (dist / name).is_file():
+                req.respond(404, [("Content-Type", "text/plain")], b"client bundle not installed")
+                return
+            self._client_dist = dist
+            body = self._client_cache[name] = (dist / name).read_bytes()
+        etag = f'"{len(body):x}-{hash(body) & 0xFFFFFFFF:x}"'
+        headers = [("Cache-Control", "public, max-age=0"), ("ETag", etag)]
+        if req.headers.get("if-none-match") == etag:
+            req.respond(304, headers, b"")
+            return
+        headers.append(("Content-Type", CLIENT_FILES[name]))
+        req.respond(200, headers, b"" if req.method == "HEAD" else body)
+
+    # -- running ---------------------------------------------------------------------------
+
+    async def listen(self, port: int = 3000, host: str = "0.0.0.0", **kwargs: Any) -> int:
+        """Start the built-in server on ``host:port`` inside a running loop.
+
+        Returns the bound port (useful with ``port=0``). Extra keyword arguments go
+        to ``loop.create_server`` (``ssl=`` for HTTPS, ``backlog=``...).
+        """
+        from socketwire.serve import make_protocol_factory
+
+        loop = asyncio.get_running_loop()
+        factory = make_protocol_factory(self.handle_request, self.engine.max_http_buffer_size)
+        kwargs.setdefault("backlog", 4096)
+        server = await loop.create_server(factory, host, port, **kwargs)
+        self._servers.append(server)
+        bound: int = server.sockets[0].getsockname()[1]
+        log.info("listening on %s:%d%s/", host, bound, self.path)
+        return bound
+
+    @property
+    def port(self) -> int | None:
+        """The port of the first listening socket, once ``listen`` has run."""
+        if not self._servers:
+            return None
+        port: int = self._servers[0].sockets[0].getsockname()[1]
+        return port
+
+    def run(self, port: int = 3000, host: str = "0.0.0.0", *, use_uvloop: bool = True) -> None:
+        """Serve until interrupted (Ctrl-C or SIGTERM); blocks. Uses uvloop when installed."""
+        loop_factory = None
+        if use_uvloop:
+            try:
+                import uvloop
+
+                loop_factory = uvloop.new_event_loop
+            except ImportError:
+                pass
+
+        async def main() -> None:
+            await self.listen(port, host)
+            stop = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                with contextlib.suppress(NotImplementedError, RuntimeError):
+                    loop.add_signal_handler(sig, stop.set)
+            await stop.wait()
+            await self.close()
+
+        with asyncio.Runner(loop_factory=loop_factory) as runner:
+            runner.run(main())
+
+    async def close(self) -> None:
+        """Disconnect every client (reason ``server shutting down``) and stop listening."""
+        for nsp in list(self._nsps.values()):
+            for socket in list(nsp.sockets.values()):
+                socket._on_close("server shutting down")
+            with contextlib.suppress(Exception):
+                await nsp.adapter.close()
+        self.engine.close()
+        self._connect_timer.cancel()
+        servers, self._servers = self._servers, []
+        for server in servers:
+            server.close()
+        for server in servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(server.wait_closed(), 1.0)
+
+
+__all__ = ["Server", "find_client_dist"]
+
+

@@ -1,0 +1,445 @@
+"""A client's connection to one namespace (layer 2).
+
+``Socket`` is what connection handlers receive: it emits and receives events,
+carries acks both ways, joins rooms, stores ``data`` and knows its ``handshake``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from socketwire.core.socketio.packet import (
+    RESERVED_EVENTS,
+    Packet,
+    PacketType,
+    encode,
+    encode_ack,
+    encode_event,
+)
+from socketwire.engine.socket import OutgoingMessage
+from socketwire.errors import AckTimeout, Disconnected
+from socketwire.server.listeners import Emitter, ack_args, call
+
+if TYPE_CHECKING:
+    from socketwire.server.broadcast_operator import BroadcastOperator
+    from socketwire.server.connection import Connection
+    from socketwire.server.namespace import Namespace
+
+log = logging.getLogger("socketwire.server")
+
+_EVENT = PacketType.EVENT
+_BINARY_EVENT = PacketType.BINARY_EVENT
+_ACK = PacketType.ACK
+_BINARY_ACK = PacketType.BINARY_ACK
+_DISCONNECT = PacketType.DISCONNECT
+
+
+@dataclass(slots=True)
+class Handshake:
+    """What the client sent when it connected (Node's ``socket.handshake``)."""
+
+    headers: dict[str, str]
+    query: dict[str, str]
+    auth: dict[str, Any]
+    address: str
+    secure: bool
+    url: str
+    issued: int  # milliseconds since the epoch
+    time: str = ""
+    xdomain: bool = False
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "headers": dict(self.headers),
+            "time": self.time,
+            "address": self.address,
+            "xdomain": self.xdomain,
+            "secure": self.secure,
+            "issued": self.issued,
+            "url": self.url,
+            "query": dict(self.query),
+            "auth": self.auth,
+        }
+
+
+class Socket(Emitter):
+    """One client connected to one namespace."""
+
+    def __init__(self, nsp: Namespace, conn: Connection, sid: str, auth: dict[str, Any]) -> None:
+        super().__init__()
+        self.nsp = nsp
+        self.server = nsp.server
+        self.conn = conn
+        self.id = sid
+        req = conn.engine.request
+        issued = req.time
+        self.handshake = Handshake(
+            headers=dict(req.headers),
+            query=dict(req.query),
+            auth=auth,
+            address=req.address,
+            secure=req.secure,
+            url=req.url,
+            issued=int(issued * 1000),
+            time=time.strftime("%a %b %d %Y %H:%M:%S GMT", time.gmtime(issued)),
+            xdomain="origin" in req.headers,
+        )
+        self.data: dict[str, Any] = {}
+        self.connected = False
+        self.recovered = False
+        self._acks: dict[int, Callable[[list[Any]], None]] = {}
+        self._ack_seq = 0
+        self._any: list[Callable[..., Any]] | None = None
+
+    def __repr__(self) -> str:
+        return f"<Socket id={self.id!r} nsp={self.nsp.name!r} connected={self.connected}>"
+
+    # -- properties -------------------------------------------------------------------
+
+    @property
+    def rooms(self) -> set[str]:
+        """The rooms this socket is in, including its own id."""
+        return set(self.nsp.adapter.socket_rooms(self.id) or ())
+
+    @property
+    def disconnected(self) -> bool:
+        return not self.connected
+
+    @property
+    def transport(self) -> str:
+        """The Engine.IO transport in use (``polling`` or ``websocket``)."""
+        return self.conn.engine.transport
+
+    # -- LocalSocket port (used by the adapter) -------------------------------------
+
+    def _write(self, message: OutgoingMessage, volatile: bool) -> None:
+        engine = self.conn.engine
+        if volatile and not engine.writable:
+            return
+        engine.write_message(message)
+
+    def _handshake_dict(self) -> dict[str, Any]:
+        return self.handshake.as_dict()
+
+    # -- emitting ----------------------------------------------------------------------
+
+    def emit(self, event: str, *args: Any, callback: Callable[..., Any] | None = None) -> None:
+        """Send ``event`` with ``args`` to this client.
+
+        ``callback`` is called with the client's ack arguments.
+        """
+        self._emit(event, args, callback, False, None)
+
+    def send(self, *args: Any, callback: Callable[..., Any] | None = None) -> None:
+        """Emit a ``message`` event (WebSocket-like ``send``)."""
+        self._emit("message", args, callback, False, None)
+
+    write = send
+
+    async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any:
+        """Emit and wait for the client's ack.
+
+        Returns the single ack argument, a tuple when there are several, or None
+        when there are none. Raises ``AckTimeout`` after ``timeout`` seconds and
+        ``Disconnected`` if the socket goes away first.
+        """
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def resolve(*ack: Any) -> None:
+            if not fut.done():
+                fut.set_result(ack[0] if len(ack) == 1 else (tuple(ack) if ack else None))
+
+        self._emit(event, args, resolve, False, None, future=fut)
+        if timeout is None:
+            return await fut
+        try:
+            return await asyncio.wait_for(fut, timeout)
+        except TimeoutError:
+            raise AckTimeout(f"no ack for {event!r} within {timeout} s") from None
+
+    @property
+    def volatile(self) -> SocketEmitter:
+        """Emit without buffering: dropped if the transport cannot take it now."""
+        return SocketEmitter(self, volatile=True)
+
+    def timeout(self, seconds: float) -> SocketEmitter:
+        """Emit with an ack deadline: the callback gets ``(err, *args)``."""
+        return SocketEmitter(self, timeout=seconds)
+
+    def _emit(
+        self,
+        event: str,
+        args: tuple[Any, ...],
+        callback: Callable[..., Any] | None,
+        volatile: bool,
+        timeout: float | None,
+        future: asyncio.Future[Any] | None = None,
+    ) -> None:
+        if event in RESERVED_EVENTS:
+            raise ValueError(f'"{event}" is a reserved event name')
+        if not self.connected:
+            if future is not None and not future.done():
+                future.set_exception(Disconnected("socket is not connected"))
+            return
+        ack_id: int | None = None
+        if callback is not None:
+            ack_id = self._ack_seq
+            self._ack_seq += 1
+            self._register_ack(ack_id, callback, timeout, future)
+        text, attachments = encode_event(self.nsp.name, [event, *args], ack_id)
+        engine = self.conn.engine
+        if volatile and not engine.writable:
+            return
+        if attachments:
+            engine.write_message(OutgoingMessage(text, attachments))
+        else:
+            engine.send_text(text)
+
+    def _register_ack(
+        self,
+        ack_id: int,
+        callback: Callable[..., Any],
+        timeout: float | None,
+        future: asyncio.Future[Any] | None,
+    ) -> None:
+        if timeout is None:
+            self._acks[ack_id] = _plain_ack(callback, future)
+            return
+        handle = asyncio.get_running_loop().call_later(timeout, self._ack_timed_out, ack_id, callback)
+
+        def on_ack(data: list[Any]) -> None:
+            handle.cancel()
+            callback(None, *data)
+
+        self._acks[ack_id] = on_ack
+
+    def _ack_timed_out(self, ack_id: int, callback: Callable[..., Any]) -> None:
+        if self._acks.pop(ack_id, None) is not None:
+            try:
+                callback(AckTimeout("operation has timed out"))
+            except Exception:
+                log.exception("ack callback failed (sid=%s)", self.id)
+
+    def _send_ack(self, ack_id: int, args: list[Any]) -> None:
+        if not self.connected:
+            return
+        text, attachments = encode_ack(self.nsp.name, args, ack_id)
+        if attachments:
+            self.conn.engine.write_message(OutgoingMessage(text, attachments))
+        else:
+            self.conn.engine.send_text(text)
+
+    def _make_ack(self, ack_id: int) -> Callable[..., None]:
+        sent = False
+
+        def ack(*args: Any) -> None:
+            nonlocal sent
+            if sent:
+                return
+            sent = True
+            self._send_ack(ack_id, list(args))
+
+        return ack
+
+    # -- broadcasting from this socket -------------------------------------------------
+
+    def _operator(self) -> BroadcastOperator:
+        from socketwire.server.broadcast_operator import BroadcastOperator
+
+        return BroadcastOperator(self.nsp, except_rooms=frozenset((self.id,)))
+
+    @property
+    def broadcast(self) -> BroadcastOperator:
+        """Every socket of the namespace but this one."""
+        return self._operator()
+
+    def to(self, rooms: str | Iterable[str]) -> BroadcastOperator:
+        """The sockets of ``rooms``, this one excepted."""
+        return self._operator().to(rooms)
+
+    in_ = to
+
+    def except_(self, rooms: str | Iterable[str]) -> BroadcastOperator:
+        return self._operator().except_(rooms)
+
+    # -- rooms ----------------------------------------------------------------------------
+
+    def join(self, rooms: str | Iterable[str]) -> None:
+        """Join one room or several."""
+        self.nsp.adapter.add_all(self.id, (rooms,) if isinstance(rooms, str) else rooms)
+
+    def leave(self, room: str) -> None:
+        self.nsp.adapter.delete(self.id, room)
+
+    # -- receiving ------------------------------------------------------------------------
+
+    def _on_packet(self, packet: Packet) -> None:
+        ptype = packet.type
+        if ptype == _EVENT or ptype == _BINARY_EVENT:
+            self._on_event(packet.data, packet.id)
+        elif ptype == _ACK or ptype == _BINARY_ACK:
+            cb = self._acks.pop(packet.id, None)  # type: ignore[arg-type]
+            if cb is None:
+                log.debug("sid=%s ack %s with no pending emit", self.id, packet.id)
+                return
+            try:
+                cb(packet.data)
+            except Exception:
+                log.exception("ack callback failed (sid=%s nsp=%s)", self.id, self.nsp.name)
+        elif ptype == _DISCONNECT:
+            self._on_close("client namespace disconnect")
+        else:
+            log.info("sid=%s unexpected packet type %s: closing", self.id, ptype)
+            self.conn.close_on_error("parse error")
+
+    def _on_event(self, data: list[Any], ack_id: int | None) -> None:
+        event = data[0]
+        args = tuple(data[1:])
+        nsp = self.nsp
+        if self._any is not None:
+            self._run_any(event, args)
+        own = self._listeners.get(event) if self._listeners else None
+        shared = nsp._listeners.get(event)
+        if own is None and shared is None:
+            return
+        reply = ack = None
+        if ack_id is not None:
+            ack = self._make_ack(ack_id)
+
+            def reply(result: Any, _ack: Callable[..., None] = ack) -> None:
+                _ack(*ack_args(result))
+
+        where = f"event {event!r}, sid={self.id}, nsp={nsp.name}"
+        if own is not None:
+            own = self._take(event)
+            for listener in list(own or ()):
+                call(listener, args, ack, reply, where)
+        if shared is not None:
+            sargs = (self, *args)
+            for listener in list(shared):
+                call(listener, sargs, ack, reply, where)
+
+    # -- catch-all listeners ------------------------------------------------------------
+
+    def on_any(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """Call ``handler(event, *args)`` for every incoming event."""
+        if self._any is None:
+            self._any = []
+        self._any.append(handler)
+        return handler
+
+    def prepend_any(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        if self._any is None:
+            self._any = []
+        self._any.insert(0, handler)
+        return handler
+
+    def off_any(self, handler: Callable[..., Any] | None = None) -> None:
+        if handler is None or self._any is None:
+            self._any = None
+            return
+        self._any = [h for h in self._any if h is not handler] or None
+
+    def _run_any(self, event: Any, args: tuple[Any, ...]) -> None:
+        for fn in list(self._any or ()):
+            try:
+                fn(event, *args)
+            except Exception:
+                log.exception("catch-all listener failed (sid=%s)", self.id)
+
+    # -- disconnecting -------------------------------------------------------------------
+
+    def disconnect(self, close: bool = False) -> Socket:
+        """Disconnect from this namespace; with ``close=True`` close the whole
+        connection (every namespace of this client)."""
+        if not self.connected:
+            return self
+        if close:
+            self.conn.disconnect_all()
+        else:
+            self._send_packet(Packet(_DISCONNECT, self.nsp.name))
+            self._on_close("server namespace disconnect")
+        return self
+
+    def _send_packet(self, packet: Packet) -> None:
+        text, attachments = encode(packet)
+        self.conn.engine.write_message(OutgoingMessage(text, attachments))
+
+    def _on_close(self, reason: str) -> None:
+        if not self.connected:
+            return
+        self._emit_local("disconnecting", reason, where=f"disconnecting sid={self.id}")
+        self.nsp._emit_socket_event("disconnecting", self, reason)
+        self.nsp.adapter.delete_all(self.id)
+        self.nsp._remove(self)
+        self.conn._remove(self)
+        self.connected = False
+        acks, self._acks = self._acks, {}
+        for cb in acks.values():
+            fut = getattr(cb, "future", None)
+            if fut is not None and not fut.done():
+                fut.set_exception(Disconnected(reason))
+        self._emit_local("disconnect", reason, where=f"disconnect sid={self.id}")
+        self.nsp._emit_socket_event("disconnect", self, reason)
+
+
+class _PlainAck:
+    __slots__ = ("callback", "future")
+
+    def __init__(self, callback: Callable[..., Any], future: asyncio.Future[Any] | None) -> None:
+        self.callback = callback
+        self.future = future
+
+    def __call__(self, data: list[Any]) -> None:
+        self.callback(*data)
+
+
+def _plain_ack(callback: Callable[..., Any], future: asyncio.Future[Any] | None) -> _PlainAck:
+    return _PlainAck(callback, future)
+
+
+class SocketEmitter:
+    """``socket.volatile`` / ``socket.timeout(s)``: one emit with flags."""
+
+    __slots__ = ("_socket", "_timeout", "_volatile")
+
+    def __init__(self, socket: Socket, volatile: bool = False, timeout: float | None = None) -> None:
+        self._socket = socket
+        self._volatile = volatile
+        self._timeout = timeout
+
+    @property
+    def volatile(self) -> SocketEmitter:
+        return SocketEmitter(self._socket, True, self._timeout)
+
+    def timeout(self, seconds: float) -> SocketEmitter:
+        return SocketEmitter(self._socket, self._volatile, seconds)
+
+    def emit(self, event: str, *args: Any, callback: Callable[..., Any] | None = None) -> None:
+        self._socket._emit(event, args, callback, self._volatile, self._timeout if callback else None)
+
+    def send(self, *args: Any, callback: Callable[..., Any] | None = None) -> None:
+        self.emit("message", *args, callback=callback)
+
+    async def emit_with_ack(self, event: str, *args: Any) -> Any:
+        sock = self._socket
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+
+        def resolve(*ack: Any) -> None:
+            if not fut.done():
+                fut.set_result(ack[0] if len(ack) == 1 else (tuple(ack) if ack else None))
+
+        sock._emit(event, args, resolve, self._volatile, None, future=fut)
+        if self._timeout is None:
+            return await fut
+        try:
+            return await asyncio.wait_for(fut, self._timeout)
+        except TimeoutError:
+            sock._acks = {k: v for k, v in sock._acks.items() if getattr(v, "future", None) is not fut}
+            raise AckTimeout(f"no ack for {event!r} within {self._timeout} s") from None
