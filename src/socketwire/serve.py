@@ -60,7 +60,9 @@ class Request:
         "url",
     )
 
-    def __init__(self, conn: HttpConnection, method: str, url: str, headers: dict[str, str]) -> None:
+    def __init__(
+        self, conn: HttpConnection, method: str, url: str, headers: dict[str, str]
+    ) -> None:
         self._conn = conn
         self.method = method
         self.url = url
@@ -117,7 +119,9 @@ class WebSocketConnection:
 
     __slots__ = ("_closed", "_conn", "_reader", "handler", "transport")
 
-    def __init__(self, conn: HttpConnection, handler: WebSocketHandler, max_message_size: int) -> None:
+    def __init__(
+        self, conn: HttpConnection, handler: WebSocketHandler, max_message_size: int
+    ) -> None:
         self._conn = conn
         self.transport = conn.transport
         self.handler = handler
@@ -285,7 +289,12 @@ class HttpConnection(asyncio.Protocol):
 
     def on_message_complete(self) -> None:
         parser = self._parser
-        req = Request(self, parser.get_method().decode("ascii", "replace"), self._url.decode("latin-1"), self._headers)
+        req = Request(
+            self,
+            parser.get_method().decode("ascii", "replace"),
+            self._url.decode("latin-1"),
+            self._headers,
+        )
         body = self._body
         if body:
             req.body = body[0] if len(body) == 1 else b"".join(body)
@@ -322,7 +331,9 @@ class HttpConnection(asyncio.Protocol):
         self._upgrade_rest = rest
         self._dispatch(req)
 
-    def switch_to_websocket(self, response: bytes, handler: WebSocketHandler) -> WebSocketConnection:
+    def switch_to_websocket(
+        self, response: bytes, handler: WebSocketHandler
+    ) -> WebSocketConnection:
         self.transport.write(response)
         ws = WebSocketConnection(self, handler, self.max_body_size)
         self.ws = ws
@@ -341,7 +352,9 @@ class HttpConnection(asyncio.Protocol):
         if rest:
             ws.feed(rest)
 
-    def write_response(self, req: Request, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+    def write_response(
+        self, req: Request, status: int, headers: list[tuple[str, str]], body: bytes
+    ) -> None:
         transport = self.transport
         if transport is None or transport.is_closing():
             return
@@ -368,7 +381,8 @@ class HttpConnection(asyncio.Protocol):
             body = message.encode()
             transport.write(
                 f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: text/plain\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
+                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
+                + body
             )
             transport.close()
 
@@ -379,7 +393,7 @@ class _TooLarge(Exception):
         self.status = status
 
 
-def make_protocol_factory(app: Callable[[Request], None], max_body_size: int) -> Callable[[], Any]:
+def make_protocol_factory(app: Callable[[Any], None], max_body_size: int) -> Callable[[], Any]:
     """The factory that ``loop.create_server`` takes."""
 
     def factory() -> HttpConnection:

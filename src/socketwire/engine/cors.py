@@ -53,7 +53,14 @@ class CorsPolicy:
         if isinstance(option, CorsPolicy):
             return option
         if isinstance(option, Mapping):
-            known = {"origin", "credentials", "methods", "allowed_headers", "exposed_headers", "max_age"}
+            known = {
+                "origin",
+                "credentials",
+                "methods",
+                "allowed_headers",
+                "exposed_headers",
+                "max_age",
+            }
             unknown = set(option) - known
             if unknown:
                 raise TypeError(f"unknown cors options: {sorted(unknown)}")

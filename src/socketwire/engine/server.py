@@ -14,6 +14,7 @@ It is usable on its own, like Node's ``engine.io`` package::
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import logging
 import secrets
@@ -24,11 +25,11 @@ from typing import Any
 import orjson
 
 from socketwire.core.engineio.session import POLLING, WEBSOCKET
-from socketwire.engine.ticker import Ticker
 from socketwire.core.websocket.frames import Opcode, encode_frame
 from socketwire.engine.cors import CorsPolicy
 from socketwire.engine.ports import HttpRequest
 from socketwire.engine.socket import EngineSocket, RequestInfo
+from socketwire.engine.ticker import Ticker
 from socketwire.errors import ConnectionRefused
 
 log = logging.getLogger("socketwire.engine")
@@ -107,7 +108,11 @@ class EngineServer:
         self._pings = Ticker(self.ping_interval, EngineSocket.heartbeat_due)
         self._pongs = Ticker(self.ping_timeout, EngineSocket.heartbeat_due)
         self._open_tail = orjson.dumps(
-            {"pingInterval": int(self.ping_interval * 1000), "pingTimeout": int(self.ping_timeout * 1000), "maxPayload": self.max_http_buffer_size}
+            {
+                "pingInterval": int(self.ping_interval * 1000),
+                "pingTimeout": int(self.ping_timeout * 1000),
+                "maxPayload": self.max_http_buffer_size,
+            }
         )[1:]
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -159,10 +164,8 @@ class EngineServer:
             self._handshake(req, transport)
         except Exception:
             log.exception("unexpected error while answering %s %s", req.method, req.path)
-            try:
+            with contextlib.suppress(Exception):
                 self._respond_error(req, BAD_REQUEST)
-            except Exception:
-                pass
 
     def _spawn(self, coro: Any) -> None:
         task = self.loop.create_task(coro)
@@ -189,7 +192,11 @@ class EngineServer:
         if client is None:
             return self._respond_error(req, UNKNOWN_SID)
         if req.is_websocket():
-            if transport != WEBSOCKET or not self.allow_upgrades or not client.session.can_upgrade():
+            if (
+                transport != WEBSOCKET
+                or not self.allow_upgrades
+                or not client.session.can_upgrade()
+            ):
                 log.info("sid=%s refused WebSocket upgrade (transport=%s, state)", sid, transport)
                 return self._respond_error(req, BAD_REQUEST)
             client.start_upgrade(req, self._extra_headers(req))
@@ -208,12 +215,22 @@ class EngineServer:
         while sid in self.clients:
             sid = self.generate_id()
         info = RequestInfo(
-            headers=req.headers, query=req.query, address=req.remote_address, secure=req.secure, url=req.url
+            headers=req.headers,
+            query=req.query,
+            address=req.remote_address,
+            secure=req.secure,
+            url=req.url,
         )
         sock = EngineSocket(self, sid, transport, info)
-        upgrades = b'["websocket"]' if transport == POLLING and self.allow_upgrades and WEBSOCKET in self.transports else b"[]"
+        upgrades = (
+            b'["websocket"]'
+            if transport == POLLING and self.allow_upgrades and WEBSOCKET in self.transports
+            else b"[]"
+        )
         # Engine.IO v4 "Handshake": the open packet and its JSON payload.
-        open_packet = b'0{"sid":"' + sid.encode() + b'","upgrades":' + upgrades + b"," + self._open_tail
+        open_packet = (
+            b'0{"sid":"' + sid.encode() + b'","upgrades":' + upgrades + b"," + self._open_tail
+        )
         headers = self._extra_headers(req)
         if self.cookie is not None:
             headers.append(("Set-Cookie", self._cookie_header(sid)))

@@ -115,7 +115,9 @@ class EngineSocket:
         "ws",
     )
 
-    def __init__(self, server: EngineServer, sid: str, transport: str, request: RequestInfo) -> None:
+    def __init__(
+        self, server: EngineServer, sid: str, transport: str, request: RequestInfo
+    ) -> None:
         self.server = server
         self.id = sid
         self.session = EngineSession(sid, transport)
@@ -220,7 +222,9 @@ class EngineSocket:
     def ws_closed(self, code: int, reason: str) -> None:
         """WebSocketHandler: the WebSocket transport went away."""
         self.ws = None
-        self.close_now(REASON_TRANSPORT_CLOSE if code in (1000, 1001, 1005, 1006) else REASON_TRANSPORT_ERROR)
+        self.close_now(
+            REASON_TRANSPORT_CLOSE if code in (1000, 1001, 1005, 1006) else REASON_TRANSPORT_ERROR
+        )
 
     # -- polling -----------------------------------------------------------------
 
@@ -395,14 +399,13 @@ class _Probe:
         s = owner.session
         ws = self.ws
         assert ws is not None
-        if opcode == _TEXT and payload == PROBE_PING:
-            if s.probe_received():
+        if opcode == _TEXT:
+            if payload == PROBE_PING and s.probe_received():
                 ws.write(encode_frame(_TEXT, PROBE_PONG))
                 # Pause the polling side: answer the parked GET with a noop.
                 owner._flush_get()
                 return
-        elif opcode == _TEXT and payload == b"5":
-            if s.upgrade_received():
+            if payload == b"5" and s.upgrade_received():
                 owner._probe_done(self, True)
                 return
         log.info("sid=%s invalid packet during upgrade: closing the probe", owner.id)

@@ -27,7 +27,7 @@ _CONNECT = PacketType.CONNECT
 class Connection:
     """The Socket.IO side of one Engine.IO connection."""
 
-    __slots__ = ("decoder", "deadline", "engine", "server", "sockets")
+    __slots__ = ("deadline", "decoder", "engine", "server", "sockets")
 
     def __init__(self, server: Server, engine: EngineSocket) -> None:
         self.server = server
@@ -50,13 +50,17 @@ class Connection:
         socket = self.sockets.get(packet.nsp)
         if socket is not None:
             if packet.type == _CONNECT:
-                log.info("sid=%s CONNECT to %s while connected: ignored", self.engine.id, packet.nsp)
+                log.info(
+                    "sid=%s CONNECT to %s while connected: ignored", self.engine.id, packet.nsp
+                )
                 return
             socket._on_packet(packet)
         elif packet.type == _CONNECT:
             self.server._connect(self, packet.nsp, packet.data)
         else:
-            log.debug("sid=%s packet for %s, not connected there: ignored", self.engine.id, packet.nsp)
+            log.debug(
+                "sid=%s packet for %s, not connected there: ignored", self.engine.id, packet.nsp
+            )
 
     # -- answers ---------------------------------------------------------------------
 

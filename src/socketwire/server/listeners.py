@@ -58,7 +58,11 @@ def spawn(coro: Any) -> asyncio.Task[Any]:
 
 
 async def run_async(
-    fn: Handler, args: tuple[Any, ...], kwargs: dict[str, Any], reply: Callable[[Any], None] | None, where: str
+    fn: Handler,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+    reply: Callable[[Any], None] | None,
+    where: str,
 ) -> None:
     """Await an async handler, then ack with its result when asked to."""
     try:
@@ -71,7 +75,11 @@ async def run_async(
 
 
 def call(
-    listener: Listener, args: tuple[Any, ...], ack: Callable[..., None] | None, reply: Callable[[Any], None] | None, where: str
+    listener: Listener,
+    args: tuple[Any, ...],
+    ack: Callable[..., None] | None,
+    reply: Callable[[Any], None] | None,
+    where: str,
 ) -> None:
     """Call one listener.
 

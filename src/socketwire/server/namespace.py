@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from socketwire.adapters.base import Adapter, LocalSocket, SocketView
 from socketwire.errors import ConnectionRefused
@@ -37,13 +37,14 @@ class Namespace(Emitter):
         self.sockets: dict[str, Socket] = {}
         self._middlewares: list[Middleware] = []
         self.adapter: Adapter = server._adapter_factory(self)
+        self.adapter_ready = False
 
     def __repr__(self) -> str:
         return f"<Namespace {self.name!r} sockets={len(self.sockets)}>"
 
     @property
     def local_sockets(self) -> Mapping[str, LocalSocket]:
-        return self.sockets
+        return cast("Mapping[str, LocalSocket]", self.sockets)
 
     # -- middlewares ---------------------------------------------------------------------
 

@@ -25,6 +25,7 @@ from socketwire.engine.socket import EngineSocket
 from socketwire.engine.ticker import Ticker
 from socketwire.server.broadcast_operator import BroadcastOperator
 from socketwire.server.connection import Connection
+from socketwire.server.listeners import spawn
 from socketwire.server.namespace import Namespace
 
 log = logging.getLogger("socketwire.server")
@@ -99,7 +100,9 @@ class Server:
         self.fallback = fallback
         self.engine = EngineServer(on_connection=self._on_engine_connection, **engine_options)
         self._nsps: dict[str, Namespace] = {}
-        self._connect_timer: Ticker[Connection] = Ticker(self.connect_timeout, Connection.connect_timeout_due)
+        self._connect_timer: Ticker[Connection] = Ticker(
+            self.connect_timeout, Connection.connect_timeout_due
+        )
         self._servers: list[asyncio.Server] = []
         self._client_dist: Path | None = None
         self._client_cache: dict[str, bytes] = {}
@@ -114,13 +117,14 @@ class Server:
         nsp = self._nsps.get(name)
         if nsp is None:
             nsp = self._nsps[name] = Namespace(self, name)
-            result = nsp.adapter.init()
-            with contextlib.suppress(RuntimeError):
+            try:
                 asyncio.get_running_loop()
-                asyncio.ensure_future(result)
-                result = None
-            if result is not None:
-                result.close()
+            except RuntimeError:
+                # No loop yet: ``listen`` initialises every adapter.
+                pass
+            else:
+                spawn(nsp.adapter.init())
+                nsp.adapter_ready = True
         return nsp
 
     @property
@@ -249,6 +253,10 @@ class Server:
         from socketwire.serve import make_protocol_factory
 
         loop = asyncio.get_running_loop()
+        for nsp in list(self._nsps.values()):
+            if not nsp.adapter_ready:
+                await nsp.adapter.init()
+                nsp.adapter_ready = True
         factory = make_protocol_factory(self.handle_request, self.engine.max_http_buffer_size)
         kwargs.setdefault("backlog", 4096)
         server = await loop.create_server(factory, host, port, **kwargs)
@@ -307,5 +315,3 @@ class Server:
 
 
 __all__ = ["Server", "find_client_dist"]
-
-

@@ -211,7 +211,9 @@ class Socket(Emitter):
         if timeout is None:
             self._acks[ack_id] = _plain_ack(callback, future)
             return
-        handle = asyncio.get_running_loop().call_later(timeout, self._ack_timed_out, ack_id, callback)
+        handle = asyncio.get_running_loop().call_later(
+            timeout, self._ack_timed_out, ack_id, callback
+        )
 
         def on_ack(data: list[Any]) -> None:
             handle.cancel()
@@ -409,7 +411,9 @@ class SocketEmitter:
 
     __slots__ = ("_socket", "_timeout", "_volatile")
 
-    def __init__(self, socket: Socket, volatile: bool = False, timeout: float | None = None) -> None:
+    def __init__(
+        self, socket: Socket, volatile: bool = False, timeout: float | None = None
+    ) -> None:
         self._socket = socket
         self._volatile = volatile
         self._timeout = timeout
@@ -422,7 +426,9 @@ class SocketEmitter:
         return SocketEmitter(self._socket, self._volatile, seconds)
 
     def emit(self, event: str, *args: Any, callback: Callable[..., Any] | None = None) -> None:
-        self._socket._emit(event, args, callback, self._volatile, self._timeout if callback else None)
+        self._socket._emit(
+            event, args, callback, self._volatile, self._timeout if callback else None
+        )
 
     def send(self, *args: Any, callback: Callable[..., Any] | None = None) -> None:
         self.emit("message", *args, callback=callback)
@@ -441,5 +447,7 @@ class SocketEmitter:
         try:
             return await asyncio.wait_for(fut, self._timeout)
         except TimeoutError:
-            sock._acks = {k: v for k, v in sock._acks.items() if getattr(v, "future", None) is not fut}
+            sock._acks = {
+                k: v for k, v in sock._acks.items() if getattr(v, "future", None) is not fut
+            }
             raise AckTimeout(f"no ack for {event!r} within {self._timeout} s") from None

@@ -80,7 +80,13 @@ def decode_payload(body: bytes) -> list[tuple[int, bytes, bool]]:
     for part in body.split(SEPARATOR):
         if part[:1] == b"b":
             try:
-                out.append((EnginePacketType.MESSAGE, binascii.a2b_base64(part[1:], strict_mode=True), True))
+                out.append(
+                    (
+                        EnginePacketType.MESSAGE,
+                        binascii.a2b_base64(part[1:], strict_mode=True),
+                        True,
+                    )
+                )
             except binascii.Error as exc:
                 raise RemoteProtocolError(f"invalid base64 in polling payload: {exc}") from None
         else:

@@ -106,6 +106,10 @@ _EVENT: Final = PacketType.EVENT
 _ACK: Final = PacketType.ACK
 
 # Byte values used by the decoder.
+# What may follow the type / attachment count when no namespace is given: an
+# ack id, a payload (every valid one is an array, an object or a string, maybe
+# after JSON whitespace), or a misplaced "-" (reported as such).
+_NOT_NSP_START: Final = b'0123456789[{" \t\r\n-'
 _DIGIT_0: Final = 0x30  # "0"
 _DIGIT_9: Final = 0x39  # "9"
 _DASH: Final = 0x2D  # "-"
@@ -515,7 +519,6 @@ class PacketDecoder:
 
         # [<namespace>,]: starts with "/", runs up to "," or the end.
         nsp = "/"
-        nsp_given = False
         if i < n and data[i] == _SLASH:
             j = data.find(b",", i)
             if j < 0:
@@ -524,8 +527,13 @@ class PacketDecoder:
                 nsp = data[i:j].decode("utf-8")
             except UnicodeDecodeError:
                 raise self._fail(f"invalid UTF-8 in namespace {data[i:j]!r}") from None
-            nsp_given = True
             i = j + 1
+        elif i < n and data[i] not in _NOT_NSP_START:
+            # Something like "admin," where the namespace would be: neither an
+            # ack id nor the start of a payload, so a namespace missing its "/".
+            comma = data.find(b",", i)
+            if comma > 0:
+                raise self._fail(f"namespace must start with '/': {data[i:comma]!r}")
 
         # [<acknowledgment id>]: digits only.
         ack_id: int | None = None
@@ -553,14 +561,6 @@ class PacketDecoder:
             except _JSONDecodeError as exc:
                 if "UTF-8" in str(exc):
                     raise self._fail(f"invalid UTF-8 in packet payload: {exc}") from None
-                if not nsp_given and ack_id is None and data[i] not in b'[{" \t\r\n':
-                    # No namespace was read, but something like "admin," is
-                    # where it would be: the peer forgot the leading "/".
-                    comma = data.find(b",", i)
-                    if comma > 0:
-                        raise self._fail(
-                            f"namespace must start with '/': {data[i:comma]!r}"
-                        ) from None
                 raise self._fail(f"invalid JSON payload: {exc}") from None
             if not _is_payload_valid(ptype, payload):
                 raise self._fail(f"invalid {type_name} payload: {_short(payload)}")
