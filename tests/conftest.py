@@ -46,7 +46,9 @@ async def run_node(script: str | Path, *args: str, timeout: float = 30.0) -> lis
             f"node {script} timed out after {timeout}s\nstdout:\n{out.decode()}\nstderr:\n{err.decode()}"
         ) from None
     if proc.returncode != 0:
-        raise NodeError(f"node {script} exited {proc.returncode}\nstdout:\n{out.decode()}\nstderr:\n{err.decode()}")
+        raise NodeError(
+            f"node {script} exited {proc.returncode}\nstdout:\n{out.decode()}\nstderr:\n{err.decode()}"
+        )
     return [json.loads(line) for line in out.decode().splitlines() if line.strip()]
 
 

@@ -26,6 +26,7 @@ from socketwire.core.websocket.frames import (
     encode_frame,
 )
 from socketwire.engine.ports import WebSocketHandler
+from socketwire.engine.server import EngineServer
 from socketwire.errors import RemoteProtocolError, WebSocketProtocolError
 
 log = logging.getLogger("socketwire.http")
@@ -400,3 +401,35 @@ def make_protocol_factory(app: Callable[[Any], None], max_body_size: int) -> Cal
         return HttpConnection(app, max_body_size)
 
     return factory
+
+
+async def listen(
+    app: Callable[[Any], None], port: int, host: str, *, max_body_size: int, **kwargs: Any
+) -> asyncio.Server:
+    """Serve ``app`` (called with each ``Request``) on ``host:port``."""
+    kwargs.setdefault("backlog", 4096)
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(make_protocol_factory(app, max_body_size), host, port, **kwargs)
+
+
+async def listen_engine(
+    engine: EngineServer,
+    port: int,
+    host: str = "127.0.0.1",
+    *,
+    path: str = "/engine.io",
+    **kwargs: Any,
+) -> asyncio.Server:
+    """Serve a bare Engine.IO server (no Socket.IO), like Node's ``engine.io.listen``.
+
+    Requests under ``path`` go to the engine; anything else gets 404.
+    """
+    prefix = "/" + path.strip("/") + "/"
+
+    def app(req: Request) -> None:
+        if req.path.startswith(prefix) or req.path == prefix[:-1]:
+            engine.handle_request(req)
+        else:
+            req.respond(404, [("Content-Type", "text/plain")], b"Not Found")
+
+    return await listen(app, port, host, max_body_size=engine.max_http_buffer_size, **kwargs)

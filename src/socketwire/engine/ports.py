@@ -41,14 +41,37 @@ class WebSocketPort(Protocol):
 class HttpRequest(Protocol):
     """One HTTP request that the Engine.IO runtime answers exactly once."""
 
-    method: str
-    path: str
-    query: Mapping[str, str]
-    headers: Mapping[str, str]  # lower-case names
-    body: bytes
-    remote_address: str
-    secure: bool
-    url: str
+    @property
+    def method(self) -> str:
+        """The HTTP method."""
+
+    @property
+    def path(self) -> str:
+        """The path, without the query string."""
+
+    @property
+    def headers(self) -> Mapping[str, str]:
+        """Request headers with lower-case names."""
+
+    @property
+    def body(self) -> bytes:
+        """The whole request body."""
+
+    @property
+    def remote_address(self) -> str:
+        """The client's IP address."""
+
+    @property
+    def secure(self) -> bool:
+        """Whether the request came over TLS."""
+
+    @property
+    def url(self) -> str:
+        """The request target as sent (path and query)."""
+
+    @property
+    def query(self) -> Mapping[str, str]:
+        """The query string's parameters (the last value of a repeated name)."""
 
     def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         """Send the response (Content-Length is added by the front door)."""

@@ -12,11 +12,12 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar, overload
 
 log = logging.getLogger("socketwire.server")
 
 Handler = Callable[..., Any]
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Listener:
@@ -122,6 +123,12 @@ class Emitter:
     def __init__(self) -> None:
         self._listeners: dict[str, list[Listener]] = {}
 
+    @overload
+    def on(self, event: str, handler: F) -> F: ...
+
+    @overload
+    def on(self, event: str, handler: None = None) -> Callable[[F], F]: ...
+
     def on(self, event: str, handler: Handler | None = None) -> Any:
         """Register ``handler`` for ``event``; without a handler, a decorator."""
         if handler is None:
@@ -133,6 +140,12 @@ class Emitter:
             return decorator
         self._listeners.setdefault(event, []).append(Listener(handler))
         return handler
+
+    @overload
+    def once(self, event: str, handler: F) -> F: ...
+
+    @overload
+    def once(self, event: str, handler: None = None) -> Callable[[F], F]: ...
 
     def once(self, event: str, handler: Handler | None = None) -> Any:
         """Like ``on``, removed after its first call."""

@@ -16,7 +16,7 @@ import secrets
 import signal
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from socketwire.adapters.base import Adapter, SocketView
 from socketwire.engine.ports import HttpRequest
@@ -25,7 +25,7 @@ from socketwire.engine.socket import EngineSocket
 from socketwire.engine.ticker import Ticker
 from socketwire.server.broadcast_operator import BroadcastOperator
 from socketwire.server.connection import Connection
-from socketwire.server.listeners import spawn
+from socketwire.server.listeners import F, spawn
 from socketwire.server.namespace import Namespace
 
 log = logging.getLogger("socketwire.server")
@@ -148,6 +148,12 @@ class Server:
 
     # -- main-namespace shortcuts --------------------------------------------------------
 
+    @overload
+    def on(self, event: str, handler: F) -> F: ...
+
+    @overload
+    def on(self, event: str, handler: None = None) -> Callable[[F], F]: ...
+
     def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
         """``@sio.on("connection")`` or ``@sio.on("event")`` on the main namespace."""
         return self.sockets.on(event, handler)
@@ -250,16 +256,19 @@ class Server:
         Returns the bound port (useful with ``port=0``). Extra keyword arguments go
         to ``loop.create_server`` (``ssl=`` for HTTPS, ``backlog=``...).
         """
-        from socketwire.serve import make_protocol_factory
+        from socketwire.serve import listen
 
-        loop = asyncio.get_running_loop()
         for nsp in list(self._nsps.values()):
             if not nsp.adapter_ready:
                 await nsp.adapter.init()
                 nsp.adapter_ready = True
-        factory = make_protocol_factory(self.handle_request, self.engine.max_http_buffer_size)
-        kwargs.setdefault("backlog", 4096)
-        server = await loop.create_server(factory, host, port, **kwargs)
+        server = await listen(
+            self.handle_request,
+            port,
+            host,
+            max_body_size=self.engine.max_http_buffer_size,
+            **kwargs,
+        )
         self._servers.append(server)
         bound: int = server.sockets[0].getsockname()[1]
         log.info("listening on %s:%d%s/", host, bound, self.path)
