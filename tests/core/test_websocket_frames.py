@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import ast
 import itertools
 import os
 import tracemalloc
+from types import ModuleType
 
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import socketwire.core.websocket.frames as frames_module
+import socketwire.core.websocket.handshake as handshake_module
 from socketwire.core.websocket.frames import (
     CloseCode,
     FrameReader,
@@ -573,8 +577,8 @@ def streams(draw: st.DrawFn, masked: bool) -> tuple[bytes, list[tuple[int, bytes
     return b"".join(frames), expected
 
 
-def chunked(draw: st.DrawFn, stream: bytes) -> list[bytes]:
-    cuts = sorted(draw(st.lists(st.integers(0, len(stream)), max_size=12)))
+def chunked(data: st.DataObject, stream: bytes) -> list[bytes]:
+    cuts = sorted(data.draw(st.lists(st.integers(0, len(stream)), max_size=12)))
     bounds = [0, *cuts, len(stream)]
     return [stream[a:b] for a, b in itertools.pairwise(bounds)]
 
@@ -584,7 +588,7 @@ def chunked(draw: st.DrawFn, stream: bytes) -> list[bytes]:
 def test_round_trip_random_streams(data: st.DataObject, client_side: bool) -> None:
     # A client sends masked frames to a server, a server unmasked frames to a client.
     stream, expected = data.draw(streams(masked=not client_side))
-    chunks = chunked(data.draw, stream)
+    chunks = chunked(data, stream)
     reader = FrameReader(max_message_size=400, client_side=client_side)
     out = feed_chunks(reader, chunks)
     assert out == expected
@@ -596,7 +600,7 @@ def test_round_trip_random_streams(data: st.DataObject, client_side: bool) -> No
 @given(st.data(), st.integers(0, 400))
 def test_max_message_size_property(data: st.DataObject, limit: int) -> None:
     stream, expected = data.draw(streams(masked=True))
-    chunks = chunked(data.draw, stream)
+    chunks = chunked(data, stream)
     too_big = any(op in (Opcode.TEXT, Opcode.BINARY) and len(p) > limit for op, p in expected)
     reader = FrameReader(max_message_size=limit)
     if too_big:
@@ -625,5 +629,34 @@ def test_arbitrary_bytes_chunking_never_changes_the_outcome(
         return out
 
     whole = outcome([stream])
-    assert outcome(chunked(data.draw, stream)) == whole
+    assert outcome(chunked(data, stream)) == whole
     assert outcome([stream[i : i + 1] for i in range(len(stream))]) == whole
+
+
+# --- layer 0 --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("module", [frames_module, handshake_module])
+def test_core_imports_no_io(module: ModuleType) -> None:
+    """The core is sans-I/O: only pure standard-library helpers and socketwire.errors."""
+    allowed = {
+        "__future__",
+        "base64",
+        "binascii",
+        "collections.abc",
+        "enum",
+        "hashlib",
+        "struct",
+        "typing",
+        "socketwire.errors",
+    }
+    assert module.__file__ is not None
+    with open(module.__file__, encoding="utf-8") as f:
+        tree = ast.parse(f.read())
+    imported: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            imported.add(node.module or "")
+    assert imported <= allowed, imported - allowed
