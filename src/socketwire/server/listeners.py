@@ -63,7 +63,7 @@ async def run_async(
     args: tuple[Any, ...],
     kwargs: dict[str, Any],
     reply: Callable[[Any], None] | None,
-    where: str,
+    where: object,
 ) -> None:
     """Await an async handler, then ack with its result when asked to."""
     try:
@@ -80,7 +80,7 @@ def call(
     args: tuple[Any, ...],
     ack: Callable[..., None] | None,
     reply: Callable[[Any], None] | None,
-    where: str,
+    where: object,
 ) -> None:
     """Call one listener.
 
@@ -102,12 +102,28 @@ def call(
         log.exception("handler %s failed (%s)", getattr(fn, "__qualname__", fn), where)
         return
     if inspect.isawaitable(result):
-        spawn(_await_then(result, reply, where))
+        call_awaitable(result, reply, where)
     elif reply is not None:
         reply(result)
 
 
-async def _await_then(awaitable: Any, reply: Callable[[Any], None] | None, where: str) -> None:
+def ack_reply(ack: Callable[..., None] | None) -> Callable[[Any], None] | None:
+    """Turn an ack callable into a function of a handler's return value."""
+    if ack is None:
+        return None
+
+    def reply(result: Any) -> None:
+        ack(*ack_args(result))
+
+    return reply
+
+
+def call_awaitable(awaitable: Any, reply: Callable[[Any], None] | None, where: object) -> None:
+    """Finish an awaitable that a sync handler returned, then ack with its result."""
+    spawn(_await_then(awaitable, reply, where))
+
+
+async def _await_then(awaitable: Any, reply: Callable[[Any], None] | None, where: object) -> None:
     try:
         result = await awaitable
     except Exception:

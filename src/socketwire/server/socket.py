@@ -7,6 +7,7 @@ carries acks both ways, joins rooms, stores ``data`` and knows its ``handshake``
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 import time
 from collections.abc import Callable, Iterable
@@ -23,7 +24,7 @@ from socketwire.core.socketio.packet import (
 )
 from socketwire.engine.socket import OutgoingMessage
 from socketwire.errors import AckTimeout, Disconnected
-from socketwire.server.listeners import Emitter, ack_args, call
+from socketwire.server.listeners import Emitter, ack_args, ack_reply, call, call_awaitable
 
 if TYPE_CHECKING:
     from socketwire.server.broadcast_operator import BroadcastOperator
@@ -302,30 +303,40 @@ class Socket(Emitter):
 
     def _on_event(self, data: list[Any], ack_id: int | None) -> None:
         event = data[0]
-        args = tuple(data[1:])
         nsp = self.nsp
         if self._any is not None:
-            self._run_any(event, args)
-        own = self._listeners.get(event) if self._listeners else None
+            self._run_any(event, tuple(data[1:]))
+        own = self._take(event) if self._listeners else None
         shared = nsp._listeners.get(event)
         if own is None and shared is None:
             return
-        reply = ack = None
-        if ack_id is not None:
-            ack = self._make_ack(ack_id)
-
-            def reply(result: Any, _ack: Callable[..., None] = ack) -> None:
-                _ack(*ack_args(result))
-
-        where = f"event {event!r}, sid={self.id}, nsp={nsp.name}"
-        if own is not None:
-            own = self._take(event)
-            for listener in list(own or ()):
-                call(listener, args, ack, reply, where)
-        if shared is not None:
-            sargs = (self, *args)
-            for listener in list(shared):
-                call(listener, sargs, ack, reply, where)
+        # The ack callable exists only for handlers that ask for it; a handler's
+        # return value acks directly. The first handler answers; an ack is sent once.
+        ack: Callable[..., None] | None = None
+        pending = ack_id is not None
+        for listeners, args in ((own, tuple(data[1:])), (shared, (self, *data[1:]))):
+            if listeners is None:
+                continue
+            for listener in listeners if len(listeners) == 1 else list(listeners):
+                if listener.is_async or listener.wants_ack:
+                    if ack is None and pending:
+                        ack = self._make_ack(ack_id)  # type: ignore[arg-type]
+                    reply = ack_reply(ack) if pending and not listener.wants_ack else None
+                    call(listener, args, ack if pending else None, reply, (event, self))
+                    pending = False
+                    continue
+                try:
+                    result = listener.fn(*args)
+                except Exception:
+                    log.exception("handler for %r failed (sid=%s nsp=%s)", event, self.id, nsp.name)
+                    pending = False
+                    continue
+                if pending:
+                    pending = False
+                    if inspect.isawaitable(result):
+                        call_awaitable(result, ack_reply(self._make_ack(ack_id)), (event, self))  # type: ignore[arg-type]
+                    else:
+                        self._send_ack(ack_id, ack_args(result))  # type: ignore[arg-type]
 
     # -- catch-all listeners ------------------------------------------------------------
 

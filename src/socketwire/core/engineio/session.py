@@ -187,7 +187,7 @@ class EngineSession:
 
     def upgrade_received(self) -> bool:
         """``5`` on the new WebSocket: switch transports. False if out of order."""
-        if self.upgrade is not UpgradeState.PROBED:
+        if self.upgrade is not UpgradeState.PROBED or self.ready_state is not ReadyState.OPEN:
             return False
         self.upgrade = UpgradeState.DONE
         self.transport = WEBSOCKET
