@@ -109,7 +109,9 @@ class Request:
             key = ws_handshake.check_request(self.method, self.headers)
         except RemoteProtocolError as exc:
             log.info("bad WebSocket handshake from %s: %s", self.remote_address, exc)
-            self.respond(400, [("Content-Type", "text/plain")], str(exc).encode())
+            # RFC 6455 section 4.2.2: name the version we speak.
+            headers = [("Content-Type", "text/plain"), ("Sec-WebSocket-Version", "13")]
+            self.respond(400, headers, str(exc).encode())
             return None
         self.answered = True
         return self._conn.switch_to_websocket(ws_handshake.server_response(key, headers), handler)
@@ -126,9 +128,8 @@ class WebSocketConnection:
         self._conn = conn
         self.transport = conn.transport
         self.handler = handler
-        # Text is validated where it is decoded (the JSON parser rejects invalid
-        # UTF-8), so the reader skips a second pass over every message.
-        self._reader = FrameReader(max_message_size=max_message_size, validate_utf8=False)
+        # RFC 6455 section 8.1: a text message that is not UTF-8 fails the connection (1007).
+        self._reader = FrameReader(max_message_size=max_message_size)
         self._closed = False
 
     def set_handler(self, handler: WebSocketHandler) -> None:
@@ -237,11 +238,14 @@ class HttpConnection(asyncio.Protocol):
             rest = data[exc.args[0] :]
             self._upgrade(rest)
         except httptools.HttpParserError as exc:
-            log.info("malformed HTTP request from %s: %s", self.remote_address, exc)
-            self._fail(400, "Bad Request")
-        except _TooLarge as exc:
-            log.info("request from %s too large: %s", self.remote_address, exc)
-            self._fail(exc.status, str(exc))
+            # httptools wraps exceptions raised in callbacks (our size limits).
+            cause = exc.__context__ if isinstance(exc.__context__, _TooLarge) else exc
+            if isinstance(cause, _TooLarge):
+                log.info("request from %s too large: %s", self.remote_address, cause)
+                self._fail(cause.status, str(cause))
+            else:
+                log.info("malformed HTTP request from %s: %s", self.remote_address, exc)
+                self._fail(400, "Bad Request")
 
     def connection_lost(self, exc: Exception | None) -> None:
         ws = self.ws

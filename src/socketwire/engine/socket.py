@@ -330,7 +330,7 @@ class EngineSocket:
             self._send_packet(PING, False)
             self.server._schedule_pong_deadline(self)
         else:
-            log.debug("sid=%s ping timeout", self.id)
+            log.info("sid=%s ping timeout", self.id)
             self.close_now(REASON_PING_TIMEOUT)
 
     # -- closing -----------------------------------------------------------------

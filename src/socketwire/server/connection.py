@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("socketwire.server")
 
 _CONNECT = PacketType.CONNECT
+_CONNECT_ERROR = PacketType.CONNECT_ERROR
 
 
 class Connection:
@@ -48,19 +49,21 @@ class Connection:
         if packet is None:
             return
         socket = self.sockets.get(packet.nsp)
-        if socket is not None:
-            if packet.type == _CONNECT:
-                log.info(
-                    "sid=%s CONNECT to %s while connected: ignored", self.engine.id, packet.nsp
-                )
-                return
+        ptype = packet.type
+        if socket is not None and ptype != _CONNECT and ptype != _CONNECT_ERROR:
             socket._on_packet(packet)
-        elif packet.type == _CONNECT:
+        elif socket is None and ptype == _CONNECT:
             self.server._connect(self, packet.nsp, packet.data)
         else:
-            log.debug(
-                "sid=%s packet for %s, not connected there: ignored", self.engine.id, packet.nsp
+            # Socket.IO v5 "Connection to a namespace": a CONNECT must come first;
+            # like Node, any other order closes the connection.
+            log.info(
+                "sid=%s invalid state: packet type %d for namespace %s: closing",
+                self.engine.id,
+                ptype,
+                packet.nsp,
             )
+            self.close_on_error("parse error")
 
     # -- answers ---------------------------------------------------------------------
 

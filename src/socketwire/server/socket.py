@@ -289,7 +289,7 @@ class Socket(Emitter):
         elif ptype == _ACK or ptype == _BINARY_ACK:
             cb = self._acks.pop(packet.id, None)  # type: ignore[arg-type]
             if cb is None:
-                log.debug("sid=%s ack %s with no pending emit", self.id, packet.id)
+                log.info("sid=%s ack %s matches no pending emit: ignored", self.id, packet.id)
                 return
             try:
                 cb(packet.data)

@@ -422,7 +422,7 @@ class PacketDecoder:
 
     __slots__ = ("_buffers", "_expected", "_max_attachments", "_pending", "_slots")
 
-    def __init__(self, *, max_attachments: int = 100) -> None:
+    def __init__(self, *, max_attachments: int = 10) -> None:
         if type(max_attachments) is not int or max_attachments < 0:
             raise ValueError(f"max_attachments must be an int >= 0, got {max_attachments!r}")
         self._max_attachments = max_attachments
