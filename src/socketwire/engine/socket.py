@@ -240,8 +240,12 @@ class EngineSocket:
         self._flush_get()
 
     def _get_aborted(self) -> None:
+        # The connection of a parked GET closed: Node's engine.io treats this as a
+        # transport error ("poll connection closed prematurely") and closes.
         self._get = None
         self.session.end_get()
+        log.info("sid=%s polling connection closed prematurely", self.id)
+        self.close_now(REASON_TRANSPORT_ERROR)
 
     def _flush_get(self) -> None:
         req = self._get
