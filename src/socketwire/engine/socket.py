@@ -59,7 +59,8 @@ class OutgoingMessage:
     def __init__(self, text: bytes, attachments: list[bytes] | None = None) -> None:
         # Engine.IO "message" packets: the text one gets the "4" prefix; binary
         # attachments travel as binary messages (Socket.IO v5 "Packet encoding").
-        packets = [(MESSAGE_PREFIX + text, False)]
+        # An empty text part means a parser that only sends binary messages (msgpack).
+        packets = [(MESSAGE_PREFIX + text, False)] if text else []
         if attachments:
             packets.extend((a, True) for a in attachments)
         self.packets = packets

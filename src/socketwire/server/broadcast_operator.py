@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from socketwire.adapters.base import BroadcastOptions, SocketView
-from socketwire.core.socketio.packet import RESERVED_EVENTS, Packet, PacketType, encode_event
+from socketwire.core.socketio.packet import RESERVED_EVENTS, Packet, PacketType
 from socketwire.engine.socket import OutgoingMessage
 
 if TYPE_CHECKING:
@@ -80,7 +80,7 @@ class BroadcastOperator:
             raise ValueError(f'"{event}" is a reserved event name')
         nsp = self._nsp
         data = [event, *args]
-        text, attachments = encode_event(nsp.name, data)
+        text, attachments = nsp.parser.encode_event(nsp.name, data)
         message = OutgoingMessage(text, attachments)
         nsp.adapter.broadcast(message, Packet(PacketType.EVENT, nsp.name, data), self._opts)
 

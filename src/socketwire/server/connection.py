@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
-from socketwire.core.socketio.packet import Packet, PacketDecoder, PacketType, encode
+from socketwire.core.socketio.packet import Packet, PacketType
 from socketwire.engine.socket import EngineSocket, OutgoingMessage
 from socketwire.errors import RemoteProtocolError
 
@@ -33,7 +33,7 @@ class Connection:
     def __init__(self, server: Server, engine: EngineSocket) -> None:
         self.server = server
         self.engine = engine
-        self.decoder = PacketDecoder()
+        self.decoder = server.parser.decoder()
         self.sockets: dict[str, Socket] = {}
         self.deadline = 0.0
         engine.on_message = self._on_message
@@ -68,7 +68,7 @@ class Connection:
     # -- answers ---------------------------------------------------------------------
 
     def _send(self, packet: Packet) -> None:
-        text, attachments = encode(packet)
+        text, attachments = self.server.parser.encode(packet)
         if attachments:
             self.engine.write_message(OutgoingMessage(text, attachments))
         else:

@@ -36,6 +36,7 @@ class Namespace(Emitter):
         self.name = name
         self.sockets: dict[str, Socket] = {}
         self._middlewares: list[Middleware] = []
+        self.parser = server.parser
         self.adapter: Adapter = server._adapter_factory(self)
         self.adapter_ready = False
 

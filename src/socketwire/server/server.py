@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, overload
 
 from socketwire.adapters.base import Adapter, SocketView
+from socketwire.core.socketio.parser import Parser, resolve_parser
 from socketwire.engine.ports import HttpRequest
 from socketwire.engine.server import EngineServer
 from socketwire.engine.socket import EngineSocket
@@ -90,8 +91,10 @@ class Server:
         connect_timeout: float = 45.0,
         adapter: Callable[[Namespace], Adapter] | type[Adapter] = Adapter,
         fallback: Callable[[HttpRequest], None] | None = None,
+        parser: Any = None,
         **engine_options: Any,
     ) -> None:
+        self.parser: Parser = resolve_parser(parser)
         self.path = "/" + path.strip("/")
         self._engine_prefix = self.path + "/"
         self.serve_client = serve_client

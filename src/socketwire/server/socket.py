@@ -18,9 +18,6 @@ from socketwire.core.socketio.packet import (
     RESERVED_EVENTS,
     Packet,
     PacketType,
-    encode,
-    encode_ack,
-    encode_event,
 )
 from socketwire.engine.socket import OutgoingMessage
 from socketwire.errors import AckTimeout, Disconnected
@@ -193,7 +190,8 @@ class Socket(Emitter):
             ack_id = self._ack_seq
             self._ack_seq += 1
             self._register_ack(ack_id, callback, timeout, future)
-        text, attachments = encode_event(self.nsp.name, [event, *args], ack_id)
+        nsp = self.nsp
+        text, attachments = nsp.parser.encode_event(nsp.name, [event, *args], ack_id)
         engine = self.conn.engine
         if volatile and not engine.writable:
             return
@@ -232,7 +230,8 @@ class Socket(Emitter):
     def _send_ack(self, ack_id: int, args: list[Any]) -> None:
         if not self.connected:
             return
-        text, attachments = encode_ack(self.nsp.name, args, ack_id)
+        nsp = self.nsp
+        text, attachments = nsp.parser.encode_ack(nsp.name, args, ack_id)
         if attachments:
             self.conn.engine.write_message(OutgoingMessage(text, attachments))
         else:
@@ -381,7 +380,7 @@ class Socket(Emitter):
         return self
 
     def _send_packet(self, packet: Packet) -> None:
-        text, attachments = encode(packet)
+        text, attachments = self.nsp.parser.encode(packet)
         self.conn.engine.write_message(OutgoingMessage(text, attachments))
 
     def _on_close(self, reason: str) -> None:
