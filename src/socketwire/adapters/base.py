@@ -41,6 +41,10 @@ class LocalSocket(Protocol):
 
     def _handshake_dict(self) -> dict[str, Any]: ...
 
+    def _expect_ack(self, ack_id: int, entry: Any) -> None: ...
+
+    def _notify_outgoing_broadcast(self, data: list[Any]) -> None: ...
+
     def join(self, rooms: str | Iterable[str]) -> None: ...
 
     def leave(self, room: str) -> None: ...
@@ -55,6 +59,9 @@ class NamespacePort(Protocol):
 
     @property
     def local_sockets(self) -> Mapping[str, LocalSocket]: ...
+
+    @property
+    def has_outgoing_listeners(self) -> bool: ...
 
 
 class SocketView:
@@ -217,19 +224,45 @@ class Adapter:
         ``packet`` is the unencoded Socket.IO packet (a cluster adapter ships it to
         the other servers, whose own encoders frame it for their clients).
         """
-        self.broadcast_local(message, opts)
+        self.broadcast_local(message, opts, packet)
 
-    def broadcast_local(self, message: OutgoingMessage, opts: BroadcastOptions) -> None:
+    def broadcast_local(
+        self, message: OutgoingMessage, opts: BroadcastOptions, packet: Any = None
+    ) -> int:
+        """Write the message to every local recipient; returns how many were reached."""
         sockets = self.nsp.local_sockets
         volatile = opts.volatile
         if opts.rooms or opts.except_rooms:
-            for sid in list(self.compute_sids(opts)):
-                sock = sockets.get(sid)
-                if sock is not None:
-                    sock._write(message, volatile)
+            sids = self.compute_sids(opts)
+            targets = [s for sid in list(sids) if (s := sockets.get(sid)) is not None]
         else:
-            for sock in list(sockets.values()):
-                sock._write(message, volatile)
+            targets = list(sockets.values())
+        if packet is not None and self.nsp.has_outgoing_listeners:
+            for sock in targets:
+                sock._notify_outgoing_broadcast(packet.data)
+        for sock in targets:
+            sock._write(message, volatile)
+        return len(targets)
+
+    def broadcast_with_ack(
+        self, message: OutgoingMessage, packet: Any, opts: BroadcastOptions, collector: Any
+    ) -> None:
+        """Broadcast asking each reached client for an ack (Node's ``broadcastWithAck``).
+
+        ``collector`` (a ``server.acks.BroadcastAck``) gets one member entry per
+        reached socket and, through ``expect``, the count of clients reached here.
+        """
+        sockets = self.nsp.local_sockets
+        ack_id = packet.id
+        count = 0
+        for sid in list(self.compute_sids(opts)):
+            sock = sockets.get(sid)
+            if sock is None:
+                continue
+            sock._expect_ack(ack_id, collector.member())
+            sock._write(message, opts.volatile)
+            count += 1
+        collector.expect(count)
 
     # -- socket operations (cluster-wide in a cluster adapter) -------------------------
 
@@ -264,6 +297,12 @@ class Adapter:
         for s in self._local_targets(opts):
             s.disconnect(close)
 
-    async def server_side_emit(self, packet: list[Any]) -> Any:
+    async def server_side_emit(self, packet: list[Any]) -> None:
         """Send an event to the other servers (nothing to do with one server)."""
         return None
+
+    async def server_side_emit_with_ack(
+        self, packet: list[Any], timeout: float | None
+    ) -> list[Any]:
+        """Send an event to the other servers and collect their answers."""
+        return []

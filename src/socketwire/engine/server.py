@@ -20,6 +20,7 @@ import logging
 import secrets
 import zlib
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import orjson
@@ -54,9 +55,19 @@ _TEXT_PLAIN = [("Content-Type", "text/plain; charset=UTF-8")]
 _OK_HEADERS = [("Content-Type", "text/html")]
 
 
-def default_generate_id() -> str:
+def default_generate_id(req: HttpRequest | None = None) -> str:
     """A session id: 15 bytes of cryptographic randomness, 20 URL-safe characters."""
     return secrets.token_urlsafe(15)
+
+
+@dataclass(slots=True)
+class ConnectionErrorInfo:
+    """What a ``connection_error`` listener gets (Node's error object)."""
+
+    req: HttpRequest
+    code: int
+    message: str
+    context: dict[str, Any]
 
 
 class EngineServer:
@@ -80,7 +91,7 @@ class EngineServer:
         allow_request: Callable[[HttpRequest], Any] | None = None,
         cookie: bool | dict[str, Any] = False,
         http_compression: bool | dict[str, Any] = True,
-        generate_id: Callable[[], str] = default_generate_id,
+        generate_id: Callable[[HttpRequest], str] = default_generate_id,
         on_connection: Callable[[EngineSocket], None] | None = None,
     ) -> None:
         for t in transports:
@@ -115,6 +126,7 @@ class EngineServer:
             }
         )[1:]
         self._tasks: set[asyncio.Task[None]] = set()
+        self._hooks: dict[str, list[Callable[..., Any]]] = {}
 
     @staticmethod
     def _cookie_option(cookie: bool | dict[str, Any]) -> dict[str, Any] | None:
@@ -211,9 +223,9 @@ class EngineServer:
             self._respond_error(req, BAD_REQUEST)
 
     def _handshake(self, req: HttpRequest, transport: str) -> None:
-        sid = self.generate_id()
+        sid = self.generate_id(req)
         while sid in self.clients:
-            sid = self.generate_id()
+            sid = self.generate_id(req)
         info = RequestInfo(
             headers=req.headers,
             query=req.query,
@@ -231,7 +243,7 @@ class EngineServer:
         open_packet = (
             b'0{"sid":"' + sid.encode() + b'","upgrades":' + upgrades + b"," + self._open_tail
         )
-        headers = self._extra_headers(req)
+        headers = self._extra_headers(req, initial=True)
         if self.cookie is not None:
             headers.append(("Set-Cookie", self._cookie_header(sid)))
         if transport == WEBSOCKET:
@@ -269,17 +281,56 @@ class EngineServer:
             parts.append(f"SameSite={str(c['same_site']).capitalize()}")
         return "; ".join(parts)
 
-    def _extra_headers(self, req: HttpRequest) -> list[tuple[str, str]]:
-        if self.cors is None:
-            return []
-        return self.cors.headers(req.method, req.headers)
+    def _extra_headers(self, req: HttpRequest, initial: bool = False) -> list[tuple[str, str]]:
+        headers = [] if self.cors is None else self.cors.headers(req.method, req.headers)
+        hooks = self._hooks
+        if hooks:
+            # Node's "initial_headers" (handshake) and "headers" (every response):
+            # listeners may append to or change the list.
+            if initial:
+                self._run_hooks("initial_headers", headers, req)
+            self._run_hooks("headers", headers, req)
+        return headers
+
+    # -- hooks (Node's engine events) ---------------------------------------------------
+
+    def on(self, event: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """Listen to an engine event, as Node's ``io.engine.on``.
+
+        * ``connection_error``: ``fn(error)`` with ``error.req``, ``error.code``,
+          ``error.message`` and ``error.context`` for each refused request;
+        * ``initial_headers``: ``fn(headers, req)`` before the handshake response;
+        * ``headers``: ``fn(headers, req)`` before every response.
+
+        ``headers`` is a list of ``(name, value)`` pairs to change in place.
+        """
+        if event not in ("connection_error", "initial_headers", "headers"):
+            raise ValueError(f"unknown engine event {event!r}")
+        self._hooks.setdefault(event, []).append(handler)
+        return handler
+
+    def _run_hooks(self, event: str, *args: Any) -> None:
+        for fn in self._hooks.get(event, ()):
+            try:
+                fn(*args)
+            except Exception:
+                log.exception("engine %s listener failed", event)
 
     # -- responses ---------------------------------------------------------------
 
-    def _respond_error(self, req: HttpRequest, code: int, message: str | None = None) -> None:
+    def _respond_error(
+        self,
+        req: HttpRequest,
+        code: int,
+        message: str | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> None:
         status = 403 if code == FORBIDDEN else 400
-        body = orjson.dumps({"code": code, "message": message or ERROR_MESSAGES[code]})
+        text = message or ERROR_MESSAGES[code]
+        body = orjson.dumps({"code": code, "message": text})
         log.info("refused %s %s: %s", req.method, req.path, body.decode())
+        if "connection_error" in self._hooks:
+            self._run_hooks("connection_error", ConnectionErrorInfo(req, code, text, context or {}))
         req.respond(status, [("Content-Type", "application/json"), *self._extra_headers(req)], body)
 
     def _respond_ok(self, req: HttpRequest) -> None:

@@ -8,13 +8,16 @@ adapter, which writes them to every recipient.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import asyncio
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from socketwire.adapters.base import BroadcastOptions, SocketView
 from socketwire.core.socketio.packet import RESERVED_EVENTS, Packet, PacketType
 from socketwire.engine.socket import OutgoingMessage
+from socketwire.errors import AckTimeout
+from socketwire.server.acks import BroadcastAck
 
 if TYPE_CHECKING:
     from socketwire.server.namespace import Namespace
@@ -74,15 +77,59 @@ class BroadcastOperator:
 
     # -- emitting -----------------------------------------------------------------------
 
-    def emit(self, event: str, *args: Any) -> None:
-        """Send ``event`` to every targeted socket. Needs no ``await``."""
+    def emit(
+        self, event: str, *args: Any, callback: Callable[[Any, list[Any]], Any] | None = None
+    ) -> None:
+        """Send ``event`` to every targeted socket. Needs no ``await``.
+
+        With ``callback``, every reached client is asked for an ack and
+        ``callback(err, responses)`` runs once they all answered (``err`` None) or
+        at the ``timeout`` (``err`` an ``AckTimeout``).
+        """
         if event in RESERVED_EVENTS:
             raise ValueError(f'"{event}" is a reserved event name')
+        if callback is not None:
+            self._emit_with_ack(event, args, callback)
+            return
         nsp = self._nsp
         data = [event, *args]
         text, attachments = nsp.parser.encode_event(nsp.name, data)
         message = OutgoingMessage(text, attachments)
         nsp.adapter.broadcast(message, Packet(PacketType.EVENT, nsp.name, data), self._opts)
+
+    async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
+        """Broadcast and await one response per reached client.
+
+        Raises ``AckTimeout`` (with ``.responses``, those received so far) when a
+        ``timeout`` is set and not every client answered in time.
+        """
+        fut: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
+
+        def done(err: AckTimeout | None, responses: list[Any]) -> None:
+            if fut.done():
+                return
+            if err is not None:
+                fut.set_exception(err)
+            else:
+                fut.set_result(responses)
+
+        self._emit_with_ack(event, args, done)
+        return await fut
+
+    def _emit_with_ack(
+        self, event: str, args: tuple[Any, ...], done: Callable[[Any, list[Any]], Any]
+    ) -> None:
+        if event in RESERVED_EVENTS:
+            raise ValueError(f'"{event}" is a reserved event name')
+        nsp = self._nsp
+        data = [event, *args]
+        ack_id = nsp._next_ack_id()
+        # The same ack id for every recipient: the packet is still encoded once.
+        text, attachments = nsp.parser.encode_event(nsp.name, data, ack_id)
+        message = OutgoingMessage(text, attachments)
+        collector = BroadcastAck(done, self._opts.timeout)
+        packet = Packet(PacketType.EVENT, nsp.name, data, ack_id)
+        nsp.adapter.broadcast_with_ack(message, packet, self._opts, collector)
 
     def send(self, *args: Any) -> None:
         self.emit("message", *args)

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, cast
 
 from socketwire.adapters.base import Adapter, LocalSocket, SocketView
+from socketwire.core.socketio.packet import RESERVED_EVENTS
 from socketwire.errors import ConnectionRefused
 from socketwire.server.broadcast_operator import BroadcastOperator
 from socketwire.server.listeners import Emitter, spawn
@@ -36,7 +37,11 @@ class Namespace(Emitter):
         self.name = name
         self.sockets: dict[str, Socket] = {}
         self._middlewares: list[Middleware] = []
+        self.parent: Namespace | None = None
         self.parser = server.parser
+        self._ack_ids = 0
+        self._server_side: dict[str, list[Callable[..., Any]]] = {}
+        self._outgoing_listeners = 0
         self.adapter: Adapter = server._adapter_factory(self)
         self.adapter_ready = False
 
@@ -44,8 +49,19 @@ class Namespace(Emitter):
         return f"<Namespace {self.name!r} sockets={len(self.sockets)}>"
 
     @property
+    def has_outgoing_listeners(self) -> bool:
+        return self._outgoing_listeners > 0
+
+    @property
     def local_sockets(self) -> Mapping[str, LocalSocket]:
         return cast("Mapping[str, LocalSocket]", self.sockets)
+
+    def _next_ack_id(self) -> int:
+        # One counter per namespace, as Node's ``nsp._ids``: socket emits and
+        # broadcasts with acks never share an id on a socket.
+        n = self._ack_ids
+        self._ack_ids = n + 1
+        return n
 
     # -- middlewares ---------------------------------------------------------------------
 
@@ -93,6 +109,8 @@ class Namespace(Emitter):
 
     def _remove(self, socket: Socket) -> None:
         self.sockets.pop(socket.id, None)
+        if not self.sockets and self.parent is not None:
+            self.server._child_emptied(self)
 
     def _emit_socket_event(self, event: str, socket: Socket, *args: Any) -> None:
         self._emit_local(event, socket, *args, where=f"{event} sid={socket.id} nsp={self.name}")
@@ -135,6 +153,47 @@ class Namespace(Emitter):
 
     async def fetch_sockets(self) -> list[SocketView]:
         return await self._operator().fetch_sockets()
+
+    # -- server-side emit (between the servers of a cluster) ---------------------------
+
+    def on_server_side_emit(self, event: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """Handle events that other servers send with ``server_side_emit``.
+
+        ``handler(*args)``; with an ack requested, its return value is the answer.
+        """
+        self._server_side.setdefault(event, []).append(handler)
+        return handler
+
+    def server_side_emit(self, event: str, *args: Any) -> None:
+        """Send an event to the other servers of the cluster (not to this one)."""
+        if event in RESERVED_EVENTS:
+            raise ValueError(f'"{event}" is a reserved event name')
+        spawn(self.adapter.server_side_emit([event, *args]))
+
+    async def server_side_emit_with_ack(
+        self, event: str, *args: Any, timeout: float | None = None
+    ) -> list[Any]:
+        """Send an event to the other servers and await one answer from each.
+
+        With a single server there is nobody to answer: the result is ``[]``.
+        """
+        if event in RESERVED_EVENTS:
+            raise ValueError(f'"{event}" is a reserved event name')
+        result: list[Any] = await self.adapter.server_side_emit_with_ack([event, *args], timeout)
+        return result
+
+    def _on_server_side_emit(self, data: list[Any]) -> Any:
+        """An event from another server: call its handlers; the first result answers."""
+        answer = None
+        for i, fn in enumerate(list(self._server_side.get(data[0], ()))):
+            try:
+                result = fn(*data[1:])
+            except Exception:
+                log.exception("server-side event handler for %r failed", data[0])
+                continue
+            if i == 0:
+                answer = result
+        return answer
 
     def sockets_join(self, rooms: str | Iterable[str]) -> None:
         self._operator().sockets_join(rooms)

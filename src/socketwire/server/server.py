@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import re
 import secrets
 import signal
 from collections.abc import Callable, Iterable
@@ -28,6 +29,7 @@ from socketwire.server.broadcast_operator import BroadcastOperator
 from socketwire.server.connection import Connection
 from socketwire.server.listeners import F, spawn
 from socketwire.server.namespace import Namespace
+from socketwire.server.parent_namespace import ParentNamespace
 
 log = logging.getLogger("socketwire.server")
 
@@ -92,6 +94,7 @@ class Server:
         adapter: Callable[[Namespace], Adapter] | type[Adapter] = Adapter,
         fallback: Callable[[HttpRequest], None] | None = None,
         parser: Any = None,
+        cleanup_empty_child_namespaces: bool = False,
         **engine_options: Any,
     ) -> None:
         self.parser: Parser = resolve_parser(parser)
@@ -103,6 +106,8 @@ class Server:
         self.fallback = fallback
         self.engine = EngineServer(on_connection=self._on_engine_connection, **engine_options)
         self._nsps: dict[str, Namespace] = {}
+        self._parents: list[ParentNamespace] = []
+        self.cleanup_empty_child_namespaces = cleanup_empty_child_namespaces
         self._connect_timer: Ticker[Connection] = Ticker(
             self.connect_timeout, Connection.connect_timeout_due
         )
@@ -113,8 +118,17 @@ class Server:
 
     # -- namespaces ----------------------------------------------------------------------
 
-    def of(self, name: str) -> Namespace:
-        """The namespace ``name`` (created on first use)."""
+    def of(self, name: str | re.Pattern[str] | Callable[[str, dict[str, Any]], Any]) -> Namespace:
+        """The namespace ``name`` (created on first use).
+
+        A compiled regex or a predicate ``fn(name, auth) -> bool`` (sync or async)
+        declares dynamic namespaces: a ``ParentNamespace`` whose children are
+        created when clients connect to matching names.
+        """
+        if not isinstance(name, str):
+            parent = ParentNamespace(self, name)
+            self._parents.append(parent)
+            return parent
         if not name.startswith("/"):
             name = "/" + name
         nsp = self._nsps.get(name)
@@ -138,12 +152,49 @@ class Server:
         return secrets.token_urlsafe(15)
 
     def _connect(self, conn: Connection, name: str, auth: Any) -> None:
+        auth = auth if isinstance(auth, dict) else {}
         nsp = self._nsps.get(name)
-        if nsp is None:
-            log.info("sid=%s CONNECT to unknown namespace %s", conn.engine.id, name)
-            conn.refuse(name, {"message": "Invalid namespace"})
+        if nsp is not None:
+            nsp._add(conn, auth)
+        elif self._parents:
+            spawn(self._connect_dynamic(conn, name, auth))
+        else:
+            self._refuse_unknown(conn, name)
+
+    async def _connect_dynamic(self, conn: Connection, name: str, auth: dict[str, Any]) -> None:
+        for parent in list(self._parents):
+            try:
+                ok = await parent.matches(name, auth)
+            except Exception:
+                log.exception("dynamic namespace check failed for %s", name)
+                ok = False
+            if not ok:
+                continue
+            if not conn.engine.connected:
+                return
+            # A static namespace (or a child created meanwhile) wins.
+            nsp = self._nsps.get(name)
+            if nsp is None:
+                nsp = self._nsps[name] = parent.create_child(name)
+                await nsp.adapter.init()
+                nsp.adapter_ready = True
+            nsp._add(conn, auth)
             return
-        nsp._add(conn, auth if isinstance(auth, dict) else {})
+        self._refuse_unknown(conn, name)
+
+    def _refuse_unknown(self, conn: Connection, name: str) -> None:
+        log.info("sid=%s CONNECT to unknown namespace %s", conn.engine.id, name)
+        conn.refuse(name, {"message": "Invalid namespace"})
+
+    def _child_emptied(self, nsp: Namespace) -> None:
+        if not self.cleanup_empty_child_namespaces or nsp.parent is None:
+            return
+        parent = nsp.parent
+        if isinstance(parent, ParentNamespace):
+            parent.children.discard(nsp)
+        if self._nsps.get(nsp.name) is nsp:
+            del self._nsps[nsp.name]
+        spawn(nsp.adapter.close())
 
     def _on_engine_connection(self, engine: EngineSocket) -> None:
         conn = Connection(self, engine)
@@ -204,6 +255,18 @@ class Server:
 
     def sockets_join(self, rooms: str | Iterable[str]) -> None:
         self.sockets.sockets_join(rooms)
+
+    def server_side_emit(self, event: str, *args: Any) -> None:
+        """Send an event to the other servers of the cluster (main namespace)."""
+        self.sockets.server_side_emit(event, *args)
+
+    async def server_side_emit_with_ack(
+        self, event: str, *args: Any, timeout: float | None = None
+    ) -> list[Any]:
+        return await self.sockets.server_side_emit_with_ack(event, *args, timeout=timeout)
+
+    def on_server_side_emit(self, event: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+        return self.sockets.on_server_side_emit(event, handler)
 
     def sockets_leave(self, rooms: str | Iterable[str]) -> None:
         self.sockets.sockets_leave(rooms)

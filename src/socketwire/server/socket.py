@@ -20,8 +20,16 @@ from socketwire.core.socketio.packet import (
     PacketType,
 )
 from socketwire.engine.socket import OutgoingMessage
-from socketwire.errors import AckTimeout, Disconnected
-from socketwire.server.listeners import Emitter, ack_args, ack_reply, call, call_awaitable
+from socketwire.errors import Disconnected
+from socketwire.server.acks import CallbackAck, FutureAck, PendingAck, TimedCallbackAck
+from socketwire.server.listeners import (
+    Emitter,
+    ack_args,
+    ack_reply,
+    call,
+    call_awaitable,
+    spawn,
+)
 
 if TYPE_CHECKING:
     from socketwire.server.broadcast_operator import BroadcastOperator
@@ -91,9 +99,10 @@ class Socket(Emitter):
         self.data: dict[str, Any] = {}
         self.connected = False
         self.recovered = False
-        self._acks: dict[int, Callable[[list[Any]], None]] = {}
-        self._ack_seq = 0
+        self._acks: dict[int, PendingAck] = {}
         self._any: list[Callable[..., Any]] | None = None
+        self._any_out: list[Callable[..., Any]] | None = None
+        self._middlewares: list[Callable[..., Any]] | None = None
 
     def __repr__(self) -> str:
         return f"<Socket id={self.id!r} nsp={self.nsp.name!r} connected={self.connected}>"
@@ -122,13 +131,17 @@ class Socket(Emitter):
             return
         engine.write_message(message)
 
+    def _expect_ack(self, ack_id: int, entry: PendingAck) -> None:
+        """Register the ack of a broadcast that reaches this socket."""
+        self._acks[ack_id] = entry
+
     def _handshake_dict(self) -> dict[str, Any]:
         return self.handshake.as_dict()
 
     # -- emitting ----------------------------------------------------------------------
 
     def emit(self, event: str, *args: Any, callback: Callable[..., Any] | None = None) -> None:
-        """Send ``event`` with ``args`` to this client.
+        """Send ``event`` with ``args`` to this client. Needs no ``await``.
 
         ``callback`` is called with the client's ack arguments.
         """
@@ -147,19 +160,19 @@ class Socket(Emitter):
         when there are none. Raises ``AckTimeout`` after ``timeout`` seconds and
         ``Disconnected`` if the socket goes away first.
         """
+        return await self._emit_with_ack(event, args, False, timeout)
+
+    def _emit_with_ack(
+        self, event: str, args: tuple[Any, ...], volatile: bool, timeout: float | None
+    ) -> asyncio.Future[Any]:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-
-        def resolve(*ack: Any) -> None:
-            if not fut.done():
-                fut.set_result(ack[0] if len(ack) == 1 else (tuple(ack) if ack else None))
-
-        self._emit(event, args, resolve, False, None, future=fut)
-        if timeout is None:
-            return await fut
-        try:
-            return await asyncio.wait_for(fut, timeout)
-        except TimeoutError:
-            raise AckTimeout(f"no ack for {event!r} within {timeout} s") from None
+        if not self.connected:
+            fut.set_exception(Disconnected("socket is not connected"))
+            return fut
+        ack_id = self.nsp._next_ack_id()
+        self._acks[ack_id] = FutureAck(self._acks, ack_id, fut, timeout, event)
+        self._send_event(event, args, ack_id, volatile)
+        return fut
 
     @property
     def volatile(self) -> SocketEmitter:
@@ -177,21 +190,31 @@ class Socket(Emitter):
         callback: Callable[..., Any] | None,
         volatile: bool,
         timeout: float | None,
-        future: asyncio.Future[Any] | None = None,
     ) -> None:
-        if event in RESERVED_EVENTS:
-            raise ValueError(f'"{event}" is a reserved event name')
         if not self.connected:
-            if future is not None and not future.done():
-                future.set_exception(Disconnected("socket is not connected"))
+            if event in RESERVED_EVENTS:
+                raise ValueError(f'"{event}" is a reserved event name')
             return
         ack_id: int | None = None
         if callback is not None:
-            ack_id = self._ack_seq
-            self._ack_seq += 1
-            self._register_ack(ack_id, callback, timeout, future)
+            ack_id = self.nsp._next_ack_id()
+            self._acks[ack_id] = (
+                CallbackAck(callback)
+                if timeout is None
+                else TimedCallbackAck(self._acks, ack_id, callback, timeout)
+            )
+        self._send_event(event, args, ack_id, volatile)
+
+    def _send_event(
+        self, event: str, args: tuple[Any, ...], ack_id: int | None, volatile: bool
+    ) -> None:
+        if event in RESERVED_EVENTS:
+            raise ValueError(f'"{event}" is a reserved event name')
         nsp = self.nsp
-        text, attachments = nsp.parser.encode_event(nsp.name, [event, *args], ack_id)
+        data = [event, *args]
+        text, attachments = nsp.parser.encode_event(nsp.name, data, ack_id)
+        if self._any_out is not None:
+            self._notify_outgoing(data)
         engine = self.conn.engine
         if volatile and not engine.writable:
             return
@@ -199,33 +222,6 @@ class Socket(Emitter):
             engine.write_message(OutgoingMessage(text, attachments))
         else:
             engine.send_text(text)
-
-    def _register_ack(
-        self,
-        ack_id: int,
-        callback: Callable[..., Any],
-        timeout: float | None,
-        future: asyncio.Future[Any] | None,
-    ) -> None:
-        if timeout is None:
-            self._acks[ack_id] = _plain_ack(callback, future)
-            return
-        handle = asyncio.get_running_loop().call_later(
-            timeout, self._ack_timed_out, ack_id, callback
-        )
-
-        def on_ack(data: list[Any]) -> None:
-            handle.cancel()
-            callback(None, *data)
-
-        self._acks[ack_id] = on_ack
-
-    def _ack_timed_out(self, ack_id: int, callback: Callable[..., Any]) -> None:
-        if self._acks.pop(ack_id, None) is not None:
-            try:
-                callback(AckTimeout("operation has timed out"))
-            except Exception:
-                log.exception("ack callback failed (sid=%s)", self.id)
 
     def _send_ack(self, ack_id: int, args: list[Any]) -> None:
         if not self.connected:
@@ -286,14 +282,11 @@ class Socket(Emitter):
         if ptype == _EVENT or ptype == _BINARY_EVENT:
             self._on_event(packet.data, packet.id)
         elif ptype == _ACK or ptype == _BINARY_ACK:
-            cb = self._acks.pop(packet.id, None)  # type: ignore[arg-type]
-            if cb is None:
+            entry = self._acks.pop(packet.id, None)  # type: ignore[arg-type]
+            if entry is None:
                 log.info("sid=%s ack %s matches no pending emit: ignored", self.id, packet.id)
                 return
-            try:
-                cb(packet.data)
-            except Exception:
-                log.exception("ack callback failed (sid=%s nsp=%s)", self.id, self.nsp.name)
+            entry.resolve(packet.data)
         elif ptype == _DISCONNECT:
             self._on_close("client namespace disconnect")
         else:
@@ -301,6 +294,12 @@ class Socket(Emitter):
             self.conn.close_on_error("parse error")
 
     def _on_event(self, data: list[Any], ack_id: int | None) -> None:
+        if self._middlewares is not None:
+            self._run_middlewares(data, ack_id)
+        else:
+            self._dispatch_event(data, ack_id)
+
+    def _dispatch_event(self, data: list[Any], ack_id: int | None) -> None:
         event = data[0]
         nsp = self.nsp
         if self._any is not None:
@@ -358,6 +357,90 @@ class Socket(Emitter):
             return
         self._any = [h for h in self._any if h is not handler] or None
 
+    def on_any_outgoing(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        """Call ``handler(event, *args)`` for every event sent to this client
+        (its own emits and the broadcasts that reach it)."""
+        if self._any_out is None:
+            self._any_out = []
+            self.nsp._outgoing_listeners += 1
+        self._any_out.append(handler)
+        return handler
+
+    def prepend_any_outgoing(self, handler: Callable[..., Any]) -> Callable[..., Any]:
+        self.on_any_outgoing(handler)
+        assert self._any_out is not None
+        self._any_out.insert(0, self._any_out.pop())
+        return handler
+
+    def off_any_outgoing(self, handler: Callable[..., Any] | None = None) -> None:
+        if self._any_out is None:
+            return
+        if handler is not None:
+            self._any_out = [h for h in self._any_out if h is not handler]
+        if handler is None or not self._any_out:
+            self._any_out = None
+            self.nsp._outgoing_listeners -= 1
+
+    def _notify_outgoing_broadcast(self, data: list[Any]) -> None:
+        if self._any_out is not None:
+            self._notify_outgoing(data)
+
+    def _notify_outgoing(self, data: list[Any]) -> None:
+        for fn in list(self._any_out or ()):
+            try:
+                fn(*data)
+            except Exception:
+                log.exception("outgoing catch-all listener failed (sid=%s)", self.id)
+
+    # -- per-packet middlewares ----------------------------------------------------------
+
+    def use(self, fn: Callable[[list[Any]], Any]) -> Callable[[list[Any]], Any]:
+        """Add a middleware run on every incoming event before its handlers.
+
+        ``fn([event, *args])`` may be sync or async and may change the list in
+        place; raising stops the packet and the exception goes to the socket's
+        ``error`` handlers.
+        """
+        if self._middlewares is None:
+            self._middlewares = []
+        self._middlewares.append(fn)
+        return fn
+
+    def _run_middlewares(self, data: list[Any], ack_id: int | None) -> None:
+        mws = self._middlewares or []
+        for i, fn in enumerate(mws):
+            try:
+                result = fn(data)
+            except Exception as exc:
+                self._on_error(exc)
+                return
+            if inspect.isawaitable(result):
+                spawn(self._finish_middlewares(result, mws[i + 1 :], data, ack_id))
+                return
+        if self.connected:
+            self._dispatch_event(data, ack_id)
+
+    async def _finish_middlewares(
+        self, first: Any, rest: list[Callable[..., Any]], data: list[Any], ack_id: int | None
+    ) -> None:
+        try:
+            await first
+            for fn in rest:
+                result = fn(data)
+                if inspect.isawaitable(result):
+                    await result
+        except Exception as exc:
+            self._on_error(exc)
+            return
+        if self.connected:
+            self._dispatch_event(data, ack_id)
+
+    def _on_error(self, exc: BaseException) -> None:
+        if self._listeners.get("error"):
+            self._emit_local("error", exc, where=f"error sid={self.id}")
+        else:
+            log.info("sid=%s middleware refused a packet: %r", self.id, exc)
+
     def _run_any(self, event: Any, args: tuple[Any, ...]) -> None:
         for fn in list(self._any or ()):
             try:
@@ -392,28 +475,13 @@ class Socket(Emitter):
         self.nsp._remove(self)
         self.conn._remove(self)
         self.connected = False
+        if self._any_out is not None:
+            self.off_any_outgoing()
         acks, self._acks = self._acks, {}
-        for cb in acks.values():
-            fut = getattr(cb, "future", None)
-            if fut is not None and not fut.done():
-                fut.set_exception(Disconnected(reason))
+        for entry in acks.values():
+            entry.drop(reason)
         self._emit_local("disconnect", reason, where=f"disconnect sid={self.id}")
         self.nsp._emit_socket_event("disconnect", self, reason)
-
-
-class _PlainAck:
-    __slots__ = ("callback", "future")
-
-    def __init__(self, callback: Callable[..., Any], future: asyncio.Future[Any] | None) -> None:
-        self.callback = callback
-        self.future = future
-
-    def __call__(self, data: list[Any]) -> None:
-        self.callback(*data)
-
-
-def _plain_ack(callback: Callable[..., Any], future: asyncio.Future[Any] | None) -> _PlainAck:
-    return _PlainAck(callback, future)
 
 
 class SocketEmitter:
@@ -436,28 +504,12 @@ class SocketEmitter:
         return SocketEmitter(self._socket, self._volatile, seconds)
 
     def emit(self, event: str, *args: Any, callback: Callable[..., Any] | None = None) -> None:
-        self._socket._emit(
-            event, args, callback, self._volatile, self._timeout if callback else None
-        )
+        """Emit with these flags; with a timeout, ``callback(err, *args)``."""
+        self._socket._emit(event, args, callback, self._volatile, self._timeout)
 
     def send(self, *args: Any, callback: Callable[..., Any] | None = None) -> None:
         self.emit("message", *args, callback=callback)
 
     async def emit_with_ack(self, event: str, *args: Any) -> Any:
-        sock = self._socket
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-
-        def resolve(*ack: Any) -> None:
-            if not fut.done():
-                fut.set_result(ack[0] if len(ack) == 1 else (tuple(ack) if ack else None))
-
-        sock._emit(event, args, resolve, self._volatile, None, future=fut)
-        if self._timeout is None:
-            return await fut
-        try:
-            return await asyncio.wait_for(fut, self._timeout)
-        except TimeoutError:
-            sock._acks = {
-                k: v for k, v in sock._acks.items() if getattr(v, "future", None) is not fut
-            }
-            raise AckTimeout(f"no ack for {event!r} within {self._timeout} s") from None
+        """Emit and await the ack (``AckTimeout`` after the timeout, if one is set)."""
+        return await self._socket._emit_with_ack(event, args, self._volatile, self._timeout)
