@@ -264,6 +264,18 @@ class Adapter:
             count += 1
         collector.expect(count)
 
+    # -- connection state recovery (see adapters.session_aware) -------------------------
+
+    def add_to_history(self, data: list[Any], opts: BroadcastOptions) -> None:
+        """Keep a broadcast for recovery (and append its offset); no-op here."""
+
+    def persist_session(self, sid: str, pid: str, rooms: list[str], data: Any) -> None:
+        """Keep a disconnected socket's session; no-op here."""
+
+    async def restore_session(self, pid: str, offset: str) -> Any:
+        """The session of ``pid`` with the broadcasts missed since ``offset``, or None."""
+        return None
+
     # -- socket operations (cluster-wide in a cluster adapter) -------------------------
 
     def _local_targets(self, opts: BroadcastOptions) -> list[LocalSocket]:

@@ -93,9 +93,12 @@ class BroadcastOperator:
             return
         nsp = self._nsp
         data = [event, *args]
+        opts = self._opts
+        if nsp.server.recovery is not None and not opts.volatile:
+            nsp.adapter.add_to_history(data, opts)
         text, attachments = nsp.parser.encode_event(nsp.name, data)
         message = OutgoingMessage(text, attachments)
-        nsp.adapter.broadcast(message, Packet(PacketType.EVENT, nsp.name, data), self._opts)
+        nsp.adapter.broadcast(message, Packet(PacketType.EVENT, nsp.name, data), opts)
 
     async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
         """Broadcast and await one response per reached client.

@@ -77,35 +77,96 @@ class Namespace(Emitter):
     # -- connecting ------------------------------------------------------------------
 
     def _add(self, conn: Connection, auth: dict[str, Any]) -> None:
-        socket = Socket(self, conn, self.server._new_socket_id(), auth)
-        if not self._middlewares:
-            self._do_connect(socket)
-            return
-        spawn(self._run_middlewares(socket))
+        recovery = self.server.recovery
+        if recovery is not None:
+            pid, offset = auth.get("pid"), auth.get("offset")
+            if isinstance(pid, str) and isinstance(offset, str):
+                spawn(self._add_recovering(conn, auth, pid, offset))
+                return
+        pid = self.server._new_socket_id() if recovery is not None else None
+        self._check(Socket(self, conn, self.server._new_socket_id(), auth, pid), None)
 
-    async def _run_middlewares(self, socket: Socket) -> None:
+    async def _add_recovering(
+        self, conn: Connection, auth: dict[str, Any], pid: str, offset: str
+    ) -> None:
+        """Connection state recovery: the client sent ``{pid, offset}``."""
+        session = None
         try:
-            for fn in self._middlewares:
+            session = await self.adapter.restore_session(pid, offset)
+        except Exception:
+            log.exception("restoring session failed on %s", self.name)
+        if not conn.engine.connected:
+            return
+        if session is None:
+            socket = Socket(
+                self, conn, self.server._new_socket_id(), auth, self.server._new_socket_id()
+            )
+            self._check(socket, None)
+            return
+        socket = Socket(self, conn, session.sid, auth, session.pid)
+        socket.data = session.data
+        socket.recovered = True
+        assert self.server.recovery is not None
+        if self.server.recovery.skip_middlewares:
+            self._do_connect(socket, session)
+        else:
+            self._check(socket, session)
+
+    def _check(self, socket: Socket, session: Any) -> None:
+        """Run the middlewares in order (synchronously until one is async), then connect."""
+        for i, fn in enumerate(self._middlewares):
+            try:
+                result = fn(socket)
+            except Exception as exc:
+                self._refuse(socket, exc)
+                return
+            if inspect.isawaitable(result):
+                spawn(self._finish_middlewares(socket, session, result, i + 1))
+                return
+        self._do_connect(socket, session)
+
+    async def _finish_middlewares(
+        self, socket: Socket, session: Any, pending: Any, start: int
+    ) -> None:
+        try:
+            await pending
+            for fn in self._middlewares[start:]:
                 result = fn(socket)
                 if inspect.isawaitable(result):
                     await result
-        except ConnectionRefused as exc:
-            socket.conn.refuse(self.name, exc.payload())
-            return
         except Exception as exc:
-            log.info("middleware refused sid=%s on %s: %r", socket.id, self.name, exc)
-            socket.conn.refuse(self.name, {"message": str(exc) or type(exc).__name__})
+            self._refuse(socket, exc)
             return
         if socket.conn.engine.connected:
-            self._do_connect(socket)
+            self._do_connect(socket, session)
 
-    def _do_connect(self, socket: Socket) -> None:
-        self.sockets[socket.id] = socket
+    def _refuse(self, socket: Socket, exc: Exception) -> None:
+        if isinstance(exc, ConnectionRefused):
+            payload = exc.payload()
+        else:
+            log.info("middleware refused sid=%s on %s: %r", socket.id, self.name, exc)
+            payload = {"message": str(exc) or type(exc).__name__}
+        socket.conn.refuse(self.name, payload)
+
+    def _do_connect(self, socket: Socket, session: Any = None) -> None:
+        sid = socket.id
+        self.sockets[sid] = socket
         socket.connected = True
-        socket.join(socket.id)
-        socket.conn._connected(socket, {"sid": socket.id})
-        self._emit_local("connection", socket, where=f"connection sid={socket.id} nsp={self.name}")
-        self._emit_local("connect", socket, where=f"connect sid={socket.id} nsp={self.name}")
+        if session is not None:
+            self.adapter.add_all(sid, [sid, *session.rooms])
+        else:
+            self.adapter.add_all(sid, (sid,))
+        payload = {"sid": sid}
+        if socket.pid is not None:
+            payload["pid"] = socket.pid
+        socket.conn._connected(socket, payload)
+        if session is not None:
+            # Socket.IO 4.6 connection state recovery: the broadcasts it missed,
+            # in order, each once (their offset is still their last argument).
+            for data in session.missed:
+                socket._send_data(data)
+        self._emit_local("connection", socket, where=f"connection sid={sid} nsp={self.name}")
+        self._emit_local("connect", socket, where=f"connect sid={sid} nsp={self.name}")
 
     def _remove(self, socket: Socket) -> None:
         self.sockets.pop(socket.id, None)

@@ -16,10 +16,12 @@ import re
 import secrets
 import signal
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
 
 from socketwire.adapters.base import Adapter, SocketView
+from socketwire.adapters.session_aware import SessionAwareAdapter
 from socketwire.core.socketio.parser import Parser, resolve_parser
 from socketwire.engine.ports import HttpRequest
 from socketwire.engine.server import EngineServer
@@ -67,6 +69,22 @@ def find_client_dist(start: Path | None = None) -> Path | None:
     return None
 
 
+@dataclass(slots=True)
+class RecoveryOptions:
+    """``connection_state_recovery`` (Node's defaults: 2 minutes, skip middlewares)."""
+
+    max_disconnection_duration: float = 120.0
+    skip_middlewares: bool = True
+
+    @classmethod
+    def from_option(cls, option: bool | dict[str, Any] | None) -> RecoveryOptions | None:
+        if not option:
+            return None
+        if option is True:
+            return cls()
+        return cls(**option)
+
+
 class Server:
     """A Socket.IO v5 server.
 
@@ -95,6 +113,7 @@ class Server:
         fallback: Callable[[HttpRequest], None] | None = None,
         parser: Any = None,
         cleanup_empty_child_namespaces: bool = False,
+        connection_state_recovery: bool | dict[str, Any] | None = None,
         **engine_options: Any,
     ) -> None:
         self.parser: Parser = resolve_parser(parser)
@@ -102,6 +121,14 @@ class Server:
         self._engine_prefix = self.path + "/"
         self.serve_client = serve_client
         self.connect_timeout = float(connect_timeout)
+        self.recovery = RecoveryOptions.from_option(connection_state_recovery)
+        if self.recovery is not None and adapter is Adapter:
+            duration = self.recovery.max_disconnection_duration
+
+            def session_aware(nsp: Namespace) -> Adapter:
+                return SessionAwareAdapter(nsp, duration)
+
+            adapter = session_aware
         self._adapter_factory: Callable[[Namespace], Adapter] = adapter
         self.fallback = fallback
         self.engine = EngineServer(on_connection=self._on_engine_connection, **engine_options)

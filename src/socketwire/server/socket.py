@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from socketwire.adapters.session_aware import RECOVERABLE_REASONS
 from socketwire.core.socketio.packet import (
     RESERVED_EVENTS,
     Packet,
@@ -77,7 +78,14 @@ class Handshake:
 class Socket(Emitter):
     """One client connected to one namespace."""
 
-    def __init__(self, nsp: Namespace, conn: Connection, sid: str, auth: dict[str, Any]) -> None:
+    def __init__(
+        self,
+        nsp: Namespace,
+        conn: Connection,
+        sid: str,
+        auth: dict[str, Any],
+        pid: str | None = None,
+    ) -> None:
         super().__init__()
         self.nsp = nsp
         self.server = nsp.server
@@ -99,6 +107,7 @@ class Socket(Emitter):
         self.data: dict[str, Any] = {}
         self.connected = False
         self.recovered = False
+        self.pid = pid  # private session id (connection state recovery)
         self._acks: dict[int, PendingAck] = {}
         self._any: list[Callable[..., Any]] | None = None
         self._any_out: list[Callable[..., Any]] | None = None
@@ -222,6 +231,12 @@ class Socket(Emitter):
             engine.write_message(OutgoingMessage(text, attachments))
         else:
             engine.send_text(text)
+
+    def _send_data(self, data: list[Any]) -> None:
+        """Send an EVENT whose data is already assembled (recovered broadcasts)."""
+        nsp = self.nsp
+        text, attachments = nsp.parser.encode_event(nsp.name, data)
+        self.conn.engine.write_message(OutgoingMessage(text, attachments))
 
     def _send_ack(self, ack_id: int, args: list[Any]) -> None:
         if not self.connected:
@@ -471,8 +486,12 @@ class Socket(Emitter):
             return
         self._emit_local("disconnecting", reason, where=f"disconnecting sid={self.id}")
         self.nsp._emit_socket_event("disconnecting", self, reason)
-        self.nsp.adapter.delete_all(self.id)
-        self.nsp._remove(self)
+        nsp = self.nsp
+        if self.pid is not None and reason in RECOVERABLE_REASONS:
+            rooms = list(nsp.adapter.socket_rooms(self.id) or ())
+            nsp.adapter.persist_session(self.id, self.pid, rooms, self.data)
+        nsp.adapter.delete_all(self.id)
+        nsp._remove(self)
         self.conn._remove(self)
         self.connected = False
         if self._any_out is not None:

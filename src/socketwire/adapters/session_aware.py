@@ -1,0 +1,125 @@
+"""The in-memory adapter with connection state recovery (layer 1).
+
+With ``connection_state_recovery`` on, Node's socket.io (4.6+) gives each socket a
+private session id (``pid``, sent in the CONNECT answer), appends an offset to
+every broadcast event (a plain event with no ack and not volatile) and keeps
+those events for ``max_disconnection_duration``. A socket that disconnects for a
+recoverable reason leaves its session (id, rooms, data) behind; a client that
+reconnects in time with ``{pid, offset}`` in its CONNECT payload gets the same
+id, rooms and data back, and every broadcast it missed, in order, once.
+
+Both stores are FIFOs of one constant lifetime, so expiry pops from the front
+(no timer, no scan).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import OrderedDict, deque
+from dataclasses import dataclass, field
+from typing import Any
+
+from socketwire.adapters.base import Adapter, BroadcastOptions, NamespacePort
+
+# Node's RECOVERABLE_DISCONNECT_REASONS.
+RECOVERABLE_REASONS = frozenset(
+    {
+        "transport error",
+        "transport close",
+        "forced close",
+        "ping timeout",
+        "server shutting down",
+        "forced server close",
+    }
+)
+
+
+@dataclass(slots=True)
+class Session:
+    """What a disconnected socket leaves behind for recovery."""
+
+    sid: str
+    pid: str
+    rooms: list[str]
+    data: Any
+    disconnected_at: float = 0.0
+    missed: list[list[Any]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Stored:
+    offset: str
+    rooms: frozenset[str]
+    except_rooms: frozenset[str]
+    data: list[Any]
+    at: float
+
+
+class SessionAwareAdapter(Adapter):
+    """In-memory adapter that keeps sessions and missed broadcasts (Node's
+    ``SessionAwareAdapter``)."""
+
+    def __init__(self, nsp: NamespacePort, max_disconnection_duration: float = 120.0) -> None:
+        super().__init__(nsp)
+        self.max_disconnection_duration = float(max_disconnection_duration)
+        self._sessions: OrderedDict[str, Session] = OrderedDict()
+        self._packets: deque[_Stored] = deque()
+        self._index: dict[str, int] = {}
+        self._first_seq = 0
+        self._next_seq = 0
+        self._prefix = secrets.token_urlsafe(6)
+
+    # -- history of broadcasts ------------------------------------------------------------
+
+    def add_to_history(self, data: list[Any], opts: BroadcastOptions) -> None:
+        """Append an offset to a broadcast's arguments and keep it for recovery."""
+        now = time.monotonic()
+        self._expire(now)
+        seq = self._next_seq
+        self._next_seq = seq + 1
+        offset = f"{self._prefix}-{seq:x}"
+        data.append(offset)
+        self._packets.append(_Stored(offset, opts.rooms, opts.except_rooms, data, now))
+        self._index[offset] = seq
+
+    def persist_session(self, sid: str, pid: str, rooms: list[str], data: Any) -> None:
+        now = time.monotonic()
+        self._expire(now)
+        self._sessions.pop(pid, None)
+        self._sessions[pid] = Session(sid, pid, rooms, data, now)
+
+    async def restore_session(self, pid: str, offset: str) -> Session | None:
+        now = time.monotonic()
+        self._expire(now)
+        session = self._sessions.pop(pid, None)
+        if session is None:
+            return None
+        seq = self._index.get(offset)
+        if seq is None:
+            return None
+        rooms = set(session.rooms)
+        missed: list[list[Any]] = []
+        packets = self._packets
+        for i in range(seq + 1 - self._first_seq, len(packets)):
+            p = packets[i]
+            # Node's shouldIncludePacket: in one of the rooms (or no rooms), in none
+            # of the exceptions.
+            if (not p.rooms or not rooms.isdisjoint(p.rooms)) and rooms.isdisjoint(p.except_rooms):
+                missed.append(p.data)
+        session.missed = missed
+        return session
+
+    def _expire(self, now: float) -> None:
+        threshold = now - self.max_disconnection_duration
+        sessions = self._sessions
+        while sessions:
+            pid, session = next(iter(sessions.items()))
+            if session.disconnected_at >= threshold:
+                break
+            del sessions[pid]
+        packets = self._packets
+        while packets and packets[0].at < threshold:
+            old = packets.popleft()
+            self._index.pop(old.offset, None)
+            self._first_seq += 1

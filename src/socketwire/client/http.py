@@ -1,0 +1,314 @@
+"""A minimal asyncio HTTP/1.1 client for the polling transport (httptools parses responses).
+
+``HttpConnection`` is one keep-alive TCP (or TLS) connection carrying one request at
+a time.  ``HttpChannel`` is a lane of requests that reuses its connection while the
+server keeps it alive and opens a new one when needed: the polling transport uses
+one channel for its ``GET`` and one for its ``POST``, so at most one of each is in
+flight (Engine.IO v4, "HTTP long-polling").
+
+Only what Engine.IO needs: ``Content-Length`` or chunked or close-delimited
+response bodies, no redirects, no compression, no cookies.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ssl as ssl_module
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import httptools
+
+__all__ = ["HttpChannel", "HttpConnection", "HttpResponse", "open_connection"]
+
+# A kept-alive connection idle for longer than this is not reused: servers close
+# idle connections (Node after 5 s), and a request written just as the server
+# closes would be lost.
+MAX_IDLE = 4.0
+
+
+@dataclass(slots=True)
+class HttpResponse:
+    """A complete response: status, lower-case header names, body."""
+
+    status: int
+    headers: dict[str, str]
+    body: bytes
+
+
+class HttpConnection(asyncio.Protocol):
+    """One HTTP/1.1 connection; ``request`` sends a request and returns its response."""
+
+    __slots__ = (
+        "_body",
+        "_chunked",
+        "_closed",
+        "_framed",
+        "_head_done",
+        "_headers",
+        "_host",
+        "_idle_since",
+        "_loop",
+        "_parser",
+        "_received",
+        "_transport",
+        "_waiter",
+        "closed_event",
+    )
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, host: str) -> None:
+        self._loop = loop
+        self._host = host
+        self._transport: asyncio.Transport | None = None
+        self._parser: httptools.HttpResponseParser | None = None
+        self._waiter: asyncio.Future[HttpResponse] | None = None
+        self._headers: dict[str, str] = {}
+        self._body: list[bytes] = []
+        self._framed = False
+        self._head_done = False
+        self._chunked = False
+        self._received = False
+        self._closed = False
+        self._idle_since = loop.time()
+        self.closed_event = asyncio.Event()
+
+    # -- asyncio.Protocol --------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        parser = self._parser
+        if parser is None:
+            # Bytes nobody asked for: the connection is out of step, drop it.
+            self.close()
+            return
+        self._received = True
+        try:
+            parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            self._fail(ConnectionError(f"invalid HTTP response: {exc}"))
+            self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._closed = True
+        self._transport = None
+        self.closed_event.set()
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            parser = self._parser
+            if parser is not None and self._head_done and not self._framed:
+                # A body delimited by the end of the connection.
+                self._complete(parser.get_status_code())
+            else:
+                self._fail(exc or ConnectionError("connection closed before the response"))
+
+    # -- httptools callbacks -----------------------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        previous = self._headers.get(key)
+        self._headers[key] = text if previous is None else f"{previous}, {text}"
+
+    def on_headers_complete(self) -> None:
+        self._head_done = True
+        headers = self._headers
+        self._chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        self._framed = self._chunked or "content-length" in headers
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        parser = self._parser
+        assert parser is not None
+        keep_alive = parser.should_keep_alive()
+        self._complete(parser.get_status_code())
+        if not keep_alive:
+            self.close()
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _complete(self, status: int) -> None:
+        waiter = self._waiter
+        response = HttpResponse(status, self._headers, b"".join(self._body))
+        self._reset()
+        if waiter is not None and not waiter.done():
+            waiter.set_result(response)
+
+    def _fail(self, exc: BaseException) -> None:
+        waiter = self._waiter
+        self._reset()
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(exc)
+
+    def _reset(self) -> None:
+        self._parser = None
+        self._waiter = None
+        self._headers = {}
+        self._body = []
+        self._framed = False
+        self._head_done = False
+        self._chunked = False
+        self._idle_since = self._loop.time()
+
+    # -- public --------------------------------------------------------------------------
+
+    @property
+    def reusable(self) -> bool:
+        """Open, idle, and not idle for so long that the server may be closing it."""
+        return (
+            not self._closed
+            and self._waiter is None
+            and self._loop.time() - self._idle_since < MAX_IDLE
+        )
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def request(
+        self,
+        method: str,
+        target: str,
+        headers: Iterable[tuple[str, str]] = (),
+        body: bytes | None = None,
+    ) -> HttpResponse:
+        """Send one request and wait for the whole response."""
+        transport = self._transport
+        if self._closed or transport is None:
+            raise ConnectionError("connection closed")
+        if self._waiter is not None:
+            raise RuntimeError("a request is already in flight on this connection")
+        lines = [f"{method} {target} HTTP/1.1", f"Host: {self._host}"]
+        lines.extend(f"{name}: {value}" for name, value in headers)
+        if body is not None:
+            lines.append(f"Content-Length: {len(body)}")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        waiter: asyncio.Future[HttpResponse] = self._loop.create_future()
+        self._waiter = waiter
+        self._received = False
+        self._parser = httptools.HttpResponseParser(self)
+        transport.write(head + body if body else head)
+        try:
+            return await waiter
+        except asyncio.CancelledError:
+            # The response will never be read: the connection is out of step.
+            self.close()
+            raise
+
+    @property
+    def received_any(self) -> bool:
+        """Whether any byte of the current (or last) response arrived."""
+        return self._received
+
+    def close(self) -> None:
+        """Close the connection (a pending request fails)."""
+        transport = self._transport
+        if transport is not None:
+            transport.close()
+        elif not self._closed:
+            self._closed = True
+            self.closed_event.set()
+
+    def abort(self) -> None:
+        """Close at once without flushing."""
+        transport = self._transport
+        if transport is not None:
+            transport.abort()
+        else:
+            self.close()
+
+
+async def open_connection(
+    host: str,
+    port: int,
+    *,
+    host_header: str,
+    ssl: ssl_module.SSLContext | None = None,
+    timeout: float | None = None,
+) -> HttpConnection:
+    """Open an :class:`HttpConnection` to ``host:port`` (TLS when ``ssl`` is given)."""
+    loop = asyncio.get_running_loop()
+    conn = HttpConnection(loop, host_header)
+    coro = loop.create_connection(
+        lambda: conn, host, port, ssl=ssl, server_hostname=host if ssl is not None else None
+    )
+    if timeout is None:
+        await coro
+    else:
+        async with asyncio.timeout(timeout):
+            await coro
+    return conn
+
+
+class HttpChannel:
+    """Requests sent one after another over a reused keep-alive connection."""
+
+    __slots__ = ("_closing", "_conn", "_host", "_host_header", "_port", "_ssl", "_timeout")
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        host_header: str,
+        ssl: ssl_module.SSLContext | None = None,
+        connect_timeout: float | None = None,
+    ) -> None:
+        self._host = host
+        self._port = port
+        self._host_header = host_header
+        self._ssl = ssl
+        self._timeout = connect_timeout
+        self._conn: HttpConnection | None = None
+        self._closing: list[HttpConnection] = []
+
+    async def request(
+        self,
+        method: str,
+        target: str,
+        headers: Iterable[tuple[str, str]] = (),
+        body: bytes | None = None,
+    ) -> HttpResponse:
+        """Send a request, reusing the connection when possible.
+
+        A request on a reused connection that closes before any byte of the answer
+        is sent again once on a new connection (the server closed an idle one).
+        """
+        headers = list(headers)
+        conn = self._conn
+        if conn is not None and conn.reusable:
+            try:
+                return await conn.request(method, target, headers, body)
+            except ConnectionError:
+                if conn.received_any:
+                    raise
+                conn.close()
+        elif conn is not None:
+            conn.close()
+        self._conn = conn = await open_connection(
+            self._host,
+            self._port,
+            host_header=self._host_header,
+            ssl=self._ssl,
+            timeout=self._timeout,
+        )
+        return await conn.request(method, target, headers, body)
+
+    def close(self) -> None:
+        """Close the current connection, if any (a request in flight fails)."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.close()
+            self._closing.append(conn)
+
+    async def wait_closed(self) -> None:
+        """Wait until the connections closed by :meth:`close` are gone."""
+        closing, self._closing = self._closing, []
+        for conn in closing:
+            with contextlib.suppress(Exception):
+                await conn.closed_event.wait()

@@ -1,0 +1,374 @@
+"""A WebSocket client connection on an asyncio Protocol, framed by the sans-I/O core.
+
+:func:`connect_websocket` opens the TCP (or TLS) connection, sends the opening
+handshake built by :mod:`socketwire.core.websocket.handshake`, reads the ``101``
+response with ``httptools`` and checks it.  :class:`WebSocketConnection` then turns
+bytes into messages with the core ``FrameReader(client_side=True)`` and messages into
+frames with ``encode_frame``, masking every frame with a fresh random key (RFC 6455
+section 5.3).  Pings are answered with pongs; a close frame is answered and ends the
+connection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import ssl as ssl_module
+from collections.abc import Callable, Iterable
+
+import httptools
+
+from socketwire.core.websocket import handshake
+from socketwire.core.websocket.frames import (
+    CloseCode,
+    FrameReader,
+    Opcode,
+    decode_close_payload,
+    encode_close_payload,
+    encode_frame,
+)
+from socketwire.errors import RemoteProtocolError, WebSocketProtocolError
+
+__all__ = ["WebSocketConnection", "WebSocketHandshakeError", "connect_websocket"]
+
+log = logging.getLogger("socketwire.client")
+
+_TEXT = Opcode.TEXT
+_BINARY = Opcode.BINARY
+_PING = Opcode.PING
+_PONG = Opcode.PONG
+_CLOSE = Opcode.CLOSE
+
+# Largest message accepted from the server (the ``ws`` package's default).
+DEFAULT_MAX_MESSAGE_SIZE = 100 * 1024 * 1024
+# How long to wait for the server to end the TCP connection after our close frame.
+CLOSE_TIMEOUT = 2.0
+
+MessageHandler = Callable[[int, bytes], None]
+CloseHandler = Callable[[int, str], None]
+
+
+class WebSocketHandshakeError(RemoteProtocolError):
+    """The server did not accept the WebSocket (``status`` is its HTTP status, 0 if none)."""
+
+    def __init__(self, message: str, status: int = 0, body: bytes = b"") -> None:
+        super().__init__(message)
+        self.status = status
+        self.body = body
+
+
+def _ignore_message(opcode: int, payload: bytes) -> None:
+    return None
+
+
+def _ignore_close(code: int, reason: str) -> None:
+    return None
+
+
+class WebSocketConnection(asyncio.Protocol):
+    """The client side of one WebSocket.
+
+    Messages that arrive before :meth:`set_handlers` is called are kept and handed
+    over by it, in order.  ``on_close(code, reason)`` is called once, whoever closes
+    (1006 when the TCP connection ends without a close frame).
+    """
+
+    __slots__ = (
+        "_body",
+        "_close_sent",
+        "_close_timer",
+        "_closed",
+        "_handshake_waiter",
+        "_headers",
+        "_key",
+        "_loop",
+        "_parser",
+        "_pending",
+        "_reader",
+        "_status",
+        "_transport",
+        "closed_event",
+        "on_close",
+        "on_message",
+    )
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, key: str, max_message_size: int) -> None:
+        self._loop = loop
+        self._key = key
+        self._transport: asyncio.Transport | None = None
+        self._parser: httptools.HttpResponseParser | None = httptools.HttpResponseParser(self)
+        self._headers: dict[str, str] = {}
+        self._body: list[bytes] = []
+        self._status = 0
+        self._handshake_waiter: asyncio.Future[None] = loop.create_future()
+        self._reader = FrameReader(max_message_size=max_message_size, client_side=True)
+        self._pending: list[tuple[int, bytes]] | None = []
+        self._close_sent = False
+        self._close_timer: asyncio.TimerHandle | None = None
+        self._closed = False
+        self.closed_event = asyncio.Event()
+        self.on_message: MessageHandler = _ignore_message
+        self.on_close: CloseHandler = _ignore_close
+
+    # -- asyncio.Protocol --------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self._transport = transport
+
+    def data_received(self, data: bytes) -> None:
+        if self._parser is not None:
+            self._handshake_data(data)
+            return
+        self._frames_data(data)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._transport = None
+        if self._close_timer is not None:
+            self._close_timer.cancel()
+            self._close_timer = None
+        waiter = self._handshake_waiter
+        if not waiter.done():
+            waiter.set_exception(
+                WebSocketHandshakeError(
+                    f"connection closed during the WebSocket handshake{f': {exc}' if exc else ''}",
+                    self._status,
+                    b"".join(self._body),
+                )
+            )
+        self._finish(CloseCode.ABNORMAL, "")
+        self.closed_event.set()
+
+    # -- opening handshake (RFC 6455 section 4.1) ------------------------------------------
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1").lower()
+        text = value.decode("latin-1")
+        previous = self._headers.get(key)
+        self._headers[key] = text if previous is None else f"{previous}, {text}"
+
+    def on_body(self, body: bytes) -> None:
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        parser = self._parser
+        assert parser is not None
+        self._status = parser.get_status_code()
+        if self._status != 101:
+            # Refused (an Engine.IO error in JSON, typically).
+            self._handshake_failed(
+                WebSocketHandshakeError(
+                    f"WebSocket refused with HTTP {self._status}",
+                    self._status,
+                    b"".join(self._body),
+                )
+            )
+
+    def _handshake_data(self, data: bytes) -> None:
+        parser = self._parser
+        assert parser is not None
+        try:
+            parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            offset = int(exc.args[0]) if exc.args else len(data)
+            self._status = parser.get_status_code()
+            self._parser = None
+            try:
+                handshake.check_response(self._status, self._headers, self._key)
+            except RemoteProtocolError as err:
+                self._handshake_failed(WebSocketHandshakeError(str(err), self._status))
+                return
+            waiter = self._handshake_waiter
+            if not waiter.done():
+                waiter.set_result(None)
+            rest = data[offset:]
+            if rest:
+                self._frames_data(rest)
+        except httptools.HttpParserError as exc:
+            self._handshake_failed(WebSocketHandshakeError(f"invalid HTTP response: {exc}"))
+
+    def _handshake_failed(self, exc: WebSocketHandshakeError) -> None:
+        self._parser = None
+        waiter = self._handshake_waiter
+        if not waiter.done():
+            waiter.set_exception(exc)
+        self.abort()
+
+    # -- frames ------------------------------------------------------------------------
+
+    def _frames_data(self, data: bytes) -> None:
+        try:
+            messages = self._reader.feed(data)
+        except WebSocketProtocolError as exc:
+            log.info("invalid frame from the server: %s", exc.reason)
+            self._send_close(exc.code, "")
+            self._finish(exc.code, exc.reason)
+            self.abort()
+            return
+        for opcode, payload in messages:
+            if self._closed:
+                return
+            if opcode == _TEXT or opcode == _BINARY:
+                pending = self._pending
+                if pending is not None:
+                    pending.append((opcode, payload))
+                else:
+                    self.on_message(opcode, payload)
+            elif opcode == _PING:
+                self._write_frame(_PONG, payload)
+            elif opcode == _CLOSE:
+                code, reason = decode_close_payload(payload)
+                # Answer with the same code (RFC 6455 section 5.5.1), then let the
+                # server end the TCP connection.
+                self._send_close(1000 if code == CloseCode.NO_STATUS else code, "")
+                self._finish(code, reason)
+                self._arm_close_timer()
+            # PONG: nothing to do.
+
+    def _write_frame(self, opcode: int, payload: bytes) -> None:
+        transport = self._transport
+        if transport is None or transport.is_closing():
+            return
+        transport.write(encode_frame(opcode, payload, mask=os.urandom(4)))
+
+    def _send_close(self, code: int, reason: str) -> None:
+        if self._close_sent:
+            return
+        self._close_sent = True
+        try:
+            payload = encode_close_payload(code, reason)
+        except Exception:
+            payload = encode_close_payload(1000, "")
+        self._write_frame(_CLOSE, payload)
+
+    def _arm_close_timer(self) -> None:
+        if self._close_timer is None and self._transport is not None:
+            self._close_timer = self._loop.call_later(CLOSE_TIMEOUT, self.abort)
+
+    def _finish(self, code: int, reason: str) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._pending = None
+        on_close = self.on_close
+        self.on_close = _ignore_close
+        self.on_message = _ignore_message
+        try:
+            on_close(code, reason)
+        except Exception:
+            log.exception("WebSocket close handler failed")
+
+    # -- public --------------------------------------------------------------------------
+
+    async def wait_handshake(self) -> None:
+        await self._handshake_waiter
+
+    def set_handlers(self, on_message: MessageHandler, on_close: CloseHandler) -> None:
+        """Install the handlers; messages received so far are delivered now, in order."""
+        if self._closed:
+            pending = self._pending or []
+            self._pending = None
+            for opcode, payload in pending:
+                on_message(opcode, payload)
+            on_close(CloseCode.ABNORMAL, "")
+            return
+        self.on_message = on_message
+        self.on_close = on_close
+        pending, self._pending = self._pending, None
+        for opcode, payload in pending or ():
+            if self._closed:
+                break
+            on_message(opcode, payload)
+
+    @property
+    def open(self) -> bool:
+        return not self._closed and self._transport is not None
+
+    def buffered(self) -> int:
+        """Bytes written but not yet handed to the kernel."""
+        transport = self._transport
+        return transport.get_write_buffer_size() if transport is not None else 0
+
+    def send_text(self, payload: bytes) -> None:
+        """Send one text message (``payload`` is UTF-8)."""
+        if not self._closed:
+            self._write_frame(_TEXT, payload)
+
+    def send_binary(self, payload: bytes) -> None:
+        """Send one binary message."""
+        if not self._closed:
+            self._write_frame(_BINARY, payload)
+
+    def send_many(self, messages: Iterable[tuple[bytes, bool]]) -> None:
+        """Send ``(payload, is_binary)`` messages with one write."""
+        transport = self._transport
+        if self._closed or transport is None or transport.is_closing():
+            return
+        transport.write(
+            b"".join(
+                encode_frame(_BINARY if binary else _TEXT, data, mask=os.urandom(4))
+                for data, binary in messages
+            )
+        )
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        """Start the closing handshake; ``on_close`` is not called for a local close."""
+        self.on_close = _ignore_close
+        self.on_message = _ignore_message
+        if self._transport is None:
+            self._closed = True
+            return
+        self._send_close(code, reason)
+        self._closed = True
+        self._pending = None
+        self._arm_close_timer()
+
+    def abort(self) -> None:
+        """Drop the TCP connection at once."""
+        transport = self._transport
+        if transport is not None:
+            transport.abort()
+
+
+async def connect_websocket(
+    host: str,
+    port: int,
+    target: str,
+    *,
+    host_header: str,
+    headers: Iterable[tuple[str, str]] = (),
+    ssl: ssl_module.SSLContext | None = None,
+    timeout: float | None = None,
+    max_message_size: int = DEFAULT_MAX_MESSAGE_SIZE,
+) -> WebSocketConnection:
+    """Open a WebSocket to ``host:port`` at ``target`` and finish the opening handshake.
+
+    Raises :class:`WebSocketHandshakeError` when the server answers anything but a
+    valid ``101``, ``OSError`` when the connection fails, ``TimeoutError`` after
+    ``timeout`` seconds.
+    """
+    loop = asyncio.get_running_loop()
+    key = handshake.make_key(os.urandom(16))
+    conn = WebSocketConnection(loop, key, max_message_size)
+    request = handshake.client_request(host_header, target, key, headers)
+
+    async def run() -> None:
+        await loop.create_connection(
+            lambda: conn, host, port, ssl=ssl, server_hostname=host if ssl is not None else None
+        )
+        transport = conn._transport
+        assert transport is not None
+        transport.write(request)
+        await conn.wait_handshake()
+
+    try:
+        if timeout is None:
+            await run()
+        else:
+            async with asyncio.timeout(timeout):
+                await run()
+    except BaseException:
+        conn.abort()
+        raise
+    return conn
