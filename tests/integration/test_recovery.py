@@ -105,9 +105,10 @@ async def test_middlewares_skipped_or_run_on_recovery(start_server: ServerStarte
         sio.recovery.skip_middlewares = skip  # type: ignore[union-attr]
         calls: list[str] = []
 
-        @sio.use
-        def mw(socket: socketwire.Socket) -> None:
+        def mw(socket: socketwire.Socket, calls: list[str] = calls) -> None:
             calls.append(socket.id)
+
+        sio.use(mw)
 
         url = await start_server(sio)
         lines = await run_node(JS / "recovery.js", url, "websocket")
