@@ -9,7 +9,9 @@ Engine.IO runtime sees only the ports of ``socketwire.engine.ports``.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
+import sys
 from collections.abc import Callable
 from http import HTTPStatus
 from typing import Any
@@ -39,6 +41,29 @@ _CLOSE = Opcode.CLOSE
 
 # The largest request head accepted (request line + headers).
 MAX_HEAD_SIZE = 64 * 1024
+
+
+_SHARED_VALUES = frozenset(
+    {
+        "accept",
+        "accept-encoding",
+        "accept-language",
+        "cache-control",
+        "connection",
+        "host",
+        "origin",
+        "pragma",
+        "sec-websocket-extensions",
+        "sec-websocket-version",
+        "upgrade",
+        "user-agent",
+    }
+)
+
+
+@functools.lru_cache(maxsize=512)
+def _header_name(raw: bytes) -> str:
+    return sys.intern(raw.decode("latin-1").lower())
 
 
 class Request:
@@ -84,7 +109,10 @@ class Request:
     def query(self) -> dict[str, str]:
         q = self._query
         if q is None:
-            q = self._query = dict(parse_qsl(self._raw_query, keep_blank_values=True))
+            q = self._query = {
+                sys.intern(k): (sys.intern(v) if len(v) < 16 else v)
+                for k, v in parse_qsl(self._raw_query, keep_blank_values=True)
+            }
         return q
 
     def is_websocket(self) -> bool:
@@ -120,7 +148,7 @@ class Request:
 class WebSocketConnection:
     """A server-side WebSocket on a connection (implements ``WebSocketPort``)."""
 
-    __slots__ = ("_closed", "_conn", "_reader", "handler", "transport")
+    __slots__ = ("_closed", "_conn", "_cork", "_reader", "handler", "transport")
 
     def __init__(
         self, conn: HttpConnection, handler: WebSocketHandler, max_message_size: int
@@ -131,6 +159,9 @@ class WebSocketConnection:
         # RFC 6455 section 8.1: a text message that is not UTF-8 fails the connection (1007).
         self._reader = FrameReader(max_message_size=max_message_size)
         self._closed = False
+        # While a batch of messages is handled, writes are collected and sent
+        # with one system call (acks to several pipelined emits, say).
+        self._cork: list[bytes] | None = None
 
     def set_handler(self, handler: WebSocketHandler) -> None:
         self.handler = handler
@@ -139,8 +170,16 @@ class WebSocketConnection:
         return self.transport.get_write_buffer_size()
 
     def write(self, data: bytes) -> None:
-        if not self._closed:
+        cork = self._cork
+        if cork is not None:
+            cork.append(data)
+        elif not self._closed:
             self.transport.write(data)
+
+    def _uncork(self) -> None:
+        cork, self._cork = self._cork, None
+        if cork and not self._closed:
+            self.transport.write(cork[0] if len(cork) == 1 else b"".join(cork))
 
     def feed(self, data: bytes) -> None:
         try:
@@ -149,6 +188,16 @@ class WebSocketConnection:
             log.info("WebSocket protocol error from %s: %s", self._conn.remote_address, exc.reason)
             self.close(exc.code, exc.reason[:120])
             return
+        if len(messages) > 1:
+            self._cork = []
+            try:
+                self._handle(messages)
+            finally:
+                self._uncork()
+        else:
+            self._handle(messages)
+
+    def _handle(self, messages: list[tuple[int, bytes]]) -> None:
         handler = self.handler
         for opcode, payload in messages:
             if opcode == _TEXT or opcode == _BINARY:
@@ -171,6 +220,7 @@ class WebSocketConnection:
     def close(self, code: int = 1000, reason: str = "") -> None:
         if self._closed:
             return
+        self._uncork()
         self._closed = True
         transport = self.transport
         if not transport.is_closing():
@@ -279,8 +329,12 @@ class HttpConnection(asyncio.Protocol):
         self._head_size += len(name) + len(value)
         if self._head_size > MAX_HEAD_SIZE:
             raise _TooLarge(431, "Request Header Fields Too Large")
-        key = name.decode("latin-1").lower()
+        # Header names, and the values that repeat from client to client, are
+        # interned: every connection keeps its handshake headers.
+        key = _header_name(name)
         val = value.decode("latin-1")
+        if key in _SHARED_VALUES and len(val) < 256:
+            val = sys.intern(val)
         old = self._headers.get(key)
         if old is not None:
             val = old + ("; " if key == "cookie" else ", ") + val
@@ -343,6 +397,11 @@ class HttpConnection(asyncio.Protocol):
         ws = WebSocketConnection(self, handler, self.max_body_size)
         self.ws = ws
         self._current = None
+        # Nothing of the HTTP request is kept for the connection's lifetime.
+        self._parser = None  # type: ignore[assignment]
+        self._headers = {}
+        self._body = []
+        self._url = b""
         # Resume on the next loop turn, after the caller has written its first
         # frames (the Engine.IO open packet goes before anything the client sent).
         asyncio.get_running_loop().call_soon(self._resume_websocket)

@@ -250,7 +250,7 @@ class EngineServer:
             ws = req.accept_websocket(sock, headers)
             if ws is None:
                 return
-            sock.ws = ws
+            sock._use_websocket(ws)
             ws.write(encode_frame(Opcode.TEXT, open_packet))
         else:
             req.respond(200, _TEXT_PLAIN + headers, open_packet)

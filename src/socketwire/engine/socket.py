@@ -44,6 +44,9 @@ _TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
 _MESSAGE = EnginePacketType.MESSAGE
 _MSG_BYTE = MESSAGE_PREFIX[0]
+# Frame header + Engine.IO "4" for every short text message (RFC 6455 section 5.2:
+# FIN + text opcode, unmasked 7-bit length).
+_SMALL_TEXT = tuple(bytes((0x81, n + 1)) + MESSAGE_PREFIX for n in range(125))
 
 
 class OutgoingMessage:
@@ -107,6 +110,7 @@ class EngineSocket:
         "_get",
         "_probe",
         "_upgrade_timer",
+        "_wsw",
         "id",
         "on_close",
         "on_message",
@@ -124,6 +128,9 @@ class EngineSocket:
         self.session = EngineSession(sid, transport)
         self.request = request
         self.ws: WebSocketPort | None = None
+        # ``ws.write`` while the session is open on WebSocket, else None: the hot
+        # paths test one attribute instead of the transport and state.
+        self._wsw: Callable[[bytes], None] | None = None
         self._get: HttpRequest | None = None
         self._probe: _Probe | None = None
         self._upgrade_timer: Any = None
@@ -162,7 +169,17 @@ class EngineSocket:
 
     def send_text(self, data: bytes) -> None:
         """Send a text message given as UTF-8 bytes (no type digit)."""
+        w = self._wsw
+        if w is not None:
+            n = len(data)
+            w(_SMALL_TEXT[n] + data if n < 125 else encode_frame(_TEXT, MESSAGE_PREFIX + data))
+            return
         self._send_packet(MESSAGE_PREFIX + data, False)
+
+    def _use_websocket(self, ws: WebSocketPort) -> None:
+        """The session now runs on ``ws`` (WebSocket-only handshake or upgrade)."""
+        self.ws = ws
+        self._wsw = ws.write
 
     def _send_packet(self, packet: bytes, binary: bool) -> None:
         s = self.session
@@ -177,6 +194,10 @@ class EngineSocket:
 
     def write_message(self, message: OutgoingMessage) -> None:
         """Send a pre-encoded message (the broadcast path)."""
+        w = self._wsw
+        if w is not None:
+            w(message.frames)
+            return
         s = self.session
         if s.ready_state is not ReadyState.OPEN:
             return
@@ -223,6 +244,7 @@ class EngineSocket:
     def ws_closed(self, code: int, reason: str) -> None:
         """WebSocketHandler: the WebSocket transport went away."""
         self.ws = None
+        self._wsw = None
         self.close_now(
             REASON_TRANSPORT_CLOSE if code in (1000, 1001, 1005, 1006) else REASON_TRANSPORT_ERROR
         )
@@ -311,7 +333,7 @@ class EngineSocket:
             return
         ws = probe.ws
         assert ws is not None
-        self.ws = ws
+        self._use_websocket(ws)
         ws.set_handler(self)
         # The parked GET (if any) was answered with noop; it is gone now.
         if self._get is not None:
@@ -370,6 +392,7 @@ class EngineSocket:
         if self._upgrade_timer is not None:
             self._upgrade_timer.cancel()
             self._upgrade_timer = None
+        self._wsw = None
         ws, self.ws = self.ws, None
         if ws is not None:
             ws.close(1000, "")

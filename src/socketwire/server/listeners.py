@@ -23,7 +23,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 class Listener:
     """A registered handler with what was learned about it once, at registration."""
 
-    __slots__ = ("fn", "is_async", "once", "wants_ack")
+    __slots__ = ("fn", "is_async", "once", "plain", "wants_ack")
 
     def __init__(self, fn: Handler, once: bool = False) -> None:
         self.fn = fn
@@ -36,6 +36,8 @@ class Listener:
         except (TypeError, ValueError):
             params = {}  # type: ignore[assignment]
         self.wants_ack = "ack" in params
+        # Called directly, its return value being the ack.
+        self.plain = not self.is_async and not self.wants_ack
 
 
 def ack_args(result: Any) -> list[Any]:
@@ -133,11 +135,25 @@ async def _await_then(awaitable: Any, reply: Callable[[Any], None] | None, where
         reply(result)
 
 
+_NO_LISTENERS: dict[str, list[Listener]] = {}
+
+
 class Emitter:
-    """Listener registry with ``on``/``once``/``off`` usable as decorators."""
+    """Listener registry with ``on``/``once``/``off`` usable as decorators.
+
+    The registry is created on first registration (most sockets never register
+    a handler of their own), so reads see a shared empty mapping until then.
+    """
+
+    __slots__ = ("__weakref__", "_listeners")
 
     def __init__(self) -> None:
-        self._listeners: dict[str, list[Listener]] = {}
+        self._listeners: dict[str, list[Listener]] = _NO_LISTENERS
+
+    def _own_listeners(self) -> dict[str, list[Listener]]:
+        if self._listeners is _NO_LISTENERS:
+            self._listeners = {}
+        return self._listeners
 
     @overload
     def on(self, event: str, handler: F) -> F: ...
@@ -154,7 +170,7 @@ class Emitter:
                 return fn
 
             return decorator
-        self._listeners.setdefault(event, []).append(Listener(handler))
+        self._own_listeners().setdefault(event, []).append(Listener(handler))
         return handler
 
     @overload
@@ -172,13 +188,13 @@ class Emitter:
                 return fn
 
             return decorator
-        self._listeners.setdefault(event, []).append(Listener(handler, once=True))
+        self._own_listeners().setdefault(event, []).append(Listener(handler, once=True))
         return handler
 
     def off(self, event: str | None = None, handler: Handler | None = None) -> None:
         """Remove one handler, every handler of an event, or every handler."""
         if event is None:
-            self._listeners.clear()
+            self._listeners = _NO_LISTENERS
             return
         if handler is None:
             self._listeners.pop(event, None)

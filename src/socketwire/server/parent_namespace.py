@@ -96,7 +96,7 @@ class ParentNamespace(Namespace):
         # Shared, not copied: middlewares and handlers added to the parent later
         # apply to existing children too.
         child._middlewares = self._middlewares
-        child._listeners = self._listeners
+        child._listeners = self._own_listeners()
         child.parent = self
         self.children.add(child)
         return child

@@ -76,7 +76,28 @@ class Handshake:
 
 
 class Socket(Emitter):
-    """One client connected to one namespace."""
+    """One client connected to one namespace.
+
+    Per-connection state lives in slots; keep your own per-client values in
+    ``socket.data``.
+    """
+
+    __slots__ = (
+        "_acks",
+        "_any",
+        "_any_out",
+        "_auth",
+        "_handshake",
+        "_middlewares",
+        "conn",
+        "connected",
+        "data",
+        "id",
+        "nsp",
+        "pid",
+        "recovered",
+        "server",
+    )
 
     def __init__(
         self,
@@ -91,20 +112,9 @@ class Socket(Emitter):
         self.server = nsp.server
         self.conn = conn
         self.id = sid
-        req = conn.engine.request
-        issued = req.time
-        self.handshake = Handshake(
-            headers=dict(req.headers),
-            query=dict(req.query),
-            auth=auth,
-            address=req.address,
-            secure=req.secure,
-            url=req.url,
-            issued=int(issued * 1000),
-            time=time.strftime("%a %b %d %Y %H:%M:%S GMT", time.gmtime(issued)),
-            xdomain="origin" in req.headers,
-        )
-        self.data: dict[str, Any] = {}
+        self._auth = auth
+        self._handshake: Handshake | None = None
+        self.data: Any = {}
         self.connected = False
         self.recovered = False
         self.pid = pid  # private session id (connection state recovery)
@@ -122,6 +132,26 @@ class Socket(Emitter):
     def rooms(self) -> set[str]:
         """The rooms this socket is in, including its own id."""
         return set(self.nsp.adapter.socket_rooms(self.id) or ())
+
+    @property
+    def handshake(self) -> Handshake:
+        """What the client sent when it connected (built on first use)."""
+        hs = self._handshake
+        if hs is None:
+            req = self.conn.engine.request
+            issued = req.time
+            hs = self._handshake = Handshake(
+                headers=req.headers,  # type: ignore[arg-type]
+                query=req.query,  # type: ignore[arg-type]
+                auth=self._auth,
+                address=req.address,
+                secure=req.secure,
+                url=req.url,
+                issued=int(issued * 1000),
+                time=time.strftime("%a %b %d %Y %H:%M:%S GMT", time.gmtime(issued)),
+                xdomain="origin" in req.headers,
+            )
+        return hs
 
     @property
     def disconnected(self) -> bool:
@@ -319,8 +349,22 @@ class Socket(Emitter):
         nsp = self.nsp
         if self._any is not None:
             self._run_any(event, tuple(data[1:]))
-        own = self._take(event) if self._listeners else None
         shared = nsp._listeners.get(event)
+        if not self._listeners and shared is not None and len(shared) == 1 and shared[0].plain:
+            # The common case, kept short: one sync namespace-level handler whose
+            # return value is the ack.
+            try:
+                result = shared[0].fn(self, *data[1:])
+            except Exception:
+                log.exception("handler for %r failed (sid=%s nsp=%s)", event, self.id, nsp.name)
+                return
+            if ack_id is not None:
+                if result is not None and hasattr(type(result), "__await__"):
+                    call_awaitable(result, ack_reply(self._make_ack(ack_id)), (event, self))
+                else:
+                    self._send_ack(ack_id, ack_args(result))
+            return
+        own = self._take(event) if self._listeners else None
         if own is None and shared is None:
             return
         # The ack callable exists only for handlers that ask for it; a handler's
