@@ -61,6 +61,20 @@ _SHARED_VALUES = frozenset(
 )
 
 
+def parse_query(raw: str) -> dict[str, str]:
+    """Query parameters, the last value of a repeated name winning.
+
+    Short names and values are interned: every session keeps its handshake query.
+    """
+    if not raw:
+        return {}
+    if "%" in raw or "+" in raw:
+        pairs = parse_qsl(raw, keep_blank_values=True)
+    else:
+        pairs = [(k, v) for k, _, v in (p.partition("=") for p in raw.split("&") if p)]
+    return {sys.intern(k): (sys.intern(v) if len(v) < 16 else v) for k, v in pairs}
+
+
 @functools.lru_cache(maxsize=512)
 def _header_name(raw: bytes) -> str:
     return sys.intern(raw.decode("latin-1").lower())
@@ -109,10 +123,7 @@ class Request:
     def query(self) -> dict[str, str]:
         q = self._query
         if q is None:
-            q = self._query = {
-                sys.intern(k): (sys.intern(v) if len(v) < 16 else v)
-                for k, v in parse_qsl(self._raw_query, keep_blank_values=True)
-            }
+            q = self._query = parse_query(self._raw_query)
         return q
 
     def is_websocket(self) -> bool:
@@ -246,6 +257,7 @@ class HttpConnection(asyncio.Protocol):
         "_parser",
         "_pending",
         "_upgrade_rest",
+        "_upgrade_sync",
         "_url",
         "app",
         "max_body_size",
@@ -268,6 +280,7 @@ class HttpConnection(asyncio.Protocol):
         self._current: Request | None = None
         self._pending: list[Request] = []
         self._upgrade_rest = b""
+        self._upgrade_sync = False
         self.remote_address = ""
 
     # -- asyncio.Protocol ------------------------------------------------------------
@@ -384,11 +397,22 @@ class HttpConnection(asyncio.Protocol):
             self._fail(400, "Bad Request")
             return
         req = self._pending.pop()
-        # Bytes after the head belong to the WebSocket: hold them (and further
-        # reads) until the request is accepted, which may happen asynchronously.
-        self.transport.pause_reading()
+        # Bytes after the head belong to the WebSocket; they are handled once the
+        # request is accepted, after the first frames the server writes.
         self._upgrade_rest = rest
-        self._dispatch(req)
+        self._upgrade_sync = True
+        try:
+            self._dispatch(req)
+        finally:
+            self._upgrade_sync = False
+        ws = self.ws
+        if ws is not None:
+            rest, self._upgrade_rest = self._upgrade_rest, b""
+            if rest:
+                ws.feed(rest)
+        elif not req.answered:
+            # Answered later (an asynchronous ``allow_request``): hold the bytes.
+            self.transport.pause_reading()
 
     def switch_to_websocket(
         self, response: bytes, handler: WebSocketHandler
@@ -402,9 +426,10 @@ class HttpConnection(asyncio.Protocol):
         self._headers = {}
         self._body = []
         self._url = b""
-        # Resume on the next loop turn, after the caller has written its first
-        # frames (the Engine.IO open packet goes before anything the client sent).
-        asyncio.get_running_loop().call_soon(self._resume_websocket)
+        if not self._upgrade_sync:
+            # Accepted asynchronously: resume on the next loop turn, after the
+            # caller has written its first frames.
+            asyncio.get_running_loop().call_soon(self._resume_websocket)
         return ws
 
     def _resume_websocket(self) -> None:

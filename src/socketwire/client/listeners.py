@@ -76,7 +76,9 @@ def ack_args(result: Any) -> list[Any]:
     return [result]
 
 
-async def _finish(awaitable: Awaitable[Any], reply: Callable[[Any], None] | None, where: str) -> None:
+async def _finish(
+    awaitable: Awaitable[Any], reply: Callable[[Any], None] | None, where: str
+) -> None:
     try:
         result = await awaitable
     except Exception:

@@ -568,8 +568,17 @@ def _unpack_exact(data: bytes) -> Any:
         raise RemoteProtocolError(f"invalid UTF-8 in msgpack string: {exc}") from None
 
 
+class _Missing:
+    """A key absent from the packet map."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "nothing"
+
+
 _KNOWN_KEYS: Final = frozenset({"type", "data", "nsp", "id", "options"})
-_MISSING: Final = object()
+_MISSING: Final = _Missing()
 
 
 def _to_packet(obj: Any) -> Packet:
