@@ -19,6 +19,7 @@ from urllib.parse import parse_qsl
 
 import httptools
 
+from socketwire.core.engineio.session import REASON_SLOW_CONSUMER as SLOW_CONSUMER
 from socketwire.core.websocket import handshake as ws_handshake
 from socketwire.core.websocket.frames import (
     FrameReader,
@@ -159,7 +160,7 @@ class Request:
 class WebSocketConnection:
     """A server-side WebSocket on a connection (implements ``WebSocketPort``)."""
 
-    __slots__ = ("_closed", "_conn", "_cork", "_reader", "handler", "transport")
+    __slots__ = ("_closed", "_conn", "_cork", "_limit", "_reader", "handler", "paused", "transport")
 
     def __init__(
         self, conn: HttpConnection, handler: WebSocketHandler, max_message_size: int
@@ -173,6 +174,10 @@ class WebSocketConnection:
         # While a batch of messages is handled, writes are collected and sent
         # with one system call (acks to several pipelined emits, say).
         self._cork: list[bytes] | None = None
+        # Set while the transport's buffer is over its high-water mark; only then
+        # is the buffer measured against the cap (nothing to pay otherwise).
+        self.paused = False
+        self._limit = conn.write_buffer_limit
 
     def set_handler(self, handler: WebSocketHandler) -> None:
         self.handler = handler
@@ -185,7 +190,30 @@ class WebSocketConnection:
         if cork is not None:
             cork.append(data)
         elif not self._closed:
+            if self.paused and self.transport.get_write_buffer_size() + len(data) > self._limit:
+                self._overflow()
+                return
             self.transport.write(data)
+
+    def _overflow(self) -> None:
+        log.info(
+            "closing slow consumer %s: write buffer over %d bytes",
+            self._conn.remote_address,
+            self._limit,
+        )
+        # Drop what is queued: the peer is not reading it anyway.
+        self.transport.abort()
+        if not self._closed:
+            self._closed = True
+            self.handler.ws_closed(1008, SLOW_CONSUMER)
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        if not self._closed:
+            self.handler.ws_drained()
 
     def _uncork(self) -> None:
         cork, self._cork = self._cork, None
@@ -263,12 +291,19 @@ class HttpConnection(asyncio.Protocol):
         "max_body_size",
         "remote_address",
         "transport",
+        "write_buffer_limit",
         "ws",
     )
 
-    def __init__(self, app: Callable[[Request], None], max_body_size: int) -> None:
+    def __init__(
+        self,
+        app: Callable[[Request], None],
+        max_body_size: int,
+        write_buffer_limit: int = 4 * 1024 * 1024,
+    ) -> None:
         self.app = app
         self.max_body_size = max_body_size
+        self.write_buffer_limit = write_buffer_limit
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
         self.ws: WebSocketConnection | None = None
         self._parser = httptools.HttpRequestParser(self)
@@ -309,6 +344,14 @@ class HttpConnection(asyncio.Protocol):
             else:
                 log.info("malformed HTTP request from %s: %s", self.remote_address, exc)
                 self._fail(400, "Bad Request")
+
+    def pause_writing(self) -> None:
+        if self.ws is not None:
+            self.ws.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.ws is not None:
+            self.ws.resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
         ws = self.ws
@@ -482,22 +525,31 @@ class _TooLarge(Exception):
         self.status = status
 
 
-def make_protocol_factory(app: Callable[[Any], None], max_body_size: int) -> Callable[[], Any]:
+def make_protocol_factory(
+    app: Callable[[Any], None], max_body_size: int, write_buffer_limit: int = 4 * 1024 * 1024
+) -> Callable[[], Any]:
     """The factory that ``loop.create_server`` takes."""
 
     def factory() -> HttpConnection:
-        return HttpConnection(app, max_body_size)
+        return HttpConnection(app, max_body_size, write_buffer_limit)
 
     return factory
 
 
 async def listen(
-    app: Callable[[Any], None], port: int, host: str, *, max_body_size: int, **kwargs: Any
+    app: Callable[[Any], None],
+    port: int,
+    host: str,
+    *,
+    max_body_size: int,
+    write_buffer_limit: int = 4 * 1024 * 1024,
+    **kwargs: Any,
 ) -> asyncio.Server:
     """Serve ``app`` (called with each ``Request``) on ``host:port``."""
     kwargs.setdefault("backlog", 4096)
     loop = asyncio.get_running_loop()
-    return await loop.create_server(make_protocol_factory(app, max_body_size), host, port, **kwargs)
+    factory = make_protocol_factory(app, max_body_size, write_buffer_limit)
+    return await loop.create_server(factory, host, port, **kwargs)
 
 
 async def listen_engine(
@@ -520,4 +572,11 @@ async def listen_engine(
         else:
             req.respond(404, [("Content-Type", "text/plain")], b"Not Found")
 
-    return await listen(app, port, host, max_body_size=engine.max_http_buffer_size, **kwargs)
+    return await listen(
+        app,
+        port,
+        host,
+        max_body_size=engine.max_http_buffer_size,
+        write_buffer_limit=engine.write_buffer_limit,
+        **kwargs,
+    )

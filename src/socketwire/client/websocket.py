@@ -250,7 +250,6 @@ class WebSocketConnection(asyncio.Protocol):
         if self._closed:
             return
         self._closed = True
-        self._pending = None
         on_close = self.on_close
         self.on_close = _ignore_close
         self.on_message = _ignore_message
@@ -266,17 +265,17 @@ class WebSocketConnection(asyncio.Protocol):
 
     def set_handlers(self, on_message: MessageHandler, on_close: CloseHandler) -> None:
         """Install the handlers; messages received so far are delivered now, in order."""
+        early = self._pending or []
+        self._pending = None
         if self._closed:
-            pending = self._pending or []
-            self._pending = None
-            for opcode, payload in pending:
+            # Closed before anyone listened: deliver what came, then the close.
+            for opcode, payload in early:
                 on_message(opcode, payload)
             on_close(CloseCode.ABNORMAL, "")
             return
         self.on_message = on_message
         self.on_close = on_close
-        pending, self._pending = self._pending, None
-        for opcode, payload in pending or ():
+        for opcode, payload in early:
             if self._closed:
                 break
             on_message(opcode, payload)

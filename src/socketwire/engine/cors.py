@@ -88,6 +88,14 @@ class CorsPolicy:
                 return origin, True
         return None, True
 
+    def allows(self, origin: str | None) -> bool:
+        """Whether ``origin`` passes the policy (used for WebSocket handshakes,
+        which browsers send cross-origin without asking)."""
+        if origin is None:
+            return True
+        allowed, _ = self._allowed_origin(origin)
+        return allowed is not None and (allowed == "*" or allowed == origin)
+
     def headers(self, method: str, request_headers: Mapping[str, str]) -> list[tuple[str, str]]:
         """Response headers for a request (preflight when ``method`` is OPTIONS)."""
         allowed, vary = self._allowed_origin(request_headers.get("origin"))

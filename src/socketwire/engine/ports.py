@@ -20,6 +20,9 @@ class WebSocketHandler(Protocol):
     def ws_closed(self, code: int, reason: str) -> None:
         """The connection is gone (close frame, error or lost TCP connection)."""
 
+    def ws_drained(self) -> None:
+        """The write buffer went back under its high-water mark."""
+
 
 class WebSocketPort(Protocol):
     """An accepted server-side WebSocket connection."""
@@ -36,6 +39,10 @@ class WebSocketPort(Protocol):
 
     def buffered(self) -> int:
         """Bytes written but not yet taken by the operating system."""
+
+    @property
+    def paused(self) -> bool:
+        """Whether the write buffer is over its high-water mark (backpressure)."""
 
 
 class HttpRequest(Protocol):

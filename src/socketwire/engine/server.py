@@ -42,6 +42,9 @@ BAD_HANDSHAKE_METHOD = 2
 BAD_REQUEST = 3
 FORBIDDEN = 4
 UNSUPPORTED_PROTOCOL_VERSION = 5
+# Not one of Node's codes: a handshake refused by max_connections / max_handshake_rate
+# (HTTP 503).
+SERVER_BUSY = 6
 ERROR_MESSAGES = {
     UNKNOWN_TRANSPORT: "Transport unknown",
     UNKNOWN_SID: "Session ID unknown",
@@ -92,6 +95,9 @@ class EngineServer:
         cookie: bool | dict[str, Any] = False,
         http_compression: bool | dict[str, Any] = True,
         generate_id: Callable[[HttpRequest], str] = default_generate_id,
+        write_buffer_limit: int = 4 * 1024 * 1024,
+        max_connections: int | None = None,
+        max_handshake_rate: tuple[int, float] | None = None,
         on_connection: Callable[[EngineSocket], None] | None = None,
     ) -> None:
         for t in transports:
@@ -114,7 +120,13 @@ class EngineServer:
         self.generate_id = generate_id
         self.on_connection = on_connection
         self.clients: dict[str, EngineSocket] = {}
-        self.volatile_high_water = 64 * 1024
+        # Bytes a connection may have waiting to be written before it is closed
+        # as a slow consumer (not a Node option: Node's buffers are unbounded).
+        self.write_buffer_limit = int(write_buffer_limit)
+        self.max_connections = max_connections
+        self.max_handshake_rate = max_handshake_rate
+        self._rate_window_start = 0.0
+        self._rate_count = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pings = Ticker(self.ping_interval, EngineSocket.heartbeat_due)
         self._pongs = Ticker(self.ping_timeout, EngineSocket.heartbeat_due)
@@ -157,6 +169,14 @@ class EngineServer:
             if req.method == "OPTIONS" and self.cors is not None and not req.is_websocket():
                 req.respond(204, self.cors.headers("OPTIONS", req.headers), b"")
                 return
+            if (
+                self.cors is not None
+                and req.is_websocket()
+                and not self.cors.allows(req.headers.get("origin"))
+            ):
+                # Browsers open cross-origin WebSockets freely: apply the CORS
+                # origin policy to them too (cross-site WebSocket hijacking).
+                return self._respond_error(req, FORBIDDEN, "Origin not allowed")
             query = req.query
             transport = query.get("transport")
             if transport not in self.transports:
@@ -170,6 +190,8 @@ class EngineServer:
                 return self._respond_error(req, BAD_HANDSHAKE_METHOD)
             if (transport == WEBSOCKET) != req.is_websocket():
                 return self._respond_error(req, BAD_REQUEST)
+            if self._over_capacity():
+                return self._respond_busy(req)
             if self.allow_request is not None:
                 self._spawn(self._handshake_checked(req, transport))
                 return
@@ -332,6 +354,28 @@ class EngineServer:
         if "connection_error" in self._hooks:
             self._run_hooks("connection_error", ConnectionErrorInfo(req, code, text, context or {}))
         req.respond(status, [("Content-Type", "application/json"), *self._extra_headers(req)], body)
+
+    def _over_capacity(self) -> bool:
+        """Whether a new session must be refused (``max_connections``, ``max_handshake_rate``)."""
+        if self.max_connections is not None and len(self.clients) >= self.max_connections:
+            return True
+        rate = self.max_handshake_rate
+        if rate is not None:
+            limit, window = rate
+            now = self.loop.time()
+            if now - self._rate_window_start >= window:
+                self._rate_window_start = now
+                self._rate_count = 0
+            if self._rate_count >= limit:
+                return True
+            self._rate_count += 1
+        return False
+
+    def _respond_busy(self, req: HttpRequest) -> None:
+        log.warning("refused a handshake from %s: server at capacity", req.remote_address)
+        body = orjson.dumps({"code": SERVER_BUSY, "message": "Server busy"})
+        headers = [("Content-Type", "application/json"), ("Retry-After", "1")]
+        req.respond(503, headers + self._extra_headers(req), body)
 
     def _respond_ok(self, req: HttpRequest) -> None:
         req.respond(200, _OK_HEADERS + self._extra_headers(req), b"ok")

@@ -7,6 +7,7 @@ server's half of the upgrade (Engine.IO v4 "Upgrade") through ``_Probe``.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -26,6 +27,7 @@ from socketwire.core.engineio.session import (
     REASON_FORCED_CLOSE,
     REASON_PARSE_ERROR,
     REASON_PING_TIMEOUT,
+    REASON_SLOW_CONSUMER,
     REASON_TRANSPORT_CLOSE,
     REASON_TRANSPORT_ERROR,
     EngineSession,
@@ -107,6 +109,7 @@ class EngineSocket:
     """
 
     __slots__ = (
+        "_drain_waiters",
         "_get",
         "_probe",
         "_upgrade_timer",
@@ -131,6 +134,7 @@ class EngineSocket:
         # ``ws.write`` while the session is open on WebSocket, else None: the hot
         # paths test one attribute instead of the transport and state.
         self._wsw: Callable[[bytes], None] | None = None
+        self._drain_waiters: list[asyncio.Future[None]] | None = None
         self._get: HttpRequest | None = None
         self._probe: _Probe | None = None
         self._upgrade_timer: Any = None
@@ -155,8 +159,44 @@ class EngineSocket:
             return False
         ws = self.ws
         if ws is not None and s.transport != POLLING:
-            return ws.buffered() < self.server.volatile_high_water
+            return not ws.paused
         return s.get_waiting
+
+    async def drain(self) -> None:
+        """Wait until the outgoing buffer has room again (backpressure).
+
+        Over WebSocket: until the socket's write buffer is back under its
+        high-water mark; over polling: until a ``GET`` has taken the buffer.
+        Returns at once when there is room, or when the connection is closed.
+        """
+        while self.session.ready_state is ReadyState.OPEN and not self._has_room():
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            if self._drain_waiters is None:
+                self._drain_waiters = []
+            self._drain_waiters.append(fut)
+            await fut
+
+    def _has_room(self) -> bool:
+        ws = self.ws
+        if ws is not None and self.session.transport != POLLING:
+            return not ws.paused
+        return not self.session.buffer
+
+    def ws_drained(self) -> None:
+        """WebSocketHandler: the write buffer went back under its high-water mark."""
+        waiters, self._drain_waiters = self._drain_waiters, None
+        for fut in waiters or ():
+            if not fut.done():
+                fut.set_result(None)
+
+    def _check_polling_buffer(self) -> None:
+        if self.session.buffered_bytes > self.server.write_buffer_limit:
+            log.info(
+                "sid=%s closing slow consumer: polling buffer over %d bytes",
+                self.id,
+                self.server.write_buffer_limit,
+            )
+            self.close_now(REASON_SLOW_CONSUMER)
 
     # -- sending -----------------------------------------------------------------
 
@@ -191,6 +231,8 @@ class EngineSocket:
         else:
             s.enqueue(packet, binary)
             self._flush_get()
+            if s.buffered_bytes > self.server.write_buffer_limit:
+                self._check_polling_buffer()
 
     def write_message(self, message: OutgoingMessage) -> None:
         """Send a pre-encoded message (the broadcast path)."""
@@ -208,6 +250,8 @@ class EngineSocket:
             for data, binary in message.packets:
                 s.enqueue(data, binary)
             self._flush_get()
+            if s.buffered_bytes > self.server.write_buffer_limit:
+                self._check_polling_buffer()
 
     # -- receiving ---------------------------------------------------------------
 
@@ -245,6 +289,9 @@ class EngineSocket:
         """WebSocketHandler: the WebSocket transport went away."""
         self.ws = None
         self._wsw = None
+        if reason == REASON_SLOW_CONSUMER:
+            self.close_now(REASON_SLOW_CONSUMER)
+            return
         self.close_now(
             REASON_TRANSPORT_CLOSE if code in (1000, 1001, 1005, 1006) else REASON_TRANSPORT_ERROR
         )
@@ -282,6 +329,8 @@ class EngineSocket:
         self.server._respond_payload(req, body)
         if self.session.ready_state is ReadyState.CLOSED:
             self._finish()
+        elif self._drain_waiters is not None:
+            self.ws_drained()
 
     def handle_post(self, req: HttpRequest) -> None:
         s = self.session
@@ -404,6 +453,7 @@ class EngineSocket:
             self._finish()
 
     def _finish(self) -> None:
+        self.ws_drained()
         self.server._forget(self)
         self._notify_closed(self.session.close_reason)
 
@@ -442,6 +492,9 @@ class _Probe:
     def ws_closed(self, code: int, reason: str) -> None:
         self.ws = None
         self.owner._probe_done(self, False)
+
+    def ws_drained(self) -> None:
+        pass
 
     def timeout(self) -> None:
         log.info("sid=%s upgrade timed out", self.owner.id)

@@ -114,6 +114,8 @@ class Server:
         parser: Any = None,
         cleanup_empty_child_namespaces: bool = False,
         connection_state_recovery: bool | dict[str, Any] | None = None,
+        event_rate_limit: tuple[int, float] | None = None,
+        on_rate_limit: Callable[[Any, Any], Any] | None = None,
         **engine_options: Any,
     ) -> None:
         self.parser: Parser = resolve_parser(parser)
@@ -134,6 +136,9 @@ class Server:
         self.engine = EngineServer(on_connection=self._on_engine_connection, **engine_options)
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[ParentNamespace] = []
+        # Flood control: (events, per seconds) for each socket's incoming events.
+        self.event_rate_limit = event_rate_limit
+        self.on_rate_limit = on_rate_limit
         self.cleanup_empty_child_namespaces = cleanup_empty_child_namespaces
         self._connect_timer: Ticker[Connection] = Ticker(
             self.connect_timeout, Connection.connect_timeout_due
@@ -360,6 +365,7 @@ class Server:
             port,
             host,
             max_body_size=self.engine.max_http_buffer_size,
+            write_buffer_limit=self.engine.write_buffer_limit,
             **kwargs,
         )
         self._servers.append(server)

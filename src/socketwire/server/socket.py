@@ -87,6 +87,7 @@ class Socket(Emitter):
         "_any",
         "_any_out",
         "_auth",
+        "_bucket",
         "_handshake",
         "_middlewares",
         "conn",
@@ -114,6 +115,8 @@ class Socket(Emitter):
         self.id = sid
         self._auth = auth
         self._handshake: Handshake | None = None
+        limit = nsp.server.event_rate_limit
+        self._bucket = RateLimiter(self, *limit) if limit is not None else None
         self.data: Any = {}
         self.connected = False
         self.recovered = False
@@ -156,6 +159,20 @@ class Socket(Emitter):
     @property
     def disconnected(self) -> bool:
         return not self.connected
+
+    @property
+    def writable(self) -> bool:
+        """Whether a packet sent now goes out at once (no backpressure)."""
+        return self.conn.engine.writable
+
+    async def drain(self) -> None:
+        """Wait until this client's outgoing buffer has room again.
+
+        A producer that sends a lot to one client awaits this between sends; a
+        client that stops reading for good is closed as a slow consumer once its
+        buffer passes ``write_buffer_limit``, which also ends the wait.
+        """
+        await self.conn.engine.drain()
 
     @property
     def transport(self) -> str:
@@ -325,6 +342,8 @@ class Socket(Emitter):
     def _on_packet(self, packet: Packet) -> None:
         ptype = packet.type
         if ptype == _EVENT or ptype == _BINARY_EVENT:
+            if self._bucket is not None and not self._bucket.take(packet.data[0]):
+                return
             self._on_event(packet.data, packet.id)
         elif ptype == _ACK or ptype == _BINARY_ACK:
             entry = self._acks.pop(packet.id, None)  # type: ignore[arg-type]
@@ -545,6 +564,50 @@ class Socket(Emitter):
             entry.drop(reason)
         self._emit_local("disconnect", reason, where=f"disconnect sid={self.id}")
         self.nsp._emit_socket_event("disconnect", self, reason)
+
+
+class RateLimiter:
+    """A token bucket on a socket's incoming events (``event_rate_limit``).
+
+    ``events`` per ``interval`` seconds, with bursts up to ``events``. Over the
+    limit, the server's ``on_rate_limit(socket, event)`` decides: return
+    ``"drop"`` (the default), ``"disconnect"``, or ``"allow"``; it may also emit
+    a warning to the client itself.
+    """
+
+    __slots__ = ("_last", "_rate", "_socket", "_tokens", "capacity")
+
+    def __init__(self, socket: Socket, events: int, interval: float) -> None:
+        self._socket = socket
+        self.capacity = float(events)
+        self._rate = events / interval
+        self._tokens = float(events)
+        self._last = time.monotonic()
+
+    def take(self, event: Any) -> bool:
+        now = time.monotonic()
+        tokens = min(self.capacity, self._tokens + (now - self._last) * self._rate)
+        self._last = now
+        if tokens >= 1.0:
+            self._tokens = tokens - 1.0
+            return True
+        self._tokens = tokens
+        socket = self._socket
+        decide = socket.server.on_rate_limit
+        action: Any = "drop"
+        if decide is not None:
+            try:
+                action = decide(socket, event) or "drop"
+            except Exception:
+                log.exception("on_rate_limit failed (sid=%s)", socket.id)
+        if action == "allow":
+            return True
+        if action == "disconnect":
+            log.info("sid=%s over the event rate limit: disconnecting", socket.id)
+            socket.disconnect()
+        else:
+            log.info("sid=%s over the event rate limit: %r dropped", socket.id, event)
+        return False
 
 
 class SocketEmitter:

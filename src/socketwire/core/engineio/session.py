@@ -62,6 +62,8 @@ REASON_PING_TIMEOUT: Final = "ping timeout"
 REASON_PARSE_ERROR: Final = "parse error"
 REASON_FORCED_CLOSE: Final = "forced close"
 REASON_SERVER_CLOSE: Final = "forced server close"
+# Not one of Node's: the peer stopped reading and its write buffer passed the cap.
+REASON_SLOW_CONSUMER: Final = "slow consumer"
 
 
 class EngineSession:
@@ -69,6 +71,7 @@ class EngineSession:
 
     __slots__ = (
         "buffer",
+        "buffered_bytes",
         "close_reason",
         "deadline",
         "get_waiting",
@@ -88,6 +91,7 @@ class EngineSession:
         # Outgoing packets not yet written, as (encoded text packet | binary, is_binary).
         # Used by polling always, and by WebSocket while an upgrade is in progress.
         self.buffer: list[tuple[bytes, bool]] = []
+        self.buffered_bytes = 0
         self.get_waiting = False
         self.post_active = False
         self.heartbeat = Heartbeat.WAIT_PING
@@ -116,17 +120,20 @@ class EngineSession:
         """Buffer one encoded packet (text with its type digit, or binary message)."""
         if self.ready_state is ReadyState.OPEN:
             self.buffer.append((data, binary))
+            self.buffered_bytes += len(data)
 
     def take_polling_payload(self) -> bytes:
         """Encode and clear the buffer as one polling payload."""
         segments = [encode_polling_binary(d) if b else d for d, b in self.buffer]
         self.buffer.clear()
+        self.buffered_bytes = 0
         return SEPARATOR.join(segments)
 
     def take_frames(self) -> list[tuple[bytes, bool]]:
         """Clear the buffer, returning its packets for WebSocket frames."""
         out = self.buffer
         self.buffer = []
+        self.buffered_bytes = 0
         return out
 
     def begin_get(self) -> bool:

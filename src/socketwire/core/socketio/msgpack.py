@@ -100,9 +100,7 @@ def _packable(obj: Any) -> Any:
     if isinstance(obj, datetime):
         if obj.tzinfo is None or obj.utcoffset() is None:
             raise LocalProtocolError(f"datetime must be timezone-aware, got {obj!r}")
-        ms = (obj - _EPOCH) // _MILLISECOND
-        if not _INT_MIN <= ms < 2**63:
-            raise LocalProtocolError(f"datetime out of range: {obj!r}")
+        ms = (obj - _EPOCH) // _MILLISECOND  # years 1-9999: always within int64
         return msgpack.ExtType(0, ms.to_bytes(8, "big", signed=True))
     if isinstance(obj, (list, tuple)):
         return [_packable(item) for item in obj]
@@ -124,10 +122,8 @@ def _pack_data(data: Any) -> bytes:
         raise LocalProtocolError(f"data is not msgpack-serialisable: {exc}") from None
     try:
         return _pack(data)  # type: ignore[no-any-return]
-    except TypeError:
+    except (TypeError, ValueError, OverflowError):
         pass  # something orjson takes and msgpack does not, such as a datetime
-    except (ValueError, OverflowError) as exc:
-        raise LocalProtocolError(f"data is not msgpack-serialisable: {exc}") from None
     try:
         return _pack(_packable(data))  # type: ignore[no-any-return]
     except (TypeError, ValueError, OverflowError) as exc:
