@@ -260,6 +260,8 @@ class Adapter:
             if sock is None:
                 continue
             sock._expect_ack(ack_id, collector.member())
+            if self.nsp.has_outgoing_listeners:
+                sock._notify_outgoing_broadcast(packet.data)
             sock._write(message, opts.volatile)
             count += 1
         collector.expect(count)

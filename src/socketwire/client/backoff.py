@@ -50,6 +50,8 @@ def backoff_ms(
     """
     if attempt < 0:
         raise ValueError(f"attempt must be >= 0, got {attempt}")
+    if not math.isfinite(max_ms):
+        raise ValueError(f"max_ms must be finite, got {max_ms}")
     try:
         ms = float(min_ms) * float(factor) ** attempt
     except OverflowError:
@@ -98,6 +100,8 @@ class Backoff:
         jitter: float = 0.5,
         rng: Rng = random.random,
     ) -> None:
+        if not math.isfinite(max_ms):
+            raise ValueError(f"max_ms must be finite, got {max_ms}")
         self.min_ms = min_ms
         self.max_ms = max_ms
         self.factor = factor

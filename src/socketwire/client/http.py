@@ -248,7 +248,7 @@ async def open_connection(
 class HttpChannel:
     """Requests sent one after another over a reused keep-alive connection."""
 
-    __slots__ = ("_closing", "_conn", "_host", "_host_header", "_port", "_ssl", "_timeout")
+    __slots__ = ("_busy", "_closing", "_conn", "_host", "_host_header", "_port", "_ssl", "_timeout")
 
     def __init__(
         self,
@@ -266,6 +266,7 @@ class HttpChannel:
         self._timeout = connect_timeout
         self._conn: HttpConnection | None = None
         self._closing: list[HttpConnection] = []
+        self._busy = False
 
     async def request(
         self,
@@ -278,8 +279,19 @@ class HttpChannel:
 
         A request on a reused connection that closes before any byte of the answer
         is sent again once on a new connection (the server closed an idle one).
+        One request at a time: a second one while one is in flight is an error.
         """
-        headers = list(headers)
+        if self._busy:
+            raise RuntimeError("a request is already in flight on this channel")
+        self._busy = True
+        try:
+            return await self._request(method, target, list(headers), body)
+        finally:
+            self._busy = False
+
+    async def _request(
+        self, method: str, target: str, headers: list[tuple[str, str]], body: bytes | None
+    ) -> HttpResponse:
         conn = self._conn
         if conn is not None and conn.reusable:
             try:
@@ -287,9 +299,9 @@ class HttpChannel:
             except ConnectionError:
                 if conn.received_any:
                     raise
-                conn.close()
+                self._retire(conn)
         elif conn is not None:
-            conn.close()
+            self._retire(conn)
         self._conn = conn = await open_connection(
             self._host,
             self._port,
@@ -299,12 +311,22 @@ class HttpChannel:
         )
         return await conn.request(method, target, headers, body)
 
+    def _retire(self, conn: HttpConnection) -> None:
+        if self._conn is conn:
+            self._conn = None
+        conn.close()
+        self._closing.append(conn)
+
+    @property
+    def busy(self) -> bool:
+        """Whether a request is in flight."""
+        return self._busy
+
     def close(self) -> None:
         """Close the current connection, if any (a request in flight fails)."""
-        conn, self._conn = self._conn, None
+        conn = self._conn
         if conn is not None:
-            conn.close()
-            self._closing.append(conn)
+            self._retire(conn)
 
     async def wait_closed(self) -> None:
         """Wait until the connections closed by :meth:`close` are gone."""

@@ -224,7 +224,7 @@ class EngineServer:
     def _handle_existing(self, req: HttpRequest, sid: str, transport: str) -> None:
         client = self.clients.get(sid)
         if client is None:
-            return self._respond_error(req, UNKNOWN_SID)
+            return self._respond_error(req, UNKNOWN_SID, context={"sid": sid})
         if req.is_websocket():
             if (
                 transport != WEBSOCKET
@@ -236,7 +236,12 @@ class EngineServer:
             client.start_upgrade(req, self._extra_headers(req))
             return
         if transport != client.transport or client.transport != POLLING:
-            return self._respond_error(req, BAD_REQUEST)
+            context = {
+                "name": "TRANSPORT_MISMATCH",
+                "transport": transport,
+                "previousTransport": client.transport,
+            }
+            return self._respond_error(req, BAD_REQUEST, context=context)
         if req.method == "GET":
             client.handle_get(req)
         elif req.method == "POST":
@@ -316,7 +321,7 @@ class EngineServer:
 
     # -- hooks (Node's engine events) ---------------------------------------------------
 
-    def on(self, event: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+    def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
         """Listen to an engine event, as Node's ``io.engine.on``.
 
         * ``connection_error``: ``fn(error)`` with ``error.req``, ``error.code``,
@@ -328,6 +333,13 @@ class EngineServer:
         """
         if event not in ("connection_error", "initial_headers", "headers"):
             raise ValueError(f"unknown engine event {event!r}")
+        if handler is None:
+
+            def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+                self.on(event, fn)
+                return fn
+
+            return decorator
         self._hooks.setdefault(event, []).append(handler)
         return handler
 

@@ -76,6 +76,8 @@ class Connection:
 
     def _connected(self, socket: Socket, payload: dict[str, Any]) -> None:
         self.sockets[socket.nsp.name] = socket
+        # The first namespace joined ends the connect timeout (as Node).
+        self.deadline = -1.0
         self._send(Packet(_CONNECT, socket.nsp.name, payload))
 
     def refuse(self, nsp: str, payload: dict[str, Any]) -> None:

@@ -221,6 +221,8 @@ class Socket(Emitter):
     def _emit_with_ack(
         self, event: str, args: tuple[Any, ...], volatile: bool, timeout: float | None
     ) -> asyncio.Future[Any]:
+        if event in RESERVED_EVENTS:
+            raise ValueError(f'"{event}" is a reserved event name')
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if not self.connected:
             fut.set_exception(Disconnected("socket is not connected"))
@@ -247,9 +249,9 @@ class Socket(Emitter):
         volatile: bool,
         timeout: float | None,
     ) -> None:
+        if event in RESERVED_EVENTS:
+            raise ValueError(f'"{event}" is a reserved event name')
         if not self.connected:
-            if event in RESERVED_EVENTS:
-                raise ValueError(f'"{event}" is a reserved event name')
             return
         ack_id: int | None = None
         if callback is not None:
@@ -264,8 +266,6 @@ class Socket(Emitter):
     def _send_event(
         self, event: str, args: tuple[Any, ...], ack_id: int | None, volatile: bool
     ) -> None:
-        if event in RESERVED_EVENTS:
-            raise ValueError(f'"{event}" is a reserved event name')
         nsp = self.nsp
         data = [event, *args]
         text, attachments = nsp.parser.encode_event(nsp.name, data, ack_id)

@@ -185,14 +185,19 @@ def _check_event_data(data: object) -> None:
 
 def encode_event(nsp: str, data: list[Any], ack_id: int | None = None) -> tuple[bytes, list[bytes]]:
     """Encode an EVENT ``data = [event_name, *args]``: ``(b"", [msgpack])``."""
+    # Hot path (once per emit / broadcast): _pack_data inlined.
     if type(data) is not list or not data or type(data[0]) is not str or data[0] in RESERVED_EVENTS:
         _check_event_data(data)
-    body = _pack_data(data)
+    try:
+        _dumps(data, default=_json_default)
+        body = _pack(data)
+    except (TypeError, ValueError, OverflowError):
+        body = _pack_data(data)  # the precise error, or a datetime
     entry = _NSP_ENTRIES.get(nsp) if type(nsp) is str else None
     if entry is None:
         entry = _nsp_entry(nsp)
     if ack_id is None:
-        return b"", [_EVENT_HEAD3 + body + entry]
+        return b"", [b"".join((_EVENT_HEAD3, body, entry))]
     return b"", [b"".join((_EVENT_HEAD4, body, entry, _id_entry(ack_id)))]
 
 
@@ -202,7 +207,11 @@ def encode_ack(nsp: str, data: list[Any], ack_id: int) -> tuple[bytes, list[byte
         raise LocalProtocolError(f"ACK data must be a list, got {data!r}")
     if ack_id is None:
         raise LocalProtocolError("an ACK packet needs an ack id")
-    body = _pack_data(data)
+    try:
+        _dumps(data, default=_json_default)
+        body = _pack(data)
+    except (TypeError, ValueError, OverflowError):
+        body = _pack_data(data)  # the precise error, or a datetime
     entry = _NSP_ENTRIES.get(nsp) if type(nsp) is str else None
     if entry is None:
         entry = _nsp_entry(nsp)
@@ -671,14 +680,25 @@ def decode(data: bytes) -> Packet:
         raise RemoteProtocolError("invalid msgpack: nested too deeply") from None
     except _UNPACK_ERRORS as exc:
         raise RemoteProtocolError(f"invalid msgpack: {exc or type(exc).__name__}") from None
-    if type(obj) is dict and obj.get("type") == 2 and len(obj) == 3:
-        # Fast path: {type: 2, data: [...], nsp: "..."}, a plain event.
-        data_ = obj.get("data")
-        nsp = obj.get("nsp")
-        if type(data_) is list and data_ and type(nsp) is str and type(obj["type"]) is int:
-            name = data_[0]
-            if type(name) is str and name not in RESERVED_EVENTS:
-                return Packet(_EVENT, nsp, data_, None)
+    if type(obj) is dict:
+        # Fast path: an EVENT {type: 2, data: [name, ...], nsp, [id], [options]}
+        # with nothing unusual; anything else, errors included, takes _to_packet.
+        payload = obj.get("data")
+        ptype = obj.get("type")
+        if type(payload) is list and payload and type(ptype) is int and ptype == 2:
+            name = payload[0]
+            nsp = obj.get("nsp")
+            if type(name) is str and type(nsp) is str and name not in RESERVED_EVENTS:
+                n = len(obj)
+                if n == 3:
+                    return Packet(_EVENT, nsp, payload, None)
+                ack_id = obj.get("id")
+                if (
+                    type(ack_id) is int
+                    and _INT_MIN <= ack_id <= _INT_MAX
+                    and n == 4 + ("options" in obj)
+                ):
+                    return Packet(_EVENT, nsp, payload, ack_id)
     return _to_packet(obj)
 
 
