@@ -7,9 +7,7 @@ deadline, for the lines the client prints (events, acks, disconnections). Tests
 where the transport matters run over WebSocket only and over polling upgraded to
 WebSocket; a few speak raw HTTP or WebSocket (``rawclient``) to reach states the
 official client never produces (a frozen engine, a session with no namespace).
-
-Where socketwire differs from Node's socket.io 4.8 the test states Node's
-behaviour and is marked ``xfail(strict=True)``.
+Where the behaviour is Node's, the test says which part of socket.io 4.8 it follows.
 """
 
 from __future__ import annotations
