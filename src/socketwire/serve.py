@@ -185,6 +185,11 @@ class WebSocketConnection:
     def buffered(self) -> int:
         return self.transport.get_write_buffer_size()
 
+    framed = True
+
+    def send(self, data: bytes, binary: bool) -> None:
+        self.write(encode_frame(_BINARY if binary else _TEXT, data))
+
     def write(self, data: bytes) -> None:
         cork = self._cork
         if cork is not None:

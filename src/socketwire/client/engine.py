@@ -30,6 +30,7 @@ from socketwire.client.transports import (
     POLLING,
     EngineTransport,
     TransportOptions,
+    WebSocketTransport,
     create_transport,
 )
 from socketwire.core.engineio.packet import (
@@ -87,6 +88,7 @@ class EngineClient:
 
     __slots__ = (
         "_close_pending",
+        "_direct",
         "_loop",
         "_old_transports",
         "_ping_deadline",
@@ -144,6 +146,8 @@ class EngineClient:
         self._ping_deadline = float("inf")
         self._probe: _Probe | None = None
         self._close_pending = False
+        # The open WebSocket transport while messages may skip the write buffer.
+        self._direct: WebSocketTransport | None = None
         self._old_transports: list[EngineTransport] = []
         self.on_open: Callable[[], None] = _nothing
         self.on_message: Callable[[bytes, bool], None] = _ignore_message
@@ -188,6 +192,7 @@ class EngineClient:
         if old is not None:
             old.detach()
         self.transport = transport
+        self._update_direct()
         transport.on_drain = self._on_drain
         transport.on_packet = self._on_packet
         transport.on_error = self._on_transport_error
@@ -245,8 +250,20 @@ class EngineClient:
             return
         self._reset_ping_timeout()
 
+    def _update_direct(self) -> None:
+        """Allow the direct write path only on an open WebSocket carrying the session."""
+        transport = self.transport
+        self._direct = (
+            transport
+            if isinstance(transport, WebSocketTransport)
+            and self.ready_state == "open"
+            and not self.upgrading
+            else None
+        )
+
     def _on_open(self) -> None:
         self.ready_state = "open"
+        self._update_direct()
         self.on_open()
         self.flush()
         transport = self.transport
@@ -314,6 +331,7 @@ class EngineClient:
             if old is not None:
                 old.close()
             self.upgrading = False
+            self._update_direct()
             self.on_upgrade(transport.name)
             self.flush()
             self._after_upgrade()
@@ -358,6 +376,11 @@ class EngineClient:
 
     def write(self, messages: Sequence[tuple[bytes, bool]]) -> None:
         """Send Engine.IO messages: ``(text without the "4", False)`` or ``(bytes, True)``."""
+        direct = self._direct
+        if direct is not None and not self.write_buffer:
+            # WebSocket, nothing queued before: straight to the socket.
+            direct.send_messages(messages)
+            return
         state = self.ready_state
         if state == "closing" or state == "closed":
             return
@@ -428,6 +451,7 @@ class EngineClient:
         if state != "opening" and state != "open":
             return
         self.ready_state = "closing"
+        self._direct = None
         if self.write_buffer or self.upgrading:
             # After the drain / the upgrade (see _on_drain and _after_upgrade).
             self._close_pending = True
@@ -451,6 +475,7 @@ class EngineClient:
             transport.detach()
             transport.close()
         self.ready_state = "closed"
+        self._direct = None
         self.id = None
         self._close_pending = False
         on_close = self.on_close

@@ -21,7 +21,7 @@ import itertools
 import logging
 import os
 import ssl as ssl_module
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -30,6 +30,7 @@ from socketwire.client.url import engine_target
 from socketwire.client.websocket import WebSocketConnection, connect_websocket
 from socketwire.core.engineio.packet import (
     CLOSE,
+    MESSAGE_PREFIX,
     SEPARATOR,
     EnginePacketType,
     decode_payload,
@@ -454,6 +455,23 @@ class WebSocketTransport(EngineTransport):
             ws.send_many(packets)
         # Frames are handed to the socket's buffer at once: drained.
         self.on_drain()
+
+    def send_messages(self, messages: Sequence[tuple[bytes, bool]]) -> None:
+        """Send Engine.IO messages at once (text without its ``"4"``, or binary).
+
+        The engine's direct path: only while open, with nothing buffered before.
+        """
+        ws = self._ws
+        if ws is None:
+            return
+        if len(messages) == 1:
+            data, binary = messages[0]
+            if binary:
+                ws.send_binary(data)
+            else:
+                ws.send_text(MESSAGE_PREFIX + data)
+            return
+        ws.send_many([(d, True) if b else (MESSAGE_PREFIX + d, False) for d, b in messages])
 
     def pause(self, on_paused: Callable[[], None]) -> None:
         # Nothing to upgrade to from a WebSocket (as the JavaScript client: never called back).

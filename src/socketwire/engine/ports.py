@@ -25,11 +25,23 @@ class WebSocketHandler(Protocol):
 
 
 class WebSocketPort(Protocol):
-    """An accepted server-side WebSocket connection."""
+    """An accepted server-side WebSocket connection.
+
+    A port that owns its framing (``framed`` is True: the built-in server) takes
+    pre-framed bytes through ``write``; server frames are unmasked, so one framing
+    serves every recipient of a broadcast. Any port takes whole messages through
+    ``send`` (an ASGI server frames them itself).
+    """
+
+    @property
+    def framed(self) -> bool:
+        """Whether ``write`` of pre-framed bytes is available."""
 
     def write(self, data: bytes) -> None:
-        """Write bytes that are already framed (server frames are unmasked, so one
-        framing serves every recipient of a broadcast)."""
+        """Write bytes that are already framed (only when ``framed``)."""
+
+    def send(self, data: bytes, binary: bool) -> None:
+        """Send one message."""
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Send a close frame and end the connection."""

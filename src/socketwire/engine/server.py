@@ -26,7 +26,6 @@ from typing import Any
 import orjson
 
 from socketwire.core.engineio.session import POLLING, WEBSOCKET
-from socketwire.core.websocket.frames import Opcode, encode_frame
 from socketwire.engine.cors import CorsPolicy
 from socketwire.engine.ports import HttpRequest
 from socketwire.engine.socket import EngineSocket, RequestInfo
@@ -278,7 +277,7 @@ class EngineServer:
             if ws is None:
                 return
             sock._use_websocket(ws)
-            ws.write(encode_frame(Opcode.TEXT, open_packet))
+            ws.send(open_packet, False)
         else:
             req.respond(200, _TEXT_PLAIN + headers, open_packet)
         self.clients[sid] = sock

@@ -219,7 +219,7 @@ class EngineSocket:
     def _use_websocket(self, ws: WebSocketPort) -> None:
         """The session now runs on ``ws`` (WebSocket-only handshake or upgrade)."""
         self.ws = ws
-        self._wsw = ws.write
+        self._wsw = ws.write if ws.framed else None
 
     def _send_packet(self, packet: bytes, binary: bool) -> None:
         s = self.session
@@ -227,7 +227,7 @@ class EngineSocket:
             return
         ws = self.ws
         if ws is not None and s.transport != POLLING:
-            ws.write(encode_frame(_BINARY if binary else _TEXT, packet))
+            ws.send(packet, binary)
         else:
             s.enqueue(packet, binary)
             self._flush_get()
@@ -245,7 +245,11 @@ class EngineSocket:
             return
         ws = self.ws
         if ws is not None and s.transport != POLLING:
-            ws.write(message.frames)
+            if ws.framed:
+                ws.write(message.frames)
+            else:
+                for data, binary in message.packets:
+                    ws.send(data, binary)
         else:
             for data, binary in message.packets:
                 s.enqueue(data, binary)
@@ -392,7 +396,8 @@ class EngineSocket:
             self.server._respond_payload(req, b"6")
         pending = s.take_frames()
         if pending:
-            ws.write(b"".join(encode_frame(_BINARY if b else _TEXT, d) for d, b in pending))
+            for data, binary in pending:
+                ws.send(data, binary)
         self.server._on_upgrade(self)
 
     # -- heartbeat ---------------------------------------------------------------
@@ -479,7 +484,7 @@ class _Probe:
         assert ws is not None
         if opcode == _TEXT:
             if payload == PROBE_PING and s.probe_received():
-                ws.write(encode_frame(_TEXT, PROBE_PONG))
+                ws.send(PROBE_PONG, False)
                 # Pause the polling side: answer the parked GET with a noop.
                 owner._flush_get()
                 return
