@@ -13,7 +13,9 @@
     sio.run(3000)
 """
 
+from socketwire import client
 from socketwire.adapters.base import Adapter, BroadcastOptions, SocketView
+from socketwire.client import Client
 from socketwire.engine.server import EngineServer
 from socketwire.engine.socket import EngineSocket
 from socketwire.errors import (
@@ -38,6 +40,7 @@ __all__ = [
     "Adapter",
     "BroadcastOperator",
     "BroadcastOptions",
+    "Client",
     "ConnectionRefused",
     "Disconnected",
     "EngineServer",
@@ -53,4 +56,5 @@ __all__ = [
     "SocketView",
     "SocketwireError",
     "__version__",
+    "client",
 ]

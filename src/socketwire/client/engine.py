@@ -10,7 +10,8 @@ as Engine.IO v4 "Upgrade" says: open the WebSocket with the session id, send
 
 Its owner (the :class:`~socketwire.client.manager.Manager`) sets the callbacks
 ``on_open``, ``on_message(data, is_binary)``, ``on_ping``, ``on_error(err)``,
-``on_close(reason, description)`` and ``on_upgrade(transport_name)``.  Close
+``on_close(reason, description)``, ``on_upgrading(transport_name)`` (the probe
+succeeded, polling is being paused) and ``on_upgrade(transport_name)``.  Close
 reasons are those of the JavaScript client: "forced close", "transport close",
 "transport error", "ping timeout".
 """
@@ -104,6 +105,7 @@ class EngineClient:
         "on_open",
         "on_ping",
         "on_upgrade",
+        "on_upgrading",
         "opts",
         "ping_interval",
         "ping_timeout",
@@ -154,6 +156,7 @@ class EngineClient:
         self.on_ping: Callable[[], None] = _nothing
         self.on_error: Callable[[BaseException], None] = _ignore_error
         self.on_close: Callable[[str, Any], None] = _ignore_close
+        self.on_upgrading: Callable[[str], None] = _ignore_upgrade
         self.on_upgrade: Callable[[str], None] = _ignore_upgrade
 
     # -- opening -------------------------------------------------------------------------
@@ -314,6 +317,7 @@ class EngineClient:
             transport.on_packet = _ignore_packet_cb
             if ptype == _PONG and data == b"probe" and not binary:
                 self.upgrading = True
+                self.on_upgrading(transport.name)
                 current = self.transport
                 if current is None:
                     return
@@ -326,8 +330,10 @@ class EngineClient:
                 return
             self._probe = None
             old = self.transport
-            self._set_transport(transport)
+            # "5" first, while the probe's drain is not yet the engine's: the
+            # engine's accounting only ever covers its own buffer.
             transport.send([(_UPGRADE_PACKET, False)])
+            self._set_transport(transport)
             if old is not None:
                 old.close()
             self.upgrading = False
@@ -485,17 +491,10 @@ class EngineClient:
         self.on_error = _ignore_error
         self.on_close = _ignore_close
         self.on_upgrade = _ignore_upgrade
+        self.on_upgrading = _ignore_upgrade
         on_close(reason, description)
         self.write_buffer = []
         self._prev_len = 0
-
-    def abort(self) -> None:
-        """Close at once without telling anyone (the owner gave up on this connection)."""
-        self.on_close = _ignore_close
-        self.on_error = _ignore_error
-        if self.ready_state != "closed":
-            self.ready_state = "closing"
-            self._on_close("forced close")
 
     async def wait_closed(self) -> None:
         """Wait until every transport this connection used has released its sockets."""

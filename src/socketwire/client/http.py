@@ -43,7 +43,6 @@ class HttpConnection(asyncio.Protocol):
 
     __slots__ = (
         "_body",
-        "_chunked",
         "_closed",
         "_framed",
         "_head_done",
@@ -68,7 +67,6 @@ class HttpConnection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._framed = False
         self._head_done = False
-        self._chunked = False
         self._received = False
         self._closed = False
         self._idle_since = loop.time()
@@ -117,8 +115,8 @@ class HttpConnection(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         self._head_done = True
         headers = self._headers
-        self._chunked = "chunked" in headers.get("transfer-encoding", "").lower()
-        self._framed = self._chunked or "content-length" in headers
+        chunked = "chunked" in headers.get("transfer-encoding", "").lower()
+        self._framed = chunked or "content-length" in headers
 
     def on_body(self, body: bytes) -> None:
         self._body.append(body)
@@ -153,7 +151,6 @@ class HttpConnection(asyncio.Protocol):
         self._body = []
         self._framed = False
         self._head_done = False
-        self._chunked = False
         self._idle_since = self._loop.time()
 
     # -- public --------------------------------------------------------------------------
@@ -166,10 +163,6 @@ class HttpConnection(asyncio.Protocol):
             and self._waiter is None
             and self._loop.time() - self._idle_since < MAX_IDLE
         )
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
     async def request(
         self,
@@ -214,14 +207,6 @@ class HttpConnection(asyncio.Protocol):
         elif not self._closed:
             self._closed = True
             self.closed_event.set()
-
-    def abort(self) -> None:
-        """Close at once without flushing."""
-        transport = self._transport
-        if transport is not None:
-            transport.abort()
-        else:
-            self.close()
 
 
 async def open_connection(

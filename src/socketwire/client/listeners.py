@@ -189,9 +189,6 @@ class EventEmitter:
         """The handlers of ``event``, in call order."""
         return [x.fn for x in self._listeners.get(event, ())]
 
-    def has_listeners(self, event: str) -> bool:
-        return bool(self._listeners.get(event))
-
     def take(self, event: str) -> list[Listener] | None:
         """The listeners for one dispatch of ``event`` (``once`` ones are removed)."""
         listeners = self._listeners.get(event)

@@ -5,9 +5,10 @@ As the JavaScript client's ``Manager``: it opens the Engine.IO connection
 Socket.IO packets and routes them to the :class:`~socketwire.client.socket.Client`
 of their namespace, and when the connection is lost, reconnects with exponential
 backoff (:mod:`socketwire.client.backoff`) until ``reconnection_attempts`` is
-reached.  It emits ``open``, ``error``, ``close``, ``ping``, ``upgrade`` and the
-reconnection events ``reconnect_attempt``, ``reconnect``, ``reconnect_error`` and
-``reconnect_failed``.
+reached.  It emits ``open``, ``error``, ``close``, ``ping``, the reconnection
+events ``reconnect_attempt``, ``reconnect``, ``reconnect_error`` and
+``reconnect_failed``, and (an addition: the JavaScript client has them on its engine)
+``upgrading`` and ``upgrade`` with the transport name.
 
 It closes itself once no namespace socket is active any more.
 """
@@ -319,12 +320,16 @@ class Manager:
         engine.on_message = self._on_data
         engine.on_error = self._on_engine_error
         engine.on_close = self._on_engine_close
+        engine.on_upgrading = self._on_upgrading
         engine.on_upgrade = self._on_upgrade
         self._emit("open")
         self._for_sockets(lambda s: s._on_open())
 
     def _on_ping(self) -> None:
         self._emit("ping")
+
+    def _on_upgrading(self, name: str) -> None:
+        self._emit("upgrading", name)
 
     def _on_upgrade(self, name: str) -> None:
         self._emit("upgrade", name)
@@ -387,6 +392,7 @@ class Manager:
             engine.on_ping = _nothing
             engine.on_message = _nothing
             engine.on_close = _nothing
+            engine.on_upgrading = _nothing
             engine.on_upgrade = _nothing
         self._decoder.reset()
 

@@ -192,9 +192,11 @@ class EngineTransport:
         return self.writable
 
     def open(self) -> None:
+        """Start connecting; ``on_open`` follows (or ``on_error``)."""
         raise NotImplementedError
 
     def send(self, packets: Packets) -> None:
+        """Send packets (only while open and ``writable``); ``on_drain`` follows."""
         raise NotImplementedError
 
     def pause(self, on_paused: Callable[[], None]) -> None:
@@ -202,6 +204,7 @@ class EngineTransport:
         raise NotImplementedError
 
     def close(self) -> None:
+        """Close quietly: the ``close`` packet when open, then release the sockets."""
         raise NotImplementedError
 
     async def wait_closed(self) -> None:
@@ -317,10 +320,12 @@ class PollingTransport(EngineTransport):
             self._error("xhr post error", response.status)
             return
         self.writable = True
+        # The owner learns first that these packets went out, then a pause waiting
+        # for this POST completes (its buffer must not be sent again elsewhere).
+        self.on_drain()
         if self._pause_on_drain:
             self._pause_on_drain = False
             self._maybe_paused()
-        self.on_drain()
 
     # -- pausing (for an upgrade) -----------------------------------------------------------
 

@@ -64,6 +64,7 @@ class _MaskPool:
         self._pos = _MASK_POOL_SIZE
 
     def next(self) -> bytes:
+        """A fresh 4-byte masking key."""
         pos = self._pos
         if pos >= _MASK_POOL_SIZE:
             self._pool = os.urandom(_MASK_POOL_SIZE)
@@ -291,6 +292,7 @@ class WebSocketConnection(asyncio.Protocol):
     # -- public --------------------------------------------------------------------------
 
     async def wait_handshake(self) -> None:
+        """Wait for the server's ``101`` (raises :class:`WebSocketHandshakeError`)."""
         await self._handshake_waiter
 
     def set_handlers(self, on_message: MessageHandler, on_close: CloseHandler) -> None:
@@ -312,6 +314,7 @@ class WebSocketConnection(asyncio.Protocol):
 
     @property
     def open(self) -> bool:
+        """Whether messages can still be sent."""
         return not self._closed and self._transport is not None
 
     def buffered(self) -> int:
