@@ -157,6 +157,10 @@ class Request:
         return self._conn.switch_to_websocket(ws_handshake.server_response(key, headers), handler)
 
 
+# Batched writes up to this size are joined into one system call.
+_CORK_JOIN_MAX = 64 * 1024
+
+
 class WebSocketConnection:
     """A server-side WebSocket on a connection (implements ``WebSocketPort``)."""
 
@@ -222,8 +226,17 @@ class WebSocketConnection:
 
     def _uncork(self) -> None:
         cork, self._cork = self._cork, None
-        if cork and not self._closed:
-            self.transport.write(cork[0] if len(cork) == 1 else b"".join(cork))
+        if not cork or self._closed:
+            return
+        if len(cork) == 1 or sum(map(len, cork)) <= _CORK_JOIN_MAX:
+            self.write(cork[0] if len(cork) == 1 else b"".join(cork))
+        else:
+            # A big batch goes piece by piece through the checked path, so a peer
+            # that does not read is still held to the cap.
+            for data in cork:
+                self.write(data)
+                if self._closed:
+                    return
 
     def feed(self, data: bytes) -> None:
         try:
@@ -232,14 +245,20 @@ class WebSocketConnection:
             log.info("WebSocket protocol error from %s: %s", self._conn.remote_address, exc.reason)
             self.close(exc.code, exc.reason[:120])
             return
-        if len(messages) > 1:
-            self._cork = []
-            try:
+        try:
+            if len(messages) > 1:
+                self._cork = []
+                try:
+                    self._handle(messages)
+                finally:
+                    self._uncork()
+            else:
                 self._handle(messages)
-            finally:
-                self._uncork()
-        else:
-            self._handle(messages)
+        except Exception:
+            # Never let a handler's failure escape into the event loop's protocol
+            # machinery: log it and fail this connection only (1011).
+            log.exception("internal error on a WebSocket from %s", self._conn.remote_address)
+            self.close(1011, "internal error")
 
     def _handle(self, messages: list[tuple[int, bytes]]) -> None:
         handler = self.handler

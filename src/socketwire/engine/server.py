@@ -126,6 +126,7 @@ class EngineServer:
         self.max_handshake_rate = max_handshake_rate
         self._rate_window_start = 0.0
         self._rate_count = 0
+        self._pending_handshakes = 0
         self._loop: asyncio.AbstractEventLoop | None = None
         self._pings = Ticker(self.ping_interval, EngineSocket.heartbeat_due)
         self._pongs = Ticker(self.ping_timeout, EngineSocket.heartbeat_due)
@@ -192,6 +193,8 @@ class EngineServer:
             if self._over_capacity():
                 return self._respond_busy(req)
             if self.allow_request is not None:
+                # Counted from now: max_connections holds while the check runs.
+                self._pending_handshakes += 1
                 self._spawn(self._handshake_checked(req, transport))
                 return
             self._handshake(req, transport)
@@ -206,19 +209,31 @@ class EngineServer:
         task.add_done_callback(self._tasks.discard)
 
     async def _handshake_checked(self, req: HttpRequest, transport: str) -> None:
+        try:
+            allowed = await self._allowed(req)
+        finally:
+            self._pending_handshakes -= 1
+        if allowed:
+            self._handshake(req, transport)
+
+    async def _allowed(self, req: HttpRequest) -> bool:
+        """Run ``allow_request``; answers 403 itself when it refuses."""
         assert self.allow_request is not None
         try:
             result = self.allow_request(req)
             if inspect.isawaitable(result):
                 result = await result
         except ConnectionRefused as exc:
-            return self._respond_error(req, FORBIDDEN, exc.message)
+            self._respond_error(req, FORBIDDEN, exc.message)
+            return False
         except Exception:
             log.exception("allow_request raised; refusing the handshake")
-            return self._respond_error(req, FORBIDDEN)
+            self._respond_error(req, FORBIDDEN)
+            return False
         if not result:
-            return self._respond_error(req, FORBIDDEN)
-        self._handshake(req, transport)
+            self._respond_error(req, FORBIDDEN)
+            return False
+        return True
 
     def _handle_existing(self, req: HttpRequest, sid: str, transport: str) -> None:
         client = self.clients.get(sid)
@@ -368,7 +383,10 @@ class EngineServer:
 
     def _over_capacity(self) -> bool:
         """Whether a new session must be refused (``max_connections``, ``max_handshake_rate``)."""
-        if self.max_connections is not None and len(self.clients) >= self.max_connections:
+        if (
+            self.max_connections is not None
+            and len(self.clients) + self._pending_handshakes >= self.max_connections
+        ):
             return True
         rate = self.max_handshake_rate
         if rate is not None:

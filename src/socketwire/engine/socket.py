@@ -297,7 +297,9 @@ class EngineSocket:
             self.close_now(REASON_SLOW_CONSUMER)
             return
         self.close_now(
-            REASON_TRANSPORT_CLOSE if code in (1000, 1001, 1005, 1006) else REASON_TRANSPORT_ERROR
+            REASON_TRANSPORT_CLOSE
+            if code in (1000, 1001, 1005, 1006, 1012)
+            else REASON_TRANSPORT_ERROR
         )
 
     # -- polling -----------------------------------------------------------------

@@ -46,6 +46,11 @@ class Connection:
             log.info("sid=%s invalid Socket.IO packet: %s: closing", self.engine.id, exc)
             self.close_on_error("parse error")
             return
+        except Exception:
+            # A decoder bug must not take the connection handler down with it.
+            log.exception("sid=%s undecodable Socket.IO packet: closing", self.engine.id)
+            self.close_on_error("parse error")
+            return
         if packet is None:
             return
         socket = self.sockets.get(packet.nsp)

@@ -306,6 +306,13 @@ class Server:
     def disconnect_sockets(self, close: bool = False) -> None:
         self.sockets.disconnect_sockets(close)
 
+    def asgi_app(self, other_asgi_app: Any = None) -> Any:
+        """This server as an ASGI 3 application (``socketwire.asgi.ASGIApp``),
+        for uvicorn, granian or any ASGI server."""
+        from socketwire.asgi import ASGIApp
+
+        return ASGIApp(self, other_asgi_app)
+
     # -- HTTP front door ------------------------------------------------------------------
 
     def handle_request(self, req: HttpRequest) -> None:

@@ -21,7 +21,7 @@ from socketwire.core.socketio.packet import (
     PacketType,
 )
 from socketwire.engine.socket import OutgoingMessage
-from socketwire.errors import Disconnected
+from socketwire.errors import Disconnected, LocalProtocolError
 from socketwire.server.acks import CallbackAck, FutureAck, PendingAck, TimedCallbackAck
 from socketwire.server.listeners import (
     Emitter,
@@ -44,6 +44,7 @@ _BINARY_EVENT = PacketType.BINARY_EVENT
 _ACK = PacketType.ACK
 _BINARY_ACK = PacketType.BINARY_ACK
 _DISCONNECT = PacketType.DISCONNECT
+_NSP_EVENTS = frozenset({"connection", "connect", "disconnect", "disconnecting"})
 
 
 @dataclass(slots=True)
@@ -289,7 +290,12 @@ class Socket(Emitter):
         if not self.connected:
             return
         nsp = self.nsp
-        text, attachments = nsp.parser.encode_ack(nsp.name, args, ack_id)
+        try:
+            text, attachments = nsp.parser.encode_ack(nsp.name, args, ack_id)
+        except LocalProtocolError as exc:
+            # A handler's return value that cannot travel: the peer gets no ack.
+            log.error("sid=%s ack %d not sent: %s", self.id, ack_id, exc)
+            return
         if attachments:
             self.conn.engine.write_message(OutgoingMessage(text, attachments))
         else:
@@ -369,6 +375,10 @@ class Socket(Emitter):
         if self._any is not None:
             self._run_any(event, tuple(data[1:]))
         shared = nsp._listeners.get(event)
+        if shared is not None and event in _NSP_EVENTS:
+            # Namespace-level "connection"/"connect" handlers are the server's
+            # own: a client event of that name never reaches them.
+            shared = None
         if not self._listeners and shared is not None and len(shared) == 1 and shared[0].plain:
             # The common case, kept short: one sync namespace-level handler whose
             # return value is the ack.

@@ -50,7 +50,14 @@ from typing import Any, Final
 import msgpack  # type: ignore[import-untyped]
 import orjson
 
-from socketwire.core.socketio.packet import RESERVED_EVENTS, Packet, PacketType
+from socketwire.core.socketio import packet as packet_module
+from socketwire.core.socketio.packet import (
+    RESERVED_EVENTS,
+    Packet,
+    PacketType,
+    check_ack_data,
+    check_event_data,
+)
 from socketwire.errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = ["MSGPACK_PARSER", "MsgpackDecoder", "MsgpackParser"]
@@ -171,23 +178,11 @@ def _id_entry(ack_id: Any) -> bytes:
 _SMALL_INTS: Final = tuple(bytes((i,)) for i in range(0x80))
 
 
-def _check_event_data(data: object) -> None:
-    """EVENT payload: a non-empty list, first element a non-reserved name or a number."""
-    if not isinstance(data, (list, tuple)) or not data:
-        raise LocalProtocolError(f"EVENT data must be a non-empty list, got {data!r}")
-    name = data[0]
-    if isinstance(name, str):
-        if name in RESERVED_EVENTS:
-            raise LocalProtocolError(f"{name!r} is a reserved event name")
-    elif not isinstance(name, (int, float)) or isinstance(name, bool):
-        raise LocalProtocolError(f"event name must be a str or a number, got {name!r}")
-
-
 def encode_event(nsp: str, data: list[Any], ack_id: int | None = None) -> tuple[bytes, list[bytes]]:
     """Encode an EVENT ``data = [event_name, *args]``: ``(b"", [msgpack])``."""
     # Hot path (once per emit / broadcast): _pack_data inlined.
     if type(data) is not list or not data or type(data[0]) is not str or data[0] in RESERVED_EVENTS:
-        _check_event_data(data)
+        check_event_data(data)
     try:
         _dumps(data, default=_json_default)
         body = _pack(data)
@@ -203,8 +198,8 @@ def encode_event(nsp: str, data: list[Any], ack_id: int | None = None) -> tuple[
 
 def encode_ack(nsp: str, data: list[Any], ack_id: int) -> tuple[bytes, list[bytes]]:
     """Encode an ACK answering ``ack_id`` with the arguments ``data``: ``(b"", [msgpack])``."""
-    if not isinstance(data, (list, tuple)):
-        raise LocalProtocolError(f"ACK data must be a list, got {data!r}")
+    if type(data) is not list:  # hot path (once per acknowledgement)
+        check_ack_data(data)
     if ack_id is None:
         raise LocalProtocolError("an ACK packet needs an ack id")
     try:
@@ -233,10 +228,9 @@ def encode(packet: Packet) -> tuple[bytes, list[bytes]]:
     data = packet.data
     ack_id = packet.id
     if kind == 2:
-        _check_event_data(data)
+        check_event_data(data)
     elif kind == 3:
-        if not isinstance(data, (list, tuple)):
-            raise LocalProtocolError(f"ACK data must be a list, got {data!r}")
+        check_ack_data(data)
         if ack_id is None:
             raise LocalProtocolError("an ACK packet needs an ack id")
     elif kind == 0:
@@ -702,9 +696,7 @@ def decode(data: bytes) -> Packet:
     return _to_packet(obj)
 
 
-def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+_short = packet_module._short
 
 
 class MsgpackDecoder:

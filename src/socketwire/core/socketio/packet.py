@@ -28,6 +28,7 @@ JSON-serialisable) raises :class:`~socketwire.errors.LocalProtocolError`.
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Final
@@ -153,8 +154,11 @@ def _check_id(ack_id: object) -> None:
         raise LocalProtocolError(f"ack id must be an int in [0, {_MAX_ID}], got {ack_id!r}")
 
 
-def _check_event_data(data: object) -> None:
-    """EVENT payload: a non-empty array, first element a non-reserved name or a number."""
+def check_event_data(data: object) -> None:
+    """EVENT payload: a non-empty array, first element a non-reserved name or a number.
+
+    Raises :class:`LocalProtocolError`; shared with the msgpack parser.
+    """
     # "Sending and receiving data": the payload is mandatory and MUST be a
     # non-empty array (first element as socket.io-parser's isPayloadValid).
     if not isinstance(data, (list, tuple)) or not data:
@@ -167,7 +171,8 @@ def _check_event_data(data: object) -> None:
         raise LocalProtocolError(f"event name must be a str or a number, got {name!r}")
 
 
-def _check_ack_data(data: object) -> None:
+def check_ack_data(data: object) -> None:
+    """ACK payload: an array; raises :class:`LocalProtocolError` (shared with msgpack)."""
     # "Acknowledgement": the payload is mandatory and MUST be an array (possibly empty).
     if not isinstance(data, (list, tuple)):
         raise LocalProtocolError(f"ACK data must be a list, got {data!r}")
@@ -254,7 +259,7 @@ def encode_event(nsp: str, data: list[Any], ack_id: int | None = None) -> tuple[
     """
     # Hot path (once per emit / broadcast): checks and header inlined.
     if type(data) is not list or not data or type(data[0]) is not str or data[0] in RESERVED_EVENTS:
-        _check_event_data(data)
+        check_event_data(data)
     if nsp == "/":
         try:
             # No binary: orjson serialises it in one go.  Only when orjson
@@ -278,7 +283,7 @@ def encode_ack(nsp: str, data: list[Any], ack_id: int) -> tuple[bytes, list[byte
     """
     # Hot path (once per acknowledgement): checks and header inlined.
     if type(data) is not list:
-        _check_ack_data(data)
+        check_ack_data(data)
     if nsp == "/" and type(ack_id) is int and 0 <= ack_id <= _MAX_ID:
         try:
             body = _dumps(data)
@@ -307,9 +312,9 @@ def encode(packet: Packet) -> tuple[bytes, list[bytes]]:
     ack_id = packet.id
 
     if kind == 2 or kind == 5:  # EVENT, BINARY_EVENT
-        _check_event_data(data)
+        check_event_data(data)
     elif kind == 3 or kind == 6:  # ACK, BINARY_ACK
-        _check_ack_data(data)
+        check_ack_data(data)
         if ack_id is None:
             raise LocalProtocolError(f"a {_TYPE_NAMES[kind]} packet needs an ack id")
 
@@ -596,6 +601,17 @@ class PacketDecoder:
         return packet
 
 
+_REPR = reprlib.Repr()
+_REPR.maxlevel = 3
+_REPR.maxstring = 40
+_REPR.maxother = 40
+
+
 def _short(value: Any, limit: int = 80) -> str:
-    text = repr(value)
+    """A bounded description of remote data for error messages.
+
+    ``reprlib`` stops at a fixed depth: the peer's nesting (up to the JSON
+    parser's limit) must never reach ``repr``'s recursion limit.
+    """
+    text = _REPR.repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
