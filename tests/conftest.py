@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import json
 import os
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pytest
@@ -50,6 +53,29 @@ async def run_node(script: str | Path, *args: str, timeout: float = 30.0) -> lis
             f"node {script} exited {proc.returncode}\nstdout:\n{out.decode()}\nstderr:\n{err.decode()}"
         )
     return [json.loads(line) for line in out.decode().splitlines() if line.strip()]
+
+
+EXAMPLES = ROOT / "examples"
+
+
+def load_example(name: str) -> ModuleType:
+    """Import ``examples/<name>.py`` once (examples/ is not a package)."""
+    module_name = f"socketwire_example_{name}"
+    module = sys.modules.get(module_name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(module_name, EXAMPLES / f"{name}.py")
+        assert spec is not None and spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+    return module
+
+
+def create_example_server(name: str, **options: Any) -> socketwire.Server:
+    """The server that ``examples/<name>.py`` builds with ``create_server``."""
+    sio = load_example(name).create_server(**options)
+    assert isinstance(sio, socketwire.Server)
+    return sio
 
 
 ServerStarter = Callable[[socketwire.Server], Awaitable[str]]

@@ -12,19 +12,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import importlib.util
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
 
 import socketwire
-from tests.conftest import NODE_MODULES, ServerStarter, run_node
+from tests.conftest import (
+    NODE_MODULES,
+    ServerStarter,
+    create_example_server,
+    load_example,
+    run_node,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -36,23 +39,7 @@ WAIT = 5.0  # seconds: the longest the Python side waits for a server-side event
 # -- helpers ---------------------------------------------------------------------------
 
 
-def load_example(name: str) -> ModuleType:
-    """Import ``examples/<name>.py`` (examples/ is not a package)."""
-    module_name = f"socketwire_example_{name}"
-    module = sys.modules.get(module_name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(module_name, EXAMPLES / f"{name}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-    return module
-
-
-def create_server(name: str, **options: Any) -> socketwire.Server:
-    sio = load_example(name).create_server(**options)
-    assert isinstance(sio, socketwire.Server)
-    return sio
+create_server = create_example_server
 
 
 @pytest.fixture(

@@ -13,21 +13,18 @@ Where the behaviour is Node's, the test says which part of socket.io 4.8 it foll
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import itertools
 import json
 import os
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 
 import socketwire
 from socketwire.server.parent_namespace import ParentNamespace
-from tests.conftest import NODE_MODULES, ServerStarter
+from tests.conftest import NODE_MODULES, ServerStarter, create_example_server, load_example
 from tests.integration.rawclient import WebSocketClient, WebSocketClosed, http_request
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,23 +47,8 @@ RESERVED = (
 # -- helpers ---------------------------------------------------------------------------
 
 
-def example(name: str) -> ModuleType:
-    """Import ``examples/<name>.py`` once (examples/ is not a package)."""
-    module_name = f"socketwire_v4_example_{name}"
-    module = sys.modules.get(module_name)
-    if module is None:
-        spec = importlib.util.spec_from_file_location(module_name, EXAMPLES / f"{name}.py")
-        assert spec is not None and spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[module_name] = module
-        spec.loader.exec_module(module)
-    return module
-
-
-def create(name: str, **options: Any) -> socketwire.Server:
-    sio = example(name).create_server(**options)
-    assert isinstance(sio, socketwire.Server)
-    return sio
+example = load_example
+create = create_example_server
 
 
 @pytest.fixture(params=["websocket", "polling,websocket"], ids=["websocket", "upgrade"])
