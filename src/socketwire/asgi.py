@@ -581,10 +581,7 @@ class ASGIApp:
             return
         starting = self._starting = asyncio.get_running_loop().create_future()
         try:
-            for nsp in self.sio.namespaces.values():
-                if not nsp.adapter_ready:
-                    await nsp.adapter.init()
-                    nsp.adapter_ready = True
+            await self.sio.init_adapters()
             self._started = True
             starting.set_result(None)
         except BaseException as exc:

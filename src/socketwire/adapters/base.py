@@ -12,7 +12,7 @@ namespace only through ``NamespacePort``: it never takes the namespace object.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from socketwire.engine.socket import OutgoingMessage
@@ -28,7 +28,6 @@ class BroadcastOptions:
     local: bool = False
     compress: bool = True
     timeout: float | None = None
-    flags: dict[str, Any] = field(default_factory=dict)
 
 
 class LocalSocket(Protocol):
@@ -230,13 +229,8 @@ class Adapter:
         self, message: OutgoingMessage, opts: BroadcastOptions, packet: Any = None
     ) -> int:
         """Write the message to every local recipient; returns how many were reached."""
-        sockets = self.nsp.local_sockets
         volatile = opts.volatile
-        if opts.rooms or opts.except_rooms:
-            sids = self.compute_sids(opts)
-            targets = [s for sid in list(sids) if (s := sockets.get(sid)) is not None]
-        else:
-            targets = list(sockets.values())
+        targets = self._local_targets(opts)
         if packet is not None and self.nsp.has_outgoing_listeners:
             for sock in targets:
                 sock._notify_outgoing_broadcast(packet.data)
@@ -252,19 +246,15 @@ class Adapter:
         ``collector`` (a ``server.acks.BroadcastAck``) gets one member entry per
         reached socket and, through ``expect``, the count of clients reached here.
         """
-        sockets = self.nsp.local_sockets
         ack_id = packet.id
-        count = 0
-        for sid in list(self.compute_sids(opts)):
-            sock = sockets.get(sid)
-            if sock is None:
-                continue
+        targets = self._local_targets(opts)
+        notify = self.nsp.has_outgoing_listeners
+        for sock in targets:
             sock._expect_ack(ack_id, collector.member())
-            if self.nsp.has_outgoing_listeners:
+            if notify:
                 sock._notify_outgoing_broadcast(packet.data)
             sock._write(message, opts.volatile)
-            count += 1
-        collector.expect(count)
+        collector.expect(len(targets))
 
     # -- connection state recovery (see adapters.session_aware) -------------------------
 
@@ -281,7 +271,11 @@ class Adapter:
     # -- socket operations (cluster-wide in a cluster adapter) -------------------------
 
     def _local_targets(self, opts: BroadcastOptions) -> list[LocalSocket]:
+        """The local sockets ``opts`` reaches, as a list (safe to iterate while
+        handlers join, leave or disconnect)."""
         sockets = self.nsp.local_sockets
+        if not opts.rooms and not opts.except_rooms:
+            return list(sockets.values())
         return [s for sid in list(self.compute_sids(opts)) if (s := sockets.get(sid)) is not None]
 
     async def fetch_sockets(self, opts: BroadcastOptions) -> list[dict[str, Any]]:

@@ -25,7 +25,7 @@ from typing import Any
 
 import orjson
 
-from socketwire.core.engineio.session import POLLING, WEBSOCKET
+from socketwire.core.engineio.session import POLLING, REASON_SERVER_CLOSE, WEBSOCKET
 from socketwire.engine.cors import CorsPolicy
 from socketwire.engine.ports import HttpRequest
 from socketwire.engine.socket import EngineSocket, RequestInfo
@@ -443,7 +443,7 @@ class EngineServer:
     def close(self) -> None:
         """Close every session and stop the heartbeat."""
         for sock in list(self.clients.values()):
-            sock.close_now("forced server close")
+            sock.close_now(REASON_SERVER_CLOSE)
         self._pings.cancel()
         self._pongs.cancel()
 

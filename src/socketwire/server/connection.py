@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from socketwire.core.engineio.session import REASON_SERVER_CLOSE
 from socketwire.core.socketio.packet import Packet, PacketType
 from socketwire.engine.socket import EngineSocket, OutgoingMessage
 from socketwire.errors import RemoteProtocolError
@@ -103,7 +104,7 @@ class Connection:
         """Disconnect every namespace, then close the Engine.IO connection."""
         for socket in list(self.sockets.values()):
             socket.disconnect()
-        self.engine.close("forced server close")
+        self.engine.close(REASON_SERVER_CLOSE)
 
     def _close_sockets(self, reason: str) -> None:
         for socket in list(self.sockets.values()):

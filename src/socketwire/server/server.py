@@ -363,10 +363,7 @@ class Server:
         """
         from socketwire.serve import listen
 
-        for nsp in list(self._nsps.values()):
-            if not nsp.adapter_ready:
-                await nsp.adapter.init()
-                nsp.adapter_ready = True
+        await self.init_adapters()
         server = await listen(
             self.handle_request,
             port,
@@ -379,6 +376,14 @@ class Server:
         bound: int = server.sockets[0].getsockname()[1]
         log.info("listening on %s:%d%s/", host, bound, self.path)
         return bound
+
+    async def init_adapters(self) -> None:
+        """Initialise the adapters of namespaces declared before the loop ran
+        (``listen`` and the ASGI lifespan call this)."""
+        for nsp in list(self._nsps.values()):
+            if not nsp.adapter_ready:
+                await nsp.adapter.init()
+                nsp.adapter_ready = True
 
     @property
     def port(self) -> int | None:
