@@ -157,6 +157,11 @@ class Request:
         return self._conn.switch_to_websocket(ws_handshake.server_response(key, headers), handler)
 
 
+# Stand-ins for the per-request containers between requests (never mutated).
+_NO_HEADERS: dict[str, str] = {}
+_NO_BODY: list[bytes] = []
+_NO_PENDING: list[Request] = []
+
 # Batched writes up to this size are joined into one system call.
 _CORK_JOIN_MAX = 64 * 1024
 
@@ -332,12 +337,16 @@ class HttpConnection(asyncio.Protocol):
         self.ws: WebSocketConnection | None = None
         self._parser = httptools.HttpRequestParser(self)
         self._url = b""
-        self._headers: dict[str, str] = {}
-        self._body: list[bytes] = []
+        # Every request begins with ``on_message_begin``, which gives it fresh
+        # containers; until then (and after an upgrade) the shared empty ones
+        # stand in, so an idle WebSocket keeps no per-connection garbage for
+        # the cycle collector to walk.
+        self._headers: dict[str, str] = _NO_HEADERS
+        self._body: list[bytes] = _NO_BODY
         self._body_size = 0
         self._head_size = 0
         self._current: Request | None = None
-        self._pending: list[Request] = []
+        self._pending: list[Request] = _NO_PENDING
         self._upgrade_rest = b""
         self._upgrade_sync = False
         self.remote_address = ""
@@ -378,13 +387,18 @@ class HttpConnection(asyncio.Protocol):
             self.ws.resume_writing()
 
     def connection_lost(self, exc: Exception | None) -> None:
+        # The references back to this object (the WebSocket's, the parser's
+        # callbacks, a request's) are dropped here, so that the connection is
+        # freed by reference counting, not left to the cycle collector.
+        self._parser = None  # type: ignore[assignment]
         ws = self.ws
         if ws is not None:
+            self.ws = None
             ws.connection_lost()
             return
         req = self._current
         self._current = None
-        self._pending.clear()
+        self._pending = _NO_PENDING
         if req is not None and not req.answered and req._abort_cb is not None:
             cb, req._abort_cb = req._abort_cb, None
             req.answered = True
@@ -439,12 +453,11 @@ class HttpConnection(asyncio.Protocol):
             req.body = body[0] if len(body) == 1 else b"".join(body)
         req.upgrade = parser.should_upgrade()
         req.keep_alive = parser.should_keep_alive()
-        if req.upgrade:
-            # Dispatched from data_received once httptools signals the upgrade.
-            self._pending.append(req)
-            return
-        if self._current is None:
+        # An upgrade is dispatched from data_received once httptools signals it.
+        if self._current is None and not req.upgrade:
             self._dispatch(req)
+        elif self._pending is _NO_PENDING:
+            self._pending = [req]
         else:
             self._pending.append(req)
 
@@ -474,6 +487,7 @@ class HttpConnection(asyncio.Protocol):
             self._upgrade_sync = False
         ws = self.ws
         if ws is not None:
+            ws._uncork()
             rest, self._upgrade_rest = self._upgrade_rest, b""
             if rest:
                 ws.feed(rest)
@@ -484,16 +498,22 @@ class HttpConnection(asyncio.Protocol):
     def switch_to_websocket(
         self, response: bytes, handler: WebSocketHandler
     ) -> WebSocketConnection:
-        self.transport.write(response)
         ws = WebSocketConnection(self, handler, self.max_body_size)
         self.ws = ws
         self._current = None
         # Nothing of the HTTP request is kept for the connection's lifetime.
         self._parser = None  # type: ignore[assignment]
-        self._headers = {}
-        self._body = []
+        self._headers = _NO_HEADERS
+        self._body = _NO_BODY
+        self._pending = _NO_PENDING
         self._url = b""
-        if not self._upgrade_sync:
+        if self._upgrade_sync:
+            # Accepted synchronously: the 101 response and whatever the handler
+            # writes first (the Engine.IO open packet) leave in one system call;
+            # ``_upgrade`` uncorks.
+            ws._cork = [response]
+        else:
+            self.transport.write(response)
             # Accepted asynchronously: resume on the next loop turn, after the
             # caller has written its first frames.
             asyncio.get_running_loop().call_soon(self._resume_websocket)

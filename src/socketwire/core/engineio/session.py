@@ -66,6 +66,9 @@ REASON_SERVER_CLOSE: Final = "forced server close"
 REASON_SLOW_CONSUMER: Final = "slow consumer"
 
 
+_EMPTY: list[tuple[bytes, bool]] = []
+
+
 class EngineSession:
     """Protocol state of one server-side Engine.IO session."""
 
@@ -90,7 +93,9 @@ class EngineSession:
         self.upgrade = UpgradeState.NONE
         # Outgoing packets not yet written, as (encoded text packet | binary, is_binary).
         # Used by polling always, and by WebSocket while an upgrade is in progress.
-        self.buffer: list[tuple[bytes, bool]] = []
+        # Empty, it is the shared (never mutated) ``_EMPTY``: a WebSocket session
+        # then holds no list of its own.
+        self.buffer: list[tuple[bytes, bool]] = _EMPTY
         self.buffered_bytes = 0
         self.get_waiting = False
         self.post_active = False
@@ -119,20 +124,26 @@ class EngineSession:
     def enqueue(self, data: bytes, binary: bool = False) -> None:
         """Buffer one encoded packet (text with its type digit, or binary message)."""
         if self.ready_state is ReadyState.OPEN:
-            self.buffer.append((data, binary))
+            self._append(data, binary)
             self.buffered_bytes += len(data)
+
+    def _append(self, data: bytes, binary: bool) -> None:
+        if self.buffer is _EMPTY:
+            self.buffer = [(data, binary)]
+        else:
+            self.buffer.append((data, binary))
 
     def take_polling_payload(self) -> bytes:
         """Encode and clear the buffer as one polling payload."""
         segments = [encode_polling_binary(d) if b else d for d, b in self.buffer]
-        self.buffer.clear()
+        self.buffer = _EMPTY
         self.buffered_bytes = 0
         return SEPARATOR.join(segments)
 
     def take_frames(self) -> list[tuple[bytes, bool]]:
         """Clear the buffer, returning its packets for WebSocket frames."""
         out = self.buffer
-        self.buffer = []
+        self.buffer = _EMPTY
         self.buffered_bytes = 0
         return out
 
@@ -211,7 +222,7 @@ class EngineSession:
         """Server-side close of a polling session: the buffer still goes out,
         followed by a ``close`` packet, with the next ``GET``."""
         if self.ready_state is ReadyState.OPEN:
-            self.buffer.append((CLOSE, False))
+            self._append(CLOSE, False)
             self.ready_state = ReadyState.CLOSING
             self.close_reason = reason
 
@@ -221,7 +232,7 @@ class EngineSession:
             return False
         self.ready_state = ReadyState.CLOSED
         self.close_reason = self.close_reason or reason
-        self.buffer.clear()
+        self.buffer = _EMPTY
         return True
 
 

@@ -415,6 +415,11 @@ def _find_placeholders(data: Any, count: int) -> list[_Slot]:
     return slots
 
 
+# Never mutated: a decoder swaps in fresh lists when a binary packet begins.
+_IDLE_BUFFERS: list[bytes] = []
+_IDLE_SLOTS: list[_Slot] = []
+
+
 class PacketDecoder:
     """Incremental decoder for one connection's Socket.IO packets.
 
@@ -433,8 +438,10 @@ class PacketDecoder:
         self._max_attachments = max_attachments
         self._pending: Packet | None = None
         self._expected = 0
-        self._buffers: list[bytes] = []
-        self._slots: list[_Slot] = []
+        # Shared empty stand-ins while no binary packet is being reassembled
+        # (nearly always): no per-connection lists for the cycle collector.
+        self._buffers: list[bytes] = _IDLE_BUFFERS
+        self._slots: list[_Slot] = _IDLE_SLOTS
 
     @property
     def awaiting_attachments(self) -> bool:
@@ -445,8 +452,8 @@ class PacketDecoder:
         """Drop any partially received binary packet."""
         self._pending = None
         self._expected = 0
-        self._buffers = []
-        self._slots = []
+        self._buffers = _IDLE_BUFFERS
+        self._slots = _IDLE_SLOTS
 
     def _fail(self, message: str) -> RemoteProtocolError:
         self.reset()
