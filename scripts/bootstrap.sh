@@ -21,6 +21,13 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
 fi
 
 if [ "${1:-}" = "--with-npm" ]; then
+  # The cluster tests run a real redis-server (started and stopped by the tests).
+  if ! command -v redis-server >/dev/null 2>&1; then
+    echo "bootstrap: installing redis-server" >&2
+    apt-get update -qq && apt-get install -y -qq redis-server >/dev/null
+    # Debian starts a system-wide instance on 6379; the tests start their own.
+    (service redis-server stop || true) >/dev/null 2>&1
+  fi
   if ! command -v node >/dev/null 2>&1; then
     echo "bootstrap: installing nodejs and npm" >&2
     apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null

@@ -26,6 +26,7 @@ from socketwire.errors import (
     LocalProtocolError,
     ProtocolError,
     RemoteProtocolError,
+    RequestTimeout,
     SocketwireError,
 )
 from socketwire.server.broadcast_operator import BroadcastOperator
@@ -51,6 +52,7 @@ __all__ = [
     "Namespace",
     "ProtocolError",
     "RemoteProtocolError",
+    "RequestTimeout",
     "Server",
     "Socket",
     "SocketView",

@@ -10,6 +10,7 @@
     ├── HandshakeError(code)           an Engine.IO handshake or request refused (HTTP 400/403)
     ├── ConnectionRefused(message, data)   a namespace connection refused (CONNECT_ERROR)
     ├── AckTimeout                     no acknowledgement in time (also a ``TimeoutError``)
+    ├── RequestTimeout                 a cluster request not answered in time (also a ``TimeoutError``)
     └── Disconnected(reason)           the socket is gone; the operation cannot complete
 
 Remote garbage never escapes the protocol core as anything but a
@@ -91,6 +92,10 @@ class AckTimeout(SocketwireError, TimeoutError):
         self.responses = responses
 
 
+class RequestTimeout(SocketwireError, TimeoutError):
+    """The other servers of a cluster did not all answer a request in time."""
+
+
 class Disconnected(SocketwireError):
     """The socket was disconnected before the operation completed."""
 
@@ -107,6 +112,7 @@ __all__ = [
     "LocalProtocolError",
     "ProtocolError",
     "RemoteProtocolError",
+    "RequestTimeout",
     "SocketwireError",
     "WebSocketProtocolError",
 ]

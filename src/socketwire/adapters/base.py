@@ -62,6 +62,13 @@ class NamespacePort(Protocol):
     @property
     def has_outgoing_listeners(self) -> bool: ...
 
+    @property
+    def parser(self) -> Any: ...
+
+    def _next_ack_id(self) -> int: ...
+
+    def _on_server_side_emit(self, data: list[Any]) -> Any: ...
+
 
 class SocketView:
     """A light view of a socket, local or remote, as ``fetch_sockets`` returns it.
@@ -211,6 +218,10 @@ class Adapter:
             return target - excluded if excluded else target
         sids = self.nsp.local_sockets.keys()
         return [s for s in sids if s not in excluded] if excluded else sids
+
+    async def all_rooms(self) -> set[str]:
+        """Every room of the namespace (across the cluster with a cluster adapter)."""
+        return set(self.rooms)
 
     def sockets(self, rooms: Iterable[str] = ()) -> set[str]:
         return set(self.compute_sids(BroadcastOptions(rooms=frozenset(rooms))))

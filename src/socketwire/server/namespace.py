@@ -7,6 +7,7 @@ the listeners that apply to every socket of the namespace: ``connection``,
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 from collections.abc import Callable, Iterable, Mapping
@@ -44,6 +45,7 @@ class Namespace(Emitter):
         self._outgoing_listeners = 0
         self.adapter: Adapter = server._adapter_factory(self)
         self.adapter_ready = False
+        self.adapter_init: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"<Namespace {self.name!r} sockets={len(self.sockets)}>"

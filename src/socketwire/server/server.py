@@ -172,7 +172,8 @@ class Server:
                 # No loop yet: ``listen`` initialises every adapter.
                 pass
             else:
-                spawn(nsp.adapter.init())
+                # ``listen`` (or the ASGI lifespan) waits for this task.
+                nsp.adapter_init = spawn(nsp.adapter.init())
                 nsp.adapter_ready = True
         return nsp
 
@@ -381,6 +382,9 @@ class Server:
         """Initialise the adapters of namespaces declared before the loop ran
         (``listen`` and the ASGI lifespan call this)."""
         for nsp in list(self._nsps.values()):
+            if nsp.adapter_init is not None:
+                task, nsp.adapter_init = nsp.adapter_init, None
+                await task
             if not nsp.adapter_ready:
                 await nsp.adapter.init()
                 nsp.adapter_ready = True

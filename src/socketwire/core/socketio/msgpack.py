@@ -60,7 +60,7 @@ from socketwire.core.socketio.packet import (
 )
 from socketwire.errors import LocalProtocolError, RemoteProtocolError
 
-__all__ = ["MSGPACK_PARSER", "MsgpackDecoder", "MsgpackParser"]
+__all__ = ["MSGPACK_PARSER", "MsgpackDecoder", "MsgpackParser", "pack", "unpack"]
 
 _PACKET_TYPES: Final = tuple(PacketType)
 _EVENT: Final = PacketType.EVENT
@@ -648,8 +648,21 @@ def _to_packet(obj: Any) -> Packet:
 _UNPACK_ERRORS: Final = (ValueError, TypeError, OverflowError, _BadKey)
 
 
-def decode(data: bytes) -> Packet:
-    """Decode one binary message into a packet (RemoteProtocolError if invalid)."""
+def pack(obj: Any) -> bytes:
+    """notepack.io's msgpack of any value (``LocalProtocolError`` if it has none).
+
+    Used beyond packets by the cluster formats, whose default parser is notepack.io too.
+    """
+    return _pack_data(obj)
+
+
+def unpack(data: bytes) -> Any:
+    """Read one msgpack value as notepack.io does (``RemoteProtocolError`` if invalid).
+
+    ``undefined`` is dropped from maps (None in arrays), a notepack ``Date`` or a
+    msgpack timestamp becomes a ``datetime``, ``bin`` and ArrayBuffers ``bytes``;
+    map keys must be strings.
+    """
     if type(data) is not bytes:
         data = bytes(data)
     try:
@@ -674,6 +687,12 @@ def decode(data: bytes) -> Packet:
         raise RemoteProtocolError("invalid msgpack: nested too deeply") from None
     except _UNPACK_ERRORS as exc:
         raise RemoteProtocolError(f"invalid msgpack: {exc or type(exc).__name__}") from None
+    return obj
+
+
+def decode(data: bytes) -> Packet:
+    """Decode one binary message into a packet (RemoteProtocolError if invalid)."""
+    obj = unpack(data)
     if type(obj) is dict:
         # Fast path: an EVENT {type: 2, data: [name, ...], nsp, [id], [options]}
         # with nothing unusual; anything else, errors included, takes _to_packet.

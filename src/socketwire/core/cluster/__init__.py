@@ -1,0 +1,1 @@
+"""Wire formats spoken between the servers of a cluster (layer 0: sans-I/O)."""

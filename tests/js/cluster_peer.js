@@ -1,0 +1,179 @@
+"use strict";
+// The official socket.io server with the official Redis adapter, as a cluster
+// member beside socketwire servers.
+//
+// Usage: node cluster_peer.js --redis-port N --key K [--specific-responses]
+//
+// Listens on 127.0.0.1 (port 0) and prints {"port": N} once its adapter is
+// subscribed. Then it reads one JSON command per line on stdin,
+// {"id": 1, "op": "...", ...}, runs it on the namespace "/" and prints
+// {"id": 1, "result": ...} or {"id": 1, "error": "..."}. Unsolicited reports are
+// printed as {"event": name, ...}.
+//
+// Sockets: socket.data = {server: "node", name: auth.name}; each joins the rooms
+// in auth.rooms; "ask" events are answered with {server: "node", args}.
+// Server-side events: "whoami" is answered with "node"; every server-side event
+// is reported as {"event": "server-side", "args": [...]}.
+
+const http = require("http");
+const { Server } = require("socket.io");
+const { createClient } = require("redis");
+const { createAdapter } = require("@socket.io/redis-adapter");
+
+function option(name, fallback) {
+  const i = process.argv.indexOf(name);
+  return i >= 0 ? process.argv[i + 1] : fallback;
+}
+
+const redisPort = Number(option("--redis-port", "6379"));
+const key = option("--key", "socket.io");
+const specific = process.argv.includes("--specific-responses");
+
+function print(obj) {
+  process.stdout.write(JSON.stringify(obj) + "\n");
+}
+
+function target(io, cmd) {
+  let op = io;
+  for (const room of cmd.rooms || []) op = op.to(room);
+  if (cmd.except && cmd.except.length) op = op.except(cmd.except);
+  if (cmd.volatile) op = op.volatile;
+  if (cmd.local) op = op.local;
+  return op;
+}
+
+// JSON has no bytes: {"$bin": [..]} stands for a Buffer both ways.
+function revive(value) {
+  if (Array.isArray(value)) return value.map(revive);
+  if (value && typeof value === "object") {
+    if (Array.isArray(value.$bin)) return Buffer.from(value.$bin);
+    const out = {};
+    for (const [k, v] of Object.entries(value)) out[k] = revive(v);
+    return out;
+  }
+  return value;
+}
+
+function plain(value) {
+  if (Buffer.isBuffer(value)) return { $bin: [...value] };
+  if (value instanceof ArrayBuffer) return { $bin: [...Buffer.from(value)] };
+  if (Array.isArray(value)) return value.map(plain);
+  if (value && typeof value === "object") {
+    const out = {};
+    for (const [k, v] of Object.entries(value)) out[k] = plain(v);
+    return out;
+  }
+  return value;
+}
+
+async function main() {
+  const pub = createClient({ socket: { host: "127.0.0.1", port: redisPort } });
+  const sub = pub.duplicate();
+  pub.on("error", (err) => print({ event: "redis-error", message: String(err) }));
+  sub.on("error", (err) => print({ event: "redis-error", message: String(err) }));
+  await Promise.all([pub.connect(), sub.connect()]);
+
+  const httpServer = http.createServer();
+  const io = new Server(httpServer, {
+    adapter: createAdapter(pub, sub, { key, requestsTimeout: 3000, publishOnSpecificResponseChannel: specific }),
+  });
+
+  io.on("connection", (socket) => {
+    const auth = socket.handshake.auth || {};
+    socket.data = { server: "node", name: auth.name };
+    for (const room of auth.rooms || []) socket.join(room);
+    socket.on("ask", (...args) => {
+      const ack = args.pop();
+      ack({ server: "node", args: plain(args) });
+    });
+  });
+  io.on("whoami", (...args) => {
+    const ack = args.pop();
+    ack("node");
+  });
+  io.on("note", (...args) => print({ event: "server-side", args: plain(args) }));
+
+  const ops = {
+    async emit(cmd) {
+      target(io, cmd).emit(cmd.event, ...revive(cmd.args || []));
+      return null;
+    },
+    async emitWithAck(cmd) {
+      try {
+        const responses = await target(io, cmd).timeout(cmd.timeout).emitWithAck(cmd.event, ...revive(cmd.args || []));
+        return { err: null, responses: plain(responses) };
+      } catch (err) {
+        return { err: String(err.message), responses: plain(err.responses || []) };
+      }
+    },
+    async fetchSockets(cmd) {
+      const sockets = await target(io, cmd).fetchSockets();
+      return sockets.map((s) => ({ id: s.id, rooms: [...s.rooms].sort(), data: s.data, auth: s.handshake.auth }));
+    },
+    async socketsJoin(cmd) {
+      target(io, cmd).socketsJoin(cmd.join);
+      return null;
+    },
+    async socketsLeave(cmd) {
+      target(io, cmd).socketsLeave(cmd.leave);
+      return null;
+    },
+    async disconnectSockets(cmd) {
+      target(io, cmd).disconnectSockets(!!cmd.close);
+      return null;
+    },
+    async serverSideEmit(cmd) {
+      io.serverSideEmit(cmd.event, ...(cmd.args || []));
+      return null;
+    },
+    async serverSideEmitWithAck(cmd) {
+      try {
+        return { err: null, responses: await io.serverSideEmitWithAck(cmd.event, ...(cmd.args || [])) };
+      } catch (err) {
+        return { err: String(err.message), responses: [] };
+      }
+    },
+    async serverCount() {
+      return await io.of("/").adapter.serverCount();
+    },
+    async allRooms() {
+      return [...(await io.of("/").adapter.allRooms())].sort();
+    },
+    async localRooms(cmd) {
+      const s = io.of("/").sockets.get(cmd.sid);
+      return s ? [...s.rooms].sort() : null;
+    },
+  };
+
+  const readline = require("readline");
+  const rl = readline.createInterface({ input: process.stdin });
+  rl.on("line", async (line) => {
+    if (!line.trim()) return;
+    const cmd = JSON.parse(line);
+    try {
+      print({ id: cmd.id, result: await ops[cmd.op](cmd) });
+    } catch (err) {
+      print({ id: cmd.id, error: String(err && err.message) });
+    }
+  });
+  rl.on("close", async () => {
+    io.close();
+    await Promise.allSettled([pub.quit(), sub.quit()]);
+    process.exit(0);
+  });
+
+  // The adapter subscribes asynchronously: wait until Redis shows its own
+  // response channel (named after its uid) subscribed.
+  const own = key + "-response#/#" + io.of("/").adapter.uid + "#";
+  for (;;) {
+    const counts = await pub.pubSubNumSub(own);
+    if ((counts[own] || 0) >= 1) break;
+    await new Promise((r) => setImmediate(r));
+  }
+  httpServer.listen(0, "127.0.0.1", () => print({ port: httpServer.address().port }));
+}
+
+main().catch((err) => {
+  console.error(err);
+  process.exit(1);
+});
