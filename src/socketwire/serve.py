@@ -257,8 +257,13 @@ class WebSocketConnection:
                     self._handle(messages)
                 finally:
                     self._uncork()
-            else:
-                self._handle(messages)
+            elif messages:
+                opcode, payload = messages[0]
+                if opcode == _TEXT or opcode == _BINARY:
+                    # One data message per read (the common case): no batch to walk.
+                    self.handler.ws_message(opcode, payload)
+                else:
+                    self._handle(messages)
         except Exception:
             # Never let a handler's failure escape into the event loop's protocol
             # machinery: log it and fail this connection only (1011).

@@ -23,34 +23,41 @@ class DeadlineQueue(Generic[T]):
 
     ``push`` takes ``now`` and computes ``now + delay``; ``now`` must not go
     backwards between pushes (use a monotonic clock), which keeps the queue sorted.
+    Deadlines and items sit in two parallel deques rather than as pairs: a queued
+    entry then allocates nothing the cycle collector has to walk (a server keeps
+    one ping entry per connection queued at all times).
     """
 
-    __slots__ = ("_entries", "delay")
+    __slots__ = ("_deadlines", "_items", "delay")
 
     def __init__(self, delay: float) -> None:
         self.delay = delay
-        self._entries: deque[tuple[float, T]] = deque()
+        self._deadlines: deque[float] = deque()
+        self._items: deque[T] = deque()
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._items)
 
     def push(self, now: float, item: T) -> float:
         """Schedule ``item`` at ``now + delay``; returns that deadline."""
         deadline = now + self.delay
-        self._entries.append((deadline, item))
+        self._deadlines.append(deadline)
+        self._items.append(item)
         return deadline
 
     def next_deadline(self) -> float | None:
         """The earliest deadline still queued, or ``None``."""
-        return self._entries[0][0] if self._entries else None
+        return self._deadlines[0] if self._deadlines else None
 
     def expired(self, now: float) -> list[tuple[float, T]]:
         """Pop and return every entry whose deadline is at or before ``now``."""
-        entries = self._entries
+        deadlines = self._deadlines
+        items = self._items
         out: list[tuple[float, T]] = []
-        while entries and entries[0][0] <= now:
-            out.append(entries.popleft())
+        while deadlines and deadlines[0] <= now:
+            out.append((deadlines.popleft(), items.popleft()))
         return out
 
     def clear(self) -> None:
-        self._entries.clear()
+        self._deadlines.clear()
+        self._items.clear()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 import re
@@ -398,7 +399,13 @@ class Server:
         return port
 
     def run(self, port: int = 3000, host: str = "0.0.0.0", *, use_uvloop: bool = True) -> None:
-        """Serve until interrupted (Ctrl-C or SIGTERM); blocks. Uses uvloop when installed."""
+        """Serve until interrupted (Ctrl-C or SIGTERM); blocks. Uses uvloop when installed.
+
+        ``run`` owns the process, so it also settles the cycle collector for a
+        long-running server once listening: the objects of start-up (modules,
+        handlers) are collected once and frozen out of later collections, and
+        young collections run less often (see ``_settle_gc``).
+        """
         loop_factory = None
         if use_uvloop:
             try:
@@ -410,6 +417,7 @@ class Server:
 
         async def main() -> None:
             await self.listen(port, host)
+            _settle_gc()
             stop = asyncio.Event()
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGINT, signal.SIGTERM):
@@ -436,6 +444,29 @@ class Server:
         for server in servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1.0)
+
+
+# Young-generation threshold while ``run`` serves (CPython's default is 700).
+_GC_THRESHOLD0 = 7000
+
+
+def _settle_gc() -> None:
+    """Tune the cycle collector for a server whose heap grows with its clients.
+
+    Every connection keeps a score of tracked objects alive for its whole life,
+    and CPython's full collections walk every tracked object: at 10,000 clients
+    they cost about a fifth of the Python time of a connection. Freezing what
+    exists at start-up (``gc.freeze``) takes it out of every later walk, and a
+    larger young generation makes the walks rarer; per-connection objects are
+    freed by reference counting (no cycles are left when a connection closes), so
+    the collector has little to find anyway. Memory held by garbage cycles grows
+    by at most the larger young generation.
+    """
+    gc.collect()
+    gc.freeze()
+    threshold0, threshold1, threshold2 = gc.get_threshold()
+    if threshold0:  # 0: the application disabled the collector; leave it so
+        gc.set_threshold(max(threshold0, _GC_THRESHOLD0), threshold1, threshold2)
 
 
 __all__ = ["Server", "find_client_dist"]

@@ -76,6 +76,10 @@ class Handshake:
         }
 
 
+# Return values of handlers that are certainly not awaitable (see _dispatch_event).
+_PLAIN_ANSWERS = frozenset({str, int, float, bool, dict, list, bytes})
+
+
 class Socket(Emitter):
     """One client connected to one namespace.
 
@@ -350,7 +354,11 @@ class Socket(Emitter):
         if ptype == _EVENT or ptype == _BINARY_EVENT:
             if self._bucket is not None and not self._bucket.take(packet.data[0]):
                 return
-            self._on_event(packet.data, packet.id)
+            # (``_on_event`` inlined: this is once per incoming event.)
+            if self._middlewares is not None:
+                self._run_middlewares(packet.data, packet.id)
+            else:
+                self._dispatch_event(packet.data, packet.id)
         elif ptype == _ACK or ptype == _BINARY_ACK:
             entry = self._acks.pop(packet.id, None)  # type: ignore[arg-type]
             if entry is None:
@@ -362,12 +370,6 @@ class Socket(Emitter):
         else:
             log.info("sid=%s unexpected packet type %s: closing", self.id, ptype)
             self.conn.close_on_error("parse error")
-
-    def _on_event(self, data: list[Any], ack_id: int | None) -> None:
-        if self._middlewares is not None:
-            self._run_middlewares(data, ack_id)
-        else:
-            self._dispatch_event(data, ack_id)
 
     def _dispatch_event(self, data: list[Any], ack_id: int | None) -> None:
         event = data[0]
@@ -388,10 +390,17 @@ class Socket(Emitter):
                 log.exception("handler for %r failed (sid=%s nsp=%s)", event, self.id, nsp.name)
                 return
             if ack_id is not None:
-                if result is not None and hasattr(type(result), "__await__"):
-                    call_awaitable(result, ack_reply(self._make_ack(ack_id)), (event, self))
+                # The usual answers first: a failing ``hasattr`` (the awaitable
+                # check) costs more than the rest of this branch.
+                t = type(result)
+                if t is tuple:
+                    self._send_ack(ack_id, list(result))
+                elif result is None:
+                    self._send_ack(ack_id, [])
+                elif t in _PLAIN_ANSWERS or not hasattr(t, "__await__"):
+                    self._send_ack(ack_id, [result])
                 else:
-                    self._send_ack(ack_id, ack_args(result))
+                    call_awaitable(result, ack_reply(self._make_ack(ack_id)), (event, self))
             return
         own = self._take(event) if self._listeners else None
         if own is None and shared is None:
