@@ -45,15 +45,20 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}"
 
-    def start(self) -> None:
+    def start(self, port: int = 0) -> None:
+        """Start on ``port``, or on a free port when 0."""
         exe = shutil.which("redis-server")
         if exe is None:
             raise RuntimeError("redis-server is not installed (scripts/bootstrap.sh installs it)")
+        os.makedirs(self.dir, exist_ok=True)
+        wanted = port
         for _ in range(5):
-            # A free port from the kernel, handed to redis-server (which has no port 0).
-            with socket.socket() as s:
-                s.bind(("127.0.0.1", 0))
-                port = s.getsockname()[1]
+            port = wanted
+            if not port:
+                # A free port from the kernel, handed to redis-server (which has no port 0).
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", 0))
+                    port = s.getsockname()[1]
             proc = subprocess.Popen(
                 [
                     exe,

@@ -16,10 +16,10 @@ from redis.asyncio import Redis
 
 import socketwire
 from socketwire import AckTimeout, RequestTimeout
-from socketwire.adapters.redis import RedisAdapter
+from socketwire.adapters.redis import RedisAdapter, create_adapter
 from socketwire.client import Client
 
-from .conftest import TIMEOUT, ClientFactory, ClusterStarter
+from .conftest import TIMEOUT, ClientFactory, ClusterStarter, RedisServer
 
 
 class Inbox:
@@ -41,6 +41,13 @@ class Inbox:
 
     def empty(self) -> bool:
         return self.queue.empty()
+
+    async def next_or_none(self, timeout: float) -> tuple[str | None, tuple[Any, ...]]:
+        """The next event, or ``(None, ())`` when none comes within ``timeout``."""
+        try:
+            return await asyncio.wait_for(self.queue.get(), timeout)
+        except TimeoutError:
+            return None, ()
 
 
 def setup_rooms(sio: socketwire.Server) -> None:
@@ -429,3 +436,43 @@ async def test_specific_response_channel(
     a, _url_a, _, url_b = await two_servers(cluster_server, **opts)
     await connect(url_b, auth={"name": "bob"})
     assert [s.data["name"] for s in await a.fetch_sockets()] == ["bob"]
+
+
+async def test_cluster_recovers_when_redis_restarts(
+    connect: ClientFactory, key: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis goes away and comes back on the same port: emits do not raise while
+    it is away, and broadcasts flow again once the subscribers reconnected."""
+    own = RedisServer()
+    own.start()
+    started: list[socketwire.Server] = []
+    try:
+        for _ in range(2):
+            sio = socketwire.Server(adapter=create_adapter(own.url, key=key))
+            setup_rooms(sio)
+            port = await sio.listen(0, "127.0.0.1")
+            started.append(sio)
+        a, b = started
+        url_b = f"http://127.0.0.1:{b.port}"
+        on_b = Inbox(await connect(url_b), "msg")
+        a.emit("msg", "before")
+        assert await on_b.next() == ("msg", ("before",))
+
+        port = own.port
+        own.stop()
+        with caplog.at_level(logging.WARNING, logger="socketwire.adapters.redis"):
+            a.emit("msg", "while away")  # queued, then dropped with a log line
+            own.start(port=port)
+            # Emit until one gets through: each try is a real round trip.
+            for attempt in range(200):
+                a.emit("msg", "after", attempt)
+                event, args = await on_b.next_or_none(0.1)
+                if event == "msg" and args and args[0] == "after":
+                    break
+            else:
+                pytest.fail("broadcasts did not resume after Redis came back")
+        assert await adapter(a).server_count() == 2
+    finally:
+        for sio in started:
+            await sio.close()
+        own.stop()
