@@ -12,7 +12,8 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
 stamp=.venv/.socketwire-installed
-want="$(cat pyproject.toml | sha1sum | cut -d' ' -f1)"
+# Reinstalled (and the compiled accelerator rebuilt) when any of these change.
+want="$(cat pyproject.toml setup.py src/socketwire/_speedups.c | sha1sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "bootstrap: installing Python packages" >&2
   .venv/bin/pip install -q --disable-pip-version-check --upgrade pip

@@ -230,6 +230,37 @@ def test_apply_mask_matches_reference(size: int, mask: bytes) -> None:
     assert apply_mask(apply_mask(data, mask), mask) == data
 
 
+def test_compiled_xor_is_built_and_used() -> None:
+    # The set-up builds socketwire._speedups; SOCKETWIRE_NO_SPEEDUPS selects the
+    # pure-Python fallback (scripts/test runs these tests both ways).
+    if os.environ.get("SOCKETWIRE_NO_SPEEDUPS"):
+        assert not frames_module.SPEEDUPS
+        assert frames_module._xor is frames_module._xor_python
+    else:
+        assert frames_module.SPEEDUPS
+        assert frames_module._xor.__module__ == "socketwire._speedups"
+
+
+@settings(max_examples=300)
+@given(st.binary(max_size=2000), st.binary(min_size=4, max_size=4))
+def test_both_xors_agree(data: bytes, mask: bytes) -> None:
+    expected = ref_mask(data, mask)
+    assert frames_module._xor_python(data, mask) == expected
+    assert frames_module._xor(data, mask) == expected
+    if frames_module.SPEEDUPS:  # takes any buffer
+        assert frames_module._xor(bytearray(data), memoryview(mask)) == expected
+
+
+@pytest.mark.skipif(not frames_module.SPEEDUPS, reason="the compiled XOR is not in use")
+def test_compiled_xor_checks_its_arguments() -> None:
+    with pytest.raises(ValueError, match="4 bytes"):
+        frames_module._xor(b"abc", b"abc")
+    with pytest.raises(TypeError):
+        frames_module._xor(b"abc")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        frames_module._xor("abc", b"abcd")  # type: ignore[arg-type]
+
+
 def test_zero_mask_fast_path_equals_general_path() -> None:
     payload = os.urandom(300)
     zero = b"\x00\x00\x00\x00"
@@ -649,6 +680,9 @@ def test_core_imports_no_io(module: ModuleType) -> None:
         "struct",
         "typing",
         "socketwire.errors",
+        # The compiled XOR, and the environment variable that turns it off.
+        "socketwire._speedups",
+        "os",
     }
     assert module.__file__ is not None
     with open(module.__file__, encoding="utf-8") as f:

@@ -16,7 +16,9 @@ must always be zero.
 
 from __future__ import annotations
 
+import os
 import struct
+from collections.abc import Callable
 from enum import IntEnum
 from typing import Final
 
@@ -103,6 +105,29 @@ _pack_16: Final = struct.Struct("!BBH").pack
 _pack_64: Final = struct.Struct("!BBQ").pack
 
 
+def _xor_python(data: bytes, mask: bytes) -> bytes:
+    """The pure-Python XOR: one big-integer operation, much faster than a loop."""
+    n = len(data)
+    key = mask * (n >> 2) + mask[: n & 3]
+    return (int.from_bytes(data, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
+
+
+# The compiled XOR (socketwire/_speedups.c) when it was built, unless
+# SOCKETWIRE_NO_SPEEDUPS is set (the tests run both).
+def _compiled_xor() -> Callable[[bytes, bytes], bytes] | None:
+    if os.environ.get("SOCKETWIRE_NO_SPEEDUPS"):
+        return None
+    try:
+        from socketwire._speedups import apply_mask
+    except ImportError:
+        return None
+    return apply_mask
+
+
+_xor: Final = _compiled_xor() or _xor_python
+SPEEDUPS: Final = _xor is not _xor_python
+
+
 def apply_mask(data: bytes, mask: bytes) -> bytes:
     """XOR ``data`` with the 4-byte ``mask`` repeated (RFC 6455 section 5.3).
 
@@ -110,12 +135,9 @@ def apply_mask(data: bytes, mask: bytes) -> bytes:
     """
     if len(mask) != 4:
         raise LocalProtocolError(f"a masking key is 4 bytes, got {len(mask)}")
-    n = len(data)
-    if n == 0 or mask == _ZERO_MASK:
+    if not data or mask == _ZERO_MASK:
         return bytes(data)
-    # One big-integer XOR is much faster than a Python loop over the bytes.
-    key = mask * (n >> 2) + mask[: n & 3]
-    return (int.from_bytes(data, "big") ^ int.from_bytes(key, "big")).to_bytes(n, "big")
+    return _xor(data, mask)
 
 
 def encode_frame(
@@ -269,11 +291,7 @@ class FrameReader:
             payload = data[6:]
             mask = data[2:6]
             if mask != _ZERO_MASK and n > 6:
-                length = n - 6
-                key = mask * (length >> 2) + mask[: length & 3]
-                payload = (int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")).to_bytes(
-                    length, "big"
-                )
+                payload = _xor(payload, mask)
             if not self._validate_utf8 or payload.isascii():
                 return [(_TEXT, payload)]
             try:
@@ -399,11 +417,7 @@ class FrameReader:
             if not client_side and length:
                 mask = data[hp - 4 : hp]
                 if mask != _ZERO_MASK:
-                    # Section 5.3: unmask with one big-integer XOR.
-                    key = mask * (length >> 2) + mask[: length & 3]
-                    payload = (
-                        int.from_bytes(payload, "big") ^ int.from_bytes(key, "big")
-                    ).to_bytes(length, "big")
+                    payload = _xor(payload, mask)  # section 5.3
             pos = stop
 
             if opcode >= 8:

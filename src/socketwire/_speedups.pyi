@@ -1,0 +1,3 @@
+def apply_mask(
+    data: bytes | bytearray | memoryview, mask: bytes | bytearray | memoryview, /
+) -> bytes: ...
