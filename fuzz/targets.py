@@ -37,10 +37,14 @@ from socketwire.serve import HttpConnection
 try:
     import msgpack
 
+    from socketwire.adapters.base import BroadcastOptions
+    from socketwire.adapters.redis import RedisAdapter
+    from socketwire.core.cluster import redis_format
     from socketwire.core.socketio import msgpack as sio_msgpack
-except ImportError:  # the msgpack parser is optional
+except ImportError:  # the msgpack parser (and with it the Redis adapter) is optional
     msgpack = None
     sio_msgpack = None
+    redis_format = None
 
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -1395,6 +1399,811 @@ def gen_stack_tcp(rng: random.Random) -> bytes:
 
 
 # ---------------------------------------------------------------------------
+# The Redis adapter wire format (redis_format) and the adapter's _on_message
+# ---------------------------------------------------------------------------
+
+_RF_WEIRD: tuple[Any, ...] = (
+    None,
+    True,
+    False,
+    0,
+    -1,
+    1.5,
+    math.nan,
+    math.inf,
+    -math.inf,
+    "",
+    "x",
+    "connect",
+    "disconnecting",
+    [],
+    {},
+    [None],
+    [1],
+    ["x", {}],
+    b"\x00",
+    2**64 - 1,
+    -(2**63),
+    10**30,
+    "é" * 40,
+)
+_RF_UIDS = ("PxeW5f", "AbC-_9", "emitter", "", "a#b", "x" * 20)
+_RF_ROOM_VALUES: tuple[Any, ...] = (
+    "room1",
+    "r2",
+    "",
+    "a#b",
+    "ü",
+    1,
+    2.0,
+    -3,
+    "oSO0OpakMV_3jnilAAAA",
+)
+_RF_REQUEST_IDS = ("XLEDLJ", "PO2RKK", "tJFxoY", "", "PENDNG")
+# A response (or ack) naming this placeholder is aimed at the adapter target's
+# pending request: the harness puts that request's id (6 characters too) in its place.
+PENDING_MARKER = b"PENDNG"
+
+
+def _rf_rooms(rng: random.Random) -> list[Any]:
+    return [rng.choice(_RF_ROOM_VALUES) for _ in range(rng.choice((0, 0, 1, 1, 2, 3, 17)))]
+
+
+def _rf_event(rng: random.Random, binary: bool = True) -> list[Any]:
+    name = rng.choice(("hello", "ping", "aping", "ev", "é", "x" * 40))
+    return [name, *(rand_json(rng, 3, binary) for _ in range(rng.randrange(4)))]
+
+
+def _rf_flags(rng: random.Random, timeout: bool) -> dict[str, Any]:
+    flags: dict[str, Any] = {}
+    if rng.random() < 0.3:
+        flags["volatile"] = True
+    if rng.random() < 0.2:
+        flags["compress"] = False
+    if timeout and rng.random() < 0.8:
+        flags["timeout"] = rng.choice((1000, 0, 62.5, 5000, 2**31, 10**12))
+    return flags
+
+
+def _rf_packet(rng: random.Random) -> dict[str, Any]:
+    packet: dict[str, Any] = {"type": 2, "data": _rf_event(rng)}
+    if rng.random() < 0.9:
+        packet["nsp"] = "/" if rng.random() < 0.85 else rng.choice(("/admin", "/#", ""))
+    return packet
+
+
+def _rf_opts(rng: random.Random, timeout: bool = False) -> dict[str, Any]:
+    opts: dict[str, Any] = {"rooms": _rf_rooms(rng), "except": _rf_rooms(rng)}
+    if rng.random() < 0.9:
+        opts["flags"] = _rf_flags(rng, timeout)
+    return opts
+
+
+def _rf_broadcast_obj(rng: random.Random) -> Any:
+    return [rng.choice(_RF_UIDS), _rf_packet(rng), _rf_opts(rng)]
+
+
+def _rf_request_obj(rng: random.Random, kind: int | None = None) -> dict[str, Any]:
+    kind = rng.randrange(8) if kind is None else kind
+    obj: dict[str, Any] = {}
+    if rng.random() < 0.9:
+        obj["uid"] = rng.choice(_RF_UIDS)
+    rid = rng.choice(_RF_REQUEST_IDS)
+    if kind in (0, 1, 5, 7) or (kind == 6 and rng.random() < 0.5):
+        obj["requestId"] = rid
+    obj["type"] = kind
+    if kind == 0:
+        obj["rooms"] = _rf_rooms(rng)
+    elif kind in (2, 3):
+        if rng.random() < 0.8:
+            obj["opts"] = {"rooms": _rf_rooms(rng), "except": _rf_rooms(rng)}
+            obj["rooms"] = _rf_rooms(rng)
+        else:  # the legacy single-socket form
+            obj["requestId"] = rid
+            obj["sid"] = rng.choice(("oSO0OpakMV_3jnilAAAA", "s"))
+            obj["room"] = rng.choice(_RF_ROOM_VALUES)
+    elif kind == 4:
+        if rng.random() < 0.8:
+            obj["opts"] = {"rooms": _rf_rooms(rng), "except": _rf_rooms(rng)}
+        else:
+            obj["requestId"] = rid
+            obj["sid"] = "oSO0OpakMV_3jnilAAAA"
+        obj["close"] = rng.random() < 0.5
+    elif kind == 5:
+        obj["opts"] = {"rooms": _rf_rooms(rng), "except": _rf_rooms(rng)}
+    elif kind == 6:
+        obj["data"] = _rf_event(rng, binary=False)
+    elif kind == 7:
+        obj["packet"] = _rf_packet(rng)
+        obj["opts"] = _rf_opts(rng, timeout=True)
+    return obj
+
+
+def _rf_socket_entry(rng: random.Random) -> dict[str, Any]:
+    entry: dict[str, Any] = {"id": "oSO0OpakMV_3jnilAAAA"}
+    if rng.random() < 0.9:
+        entry["handshake"] = {
+            "headers": {"host": "localhost"},
+            "address": "::1",
+            "query": {"EIO": "4"},
+            "auth": rand_json(rng, 2),
+        }
+    if rng.random() < 0.9:
+        entry["rooms"] = _rf_rooms(rng)
+    if rng.random() < 0.8:
+        entry["data"] = rand_json(rng, 2, binary=True)
+    return entry
+
+
+def _rf_response_obj(rng: random.Random, kind: int | None = -1) -> dict[str, Any]:
+    if kind == -1:
+        kind = rng.choice((None, 0, 1, 5, 6, 8, 9))
+    obj: dict[str, Any] = {}
+    if kind is not None and kind not in (0, 1, 5):
+        obj["type"] = kind
+    obj["requestId"] = rng.choice(_RF_REQUEST_IDS)
+    if kind == 0:
+        obj["sockets"] = ["oSO0OpakMV_3jnilAAAA", "s2"][: rng.randrange(3)]
+    elif kind == 1:
+        obj["rooms"] = _rf_rooms(rng)
+    elif kind == 5:
+        obj["sockets"] = [_rf_socket_entry(rng) for _ in range(rng.randrange(3))]
+    elif kind == 6:
+        obj["data"] = rand_json(rng, 3, binary=rng.random() < 0.3)
+    elif kind == 8:
+        obj["clientCount"] = rng.choice((0, 1, 2, 3, 100))
+    elif kind == 9:
+        obj["packet"] = rand_json(rng, 3, binary=True)
+    return obj
+
+
+def _rf_damage(rng: random.Random, obj: Any) -> Any:
+    """One field of ``obj`` replaced, dropped or added (in place when a container)."""
+    path: list[tuple[Any, Any]] = []
+    node = obj
+    while isinstance(node, (list, dict)) and node and rng.random() < 0.7:
+        key = rng.randrange(len(node)) if isinstance(node, list) else rng.choice(list(node))
+        path.append((node, key))
+        node = node[key]
+    if not path:
+        return rng.choice(_RF_WEIRD) if rng.random() < 0.3 else obj
+    parent, key = path[-1]
+    r = rng.random()
+    if r < 0.6:
+        parent[key] = rng.choice(_RF_WEIRD)
+    elif r < 0.75 and isinstance(parent, dict):
+        del parent[key]
+    elif r < 0.85 and isinstance(parent, dict):
+        parent[rng.choice(("extra", "local", "id", "sessionStore"))] = rng.choice(_RF_WEIRD)
+    elif r < 0.95:
+        deep: Any = rng.choice((0, "x", None, b"\x00"))
+        for _ in range(rng.choice((10, 254, 300, 500))):
+            deep = [deep]
+        parent[key] = deep
+    elif isinstance(parent, list):
+        parent.append(rng.choice(_RF_WEIRD))
+    return obj
+
+
+def _rf_msgpack(obj: Any) -> bytes:
+    assert msgpack is not None
+    try:
+        out: bytes = msgpack.packb(obj, use_bin_type=True)
+    except (TypeError, ValueError, OverflowError):
+        out = msgpack.packb(repr(obj)[:100], use_bin_type=True)
+    return out
+
+
+def _rf_json(obj: Any) -> bytes:
+    import orjson
+
+    try:
+        return orjson.dumps(obj)
+    except TypeError:  # bytes, keys that are not strings, too deep: msgpack instead
+        return _rf_msgpack(obj)
+
+
+def _rf_serialize(rng: random.Random, obj: Any, native_msgpack: bool) -> bytes:
+    use_msgpack = native_msgpack if rng.random() < 0.9 else not native_msgpack
+    out = _rf_msgpack(obj) if use_msgpack else _rf_json(obj)
+    r = rng.random()
+    if use_msgpack and r < 0.08 and msgpack is not None:
+        # notepack's own ext forms: undefined (d4 00 00), Date (d7 00), timestamps.
+        ext = rng.choice(
+            (
+                b"\xd4\x00\x00",
+                b"\xd7\x00" + rng.randbytes(8),
+                b"\xd6\xff" + rng.randbytes(4),
+                b"\xd7\xff" + rng.randbytes(8),
+                b"\xc7\x0c\xff" + rng.randbytes(12),
+                b"\xc7\x01\x00\x05",
+                b"\xd5\x07\x00\x00",
+            )
+        )
+        for token in (b"\xc0", b"\xc2", b"\xc3"):
+            if token in out:
+                i = out.index(token)
+                return out[:i] + ext + out[i + 1 :]
+    elif r < 0.1:
+        out = out[: rng.randrange(len(out) + 1)]
+    elif r < 0.12:
+        out = rng.choice((b" ", b"\xef\xbb\xbf", b"\x00")) + out
+    return out
+
+
+def gen_rf_message(rng: random.Random, kind: int) -> bytes:
+    """A broadcast (0), request (1) or response (2), valid or with a damaged field."""
+    if kind == 0:
+        obj: Any = _rf_broadcast_obj(rng)
+        native = True
+    elif kind == 1:
+        obj = _rf_request_obj(rng)
+        native = obj.get("type") == 7
+    else:
+        obj = _rf_response_obj(rng)
+        native = obj.get("type") == 9 or rng.random() < 0.1
+    if rng.random() < 0.4:
+        for _ in range(rng.randrange(1, 3)):
+            obj = _rf_damage(rng, obj)
+    if rng.random() < 0.03:
+        obj = [obj] if rng.random() < 0.5 else {"a": obj}
+    return _rf_serialize(rng, obj, native)
+
+
+def gen_redis_format(rng: random.Random) -> bytes:
+    kind = rng.randrange(3)
+    return bytes((kind | (rng.randrange(64) << 2),)) + gen_rf_message(rng, kind)
+
+
+def _rf_check_rooms(rooms: Any, what: str) -> None:
+    check(type(rooms) is frozenset, f"{what} is not a frozenset")
+    check(all(type(r) is str for r in rooms), f"{what} holds a non-str")
+
+
+def _rf_check_flags(flags: Any) -> None:
+    check(type(flags.volatile) is bool and type(flags.compress) is bool, "flags not bools")
+    t = flags.timeout
+    check(t is None or (type(t) is float and 0 <= t <= 2**31 / 1000), f"timeout {t!r}")
+
+
+def _rf_check_event(data: Any) -> None:
+    check(type(data) is list and len(data) > 0, "event data is not a non-empty list")
+    check(type(data[0]) is str and data[0] not in sio.RESERVED_EVENTS, f"event {data[0]!r}")
+
+
+def _rf_same(a: Any, b: Any) -> bool:
+    return normalize(a) == normalize(b)
+
+
+def _rf_roundtrip_broadcast(msg: Any) -> None:
+    if depth(msg.data) > 200:
+        return
+    try:
+        again = redis_format.encode_broadcast(
+            msg.uid,
+            msg.nsp,
+            msg.data,
+            sorted(msg.rooms),
+            sorted(msg.except_rooms),
+            volatile=msg.flags.volatile,
+            compress=msg.flags.compress,
+        )
+    except LocalProtocolError as exc:
+        raise OracleError(f"a decoded broadcast cannot be encoded again: {exc}") from None
+    back = redis_format.decode_broadcast(again)
+    check(back.uid == msg.uid and back.nsp == msg.nsp, "broadcast round trip: uid / nsp")
+    check(back.rooms == msg.rooms and back.except_rooms == msg.except_rooms, "rooms round trip")
+    check(back.flags.volatile == msg.flags.volatile, "volatile round trip")
+    check(back.flags.compress == msg.flags.compress, "compress round trip")
+    check(_rf_same(back.data, msg.data), "broadcast round trip of the data")
+
+
+def _rf_request_fields(req: Any) -> dict[str, Any]:
+    """The fields the adapter would write for ``req`` (``encode_request``'s keywords)."""
+    rtype = req.type
+    kinds = redis_format.RequestType
+    if rtype is kinds.SOCKETS:
+        return {"rooms": sorted(req.rooms)}
+    if rtype in (kinds.REMOTE_JOIN, kinds.REMOTE_LEAVE):
+        if req.sid is not None:
+            return {"sid": req.sid, "room": req.room}
+        return {"opts": redis_format.targets(req.rooms, req.except_rooms), "rooms": req.new_rooms}
+    if rtype is kinds.REMOTE_DISCONNECT:
+        if req.sid is not None:
+            return {"sid": req.sid, "close": req.close}
+        return {"opts": redis_format.targets(req.rooms, req.except_rooms), "close": req.close}
+    if rtype is kinds.REMOTE_FETCH:
+        return {"opts": redis_format.targets(req.rooms, req.except_rooms)}
+    if rtype is kinds.SERVER_SIDE_EMIT:
+        return {"data": req.data}
+    return {}
+
+
+def _rf_roundtrip_request(req: Any, was_json: bool) -> None:
+    kinds = redis_format.RequestType
+    if depth(req.data) > 200:
+        return
+    try:
+        if req.type is kinds.BROADCAST:
+            again = redis_format.encode_broadcast_request(
+                req.uid,
+                req.request_id,
+                req.nsp,
+                req.data,
+                sorted(req.rooms),
+                sorted(req.except_rooms),
+                volatile=req.flags.volatile,
+                compress=req.flags.compress,
+                timeout=req.flags.timeout,
+            )
+        else:
+            obj: dict[str, Any] = {"uid": req.uid}
+            if req.request_id is not None:
+                obj["requestId"] = req.request_id
+            obj["type"] = int(req.type)
+            obj.update(_rf_request_fields(req))
+            again = redis_format.encode_json(obj) if was_json else sio_msgpack.pack(obj)
+    except LocalProtocolError as exc:
+        raise OracleError(f"a decoded request cannot be encoded again: {exc}") from None
+    back = redis_format.decode_request(again)
+    for name in ("type", "uid", "request_id", "rooms", "except_rooms", "new_rooms", "sid"):
+        check(getattr(back, name) == getattr(req, name), f"request round trip: {name}")
+    check((back.room, back.close, back.nsp) == (req.room, req.close, req.nsp), "request fields")
+    check(_rf_same(back.data, req.data), "request round trip of the data")
+    check(back.flags.volatile == req.flags.volatile, "request volatile")
+    check(back.flags.compress == req.flags.compress, "request compress")
+    a, b = back.flags.timeout, req.flags.timeout
+    check((a is None) == (b is None), "request timeout presence")
+    if a is not None and b is not None:
+        check(math.isclose(a, b, rel_tol=1e-12, abs_tol=1e-12), f"timeout {a} != {b}")
+
+
+def _rf_json_safe(obj: Any) -> bool:
+    """Whether JSON carries ``obj`` unchanged (no bytes, datetimes or non-finite floats)."""
+    stack = [obj]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, (bytes, datetime)):
+            return False
+        if isinstance(node, float) and not math.isfinite(node):
+            return False
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+    return True
+
+
+def _rf_roundtrip_response(resp: Any) -> None:
+    kinds = redis_format.RequestType
+    for value in (resp.sockets, resp.answer):
+        if depth(value) > 200:
+            return
+    obj: dict[str, Any] = {}
+    if resp.type is not None:
+        obj["type"] = resp.type
+    obj["requestId"] = resp.request_id
+    if resp.sockets is not None:
+        obj["sockets"] = resp.sockets
+    if resp.rooms is not None:
+        obj["rooms"] = resp.rooms
+    if resp.client_count is not None:
+        obj["clientCount"] = resp.client_count
+    if resp.type == kinds.SERVER_SIDE_EMIT:
+        obj["data"] = resp.answer
+    try:
+        if resp.type == kinds.BROADCAST_ACK:
+            again = redis_format.encode_broadcast_ack(resp.request_id, resp.answer)
+            back = redis_format.decode_response(again)
+            if resp.sockets is not None or resp.rooms is not None:
+                return  # extra fields of an ack are not written again
+        else:
+            again = redis_format.encode_response(obj)
+            back = redis_format.decode_response(again)
+    except LocalProtocolError as exc:
+        raise OracleError(f"a decoded response cannot be encoded again: {exc}") from None
+    if again[:1] == b"{" and not _rf_json_safe([resp.sockets, resp.answer]):
+        return  # JSON writes those as Node's JSON.stringify does (null, ISO dates)
+    check(back.request_id == resp.request_id and back.type == resp.type, "response id / type")
+    check(back.rooms == resp.rooms and back.client_count == resp.client_count, "response fields")
+    check(back.has_answer == resp.has_answer, "response has_answer")
+    check(_rf_same(back.sockets, resp.sockets), "response sockets round trip")
+    check(_rf_same(back.answer, resp.answer), "response answer round trip")
+
+
+def run_redis_format(data: bytes) -> None:
+    """byte 0: the decoder (bits 0-1 mod 3: broadcast, request, response); the rest is
+    the message."""
+    if not data or redis_format is None:
+        return
+    kind = (data[0] & 0x03) % 3
+    payload = data[1:]
+    if kind == 0:
+        msg = redis_format.decode_broadcast(payload)
+        check(type(msg.uid) is str and type(msg.nsp) is str, "uid / nsp not str")
+        _rf_check_event(msg.data)
+        _rf_check_rooms(msg.rooms, "rooms")
+        _rf_check_rooms(msg.except_rooms, "except")
+        _rf_check_flags(msg.flags)
+        _rf_roundtrip_broadcast(msg)
+    elif kind == 1:
+        req = redis_format.decode_request(payload)
+        kinds = redis_format.RequestType
+        check(type(req.type) is kinds and 0 <= req.type <= 7, f"request type {req.type!r}")
+        check(req.uid is None or type(req.uid) is str, "uid")
+        check(req.request_id is None or type(req.request_id) is str, "requestId")
+        if req.type in (kinds.SOCKETS, kinds.ALL_ROOMS, kinds.REMOTE_FETCH, kinds.BROADCAST):
+            check(req.request_id is not None, "a request that needs answers has no requestId")
+        _rf_check_rooms(req.rooms, "rooms")
+        _rf_check_rooms(req.except_rooms, "except")
+        check(all(type(r) is str for r in req.new_rooms), "new rooms")
+        if req.sid is not None:
+            check(type(req.sid) is str, "sid")
+            check(req.type is kinds.REMOTE_DISCONNECT or type(req.room) is str, "legacy room")
+        if req.type in (kinds.SERVER_SIDE_EMIT, kinds.BROADCAST):
+            _rf_check_event(req.data)
+        _rf_check_flags(req.flags)
+        _rf_roundtrip_request(req, payload[:1] == b"{")
+    else:
+        resp = redis_format.decode_response(payload)
+        check(type(resp.request_id) is str, "requestId")
+        check(resp.type is None or type(resp.type) is int, "type")
+        check(resp.sockets is None or type(resp.sockets) is list, "sockets")
+        check(resp.rooms is None or all(type(r) is str for r in resp.rooms), "rooms")
+        if resp.type == 8:
+            check(type(resp.client_count) is int and resp.client_count >= 0, "clientCount")
+        check(resp.has_answer == (resp.type in (6, 9)), "has_answer")
+        for entry in resp.sockets or ():
+            try:
+                s = redis_format.parse_fetched_socket(entry)
+            except RemoteProtocolError:
+                continue
+            check(type(s.id) is str and type(s.handshake) is dict, "fetched socket")
+            check(all(type(r) is str for r in s.rooms), "fetched socket rooms")
+        _rf_roundtrip_response(resp)
+
+
+class CaptureBus:
+    """The adapter's bus, recording what it publishes (no Redis)."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, bytes]] = []
+        self.servers = 2  # this one and one other: a single answer completes a request
+        self.subscribed: list[str] = []
+
+    def publish(self, channel: str, payload: bytes) -> None:
+        self.published.append((channel, payload))
+
+    async def numsub(self, channel: str) -> int:
+        return self.servers
+
+    async def subscribe(self, channels: Any, patterns: Any, handler: Any) -> None:
+        self.subscribed += [*channels, *patterns]
+
+    async def unsubscribe(self, channels: Any, patterns: Any) -> None:
+        pass
+
+
+class RecordLog(logging.Handler):
+    """Every record of INFO and above (ERROR ones are crashes)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def take(self) -> list[logging.LogRecord]:
+        out, self.records = self.records, []
+        return out
+
+
+_RA_CHANNELS = ("broadcast", "room", "request", "response", "specific", "foreign", "other-nsp")
+_RA_PENDING = (None, "fetch", "all_rooms", "server_side_emit", "broadcast_ack")
+
+
+class RedisAdapterHarness:
+    """A Server (not listening) whose "/" namespace has a RedisAdapter on a CaptureBus.
+
+    ``_on_message`` is the adapter's entry point for everything Redis delivers; it
+    must let nothing escape, log nothing at ERROR, log malformed messages at
+    INFO, and publish only well-formed answers.
+    """
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.bus = CaptureBus()
+        self.log = RecordLog()
+        self.loop_errors: list[str] = []
+        self.loop.set_exception_handler(self._loop_error)
+        self.logger = logging.getLogger("socketwire")
+        self.saved_level = self.logger.level
+        self.logger.setLevel(logging.INFO)
+        self.logger.addHandler(self.log)
+        logging.getLogger("asyncio").addHandler(self.log)
+        self.server = self.loop.run_until_complete(self._make())
+        self.adapter = self.server.of("/").adapter
+        assert isinstance(self.adapter, RedisAdapter)
+
+    async def _make(self) -> socketwire.Server:
+        bus = self.bus
+
+        def factory(nsp: Any) -> Any:
+            return RedisAdapter(nsp, bus, requests_timeout=30)
+
+        srv = socketwire.Server(serve_client=False, adapter=factory)
+        root = srv.of("/")
+
+        def ping(*args: Any) -> Any:
+            return args[0] if args else None
+
+        async def aping(*args: Any) -> Any:
+            await asyncio.sleep(0)
+            return list(args)
+
+        root.on_server_side_emit("ping", ping)
+        root.on_server_side_emit("aping", aping)
+        await srv.init_adapters()
+        return srv
+
+    def _loop_error(self, loop: Any, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        trace = _tb(exc) if isinstance(exc, BaseException) else ""
+        self.loop_errors.append(f"loop: {context.get('message')} {exc!r}\n{trace}")
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.server.close())
+        self.loop.close()
+        self.logger.removeHandler(self.log)
+        self.logger.setLevel(self.saved_level)
+        logging.getLogger("asyncio").removeHandler(self.log)
+
+    def channel(self, which: str) -> str:
+        ch = self.adapter.channels
+        if which == "broadcast":
+            return ch.broadcast
+        if which == "room":
+            return ch.for_rooms(["room1"])
+        if which == "request":
+            return ch.request
+        if which == "response":
+            return ch.response
+        if which == "specific":
+            return ch.specific_response
+        if which == "other-nsp":
+            return "socket.io#/admin#"
+        return "other#/#"
+
+    async def _drain(self, keep: set[asyncio.Future[Any]]) -> None:
+        """Let what the messages started run (bounded: draining, not waiting)."""
+        me = asyncio.current_task()
+        for _ in range(50):
+            await asyncio.sleep(0)
+            busy = [t for t in asyncio.all_tasks() if t is not me and t not in keep]
+            if not busy:
+                return
+
+    async def _open_pending(self, kind: str) -> tuple[asyncio.Future[Any], str]:
+        """One request of this server waiting for answers; its future and request id."""
+        adapter = self.adapter
+        before = len(self.bus.published)
+        fut: asyncio.Future[Any]
+        if kind == "fetch":
+            fut = asyncio.ensure_future(adapter.fetch_sockets(BroadcastOptions()))
+        elif kind == "all_rooms":
+            fut = asyncio.ensure_future(adapter.all_rooms())
+        elif kind == "server_side_emit":
+            fut = asyncio.ensure_future(adapter.server_side_emit_with_ack(["q"], 30))
+        else:
+            fut = self.loop.create_future()
+
+            def done(err: Any, responses: list[Any]) -> None:
+                if not fut.done():
+                    fut.set_result((err, responses))
+
+            self.server.timeout(30).emit("q", 1, callback=done)
+        for _ in range(20):
+            if len(self.bus.published) > before:
+                break
+            await asyncio.sleep(0)
+        check(len(self.bus.published) > before, f"{kind}: no request published")
+        channel, payload = self.bus.published[before]
+        check(channel == adapter.channels.request, f"{kind} request on {channel!r}")
+        req = redis_format.decode_request(payload)
+        check(req.request_id is not None and len(req.request_id) == 6, "request id")
+        del self.bus.published[before:]
+        assert req.request_id is not None
+        return fut, req.request_id
+
+    def _check_pending_result(self, kind: str, fut: asyncio.Future[Any]) -> None:
+        if not fut.done() or fut.cancelled():
+            return
+        exc = fut.exception()
+        check(exc is None, f"{kind} request failed: {exc!r}")
+        result = fut.result()
+        if kind == "fetch":
+            check(type(result) is list, "fetch result")
+            for d in result:
+                check(type(d["id"]) is str and type(d["handshake"]) is dict, "fetched socket")
+                check(all(type(r) is str for r in d["rooms"]), "fetched socket rooms")
+        elif kind == "all_rooms":
+            check(type(result) is set and all(type(r) is str for r in result), "rooms")
+        elif kind == "server_side_emit":
+            check(type(result) is list, "server-side emit answers")
+
+    def _check_published(self, channel: str, payloads: list[bytes], logged: list[Any]) -> None:
+        ch = self.adapter.channels
+        invalid = [
+            r
+            for r in logged
+            if r.levelno == logging.INFO and r.getMessage().startswith("invalid message on ")
+        ]
+        decoder: Callable[[bytes], Any] | None = None
+        if channel == ch.request:
+            decoder = redis_format.decode_request
+        elif channel in (ch.response, ch.specific_response):
+            decoder = redis_format.decode_response
+        elif channel == ch.broadcast:
+            decoder = redis_format.decode_broadcast
+        malformed = 0
+        due: list[str] = []  # request ids that must be answered
+        may: list[str] = []  # request ids that may be (unless the answer cannot be encoded)
+        kinds = redis_format.RequestType
+        for payload in payloads if decoder is not None else ():
+            try:
+                decoded = decoder(payload)
+            except RemoteProtocolError:
+                malformed += 1
+                continue
+            if channel != ch.request:
+                continue
+            req = decoded
+            if req.type in (kinds.SOCKETS, kinds.ALL_ROOMS, kinds.REMOTE_FETCH):
+                due.append(req.request_id)
+            elif (
+                req.type in (kinds.BROADCAST, kinds.SERVER_SIDE_EMIT)
+                and req.request_id is not None
+                and req.uid != self.adapter.uid
+            ):
+                may.append(req.request_id)
+        check(len(invalid) >= malformed, f"{malformed} malformed message(s), {len(invalid)} logged")
+        answered = []
+        for out_channel, out in self.bus.published:
+            check(out_channel.startswith(ch.response), f"published on {out_channel!r}")
+            try:
+                resp = redis_format.decode_response(out)
+            except RemoteProtocolError as exc:
+                raise OracleError(f"published an invalid response {out[:200]!r}: {exc}") from None
+            if resp.type == kinds.BROADCAST_CLIENT_COUNT:
+                check(resp.client_count == 0, "a client count other than 0 (no sockets here)")
+            answered.append(resp.request_id)
+        for rid in due:
+            check(rid in answered, f"request {rid!r} not answered")
+        rest = list(answered)
+        for rid in due:
+            rest.remove(rid)
+        for rid in rest:
+            check(rid in may, f"an answer nobody asked for: {rid!r}")
+            may.remove(rid)
+
+    async def _run(self, data: bytes) -> list[str]:
+        head = data[0]
+        which = _RA_CHANNELS[(head & 0x07) % len(_RA_CHANNELS)]
+        self.adapter.publish_on_specific_response_channel = bool(head & 0x08)
+        pending_kind = _RA_PENDING[(head >> 4) % len(_RA_PENDING)]
+        if which not in ("response", "specific"):
+            pending_kind = None
+        channel = self.channel(which)
+        payloads = data[1:].split(SIO_RECORD_SEP)
+        problems: list[str] = []
+        fut: asyncio.Future[Any] | None = None
+        keep: set[asyncio.Future[Any]] = set()
+        if pending_kind is not None:
+            fut, request_id = await self._open_pending(pending_kind)
+            keep.add(fut)
+            payloads = [p.replace(PENDING_MARKER, request_id.encode()) for p in payloads]
+        self.bus.published.clear()
+        self.log.take()
+        for payload in payloads:
+            try:
+                self.adapter._on_message(channel, payload)
+            except Exception as exc:
+                problems.append(f"_on_message raised {exc!r}\n{_tb(exc)}")
+            await self._drain(keep)
+        logged = self.log.take()
+        errors = [r for r in logged if r.levelno >= logging.ERROR]
+        problems += [f"{r.name}: {r.getMessage()}\n{_format_exc(r)}" for r in errors]
+        if not problems:
+            self._check_published(channel, payloads, logged)
+            if fut is not None and pending_kind is not None:
+                self._check_pending_result(pending_kind, fut)
+        if fut is not None and not fut.done():
+            fut.cancel()
+            with contextlib.suppress(BaseException):
+                await fut
+        self.bus.published.clear()
+        return problems
+
+    def run(self, data: bytes) -> None:
+        """byte 0: the channel (bits 0-2 mod 7: broadcast, room, request, response,
+        specific response, foreign, another namespace), bit 3:
+        publishOnSpecificResponseChannel, bits 4-7 (mod 5): a request of this server
+        waiting for responses (none, fetch, all rooms, server-side emit, broadcast
+        with acks; ``PENDNG`` stands for its id); the rest: the messages, separated
+        by ``\\xfe\\xfd``."""
+        if not data:
+            return
+        problems = self.loop.run_until_complete(self._run(data))
+        problems += self.loop_errors
+        self.loop_errors = []
+        if problems:
+            raise ServerError("\n".join(problems))
+
+
+# The answers each kind of pending request waits for (response types).
+_RA_ANSWERS: dict[str | None, tuple[int | None, ...]] = {
+    None: (None, 0, 1, 5, 6, 8, 9),
+    "fetch": (5,),
+    "all_rooms": (1,),
+    "server_side_emit": (6,),
+    "broadcast_ack": (8, 9, 9),
+}
+
+
+def gen_redis_adapter(rng: random.Random) -> bytes:
+    which = rng.choices(range(len(_RA_CHANNELS)), weights=(2, 1, 4, 3, 2, 0.5, 0.5))[0]
+    name = _RA_CHANNELS[which]
+    pending = rng.randrange(len(_RA_PENDING)) if name in ("response", "specific") else 0
+    head = which | (rng.random() < 0.5) << 3 | (pending << 4)
+    kind = {"request": 1, "response": 2, "specific": 2}.get(name, 0)
+    messages = []
+    for _ in range(rng.choice((1, 1, 1, 2, 3))):
+        if kind == 2 and rng.random() < 0.75:
+            answers = _RA_ANSWERS[_RA_PENDING[pending]]
+            obj = _rf_response_obj(rng, rng.choice(answers) if rng.random() < 0.8 else -1)
+            obj["requestId"] = PENDING_MARKER.decode()
+            if rng.random() < 0.3:
+                obj = _rf_damage(rng, obj)
+            native = isinstance(obj, dict) and obj.get("type") == 9
+            messages.append(_rf_serialize(rng, obj, native))
+        else:
+            messages.append(gen_rf_message(rng, kind))
+    return bytes((head,)) + SIO_RECORD_SEP.join(messages)
+
+
+_redis_adapter: RedisAdapterHarness | None = None
+
+
+def _redis_adapter_setup() -> None:
+    global _redis_adapter
+    if _redis_adapter is None:
+        _redis_adapter = RedisAdapterHarness()
+
+
+def _redis_adapter_teardown() -> None:
+    global _redis_adapter
+    if _redis_adapter is not None:
+        _redis_adapter.close()
+        _redis_adapter = None
+
+
+def _redis_adapter_run(data: bytes) -> None:
+    _redis_adapter_setup()
+    assert _redis_adapter is not None
+    _redis_adapter.run(data)
+
+
+_REDIS_TOKENS = (b"\x93", b"\x85", b"\x83", b"\xa4type", b"\xa4data", b"\xa3nsp", b"\xa3uid")
+_REDIS_TOKENS += (b"\xa9requestId", b"\xa6packet", b"\xa4opts", b"\xa5rooms", b"\xa6except")
+_REDIS_TOKENS += (b"\xa5flags", b"\xa8volatile", b"\xa8compress", b"\xa7timeout", b"\xd4\x00\x00")
+_REDIS_TOKENS += (b'"type":', b'"requestId":', b'"uid":', b'"opts":', b'"rooms":', b'"data":')
+_REDIS_TOKENS += (b'"clientCount":', b'"sockets":', b'"sid":', b'"room":', b'"close":true')
+_REDIS_TOKENS += (b'"packet":', b'"except":[]', b"{", b"}", b"[", b"]", b",", b"null", b"-1")
+_REDIS_TOKENS += (PENDING_MARKER, SIO_RECORD_SEP, b"\xa7connect", b"\xc4\x01", b"\xcd\x03\xe8")
+
+
+# ---------------------------------------------------------------------------
 # Registry
 # ---------------------------------------------------------------------------
 
@@ -1543,7 +2352,29 @@ TARGETS: dict[str, Target] = {
             setup=_tcp_setup,
             teardown=_tcp_teardown,
         ),
+        Target(
+            "redis-format",
+            "Redis adapter decode_broadcast/decode_request/decode_response, with round trips",
+            run_redis_format,
+            (RemoteProtocolError,),
+            gen_redis_format,
+            _REDIS_TOKENS,
+            max_len=16_384,
+        ),
+        Target(
+            "redis-adapter",
+            "RedisAdapter._on_message on a Server's '/' namespace, every channel (no Redis)",
+            _redis_adapter_run,
+            (),
+            gen_redis_adapter,
+            _REDIS_TOKENS,
+            max_len=16_384,
+            setup=_redis_adapter_setup,
+            teardown=_redis_adapter_teardown,
+        ),
     )
 }
 if sio_msgpack is None:
     del TARGETS["msgpack"]
+if redis_format is None:
+    del TARGETS["redis-format"], TARGETS["redis-adapter"]

@@ -7,12 +7,15 @@ Random bytes and structure-aware mutations of valid inputs are fed to:
 * Engine.IO ``parse_text_packet`` and ``decode_payload``;
 * Socket.IO ``PacketDecoder.feed_text`` / ``feed_binary`` sequences;
 * the msgpack parser's ``decoder().feed_binary``;
+* the Redis adapter's ``decode_broadcast`` / ``decode_request`` /
+  ``decode_response``, and ``RedisAdapter._on_message`` on every channel;
 * a whole ``socketwire.Server``: in process through a real ``HttpConnection`` on
   a fake transport, and on 127.0.0.1 over raw sockets after a valid handshake.
 
 Only the documented protocol errors may escape a parser
 (``WebSocketProtocolError`` for framing, ``RemoteProtocolError`` for the
-rest); the HTTP connection and the server let nothing escape and log no error.
+rest); the HTTP connection, the server and the Redis adapter let nothing escape
+and log no error.
 Where an encoder exists, the encoding of a valid value decodes back to it.
 
 Reproducers of fixed failures stay as tests; the long
@@ -23,12 +26,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import logging
+import math
 import os
 import socket
 import threading
 from collections.abc import Iterator
+from datetime import UTC
 from typing import Any
 
 import pytest
@@ -36,6 +42,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import socketwire
+from socketwire.adapters.base import BroadcastOptions
 from socketwire.core.engineio import packet as eio
 from socketwire.core.socketio.packet import (
     RESERVED_EVENTS,
@@ -1177,3 +1184,562 @@ def test_real_server_fuzzed_frames_after_handshake(tcp_server: ThreadedServer, b
     with sock:
         sock.sendall(client_text(b'4217["echo",1,"two"]'))
         assert wait_for_message(sock, reader, b"4317") == b'4317[1,"two"]'
+
+
+# ---------------------------------------------------------------------------
+# The Redis adapter's wire format, and RedisAdapter._on_message
+# ---------------------------------------------------------------------------
+
+try:
+    import orjson
+
+    from socketwire.adapters.redis import RedisAdapter
+    from socketwire.core.cluster import redis_format as rf
+except ImportError:  # needs the msgpack parser
+    rf = None
+
+needs_redis = pytest.mark.skipif(rf is None, reason="msgpack parser not available")
+
+rf_uids = st.sampled_from(["PxeW5f", "AbC-_9", "emitter"]) | st.text(max_size=8)
+rf_request_ids = st.sampled_from(["XLEDLJ", "PO2RKK"]) | st.text(max_size=8)
+rf_rooms = st.lists(st.text(max_size=8), max_size=4, unique=True)
+rf_event_names = st.text(max_size=10).filter(lambda s: s not in RESERVED_EVENTS)
+
+
+def rf_event_data(binary: bool = True) -> st.SearchStrategy[list[Any]]:
+    """``[event, *args]``; with ``binary``, msgpack's own values too (bytes, datetimes)."""
+    args = json_values(binary)
+    if binary:
+        args = args | st.datetimes(timezones=st.just(UTC))
+    return st.tuples(rf_event_names, st.lists(args, max_size=3)).map(lambda t: [t[0], *t[1]])
+
+
+rf_timeouts = st.none() | st.integers(min_value=0, max_value=10**7).map(lambda ms: ms / 1000)
+
+
+@st.composite
+def rf_broadcast_objs(draw: st.DrawFn) -> Any:
+    """``[uid, packet, opts]`` as Node writes a broadcast."""
+    flags: dict[str, Any] = {}
+    if draw(st.booleans()):
+        flags["volatile"] = True
+    if draw(st.booleans()):
+        flags["compress"] = False
+    packet: dict[str, Any] = {"type": 2, "data": draw(rf_event_data())}
+    if draw(st.integers(0, 9)):
+        packet["nsp"] = draw(st.sampled_from(["/", "/", "/admin", "/#"]))
+    opts = {"rooms": draw(rf_rooms), "except": draw(rf_rooms), "flags": flags}
+    return [draw(rf_uids), packet, opts]
+
+
+@st.composite
+def rf_request_objs(draw: st.DrawFn, kind: int | None = None) -> dict[str, Any]:
+    """A request of any type as a Node server (or the emitter) writes it."""
+    if kind is None:
+        kind = draw(st.integers(min_value=0, max_value=7))
+    obj: dict[str, Any] = {}
+    if draw(st.integers(0, 9)):
+        obj["uid"] = draw(rf_uids)
+    if kind in (0, 1, 5, 7) or draw(st.booleans()):
+        obj["requestId"] = draw(rf_request_ids)
+    obj["type"] = kind
+    opts = st.fixed_dictionaries({"rooms": rf_rooms, "except": rf_rooms})
+    if kind == 0:
+        obj["rooms"] = draw(rf_rooms)
+    elif kind in (2, 3):
+        if draw(st.booleans()):
+            obj["opts"] = draw(opts)
+            obj["rooms"] = draw(rf_rooms)
+        else:  # the legacy single-socket form
+            obj["sid"] = draw(st.text(max_size=20))
+            obj["room"] = draw(st.text(max_size=8) | st.integers(-100, 100))
+    elif kind == 4:
+        if draw(st.booleans()):
+            obj["opts"] = draw(opts)
+        else:
+            obj["sid"] = draw(st.text(max_size=20))
+        obj["close"] = draw(st.booleans())
+    elif kind == 5:
+        obj["opts"] = draw(opts)
+    elif kind == 6:
+        obj["data"] = draw(rf_event_data(binary=False))
+    elif kind == 7:
+        obj["packet"] = {"type": 2, "data": draw(rf_event_data()), "nsp": "/"}
+        flags: dict[str, Any] = {"volatile": draw(st.booleans())}
+        timeout = draw(rf_timeouts)
+        if timeout is not None:
+            flags["timeout"] = timeout * 1000
+        obj["opts"] = draw(opts) | {"flags": flags}
+    return obj
+
+
+socket_entries = st.fixed_dictionaries(
+    {"id": st.text(max_size=20)},
+    optional={
+        "handshake": st.dictionaries(keys, json_values(), max_size=3),
+        "rooms": rf_rooms,
+        "data": json_values(binary=True),
+    },
+)
+
+
+@st.composite
+def rf_response_objs(draw: st.DrawFn, request_id: Any = None) -> dict[str, Any]:
+    """A response of any kind: fetch, sockets, rooms, server-side emit, count, ack."""
+    rid = draw(rf_request_ids) if request_id is None else request_id
+    kind = draw(st.sampled_from(["fetch", "sockets", "rooms", "sse", "count", "ack", "bare"]))
+    if kind == "fetch":
+        return {"requestId": rid, "sockets": draw(st.lists(socket_entries, max_size=3))}
+    if kind == "sockets":
+        return {"requestId": rid, "sockets": draw(st.lists(st.text(max_size=20), max_size=3))}
+    if kind == "rooms":
+        return {"requestId": rid, "rooms": draw(rf_rooms)}
+    if kind == "sse":
+        return {"type": 6, "requestId": rid, "data": draw(json_values(binary=True))}
+    if kind == "count":
+        return {"type": 8, "requestId": rid, "clientCount": draw(st.integers(0, 2**31))}
+    if kind == "ack":
+        return {"type": 9, "requestId": rid, "packet": draw(json_values(binary=True))}
+    return {"requestId": rid}
+
+
+def rf_encode(obj: Any) -> bytes:
+    """As Node writes it: JSON, or msgpack (Dates as timestamps) for BROADCAST, acks,
+    and what JSON cannot carry."""
+    assert msgpack is not None
+    if isinstance(obj, dict) and obj.get("type") not in (7, 9):
+        try:
+            return orjson.dumps(obj)
+        except TypeError:
+            pass
+    return msgpack.packb(obj, use_bin_type=True, datetime=True)  # type: ignore[no-any-return]
+
+
+_RF_WEIRD = [None, True, 0, -1, 1.5, float("nan"), "", "connect", [], {}, [None], b"\x00"]
+_RF_WEIRD += [2**64 - 1, "x" * 40, [[[[[]]]]]]
+
+
+@st.composite
+def mutated_redis_messages(draw: st.DrawFn) -> bytes:
+    """A valid broadcast, request or response, then a field or its bytes damaged."""
+    assert msgpack is not None
+    obj = draw(rf_broadcast_objs() | rf_request_objs() | rf_response_objs())
+    kind = draw(st.integers(min_value=0, max_value=7))
+    if kind <= 2:  # a field (maybe a nested one) replaced, dropped or added
+        parent: Any = obj
+        key: Any = draw(st.integers(0, len(obj) - 1)) if isinstance(obj, list) else None
+        if isinstance(obj, dict):
+            key = draw(st.sampled_from(sorted(obj)))
+        child = parent[key]
+        if isinstance(child, (dict, list)) and child and draw(st.booleans()):
+            parent = child
+            key = (
+                draw(st.sampled_from(sorted(child)))
+                if isinstance(child, dict)
+                else draw(st.integers(0, len(child) - 1))
+            )
+        if kind == 0 or isinstance(parent, list):
+            parent[key] = draw(st.sampled_from(_RF_WEIRD) | json_values(binary=True))
+        elif kind == 1:
+            del parent[key]
+        else:
+            parent[draw(st.sampled_from(["extra", "local", "id"]))] = draw(json_values())
+    # kind 3: msgpack even where Node writes JSON.
+    data = msgpack.packb(obj, use_bin_type=True, datetime=True) if kind == 3 else rf_encode(obj)
+    buf = bytearray(data)
+    if kind == 4 and buf:  # a bit flipped
+        buf[draw(st.integers(0, len(buf) - 1))] ^= 1 << draw(st.integers(0, 7))
+    elif kind == 5:  # cut short
+        del buf[draw(st.integers(0, len(buf))) :]
+    elif kind == 6:  # bytes inserted (notepack's undefined among them)
+        at = draw(st.integers(0, len(buf)))
+        buf[at:at] = draw(st.sampled_from([b"\xd4\x00\x00", b"\xc1", b"{", b"\xd7\x00"]))
+    elif kind == 7:  # nested deeper than the decoders take
+        buf = bytearray(b"\x91" * draw(st.sampled_from([254, 1000, 1030])) + bytes(buf))
+    return bytes(buf)
+
+
+def decode_any(data: bytes) -> None:
+    assert rf is not None
+    for decode in (rf.decode_broadcast, rf.decode_request, rf.decode_response):
+        with contextlib.suppress(RemoteProtocolError):
+            decode(data)
+
+
+@needs_redis
+@FUZZ
+@given(st.binary(max_size=200))
+def test_redis_decoders_random_bytes(data: bytes) -> None:
+    decode_any(data)
+    decode_any(b"{" + data)  # JSON from the first byte
+
+
+@needs_redis
+@FUZZ
+@given(mutated_redis_messages())
+def test_redis_decoders_mutated_messages(data: bytes) -> None:
+    decode_any(data)
+
+
+@needs_redis
+@FUZZ
+@given(
+    rf_uids,
+    namespaces,
+    rf_event_data(),
+    rf_rooms,
+    rf_rooms,
+    st.booleans(),
+    st.booleans(),
+)
+def test_redis_broadcast_round_trip(
+    uid: str,
+    nsp: str,
+    data: list[Any],
+    rooms: list[str],
+    except_rooms: list[str],
+    volatile: bool,
+    compress: bool,
+) -> None:
+    assert rf is not None
+    payload = rf.encode_broadcast(
+        uid, nsp, data, rooms, except_rooms, volatile=volatile, compress=compress
+    )
+    assert rf.decode_broadcast(payload) == rf.BroadcastMessage(
+        uid,
+        nsp,
+        data,
+        frozenset(rooms),
+        frozenset(except_rooms),
+        rf.Flags(volatile=volatile, compress=compress),
+    )
+    # The channel it goes on names its room when there is exactly one.
+    channels = rf.Channels(nsp, "PxeW5f")
+    room = channels.room_of(channels.for_rooms(rooms))
+    assert room == (rooms[0] if len(rooms) == 1 else "")
+
+
+@needs_redis
+@FUZZ
+@given(
+    rf_uids,
+    rf_request_ids,
+    namespaces,
+    rf_event_data(),
+    rf_rooms,
+    rf_rooms,
+    st.booleans(),
+    st.booleans(),
+    rf_timeouts | st.floats(min_value=0, max_value=1e9),
+)
+def test_redis_broadcast_request_round_trip(
+    uid: str,
+    request_id: str,
+    nsp: str,
+    data: list[Any],
+    rooms: list[str],
+    except_rooms: list[str],
+    volatile: bool,
+    compress: bool,
+    timeout: float | None,
+) -> None:
+    assert rf is not None
+    payload = rf.encode_broadcast_request(
+        uid,
+        request_id,
+        nsp,
+        data,
+        rooms,
+        except_rooms,
+        volatile=volatile,
+        compress=compress,
+        timeout=timeout,
+    )
+    assert payload[:1] != b"{"
+    req = rf.decode_request(payload)
+    assert (req.type, req.uid, req.request_id, req.nsp) == (
+        rf.RequestType.BROADCAST,
+        uid,
+        request_id,
+        nsp,
+    )
+    assert (req.data, req.rooms, req.except_rooms) == (data, set(rooms), set(except_rooms))
+    assert (req.flags.volatile, req.flags.compress) == (volatile, compress)
+    if timeout is None:
+        assert req.flags.timeout is None
+    else:
+        assert req.flags.timeout is not None
+        assert math.isclose(req.flags.timeout, min(timeout, 2**31 / 1000), rel_tol=1e-12)
+
+
+@needs_redis
+@FUZZ
+@given(st.integers(min_value=0, max_value=6).flatmap(lambda k: rf_request_objs(k)))
+def test_redis_json_request_round_trip(obj: dict[str, Any]) -> None:
+    assert rf is not None
+    kind = rf.RequestType(obj["type"])
+    fields = {k: v for k, v in obj.items() if k not in ("uid", "requestId", "type")}
+    payload = rf.encode_request(obj.get("uid"), kind, obj.get("requestId"), **fields)
+    assert payload[:1] == b"{"
+    assert orjson.loads(payload) == obj | {"uid": obj.get("uid")}
+    req = rf.decode_request(payload)
+    assert (req.type, req.uid, req.request_id) == (kind, obj.get("uid"), obj.get("requestId"))
+    opts = obj.get("opts", {})
+    assert req.rooms == set(opts.get("rooms", obj.get("rooms", []) if kind == 0 else []))
+    assert req.except_rooms == set(opts.get("except", []))
+    if kind in (rf.RequestType.REMOTE_JOIN, rf.RequestType.REMOTE_LEAVE):
+        if "opts" in obj:
+            assert req.new_rooms == obj["rooms"] and req.sid is None
+        else:
+            assert (req.sid, req.room) == (obj["sid"], str(obj["room"]))
+    if kind == rf.RequestType.REMOTE_DISCONNECT:
+        assert req.close == obj["close"] and req.sid == obj.get("sid")
+    if kind == rf.RequestType.SERVER_SIDE_EMIT:
+        assert req.data == obj["data"]
+
+
+@needs_redis
+@FUZZ
+@given(rf_response_objs())
+def test_redis_response_round_trip(obj: dict[str, Any]) -> None:
+    assert rf is not None
+    kind = obj.get("type")
+    if kind == 9:
+        payload = rf.encode_broadcast_ack(obj["requestId"], obj["packet"])
+    else:
+        payload = rf.encode_response(obj)
+    # JSON unless the response holds binary.
+    assert (payload[:1] == b"{") == (kind != 9 and not contains_bytes(obj))
+    resp = rf.decode_response(payload)
+    assert (resp.request_id, resp.type) == (obj["requestId"], kind)
+    assert resp.sockets == obj.get("sockets")
+    assert resp.rooms == obj.get("rooms")
+    assert resp.client_count == obj.get("clientCount")
+    assert resp.has_answer == (kind in (6, 9))
+    assert resp.answer == obj.get("data", obj.get("packet"))
+    for entry in obj.get("sockets", []):
+        if isinstance(entry, dict):
+            s = rf.parse_fetched_socket(entry)
+            assert s.id == entry["id"] and s.rooms == set(entry.get("rooms", []))
+            assert s.handshake == entry.get("handshake", {}) and s.data == entry.get("data")
+
+
+class CaptureBus:
+    """The adapter's bus without Redis: what it publishes is kept."""
+
+    def __init__(self) -> None:
+        self.published: list[tuple[str, bytes]] = []
+
+    def publish(self, channel: str, payload: bytes) -> None:
+        self.published.append((channel, payload))
+
+    async def numsub(self, channel: str) -> int:
+        return 2  # this server and one other
+
+    async def subscribe(self, channels: Any, patterns: Any, handler: Any) -> None:
+        pass
+
+    async def unsubscribe(self, channels: Any, patterns: Any) -> None:
+        pass
+
+
+class RecordAll(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+    def take(self) -> list[logging.LogRecord]:
+        out, self.records = self.records, []
+        return out
+
+
+PENDING = "PENDNG"  # stands for the id of the request this server is waiting on
+
+
+class AdapterHarness:
+    """A Server (not listening) with a RedisAdapter on "/" over a CaptureBus, one loop."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.loop_errors: list[str] = []
+        self.loop.set_exception_handler(
+            lambda loop, ctx: self.loop_errors.append(
+                f"{ctx.get('message')} {ctx.get('exception')!r}"
+            )
+        )
+        self.bus = CaptureBus()
+        self.log = RecordAll()
+        self.logger = logging.getLogger("socketwire")
+        self.level = self.logger.level
+        self.logger.setLevel(logging.INFO)
+        for name in ("socketwire", "asyncio"):
+            logging.getLogger(name).addHandler(self.log)
+        self.server = self.loop.run_until_complete(self._make())
+        adapter = self.server.of("/").adapter
+        assert isinstance(adapter, RedisAdapter)
+        self.adapter = adapter
+
+    async def _make(self) -> socketwire.Server:
+        bus = self.bus
+        sio = socketwire.Server(
+            serve_client=False, adapter=lambda nsp: RedisAdapter(nsp, bus, requests_timeout=30)
+        )
+        sio.of("/").on_server_side_emit("ping", lambda *args: args[0] if args else None)
+
+        async def aping(*args: Any) -> Any:
+            await asyncio.sleep(0)
+            return list(args)
+
+        sio.of("/").on_server_side_emit("aping", aping)
+        await sio.init_adapters()
+        return sio
+
+    async def _shutdown(self) -> None:
+        await self.server.close()
+        me = asyncio.current_task()
+        pending = [t for t in asyncio.all_tasks() if t is not me]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self._shutdown())
+        self.loop.close()
+        for name in ("socketwire", "asyncio"):
+            logging.getLogger(name).removeHandler(self.log)
+        self.logger.setLevel(self.level)
+
+    def channel(self, which: str) -> str:
+        ch = self.adapter.channels
+        return {
+            "broadcast": ch.broadcast,
+            "room": ch.for_rooms(["room1"]),  # no local socket is in it
+            "request": ch.request,
+            "response": ch.response,
+            "specific": ch.specific_response,
+            "foreign": "socket.io#/admin#",
+        }[which]
+
+    async def _drain(self, keep: Any) -> None:
+        me = asyncio.current_task()
+        for _ in range(50):  # bounded: only what the messages started, run to its end
+            await asyncio.sleep(0)
+            if not [t for t in asyncio.all_tasks() if t is not me and t is not keep]:
+                return
+
+    async def feed(
+        self, which: str, specific: bool, pending: str | None, payloads: list[bytes]
+    ) -> tuple[list[BaseException], list[bytes]]:
+        """Feed the messages; what escaped and the messages as fed (ids filled in)."""
+        adapter = self.adapter
+        adapter.publish_on_specific_response_channel = specific
+        task: asyncio.Task[Any] | None = None
+        if pending is not None:
+            ask = {
+                "fetch": lambda: adapter.fetch_sockets(BroadcastOptions()),
+                "rooms": adapter.all_rooms,
+                "sse": lambda: adapter.server_side_emit_with_ack(["q"], 30),
+            }[pending]
+            task = asyncio.ensure_future(ask())
+            for _ in range(20):
+                if self.bus.published:
+                    break
+                await asyncio.sleep(0)
+            request_id = rf.decode_request(self.bus.published[0][1]).request_id  # type: ignore[union-attr]
+            assert request_id is not None and len(request_id) == 6
+            payloads = [p.replace(PENDING.encode(), request_id.encode()) for p in payloads]
+        self.bus.published.clear()
+        escaped: list[BaseException] = []
+        for payload in payloads:
+            try:
+                adapter._on_message(self.channel(which), payload)
+            except Exception as exc:
+                escaped.append(exc)
+            await self._drain(task)
+        if task is not None:
+            if task.done():
+                result = task.result()  # no error: the answers were well formed
+                assert isinstance(result, (list, set))
+            else:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        return escaped, payloads
+
+
+@pytest.fixture(scope="module")
+def redis_adapter() -> Iterator[AdapterHarness]:
+    harness = AdapterHarness()
+    yield harness
+    harness.close()
+
+
+def rf_payloads(objs: st.SearchStrategy[Any]) -> st.SearchStrategy[bytes]:
+    return objs.map(rf_encode) | mutated_redis_messages() | st.binary(max_size=60)
+
+
+@st.composite
+def adapter_inputs(draw: st.DrawFn) -> tuple[str, bool, str | None, list[bytes]]:
+    which = draw(st.sampled_from(["broadcast", "room", "request", "response", "specific"]))
+    which = draw(st.sampled_from([which, which, "foreign"]))
+    pending = None
+    if which == "request":
+        messages = rf_payloads(rf_request_objs())
+    elif which in ("response", "specific"):
+        pending = draw(st.sampled_from([None, "fetch", "rooms", "sse"]))
+        ids = st.just(PENDING) if pending else rf_request_ids
+        messages = rf_payloads(ids.flatmap(lambda rid: rf_response_objs(rid)))
+    else:
+        messages = rf_payloads(rf_broadcast_objs())
+    return which, draw(st.booleans()), pending, draw(st.lists(messages, min_size=1, max_size=3))
+
+
+@needs_redis
+@FEW
+@given(adapter_inputs())
+def test_redis_adapter_on_message(
+    redis_adapter: AdapterHarness, case: tuple[str, bool, str | None, list[bytes]]
+) -> None:
+    assert rf is not None
+    which, specific, pending, payloads = case
+    harness = redis_adapter
+    harness.log.take()
+    escaped, payloads = harness.loop.run_until_complete(
+        harness.feed(which, specific, pending, payloads)
+    )
+    if escaped:
+        raise escaped[0]
+    records = harness.log.take()
+    assert [f"{r.name}: {r.getMessage()}" for r in records if r.levelno >= logging.ERROR] == []
+    assert harness.loop_errors == []
+    ch = harness.adapter.channels
+    decoder = {
+        ch.broadcast: rf.decode_broadcast,
+        ch.request: rf.decode_request,
+        ch.response: rf.decode_response,
+        ch.specific_response: rf.decode_response,
+    }.get(harness.channel(which))
+    malformed = 0
+    due = []  # SOCKETS, ALL_ROOMS and REMOTE_FETCH requests: always answered
+    for payload in payloads if decoder is not None else ():
+        try:
+            decoded = decoder(payload)
+        except RemoteProtocolError:
+            malformed += 1
+            continue
+        if which == "request" and decoded.type in (0, 1, 5):
+            due.append(decoded.request_id)
+    invalid = [r for r in records if r.getMessage().startswith("invalid message on ")]
+    assert all(r.levelno == logging.INFO for r in invalid)
+    assert len(invalid) >= malformed  # every malformed message logged at INFO
+    answered = []
+    for channel, out in harness.bus.published:
+        assert which == "request"  # nothing else makes the adapter publish
+        assert channel.startswith(ch.response)
+        answered.append(rf.decode_response(out).request_id)
+    for rid in due:
+        assert rid in answered
+    harness.bus.published.clear()

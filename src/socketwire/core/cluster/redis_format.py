@@ -32,7 +32,8 @@ from typing import Any, Final
 
 import orjson
 
-from socketwire.core.socketio.msgpack import pack, unpack
+from socketwire.core.socketio.msgpack import pack as _pack_any
+from socketwire.core.socketio.msgpack import unpack
 from socketwire.core.socketio.packet import RESERVED_EVENTS, _short
 from socketwire.errors import LocalProtocolError, RemoteProtocolError
 
@@ -81,6 +82,12 @@ class RequestType(IntEnum):
     BROADCAST = 7
     BROADCAST_CLIENT_COUNT = 8
     BROADCAST_ACK = 9
+
+
+def _pack(obj: Any) -> bytes:
+    """msgpack as notepack.io 3 (the adapter's parser) writes it: datetimes as
+    standard msgpack timestamps."""
+    return _pack_any(obj, timestamps=True)
 
 
 def new_uid() -> str:
@@ -275,7 +282,7 @@ def encode_broadcast(
     compress: bool = True,
 ) -> bytes:
     """The message of a broadcast, to publish on ``Channels.for_rooms(rooms)``."""
-    return pack(
+    return _pack(
         [
             uid,
             {"type": 2, "data": data, "nsp": nsp},
@@ -419,7 +426,7 @@ def encode_broadcast_request(
     timeout: float | None = None,
 ) -> bytes:
     """The msgpack BROADCAST request of a broadcast asking every client for an ack."""
-    return pack(
+    return _pack(
         {
             "uid": uid,
             "requestId": request_id,
@@ -514,7 +521,9 @@ def parse_fetched_socket(entry: Any) -> FetchedSocket:
 
 def encode_broadcast_ack(request_id: str, answer: Any) -> bytes:
     """A BROADCAST_ACK response: one client's ack argument (msgpack, as Node)."""
-    return pack({"type": int(RequestType.BROADCAST_ACK), "requestId": request_id, "packet": answer})
+    return _pack(
+        {"type": int(RequestType.BROADCAST_ACK), "requestId": request_id, "packet": answer}
+    )
 
 
 def encode_response(obj: dict[str, Any]) -> bytes:
@@ -525,4 +534,4 @@ def encode_response(obj: dict[str, Any]) -> bytes:
     try:
         return orjson.dumps(obj)
     except TypeError:
-        return pack(obj)
+        return _pack(obj)
