@@ -62,18 +62,37 @@ _SHARED_VALUES = frozenset(
 )
 
 
+# Recent handshake queries and their parsed form.  Most clients of a server send
+# the same handshake query (``EIO=4&transport=websocket``, plus the same
+# application parameters), so a WebSocket handshake usually parses nothing.
+# Queries naming a session (``sid``) or busting caches (Engine.IO's ``t``) are
+# unique per request and are not kept.
+_QUERY_CACHE: dict[str, dict[str, str]] = {}
+_QUERY_CACHE_SIZE = 256
+_QUERY_CACHE_MAX_LEN = 512
+
+
 def parse_query(raw: str) -> dict[str, str]:
     """Query parameters, the last value of a repeated name winning.
 
     Short names and values are interned: every session keeps its handshake query.
+    The result is the caller's own dict.
     """
     if not raw:
         return {}
+    cached = _QUERY_CACHE.get(raw)
+    if cached is not None:
+        return cached.copy()
     if "%" in raw or "+" in raw:
         pairs = parse_qsl(raw, keep_blank_values=True)
     else:
         pairs = [(k, v) for k, _, v in (p.partition("=") for p in raw.split("&") if p)]
-    return {sys.intern(k): (sys.intern(v) if len(v) < 16 else v) for k, v in pairs}
+    query = {sys.intern(k): (sys.intern(v) if len(v) < 16 else v) for k, v in pairs}
+    if len(raw) <= _QUERY_CACHE_MAX_LEN and "sid" not in query and "t" not in query:
+        if len(_QUERY_CACHE) >= _QUERY_CACHE_SIZE:
+            _QUERY_CACHE.clear()
+        _QUERY_CACHE[raw] = query.copy()
+    return query
 
 
 @functools.lru_cache(maxsize=512)

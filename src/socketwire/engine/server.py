@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import secrets
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from socketwire.engine.ports import HttpRequest
 from socketwire.engine.socket import EngineSocket, RequestInfo
 from socketwire.engine.ticker import Ticker
 from socketwire.errors import ConnectionRefused
+from socketwire.ids import random_id
 
 log = logging.getLogger("socketwire.engine")
 
@@ -59,7 +59,7 @@ _OK_HEADERS = [("Content-Type", "text/html")]
 
 def default_generate_id(req: HttpRequest | None = None) -> str:
     """A session id: 15 bytes of cryptographic randomness, 20 URL-safe characters."""
-    return secrets.token_urlsafe(15)
+    return random_id()
 
 
 @dataclass(slots=True)

@@ -167,8 +167,13 @@ class Namespace(Emitter):
             # in order, each once (their offset is still their last argument).
             for data in session.missed:
                 socket._send_data(data)
-        self._emit_local("connection", socket, where=f"connection sid={sid} nsp={self.name}")
-        self._emit_local("connect", socket, where=f"connect sid={sid} nsp={self.name}")
+        listeners = self._listeners
+        # Checked first so that a namespace without connection handlers builds
+        # no log context per connection.
+        if "connection" in listeners:
+            self._emit_local("connection", socket, where=f"connection sid={sid} nsp={self.name}")
+        if "connect" in listeners:
+            self._emit_local("connect", socket, where=f"connect sid={sid} nsp={self.name}")
 
     def _remove(self, socket: Socket) -> None:
         self.sockets.pop(socket.id, None)
@@ -176,7 +181,8 @@ class Namespace(Emitter):
             self.server._child_emptied(self)
 
     def _emit_socket_event(self, event: str, socket: Socket, *args: Any) -> None:
-        self._emit_local(event, socket, *args, where=f"{event} sid={socket.id} nsp={self.name}")
+        if event in self._listeners:
+            self._emit_local(event, socket, *args, where=f"{event} sid={socket.id} nsp={self.name}")
 
     # -- broadcasting -------------------------------------------------------------------
 

@@ -14,7 +14,6 @@ import gc
 import logging
 import os
 import re
-import secrets
 import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from socketwire.engine.ports import HttpRequest
 from socketwire.engine.server import EngineServer
 from socketwire.engine.socket import EngineSocket
 from socketwire.engine.ticker import Ticker
+from socketwire.ids import random_id
 from socketwire.server.broadcast_operator import BroadcastOperator
 from socketwire.server.connection import Connection
 from socketwire.server.listeners import F, spawn
@@ -183,7 +183,7 @@ class Server:
         return dict(self._nsps)
 
     def _new_socket_id(self) -> str:
-        return secrets.token_urlsafe(15)
+        return random_id()
 
     def _connect(self, conn: Connection, name: str, auth: Any) -> None:
         auth = auth if isinstance(auth, dict) else {}

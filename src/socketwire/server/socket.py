@@ -566,7 +566,8 @@ class Socket(Emitter):
     def _on_close(self, reason: str) -> None:
         if not self.connected:
             return
-        self._emit_local("disconnecting", reason, where=f"disconnecting sid={self.id}")
+        if "disconnecting" in self._listeners:
+            self._emit_local("disconnecting", reason, where=f"disconnecting sid={self.id}")
         self.nsp._emit_socket_event("disconnecting", self, reason)
         nsp = self.nsp
         if self.pid is not None and reason in RECOVERABLE_REASONS:
@@ -581,7 +582,8 @@ class Socket(Emitter):
         acks, self._acks = self._acks, {}
         for entry in acks.values():
             entry.drop(reason)
-        self._emit_local("disconnect", reason, where=f"disconnect sid={self.id}")
+        if "disconnect" in self._listeners:
+            self._emit_local("disconnect", reason, where=f"disconnect sid={self.id}")
         self.nsp._emit_socket_event("disconnect", self, reason)
 
 
