@@ -63,12 +63,13 @@ def _check_upgrade_headers(headers: Mapping[str, str]) -> None:
     upgrade = headers.get("upgrade")
     if upgrade is None:
         raise RemoteProtocolError("missing Upgrade header")
-    if "websocket" not in _tokens(upgrade):
+    # The usual values are the single token itself: checked before splitting.
+    if upgrade.lower() != "websocket" and "websocket" not in _tokens(upgrade):
         raise RemoteProtocolError(f"Upgrade header does not name websocket: {upgrade!r}")
     connection = headers.get("connection")
     if connection is None:
         raise RemoteProtocolError("missing Connection header")
-    if "upgrade" not in _tokens(connection):
+    if connection.lower() != "upgrade" and "upgrade" not in _tokens(connection):
         raise RemoteProtocolError(f"Connection header has no 'upgrade' token: {connection!r}")
 
 
