@@ -30,7 +30,6 @@ import asyncio
 import contextlib
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -39,7 +38,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from soak import NODE_MODULES, ROOT, Reader, proc_status, raise_fd_limit, stop
+from soak import NODE_MODULES, ROOT, Reader, proc_status, raise_fd_limit, stop, wait_for_port
 
 STORM_JS = Path(__file__).resolve().parent / "ping_storm.js"
 
@@ -142,8 +141,8 @@ class StormServer:
                     rtt.record((time.monotonic() - sent_at) * 1000)
             original_packet(sock, ptype, data, binary)
 
-        EngineSocket.heartbeat_due = heartbeat_due  # type: ignore[method-assign]
-        EngineSocket._on_packet = on_packet  # type: ignore[method-assign]
+        EngineSocket.heartbeat_due = heartbeat_due  # type: ignore[method-assign, assignment]
+        EngineSocket._on_packet = on_packet  # type: ignore[method-assign, assignment]
         return True
 
     def _create(self) -> Any:
@@ -401,12 +400,9 @@ def orchestrate(args: argparse.Namespace) -> int:
     node: subprocess.Popen[bytes] | None = None
     try:
         assert server.stdout is not None and server.stderr is not None
-        first = server.stdout.readline().decode()
-        match = re.match(r"PORT (\d+)", first)
-        if not match:
-            print(f"server did not start: {first!r} {server.stderr.read().decode()}", flush=True)
+        port = wait_for_port(server)
+        if port is None:
             return 2
-        port = int(match.group(1))
         server_out = Reader(server.stdout, parse_json=True)
         server_err = Reader(server.stderr, parse_json=False)
         server_out.start()

@@ -236,6 +236,17 @@ def levelled_off(samples: list[tuple[float, int]]) -> tuple[bool, str]:
     )
 
 
+def wait_for_port(server: subprocess.Popen[bytes]) -> int | None:
+    """The port a ``--serve`` process prints first (``PORT n``); None if it failed to start."""
+    assert server.stdout is not None and server.stderr is not None
+    first = server.stdout.readline().decode()
+    match = re.match(r"PORT (\d+)", first)
+    if not match:
+        print(f"server did not start: {first!r} {server.stderr.read().decode()}", flush=True)
+        return None
+    return int(match.group(1))
+
+
 def stop(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
     if proc.poll() is not None:
         return
@@ -268,12 +279,9 @@ def orchestrate(args: argparse.Namespace) -> int:
     node: subprocess.Popen[bytes] | None = None
     try:
         assert server.stdout is not None and server.stderr is not None
-        first = server.stdout.readline().decode()
-        match = re.match(r"PORT (\d+)", first)
-        if not match:
-            print(f"server did not start: {first!r} {server.stderr.read().decode()}", flush=True)
+        port = wait_for_port(server)
+        if port is None:
             return 2
-        port = int(match.group(1))
         server_err = Reader(server.stderr, parse_json=False)
         server_err.start()
         seconds = int(args.minutes * 60)
@@ -330,8 +338,10 @@ def orchestrate(args: argparse.Namespace) -> int:
             t = now - t0
             rss.append((t, st["VmRSS"]))
             lines = load_out.snapshot()
-            gen = next((x for x in reversed(lines) if "acksRequested" in x), {})
-            srv = next((x["server"] for x in reversed(lines) if x.get("server")), {})
+            gen: dict[str, Any] = next((x for x in reversed(lines) if "acksRequested" in x), {})
+            srv: dict[str, Any] = next(
+                (x["server"] for x in reversed(lines) if x.get("server")), {}
+            )
             errors = sum(
                 gen.get(k, 0)
                 for k in (
@@ -370,7 +380,7 @@ def orchestrate(args: argparse.Namespace) -> int:
             flush=True,
         )
         final = next((x for x in load_out.snapshot() if x.get("final")), None)
-        closed = next((x for x in load_out.snapshot() if x.get("closed")), {})
+        closed: dict[str, Any] = next((x for x in load_out.snapshot() if x.get("closed")), {})
         if final is not None:
             final["serverAfter"] = closed.get("serverAfter")
         stop(server, signal.SIGINT)
