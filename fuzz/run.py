@@ -71,7 +71,7 @@ def call_at_depth(fn: Any, data: bytes) -> None:
 
 def have_atheris() -> bool:
     try:
-        import atheris  # noqa: F401
+        import atheris  # type: ignore[import-untyped, import-not-found, unused-ignore]  # noqa: F401
     except ImportError:
         return False
     return True
