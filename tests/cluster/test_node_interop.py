@@ -21,6 +21,12 @@ from .test_redis_adapter import Inbox, adapter, room_change, setup_rooms
 pytestmark = pytest.mark.parametrize("specific", [False, True], ids=["generic", "specific"])
 
 
+def sid(client: Any) -> str:
+    """A connected client's socket id."""
+    assert client.id is not None
+    return str(client.id)
+
+
 def adapter_options(specific: bool) -> dict[str, Any]:
     return {"adapter_options": {"publish_on_specific_response_channel": specific}}
 
@@ -98,7 +104,7 @@ async def test_to_socket_ids_across(
     node_client = await connect(node.url)
     on_py = Inbox(py_client, "dm")
     on_node = Inbox(node_client, "dm")
-    sio.to(node_client.id).emit("dm", "to node's client")
+    sio.to(sid(node_client)).emit("dm", "to node's client")
     assert await on_node.next() == ("dm", ("to node's client",))
     await node.call("emit", event="dm", args=["to python's client"], rooms=[py_client.id])
     assert await on_py.next() == ("dm", ("to python's client",))
@@ -113,16 +119,16 @@ async def test_fetch_sockets_both_ways(
 
     found = {s.id: s for s in await sio.fetch_sockets()}
     assert set(found) == {alice.id, bob.id}
-    assert found[bob.id].data == {"server": "node", "name": "bob"}
-    assert found[bob.id].rooms == {bob.id, "red", "blue"}
-    assert found[bob.id].handshake["auth"] == {"name": "bob", "rooms": ["red", "blue"]}
+    assert found[sid(bob)].data == {"server": "node", "name": "bob"}
+    assert found[sid(bob)].rooms == {sid(bob), "red", "blue"}
+    assert found[sid(bob)].handshake["auth"] == {"name": "bob", "rooms": ["red", "blue"]}
     assert [s.id for s in await sio.in_("blue").fetch_sockets()] == [bob.id]
 
     seen = await node.call("fetchSockets")
     by_id = {s["id"]: s for s in seen}
     assert set(by_id) == {alice.id, bob.id}
     assert by_id[alice.id]["data"] == {"name": "alice"}
-    assert by_id[alice.id]["rooms"] == sorted([alice.id, "red"])
+    assert by_id[sid(alice)]["rooms"] == sorted([sid(alice), "red"])
     assert by_id[alice.id]["auth"] == {"name": "alice", "rooms": ["red"]}
     reds = await node.call("fetchSockets", rooms=["red"], **{"except": ["blue"]})
     assert [s["id"] for s in reds] == [alice.id]
@@ -157,7 +163,7 @@ async def test_sockets_join_leave_disconnect_both_ways(
     # From socketwire: Node applies it before a later broadcast to the new room
     # (both travel from one publisher to Node's one subscriber, in order).
     on_bob = Inbox(bob, "msg")
-    sio.in_(bob.id).sockets_join("purple")
+    sio.in_(sid(bob)).sockets_join("purple")
     sio.to("purple").emit("msg", "purple")
     assert await on_bob.next() == ("msg", ("purple",))
     assert "purple" in await node.call("localRooms", sid=bob.id)
@@ -171,7 +177,7 @@ async def test_sockets_join_leave_disconnect_both_ways(
             gone[name].set()
 
         client.on("disconnect", on_disconnect)
-    sio.in_(bob.id).disconnect_sockets()
+    sio.in_(sid(bob)).disconnect_sockets()
     await asyncio.wait_for(gone["bob"].wait(), TIMEOUT)
     await node.call("disconnectSockets", rooms=[alice.id], close=True)
     await asyncio.wait_for(gone["alice"].wait(), TIMEOUT)

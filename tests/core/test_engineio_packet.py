@@ -267,7 +267,7 @@ def test_errors_are_remote_protocol_errors_not_binascii() -> None:
 # -- round-trips -------------------------------------------------------------------
 
 text_payloads = st.text(
-    alphabet=st.characters(exclude_characters="\x1e", exclude_categories=("Cs",)),
+    alphabet=st.characters(exclude_characters="\x1e", exclude_categories=["Cs"]),
     max_size=40,
 ).map(str.encode)
 text_packets = st.tuples(st.sampled_from(list(EnginePacketType)), text_payloads)

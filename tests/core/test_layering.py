@@ -12,6 +12,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -44,7 +45,7 @@ print(json.dumps({
 """
 
 
-def run_probe(name: str) -> dict[str, object]:
+def run_probe(name: str) -> dict[str, Any]:
     proc = subprocess.run(
         [sys.executable, "-c", PROBE, str(PACKAGE_DIR), name],
         capture_output=True,

@@ -33,7 +33,7 @@ import math
 import os
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC
 from typing import Any
 
@@ -62,12 +62,12 @@ from socketwire.errors import RemoteProtocolError, WebSocketProtocolError
 from socketwire.serve import HttpConnection
 
 try:
-    import msgpack
+    import msgpack  # type: ignore[import-untyped]
 
     from socketwire.core.socketio.msgpack import MSGPACK_PARSER
 except ImportError:  # the msgpack parser is optional
     msgpack = None
-    MSGPACK_PARSER = None
+    MSGPACK_PARSER = None  # type: ignore[misc, assignment]
 
 needs_msgpack = pytest.mark.skipif(MSGPACK_PARSER is None, reason="msgpack parser not available")
 
@@ -80,7 +80,7 @@ FUZZ = settings(
     max_examples=150 * _SCALE,
     deadline=None,
     derandomize=_IN_CI,
-    database=None if _IN_CI else settings.default.database,
+    database=None if _IN_CI or settings.default is None else settings.default.database,
     suppress_health_check=[
         HealthCheck.too_slow,
         HealthCheck.data_too_large,
@@ -132,7 +132,7 @@ def contains_bytes(obj: Any) -> bool:
 
 
 namespaces = st.just("/") | st.text(
-    alphabet=st.characters(blacklist_characters=",", blacklist_categories=("Cs",)), max_size=8
+    alphabet=st.characters(blacklist_characters=",", blacklist_categories=["Cs"]), max_size=8
 ).map(lambda s: "/" + s)
 ack_ids = st.integers(min_value=0, max_value=10**15 - 1)
 event_names = (
@@ -268,7 +268,7 @@ close_payloads = st.one_of(
 @st.composite
 def ws_messages(draw: st.DrawFn) -> list[tuple[int, bytes, list[bytes]]]:
     """Valid messages: (opcode, payload, fragments); control frames are never fragmented."""
-    out = []
+    out: list[tuple[int, bytes, list[bytes]]] = []
     for _ in range(draw(st.integers(min_value=1, max_value=5))):
         kind = draw(st.sampled_from(["text", "binary", "ping", "pong", "close"]))
         if kind == "text":
@@ -649,7 +649,7 @@ def mutated_msgpack(draw: st.DrawFn) -> bytes:
         else:
             buf[at:at] = draw(st.binary(min_size=1, max_size=3))
         data = bytes(buf)
-    return data
+    return bytes(data)
 
 
 @needs_msgpack
@@ -1196,7 +1196,7 @@ try:
     from socketwire.adapters.redis import RedisAdapter
     from socketwire.core.cluster import redis_format as rf
 except ImportError:  # needs the msgpack parser
-    rf = None
+    rf = None  # type: ignore[assignment]
 
 needs_redis = pytest.mark.skipif(rf is None, reason="msgpack parser not available")
 
@@ -1315,7 +1315,20 @@ def rf_encode(obj: Any) -> bytes:
     return msgpack.packb(obj, use_bin_type=True, datetime=True)  # type: ignore[no-any-return]
 
 
-_RF_WEIRD = [None, True, 0, -1, 1.5, float("nan"), "", "connect", [], {}, [None], b"\x00"]
+_RF_WEIRD: list[Any] = [
+    None,
+    True,
+    0,
+    -1,
+    1.5,
+    float("nan"),
+    "",
+    "connect",
+    [],
+    {},
+    [None],
+    b"\x00",
+]
 _RF_WEIRD += [2**64 - 1, "x" * 40, [[[[[]]]]]]
 
 
@@ -1463,7 +1476,11 @@ def test_redis_broadcast_request_round_trip(
         request_id,
         nsp,
     )
-    assert (req.data, req.rooms, req.except_rooms) == (data, set(rooms), set(except_rooms))
+    assert (req.data, req.rooms, req.except_rooms) == (
+        data,
+        frozenset(rooms),
+        frozenset(except_rooms),
+    )
     assert (req.flags.volatile, req.flags.compress) == (volatile, compress)
     if timeout is None:
         assert req.flags.timeout is None
@@ -1479,7 +1496,9 @@ def test_redis_json_request_round_trip(obj: dict[str, Any]) -> None:
     assert rf is not None
     kind = rf.RequestType(obj["type"])
     fields = {k: v for k, v in obj.items() if k not in ("uid", "requestId", "type")}
-    payload = rf.encode_request(obj.get("uid"), kind, obj.get("requestId"), **fields)
+    # A missing uid goes through as null, as a JSON peer may send it.
+    uid: Any = obj.get("uid")
+    payload = rf.encode_request(uid, kind, obj.get("requestId"), **fields)
     assert payload[:1] == b"{"
     assert orjson.loads(payload) == obj | {"uid": obj.get("uid")}
     req = rf.decode_request(payload)
@@ -1585,7 +1604,8 @@ class AdapterHarness:
     async def _make(self) -> socketwire.Server:
         bus = self.bus
         sio = socketwire.Server(
-            serve_client=False, adapter=lambda nsp: RedisAdapter(nsp, bus, requests_timeout=30)
+            serve_client=False,
+            adapter=lambda nsp: RedisAdapter(nsp, bus, requests_timeout=30),  # type: ignore[arg-type]
         )
         sio.of("/").on_server_side_emit("ping", lambda *args: args[0] if args else None)
 
@@ -1638,17 +1658,17 @@ class AdapterHarness:
         adapter.publish_on_specific_response_channel = specific
         task: asyncio.Task[Any] | None = None
         if pending is not None:
-            ask = {
+            asks: dict[str, Callable[[], Awaitable[Any]]] = {
                 "fetch": lambda: adapter.fetch_sockets(BroadcastOptions()),
                 "rooms": adapter.all_rooms,
                 "sse": lambda: adapter.server_side_emit_with_ack(["q"], 30),
-            }[pending]
-            task = asyncio.ensure_future(ask())
+            }
+            task = asyncio.ensure_future(asks[pending]())
             for _ in range(20):
                 if self.bus.published:
                     break
                 await asyncio.sleep(0)
-            request_id = rf.decode_request(self.bus.published[0][1]).request_id  # type: ignore[union-attr]
+            request_id = rf.decode_request(self.bus.published[0][1]).request_id
             assert request_id is not None and len(request_id) == 6
             payloads = [p.replace(PENDING.encode(), request_id.encode()) for p in payloads]
         self.bus.published.clear()
@@ -1716,7 +1736,7 @@ def test_redis_adapter_on_message(
     assert [f"{r.name}: {r.getMessage()}" for r in records if r.levelno >= logging.ERROR] == []
     assert harness.loop_errors == []
     ch = harness.adapter.channels
-    decoder = {
+    decoder: Callable[[bytes], Any] | None = {
         ch.broadcast: rf.decode_broadcast,
         ch.request: rf.decode_request,
         ch.response: rf.decode_response,
@@ -1725,6 +1745,7 @@ def test_redis_adapter_on_message(
     malformed = 0
     due = []  # SOCKETS, ALL_ROOMS and REMOTE_FETCH requests: always answered
     for payload in payloads if decoder is not None else ():
+        assert decoder is not None
         try:
             decoded = decoder(payload)
         except RemoteProtocolError:

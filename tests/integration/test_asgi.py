@@ -23,14 +23,14 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, MutableMapping
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 import socketwire
-from socketwire.asgi import HIGH_WATER, ASGIApp
+from socketwire.asgi import HIGH_WATER, ASGIApp, _WebSocket
 from socketwire.core.websocket import handshake
 from tests.conftest import run_node
 from tests.integration.asgi_app import create_app
@@ -339,7 +339,7 @@ class Channel:
         self.incoming: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         for message in incoming:
             self.incoming.put_nowait(message)
-        self.sent: list[dict[str, Any]] = []
+        self.sent: list[MutableMapping[str, Any]] = []
         self.gate: asyncio.Future[None] | None = None
         self._changed = asyncio.Event()
         self.held = asyncio.Event()  # set once a send waits at the gate
@@ -358,7 +358,7 @@ class Channel:
                 self._receiving.clear()
                 await self._receiving.wait()
 
-    async def send(self, message: dict[str, Any]) -> None:
+    async def send(self, message: MutableMapping[str, Any]) -> None:
         while self.gate is not None:
             self.held.set()
             await self.gate
@@ -525,7 +525,7 @@ async def test_refused_websocket(extension: bool) -> None:
     else:
         assert [m["type"] for m in channel.sent] == ["websocket.close"]
     # An Engine.IO WebSocket handshake on an HTTP request: refused too.
-    status, _, body = await call_http(app, "GET", "/socket.io/", "EIO=4&transport=websocket")
+    status, _, _ = await call_http(app, "GET", "/socket.io/", "EIO=4&transport=websocket")
     assert status == 400
 
 
@@ -540,7 +540,8 @@ async def test_websocket_order_and_backpressure() -> None:
     payload = "x" * 1000
     for i in range(100):
         socket.emit("tick", i, payload)
-    port = socket.conn.engine.ws  # type: ignore[attr-defined]
+    port = socket.conn.engine.ws
+    assert isinstance(port, _WebSocket)
     assert port.paused and port.buffered() > HIGH_WATER
     assert not socket.writable
     drained = asyncio.ensure_future(socket.drain())

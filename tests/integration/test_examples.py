@@ -82,7 +82,7 @@ class Observed:
 
     def ack(self, client: str, name: str) -> list[Any]:
         (found,) = [x["args"] for x in self.of(client) if x.get("ack") == name]
-        return found
+        return list(found)
 
     def value(self, client: str, key: str) -> Any:
         found = [x[key] for x in self.of(client) if key in x]
@@ -275,7 +275,7 @@ async def test_namespaces_share_one_connection(start_server: ServerStarter, mode
 
 async def test_volatile(start_server: ServerStarter, mode: str) -> None:
     example = load_example("volatile")
-    sio = example.create_server()
+    sio: socketwire.Server = example.create_server()
     feeds: list[asyncio.Task[Any]] = []
 
     @sio.on("connection")

@@ -17,7 +17,7 @@ import string
 from collections import Counter
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -835,8 +835,8 @@ class PongingClient(asyncio.Protocol):
         self.problems: list[str] = []
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-        self.transport.write(handshake.client_request(self.host, WS, self.key))
+        self.transport = tcp = cast(asyncio.Transport, transport)
+        tcp.write(handshake.client_request(self.host, WS, self.key))
 
     def send_text(self, text: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():

@@ -707,7 +707,7 @@ async def test_socket_acks_with_timeout(
         client.answer("a", "remind", "milk"),
         client.answer("silent", "remind", "milk"),
     )
-    assert got == [[{"answer": 42}], [{"timeout": True}], [], []]
+    assert list(got) == [[{"answer": 42}], [{"timeout": True}], [], []]
     assert (await client.wait(id="a", event="reminded"))["args"] == [["ok"]]
     assert (await client.wait(id="silent", event="reminded"))["args"] == ["timeout"]
     assert (await client.wait(id="silent", event="question"))["args"] == ["meaning?"]
