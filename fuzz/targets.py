@@ -285,20 +285,8 @@ def mutate(target: Target, data: bytes, rng: random.Random, max_len: int | None 
 # WebSocket frames
 # ---------------------------------------------------------------------------
 
-_CLOSE_CODES: tuple[int, ...] = (
-    1000,
-    1001,
-    1002,
-    1003,
-    1004,
-    1005,
-    1006,
-    1007,
-    1011,
-    1014,
-    1015,
-    1016,
-)
+_CLOSE_CODES: tuple[int, ...]
+_CLOSE_CODES = (1000, 1001, 1002, 1003, 1004, 1005, 1006, 1007, 1011, 1014, 1015, 1016)
 _CLOSE_CODES += (0, 999, 2999, 3000, 4999, 5000, 65535)
 
 
@@ -988,17 +976,8 @@ def run_http(data: bytes) -> None:
             check(a == b and a_fail == b_fail, "chunking changed the responses")
 
 
-_HTTP_METHODS: tuple[str, ...] = (
-    "GET",
-    "GET",
-    "POST",
-    "HEAD",
-    "OPTIONS",
-    "PUT",
-    "DELETE",
-    "CONNECT",
-    "PRI",
-)
+_HTTP_METHODS: tuple[str, ...]
+_HTTP_METHODS = ("GET", "GET", "POST", "HEAD", "OPTIONS", "PUT", "DELETE", "CONNECT", "PRI")
 _HTTP_METHODS += ("get", "GETX", "G\x00T", "")
 _HTTP_TARGETS = (
     "/socket.io/?EIO=4&transport=polling",
@@ -2219,15 +2198,8 @@ def _redis_adapter_run(data: bytes) -> None:
     _redis_adapter.run(data)
 
 
-_REDIS_TOKENS: tuple[bytes, ...] = (
-    b"\x93",
-    b"\x85",
-    b"\x83",
-    b"\xa4type",
-    b"\xa4data",
-    b"\xa3nsp",
-    b"\xa3uid",
-)
+_REDIS_TOKENS: tuple[bytes, ...]
+_REDIS_TOKENS = (b"\x93", b"\x85", b"\x83", b"\xa4type", b"\xa4data", b"\xa3nsp", b"\xa3uid")
 _REDIS_TOKENS += (b"\xa9requestId", b"\xa6packet", b"\xa4opts", b"\xa5rooms", b"\xa6except")
 _REDIS_TOKENS += (b"\xa5flags", b"\xa8volatile", b"\xa8compress", b"\xa7timeout", b"\xd4\x00\x00")
 _REDIS_TOKENS += (b'"type":', b'"requestId":', b'"uid":', b'"opts":', b'"rooms":', b'"data":')
@@ -2282,59 +2254,20 @@ def _tcp_run(data: bytes) -> None:
     _tcp.run(data)
 
 
-_FRAME_TOKENS: tuple[bytes, ...] = (
-    b"\x81",
-    b"\x82",
-    b"\x88",
-    b"\x89",
-    b"\x8a",
-    b"\x01",
-    b"\x00",
-    b"\xfe",
-    b"\xff",
-)
+_FRAME_TOKENS: tuple[bytes, ...]
+_FRAME_TOKENS = (b"\x81", b"\x82", b"\x88", b"\x89", b"\x8a", b"\x01", b"\x00", b"\xfe", b"\xff")
 _FRAME_TOKENS += (b"\x03\xe8", b"\x03\xed", b"\x7f\xff\xff\xff\xff\xff\xff\xff", b"\x01\x00")
-_SIO_TOKENS: tuple[bytes, ...] = (
-    b'{"_placeholder":true,"num":0}',
-    b'"num":',
-    b"-",
-    b",",
-    b"/",
-    b"[",
-    b"]",
-    b"{",
-)
+_SIO_TOKENS: tuple[bytes, ...]
+_SIO_TOKENS = (b'{"_placeholder":true,"num":0}', b'"num":', b"-", b",", b"/", b"[", b"]", b"{")
 _SIO_TOKENS += (b"}", b'"', b"\\u", b"\xfe\xfd", b"B", b"51-", b"61-", b"2", b"3", b"0", b"4")
-_EIO_TOKENS: tuple[bytes, ...] = (
-    b"\x1e",
-    b"b",
-    b"==",
-    b"=",
-    b"4",
-    b"2probe",
-    b"3probe",
-    b"AAAA",
-    b"\n",
-)
-_MSGPACK_TOKENS: tuple[bytes, ...] = (
-    b"\xa4type",
-    b"\xa4data",
-    b"\xa3nsp",
-    b"\xa2id",
-    b"\xa7options",
-    b"\x83",
-)
+_EIO_TOKENS: tuple[bytes, ...]
+_EIO_TOKENS = (b"\x1e", b"b", b"==", b"=", b"4", b"2probe", b"3probe", b"AAAA", b"\n")
+_MSGPACK_TOKENS: tuple[bytes, ...]
+_MSGPACK_TOKENS = (b"\xa4type", b"\xa4data", b"\xa3nsp", b"\xa2id", b"\xa7options", b"\x83")
 _MSGPACK_TOKENS += (b"\xd4\x00\x00", b"\xd7\x00", b"\xc7\x01\x00", b"\xc4", b"\xdc", b"\xdf")
 _MSGPACK_TOKENS += (b"\xd6\xff", b"\xc1", b"\xa1/", b"\xcf", b"\xcb")
-_HTTP_TOKENS: tuple[bytes, ...] = (
-    b"\r\n",
-    b"\r\n\r\n",
-    b": ",
-    b"GET ",
-    b"POST ",
-    b" HTTP/1.1",
-    b"Upgrade",
-)
+_HTTP_TOKENS: tuple[bytes, ...]
+_HTTP_TOKENS = (b"\r\n", b"\r\n\r\n", b": ", b"GET ", b"POST ", b" HTTP/1.1", b"Upgrade")
 _HTTP_TOKENS += (b"Content-Length: ", b"Transfer-Encoding: chunked", b"Connection: ", b"0\r\n")
 
 TARGETS: dict[str, Target] = {

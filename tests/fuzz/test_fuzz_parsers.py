@@ -1315,20 +1315,8 @@ def rf_encode(obj: Any) -> bytes:
     return msgpack.packb(obj, use_bin_type=True, datetime=True)  # type: ignore[no-any-return]
 
 
-_RF_WEIRD: list[Any] = [
-    None,
-    True,
-    0,
-    -1,
-    1.5,
-    float("nan"),
-    "",
-    "connect",
-    [],
-    {},
-    [None],
-    b"\x00",
-]
+_RF_WEIRD: list[Any]
+_RF_WEIRD = [None, True, 0, -1, 1.5, float("nan"), "", "connect", [], {}, [None], b"\x00"]
 _RF_WEIRD += [2**64 - 1, "x" * 40, [[[[[]]]]]]
 
 
