@@ -1,23 +1,27 @@
 #!/usr/bin/env bash
-# Shared set-up for scripts/demo and scripts/test: creates .venv, installs the
-# package with its development extras, and the npm peers used by the tests.
-# Idempotent: a second run only checks that everything is in place.
+# Shared set-up for scripts/demo and scripts/test: creates .venv with the exact
+# versions of requirements/dev.txt (hashes checked), installs the package in it
+# (editable, with the compiled accelerator), and the npm peers of the tests from
+# tests/js/package-lock.json. Idempotent: a second run only checks that
+# everything is in place. scripts/lock refreshes the lock files.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 PY="${PYTHON:-python3}"
+PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 
-if [ ! -x .venv/bin/python ]; then
-  echo "bootstrap: creating .venv" >&2
-  "$PY" -m venv .venv
-fi
 stamp=.venv/.socketwire-installed
 # Reinstalled (and the compiled accelerator rebuilt) when any of these change.
-want="$(cat pyproject.toml setup.py src/socketwire/_speedups.c | sha1sum | cut -d' ' -f1)"
+want="$(cat requirements/dev.txt pyproject.toml setup.py src/socketwire/_speedups.c | sha1sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "bootstrap: installing Python packages" >&2
-  .venv/bin/pip install -q --disable-pip-version-check --upgrade pip
-  .venv/bin/pip install -q --disable-pip-version-check -e ".[dev]"
+  # A fresh virtualenv each time the lock changes: nothing left over from an
+  # earlier set of versions.
+  echo "bootstrap: creating .venv from requirements/dev.txt" >&2
+  rm -rf .venv
+  "$PY" -m venv .venv
+  "${PIP[@]}" install --require-hashes --no-deps -r requirements/dev.txt
+  # The lock already holds every dependency, and setuptools for the build.
+  "${PIP[@]}" install --no-deps --no-build-isolation -e .
   echo "$want" > "$stamp"
 fi
 

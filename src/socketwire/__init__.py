@@ -13,6 +13,9 @@
     sio.run(3000)
 """
 
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _dist_version
+
 from socketwire import client
 from socketwire.adapters.base import Adapter, BroadcastOptions, SocketView
 from socketwire.client import Client
@@ -34,7 +37,11 @@ from socketwire.server.namespace import Namespace
 from socketwire.server.server import Server
 from socketwire.server.socket import Handshake, Socket
 
-__version__ = "0.1.0"
+try:
+    # The one source of the version is pyproject.toml, through the installed metadata.
+    __version__ = _dist_version("socketwire")
+except PackageNotFoundError:  # imported from a source tree that was never installed
+    __version__ = "0+unknown"
 
 __all__ = [
     "AckTimeout",

@@ -379,7 +379,7 @@ async def test_fetch_sockets_times_out_when_a_server_is_mute(
         with pytest.raises(RequestTimeout, match="fetchSockets"):
             await adapter(a).fetch_sockets(socketwire.BroadcastOptions())
     finally:
-        await mute.aclose()  # type: ignore[no-untyped-call]
+        await mute.aclose()
 
 
 async def test_namespaces_are_separate_channels(

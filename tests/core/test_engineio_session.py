@@ -537,6 +537,20 @@ class TestClosing:
         assert s.answer_get() == b"1"
         assert s.get_waiting is False
 
+    def test_parked_get_after_close_by_peer_gets_noop(self) -> None:
+        # The client sent a close packet: its parked GET is answered with a noop
+        # (Node's polling transport), not with a close back.
+        s = polling()
+        assert s.begin_get()
+        s.enqueue(b"4dropped")
+        assert s.close(REASON_TRANSPORT_CLOSE, by_peer=True)
+        assert s.answer_get() == b"6"
+        assert s.get_waiting is False
+        assert s.answer_get() is None
+        # A later close (already closed) does not change the answer.
+        assert not s.close(REASON_TRANSPORT_CLOSE)
+        assert s.farewell == b"6"
+
     def test_close_during_upgrade(self) -> None:
         s = polling()
         assert s.begin_get()

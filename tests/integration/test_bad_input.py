@@ -447,6 +447,37 @@ async def test_two_concurrent_gets_close_the_session(make: Make) -> None:
     await healthy.assert_alive()
 
 
+async def test_close_packet_answers_parked_get_with_noop(make: Make) -> None:
+    h = await make()
+    healthy = await h.healthy()
+    p = await h.polling()
+    sid = await p.connect()
+    parked = asyncio.ensure_future(p.get())
+    await h.wait_request("GET", p.sid)  # the GET is parked at the server
+    assert not parked.done()
+    # Engine.IO v4: the client closes with a close packet. As Node's polling
+    # transport, the parked GET gets a noop (not a close back), and the session
+    # is gone.
+    resp = await p.post(b"1")
+    assert (resp.status, resp.body) == (200, b"ok")
+    resp = await asyncio.wait_for(parked, TIMEOUT)
+    assert (resp.status, resp.body) == (200, b"6")
+    assert await h.wait_disconnect(sid) == "transport close"
+    assert p.sid not in h.sio.engine.clients
+    assert_engine_error(await p.get(), 400, 1)
+    await healthy.assert_alive()
+
+
+async def test_close_packet_without_parked_get(make: Make) -> None:
+    h = await make()
+    p = await h.polling()
+    sid = await p.connect()
+    resp = await p.post(b"1")
+    assert (resp.status, resp.body) == (200, b"ok")
+    assert await h.wait_disconnect(sid) == "transport close"
+    assert_engine_error(await p.get(), 400, 1)
+
+
 @pytest.mark.parametrize(
     "body",
     [
@@ -715,10 +746,14 @@ async def test_upgrade_with_stolen_sid_of_upgraded_session(make: Make) -> None:
     owner = await h.upgrade(p)
     await owner.assert_alive()
     resp, thief = await WebSocketClient.open(h.url, p.target("websocket"))
-    # Refused. (Node completes the WebSocket handshake, then closes it at once.)
-    assert thief is None
-    assert_engine_error(resp, 400, 3)
-    h.assert_logged("refused WebSocket upgrade")
+    # As Node's engine.io: the handshake completes, then the server closes the
+    # second WebSocket at once (clients see a close, not an HTTP error).
+    assert resp.status == 101, resp
+    assert thief is not None
+    h.clients.append(thief)
+    code, _ = await thief.wait_closed(TIMEOUT)
+    assert code == 1000
+    h.assert_logged("WebSocket refused (transport=websocket, session on websocket)")
     # Polling on the upgraded session is refused as well (transport mismatch).
     assert_engine_error(await p.get(), 400, 3)
     await owner.assert_alive()
@@ -735,9 +770,12 @@ async def test_second_upgrade_while_one_is_in_progress(make: Make) -> None:
     first.send_text("2probe")
     assert await first.recv_text() == "3probe"
     resp, second = await WebSocketClient.open(h.url, p.target("websocket"))
-    assert second is None
-    assert_engine_error(resp, 400, 3)
-    h.assert_logged("refused WebSocket upgrade")
+    assert resp.status == 101, resp
+    assert second is not None
+    h.clients.append(second)
+    code, _ = await second.wait_closed(TIMEOUT)
+    assert code == 1000
+    h.assert_logged("session on polling, upgrading): closing it")
     first.send_text("5")
     await SioWs(first, p.sid).assert_alive()
     await healthy.assert_alive()

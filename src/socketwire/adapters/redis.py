@@ -206,7 +206,7 @@ class RedisBus:
         self._reader = self._writer = None
         if self._pubsub is not None:
             try:
-                await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+                await self._pubsub.aclose()
             except Exception as exc:
                 log.warning("closing the redis subscriber failed: %s", exc)
             self._pubsub = None

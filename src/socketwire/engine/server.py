@@ -24,7 +24,12 @@ from typing import Any
 
 import orjson
 
-from socketwire.core.engineio.session import POLLING, REASON_SERVER_CLOSE, WEBSOCKET
+from socketwire.core.engineio.session import (
+    POLLING,
+    REASON_SERVER_CLOSE,
+    WEBSOCKET,
+    UpgradeState,
+)
 from socketwire.engine.cors import CorsPolicy
 from socketwire.engine.ports import HttpRequest
 from socketwire.engine.socket import EngineSocket, RequestInfo
@@ -55,6 +60,25 @@ ERROR_MESSAGES = {
 
 _TEXT_PLAIN = [("Content-Type", "text/plain; charset=UTF-8")]
 _OK_HEADERS = [("Content-Type", "text/html")]
+
+
+class _Refused:
+    """WebSocketHandler of a WebSocket that is closed as soon as it is open."""
+
+    __slots__ = ()
+
+    def ws_message(self, opcode: int, payload: bytes) -> None:
+        pass
+
+    def ws_closed(self, code: int, reason: str) -> None:
+        pass
+
+    def ws_drained(self) -> None:
+        pass
+
+
+_REFUSED = _Refused()
+_UPGRADING = (UpgradeState.PROBING, UpgradeState.PROBED)
 
 
 def default_generate_id(req: HttpRequest | None = None) -> str:
@@ -240,14 +264,23 @@ class EngineServer:
         if client is None:
             return self._respond_error(req, UNKNOWN_SID, context={"sid": sid})
         if req.is_websocket():
-            if (
-                transport != WEBSOCKET
-                or not self.allow_upgrades
-                or not client.session.can_upgrade()
-            ):
-                log.info("sid=%s refused WebSocket upgrade (transport=%s, state)", sid, transport)
-                return self._respond_error(req, BAD_REQUEST)
-            client.start_upgrade(req, self._extra_headers(req))
+            if transport == WEBSOCKET and self.allow_upgrades and client.session.can_upgrade():
+                client.start_upgrade(req, self._extra_headers(req))
+                return
+            # Node's engine.io completes the handshake of such a WebSocket (a
+            # second one for an upgraded or upgrading session, or one that cannot
+            # carry it) and then closes it: clients see a close, not an HTTP error,
+            # and the session's own transport goes on untouched.
+            log.info(
+                "sid=%s WebSocket refused (transport=%s, session on %s%s): closing it",
+                sid,
+                transport,
+                client.transport,
+                ", upgrading" if client.session.upgrade in _UPGRADING else "",
+            )
+            ws = req.accept_websocket(_REFUSED, self._extra_headers(req))
+            if ws is not None:
+                ws.close(1000, "")
             return
         if transport != client.transport or client.transport != POLLING:
             context = {

@@ -272,7 +272,7 @@ class EngineSocket:
             if s.heartbeat is Heartbeat.WAIT_PONG:
                 self.server._schedule_ping(self)
         elif ptype == EnginePacketType.CLOSE:
-            self.close_now(REASON_TRANSPORT_CLOSE)
+            self.close_now(REASON_TRANSPORT_CLOSE, by_peer=True)
         elif ptype in (EnginePacketType.PING, EnginePacketType.UPGRADE, EnginePacketType.OPEN):
             # v4 clients never send ping (the server pings) nor open; an upgrade
             # packet outside an upgrade is out of order: Node ignores these too.
@@ -440,11 +440,12 @@ class EngineSocket:
             return
         self.close_now(reason)
 
-    def close_now(self, reason: str) -> None:
-        """Close at once, dropping what is not yet written."""
+    def close_now(self, reason: str, *, by_peer: bool = False) -> None:
+        """Close at once, dropping what is not yet written (``by_peer``: the
+        client asked for it with a ``close`` packet)."""
         s = self.session
         was_open = s.ready_state is not ReadyState.CLOSED
-        if not s.close(reason):
+        if not s.close(reason, by_peer=by_peer):
             return
         if self._probe is not None:
             probe, self._probe = self._probe, None
@@ -460,7 +461,7 @@ class EngineSocket:
         req, self._get = self._get, None
         if req is not None:
             req.on_abort(None)
-            self.server._respond_payload(req, b"1")
+            self.server._respond_payload(req, s.answer_get() or s.farewell)
         if was_open:
             self._finish()
 

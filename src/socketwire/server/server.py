@@ -36,6 +36,8 @@ from socketwire.server.parent_namespace import ParentNamespace
 
 log = logging.getLogger("socketwire.server")
 
+_NO_CLIENT = b"socket.io client bundle not installed on this server\n"
+
 # Files of the official client bundle served under ``<path>/`` (as Node does).
 CLIENT_FILES = {
     "socket.io.js": "application/javascript; charset=utf-8",
@@ -50,21 +52,20 @@ CLIENT_FILES = {
 
 
 def find_client_dist(start: Path | None = None) -> Path | None:
-    """Where the official ``socket.io-client`` bundle is installed, if anywhere.
+    """Where a ``socket.io-client`` browser bundle is installed, if anywhere.
 
-    Looks at ``$SOCKETWIRE_CLIENT_DIST``, then for ``node_modules/socket.io-client/dist``
-    in the working directory and its parents, then next to this package's source
-    tree (the repository's ``tests/js`` peers).
+    Looks at ``$SOCKETWIRE_CLIENT_DIST`` (a folder holding ``socket.io.js``), then
+    for ``node_modules/socket.io-client/dist`` in ``start`` (the working
+    directory by default) and its parents, as a project with its own npm
+    packages has it.
     """
     env = os.environ.get("SOCKETWIRE_CLIENT_DIST")
     if env:
         p = Path(env)
         return p if (p / "socket.io.js").is_file() else None
-    here = Path(__file__).resolve()
-    candidates = [start or Path.cwd(), *(start or Path.cwd()).parents]
-    candidates += [here.parents[3] / "tests" / "js"]
-    for base in candidates:
-        dist = base / "node_modules" / "socket.io-client" / "dist"
+    base = start or Path.cwd()
+    for folder in (base, *base.parents):
+        dist = folder / "node_modules" / "socket.io-client" / "dist"
         if (dist / "socket.io.js").is_file():
             return dist
     return None
@@ -147,6 +148,7 @@ class Server:
         self._servers: list[asyncio.Server] = []
         self._client_dist: Path | None = None
         self._client_cache: dict[str, bytes] = {}
+        self._client_missing_logged: set[str] = set()
         self.sockets = self.of("/")
 
     # -- namespaces ----------------------------------------------------------------------
@@ -343,7 +345,8 @@ class Server:
         if body is None:
             dist = self._client_dist or find_client_dist()
             if dist is None or not (dist / name).is_file():
-                req.respond(404, [("Content-Type", "text/plain")], b"client bundle not installed")
+                self._client_missing(name, dist)
+                req.respond(404, [("Content-Type", "text/plain")], _NO_CLIENT)
                 return
             self._client_dist = dist
             body = self._client_cache[name] = (dist / name).read_bytes()
@@ -354,6 +357,22 @@ class Server:
             return
         headers.append(("Content-Type", CLIENT_FILES[name]))
         req.respond(200, headers, b"" if req.method == "HEAD" else body)
+
+    def _client_missing(self, name: str, dist: Path | None) -> None:
+        # Once per server and file: a page that loads the script on every visit
+        # must not flood the log.
+        if name in self._client_missing_logged:
+            return
+        self._client_missing_logged.add(name)
+        where = f"not in {dist}" if dist is not None else "no socket.io-client bundle found"
+        log.warning(
+            "GET %s/%s: 404, %s; set SOCKETWIRE_CLIENT_DIST to a socket.io-client dist "
+            "folder (or run `npm install socket.io-client` in the working directory), "
+            "or pass serve_client=False",
+            self.path,
+            name,
+            where,
+        )
 
     # -- running ---------------------------------------------------------------------------
 

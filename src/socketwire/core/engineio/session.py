@@ -77,6 +77,7 @@ class EngineSession:
         "buffered_bytes",
         "close_reason",
         "deadline",
+        "farewell",
         "get_waiting",
         "heartbeat",
         "post_active",
@@ -102,6 +103,8 @@ class EngineSession:
         self.heartbeat = Heartbeat.WAIT_PING
         self.deadline = 0.0
         self.close_reason = ""
+        # What a parked polling GET gets once the session is closed (see ``close``).
+        self.farewell = CLOSE
 
     # -- heartbeat [Heartbeat] ---------------------------------------------------
 
@@ -169,7 +172,7 @@ class EngineSession:
             return self.take_polling_payload()
         if self.ready_state is ReadyState.CLOSED:
             self.get_waiting = False
-            return CLOSE
+            return self.farewell
         if self.upgrade is UpgradeState.PROBED:
             self.get_waiting = False
             return NOOP
@@ -226,11 +229,18 @@ class EngineSession:
             self.ready_state = ReadyState.CLOSING
             self.close_reason = reason
 
-    def close(self, reason: str) -> bool:
-        """Move to CLOSED with ``reason``; returns False if it already was closed."""
+    def close(self, reason: str, *, by_peer: bool = False) -> bool:
+        """Move to CLOSED with ``reason``; returns False if it already was closed.
+
+        ``by_peer``: the client sent a ``close`` packet. A ``GET`` still parked
+        then gets a ``noop``, as Node's polling transport answers it: the client
+        asked for the close and needs no ``close`` back. Any other close answers
+        it with a ``close`` packet.
+        """
         if self.ready_state is ReadyState.CLOSED:
             return False
         self.ready_state = ReadyState.CLOSED
+        self.farewell = NOOP if by_peer else CLOSE
         self.close_reason = self.close_reason or reason
         self.buffer = _EMPTY
         return True
