@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from socketwire.engine.socket import OutgoingMessage
+from socketwire.core.engineio.message import OutgoingMessage
 
 
 @dataclass(slots=True)

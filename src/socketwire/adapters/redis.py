@@ -62,8 +62,8 @@ from socketwire.core.cluster.redis_format import (
     parse_fetched_socket,
     targets,
 )
+from socketwire.core.engineio.message import OutgoingMessage
 from socketwire.core.socketio.packet import Packet, PacketType
-from socketwire.engine.socket import OutgoingMessage
 from socketwire.errors import AckTimeout, LocalProtocolError, ProtocolError, RequestTimeout
 from socketwire.handlers import Runner
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from socketwire.core.engineio.message import OutgoingMessage
 from socketwire.core.engineio.packet import (
     MESSAGE_PREFIX,
     PING,
@@ -49,36 +50,6 @@ _MSG_BYTE = MESSAGE_PREFIX[0]
 # Frame header + Engine.IO "4" for every short text message (RFC 6455 section 5.2:
 # FIN + text opcode, unmasked 7-bit length).
 _SMALL_TEXT = tuple(bytes((0x81, n + 1)) + MESSAGE_PREFIX for n in range(125))
-
-
-class OutgoingMessage:
-    """One Engine.IO message (with its binary attachments), encoded once.
-
-    A broadcast builds one of these and hands it to every recipient: WebSocket
-    recipients get the same framed bytes (built on first use), polling recipients
-    the same encoded packets.
-    """
-
-    __slots__ = ("_frames", "packets")
-
-    def __init__(self, text: bytes, attachments: list[bytes] | None = None) -> None:
-        # Engine.IO "message" packets: the text one gets the "4" prefix; binary
-        # attachments travel as binary messages (Socket.IO v5 "Packet encoding").
-        # An empty text part means a parser that only sends binary messages (msgpack).
-        packets = [(MESSAGE_PREFIX + text, False)] if text else []
-        if attachments:
-            packets.extend((a, True) for a in attachments)
-        self.packets = packets
-        self._frames: bytes | None = None
-
-    @property
-    def frames(self) -> bytes:
-        """Every packet of the message as unmasked WebSocket frames, concatenated."""
-        f = self._frames
-        if f is None:
-            f = b"".join(encode_frame(_BINARY if b else _TEXT, d) for d, b in self.packets)
-            self._frames = f
-        return f
 
 
 @dataclass(slots=True)

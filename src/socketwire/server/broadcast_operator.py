@@ -14,8 +14,8 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from socketwire.adapters.base import BroadcastOptions, SocketView
+from socketwire.core.engineio.message import OutgoingMessage
 from socketwire.core.socketio.packet import RESERVED_EVENTS, Packet, PacketType
-from socketwire.engine.socket import OutgoingMessage
 from socketwire.errors import AckTimeout
 from socketwire.server.acks import BroadcastAck
 

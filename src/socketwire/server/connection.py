@@ -11,9 +11,10 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING, Any
 
+from socketwire.core.engineio.message import OutgoingMessage
 from socketwire.core.engineio.session import REASON_SERVER_CLOSE
 from socketwire.core.socketio.packet import Packet, PacketType
-from socketwire.engine.socket import EngineSocket, OutgoingMessage
+from socketwire.engine.socket import EngineSocket
 from socketwire.errors import RemoteProtocolError
 
 if TYPE_CHECKING:

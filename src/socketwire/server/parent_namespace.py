@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from socketwire.adapters.base import Adapter, BroadcastOptions
-from socketwire.engine.socket import OutgoingMessage
+from socketwire.core.engineio.message import OutgoingMessage
 from socketwire.server.broadcast_operator import BroadcastOperator
 from socketwire.server.namespace import Namespace
 

@@ -15,12 +15,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from socketwire.adapters.session_aware import RECOVERABLE_REASONS
+from socketwire.core.engineio.message import OutgoingMessage
 from socketwire.core.socketio.packet import (
     RESERVED_EVENTS,
     Packet,
     PacketType,
 )
-from socketwire.engine.socket import OutgoingMessage
 from socketwire.errors import Disconnected, LocalProtocolError
 from socketwire.server.acks import CallbackAck, FutureAck, PendingAck, TimedCallbackAck
 from socketwire.server.listeners import (
