@@ -39,10 +39,12 @@ try:
 
     from socketwire.adapters.base import BroadcastOptions
     from socketwire.adapters.redis import RedisAdapter
+    from socketwire.core import notepack
     from socketwire.core.cluster import redis_format
     from socketwire.core.socketio import msgpack as sio_msgpack
 except ImportError:  # the msgpack parser (and with it the Redis adapter) is optional
     msgpack = None
+    notepack = None  # type: ignore[assignment]
     sio_msgpack = None  # type: ignore[assignment]
     redis_format = None  # type: ignore[assignment]
 
@@ -1744,7 +1746,7 @@ def _rf_roundtrip_request(req: Any, was_json: bool) -> None:
                 obj["requestId"] = req.request_id
             obj["type"] = int(req.type)
             obj.update(_rf_request_fields(req))
-            again = redis_format.encode_json(obj) if was_json else sio_msgpack.pack(obj)
+            again = redis_format.encode_json(obj) if was_json else notepack.pack(obj)
     except LocalProtocolError as exc:
         raise OracleError(f"a decoded request cannot be encoded again: {exc}") from None
     back = redis_format.decode_request(again)

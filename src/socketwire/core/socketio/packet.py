@@ -28,13 +28,13 @@ JSON-serialisable) raises :class:`~socketwire.errors.LocalProtocolError`.
 
 from __future__ import annotations
 
-import reprlib
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Final
 
 import orjson
 
+from socketwire.core.describe import describe
 from socketwire.errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
@@ -575,7 +575,7 @@ class PacketDecoder:
                     raise self._fail(f"invalid UTF-8 in packet payload: {exc}") from None
                 raise self._fail(f"invalid JSON payload: {exc}") from None
             if not _is_payload_valid(ptype, payload):
-                raise self._fail(f"invalid {type_name} payload: {_short(payload)}")
+                raise self._fail(f"invalid {type_name} payload: {describe(payload)}")
         elif ptype == 2 or ptype == 3 or binary:
             raise self._fail(f"{type_name} packet without a payload")
 
@@ -606,19 +606,3 @@ class PacketDecoder:
             container[key] = buffers[num]
         self.reset()
         return packet
-
-
-_REPR = reprlib.Repr()
-_REPR.maxlevel = 3
-_REPR.maxstring = 40
-_REPR.maxother = 40
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    """A bounded description of remote data for error messages.
-
-    ``reprlib`` stops at a fixed depth: the peer's nesting (up to the JSON
-    parser's limit) must never reach ``repr``'s recursion limit.
-    """
-    text = _REPR.repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
