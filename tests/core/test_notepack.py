@@ -118,6 +118,9 @@ def test_undefined() -> None:
     assert_same(read(wire(Map(("a", UNDEFINED), ("a", 2)))), {"a": 2})
     # notepack reads d4 00 <any byte> as undefined
     assert_same(read(wire([Ext(0, b"\x7f", "fix")])), [None])
+    # undefined as the whole value is None, on every path: no sentinel gets out
+    assert read(b"\xd4\x00\x00") is None
+    assert read(b"\xd4\x00\x7f") is None
 
 
 def test_dates() -> None:

@@ -20,10 +20,11 @@ Format facts (as notepack.io writes and reads them):
 * other ext types read as ``[type, data]``.
 
 Reading follows those rules: ``undefined`` is "absent" (dropped from maps,
-``None`` in arrays, as JSON would do), a ``Date`` or a msgpack timestamp becomes
-an aware UTC ``datetime``, ``bin`` and ArrayBuffers become ``bytes``.  Map keys
-must be strings, at most 1024 containers may nest (the msgpack C unpacker's
-limit) and nothing may follow the value; anything else raises
+``None`` in arrays, as JSON would do, and ``None`` as a whole value), a ``Date``
+or a msgpack timestamp becomes an aware UTC ``datetime``, ``bin`` and
+ArrayBuffers become ``bytes``.  Map keys must be strings, at most 1024
+containers may nest (the msgpack C unpacker's limit) and nothing may follow the
+value; anything else raises
 :class:`~socketwire.errors.RemoteProtocolError`.
 
 Writing takes ``str``, ``int`` (64-bit), ``float``, ``bool``, ``None``,
@@ -259,6 +260,8 @@ def _unpack_resolving(data: bytes) -> Any:
     except _NeedExact:
         return _unpack_exact(data)
     if undefined:
+        if obj is _UNDEFINED:
+            return None  # the whole value: there is no container to drop it from
         _drop_undefined(obj)
     return obj
 
@@ -351,7 +354,7 @@ def _unpack_exact(data: bytes) -> Any:
 
     Same results and limits as the C path: str keys only, strict UTF-8, at
     most 1024 nested containers, no trailing bytes; ``undefined`` already
-    dropped from maps (None in arrays).
+    dropped from maps (None in arrays, and as the whole value).
     """
     n = len(data)
     pos = 0
@@ -439,7 +442,7 @@ def _unpack_exact(data: bytes) -> Any:
                 if not stack:
                     if pos != n:
                         raise RemoteProtocolError(f"invalid msgpack: {n - pos} trailing byte(s)")
-                    return value
+                    return None if value is _UNDEFINED else value
                 frame = stack[-1]
                 container = frame[0]
                 frame[1] -= 1
@@ -472,7 +475,8 @@ _UNPACK_ERRORS: Final = (ValueError, TypeError, OverflowError, _BadKey)
 def unpack(data: bytes) -> Any:
     """Read one msgpack value as notepack.io does (``RemoteProtocolError`` if invalid).
 
-    ``undefined`` is dropped from maps (None in arrays), a notepack ``Date`` or
+    ``undefined`` is dropped from maps (None in arrays, and as the whole value:
+    Python has no ``undefined``), a notepack ``Date`` or
     a msgpack timestamp becomes a ``datetime``, ``bin`` and ArrayBuffers
     ``bytes``; map keys must be strings.  Any buffer is taken (``bytes``,
     ``bytearray``, ``memoryview``).
