@@ -415,9 +415,10 @@ def _find_placeholders(data: Any, count: int) -> list[_Slot]:
     return slots
 
 
-# Never mutated: a decoder swaps in fresh lists when a binary packet begins.
-_IDLE_BUFFERS: list[bytes] = []
-_IDLE_SLOTS: list[_Slot] = []
+# A decoder's attachments while no binary packet is being reassembled: shared,
+# immutable empties (a decoder takes fresh lists when a binary packet begins).
+_IDLE_BUFFERS: Final[tuple[()]] = ()
+_IDLE_SLOTS: Final[tuple[()]] = ()
 
 
 class PacketDecoder:
@@ -440,8 +441,8 @@ class PacketDecoder:
         self._expected = 0
         # Shared empty stand-ins while no binary packet is being reassembled
         # (nearly always): no per-connection lists for the cycle collector.
-        self._buffers: list[bytes] = _IDLE_BUFFERS
-        self._slots: list[_Slot] = _IDLE_SLOTS
+        self._buffers: list[bytes] | tuple[()] = _IDLE_BUFFERS
+        self._slots: list[_Slot] | tuple[()] = _IDLE_SLOTS
 
     @property
     def awaiting_attachments(self) -> bool:
@@ -594,10 +595,12 @@ class PacketDecoder:
 
     def feed_binary(self, data: bytes) -> Packet | None:
         """Take one attachment; returns the packet once the last one arrived."""
-        if self._pending is None:
+        buffers = self._buffers
+        # Reassembling exactly when the decoder holds a list of its own (idle, the
+        # shared empty tuple): this test also tells the type checker.
+        if type(buffers) is not list:
             # socket.io-parser: "got binary data when not reconstructing a packet"
             raise self._fail("binary attachment received while no packet awaits one")
-        buffers = self._buffers
         buffers.append(data if type(data) is bytes else bytes(data))
         if len(buffers) < self._expected:
             return None
