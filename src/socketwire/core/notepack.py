@@ -267,7 +267,10 @@ def _unpack_resolving(data: bytes) -> Any:
 
 
 def _drop_undefined(root: Any) -> None:
-    """Drop ``undefined`` from maps and make it None in arrays, in place."""
+    """Drop ``undefined`` from maps and make it None in arrays, in place.
+
+    ``root`` is a map or an array (an ``undefined`` was found inside it).
+    """
     stack = [root]
     while stack:
         node = stack.pop()
@@ -276,7 +279,7 @@ def _drop_undefined(root: Any) -> None:
             for key in gone:
                 del node[key]
             stack.extend(v for v in node.values() if type(v) is dict or type(v) is list)
-        elif type(node) is list:
+        else:  # a list: only containers are ever pushed (the root is one too)
             for i, value in enumerate(node):
                 if value is _UNDEFINED:
                     node[i] = None

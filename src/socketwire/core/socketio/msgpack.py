@@ -216,8 +216,8 @@ def _to_packet(obj: Any) -> Packet:
             raise RemoteProtocolError(f"unknown key(s) in msgpack packet: {unknown}")
         if ptype is _MISSING:
             raise RemoteProtocolError("invalid packet type: no 'type' key")
-        if nsp is _MISSING:
-            raise RemoteProtocolError("invalid namespace: no 'nsp' key")
+        # Only known keys and a type: the count is off because "nsp" is missing.
+        raise RemoteProtocolError("invalid namespace: no 'nsp' key")
 
     # isInteger(type) and CONNECT <= type <= CONNECT_ERROR
     if type(ptype) is not int:

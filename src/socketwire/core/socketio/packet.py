@@ -483,21 +483,20 @@ class PacketDecoder:
             else:
                 return self._decode(data)
             try:
-                payload = _loads(data[k:])
+                payload = _loads(data[k:])  # JSON text starting with "[": a list
             except _JSONDecodeError:
                 return self._decode(data)
-            if type(payload) is list:
-                if data[0] == 0x32:
-                    # isPayloadValid, EVENT: non-empty array, first element a
-                    # number or a non-reserved string.
-                    if payload:
-                        name = payload[0]
-                        t = type(name)
-                        if (t is str and name not in RESERVED_EVENTS) or t is int or t is float:
-                            return Packet(_EVENT, "/", payload, ack_id)
-                elif ack_id is not None:
-                    # isPayloadValid, ACK: an array; the id is required.
-                    return Packet(_ACK, "/", payload, ack_id)
+            if data[0] == 0x32:
+                # isPayloadValid, EVENT: non-empty array, first element a
+                # number or a non-reserved string.
+                if payload:
+                    name = payload[0]
+                    t = type(name)
+                    if (t is str and name not in RESERVED_EVENTS) or t is int or t is float:
+                        return Packet(_EVENT, "/", payload, ack_id)
+            elif ack_id is not None:
+                # isPayloadValid, ACK: an array; the id is required.
+                return Packet(_ACK, "/", payload, ack_id)
         return self._decode(data)
 
     def _decode(self, data: bytes) -> Packet | None:
