@@ -39,10 +39,12 @@ try:
 
     from socketwire.adapters.base import BroadcastOptions
     from socketwire.adapters.redis import RedisAdapter
+    from socketwire.core import notepack
     from socketwire.core.cluster import redis_format
     from socketwire.core.socketio import msgpack as sio_msgpack
 except ImportError:  # the msgpack parser (and with it the Redis adapter) is optional
     msgpack = None
+    notepack = None  # type: ignore[assignment]
     sio_msgpack = None  # type: ignore[assignment]
     redis_format = None  # type: ignore[assignment]
 
@@ -842,6 +844,55 @@ def run_msgpack(data: bytes) -> None:
     assert again is not None
     check((again.type, again.nsp, again.id) == (pkt.type, pkt.nsp, pkt.id), "msgpack round trip")
     check(normalize(again.data) == normalize(pkt.data), "msgpack round trip of the data")
+
+
+def gen_notepack(rng: random.Random) -> bytes:
+    """One msgpack value with notepack's ext forms, sometimes damaged."""
+    assert msgpack is not None
+    try:
+        out: bytes = msgpack.packb(_rand_msgpack_value(rng, 4), use_bin_type=True)
+    except (TypeError, ValueError, OverflowError):
+        out = b"\x90"
+    r = rng.random()
+    if r < 0.2:  # undefined / Date (fixext) next to ArrayBuffers of the same lengths (ext 8)
+        pieces = (
+            b"\xd4\x00\x00",
+            b"\xc7\x01\x00\x01",
+            b"\xd7\x00" + bytes(8),
+            b"\xc7\x08\x00" + bytes(8),
+        )
+        items = [rng.choice(pieces) for _ in range(rng.randrange(1, 5))]
+        out = bytes((0x90 | len(items) + 1,)) + out + b"".join(items)
+    elif r < 0.3:  # a map whose key is not a string
+        out = b"\x81" + rng.choice((b"\x01", b"\xc4\x01k", b"\xd4\x00\x00", b"\x90")) + out
+    elif r < 0.4:  # deep nesting
+        out = b"\x91" * rng.choice((1000, 1023, 1024, 1025)) + rng.choice((b"\x90", b"\xc0"))
+    return out
+
+
+def run_notepack(data: bytes) -> None:
+    if notepack is None:
+        return
+    try:
+        value = notepack.unpack(data)
+    except RemoteProtocolError:
+        value = _REFUSED_VALUE
+    try:
+        exact = notepack._unpack_exact(data)
+    except RemoteProtocolError:
+        exact = _REFUSED_VALUE
+    check((value is _REFUSED_VALUE) == (exact is _REFUSED_VALUE), "C path and exact decoder differ")
+    if value is _REFUSED_VALUE or depth(value) > 200:
+        return
+    check(normalize(value) == normalize(exact), "C path and exact decoder read different values")
+    try:
+        again = notepack.unpack(notepack.pack_timestamps(value))
+    except LocalProtocolError as exc:
+        raise OracleError(f"a decoded value cannot be encoded again: {exc}") from None
+    check(normalize(again) == normalize(value), "notepack round trip")
+
+
+_REFUSED_VALUE = object()
 
 
 # ---------------------------------------------------------------------------
@@ -1744,7 +1795,7 @@ def _rf_roundtrip_request(req: Any, was_json: bool) -> None:
                 obj["requestId"] = req.request_id
             obj["type"] = int(req.type)
             obj.update(_rf_request_fields(req))
-            again = redis_format.encode_json(obj) if was_json else sio_msgpack.pack(obj)
+            again = redis_format.encode_json(obj) if was_json else notepack.pack(obj)
     except LocalProtocolError as exc:
         raise OracleError(f"a decoded request cannot be encoded again: {exc}") from None
     back = redis_format.decode_request(again)
@@ -2332,6 +2383,14 @@ TARGETS: dict[str, Target] = {
             _MSGPACK_TOKENS,
         ),
         Target(
+            "notepack",
+            "notepack.unpack: the C path agrees with the exact decoder, pack round trip",
+            run_notepack,
+            (RemoteProtocolError,),
+            gen_notepack,
+            _MSGPACK_TOKENS,
+        ),
+        Target(
             "http",
             "HttpConnection.data_received on a fake transport (heads, bodies, upgrade)",
             run_http,
@@ -2385,6 +2444,6 @@ TARGETS: dict[str, Target] = {
     )
 }
 if sio_msgpack is None:
-    del TARGETS["msgpack"]
+    del TARGETS["msgpack"], TARGETS["notepack"]
 if redis_format is None:
     del TARGETS["redis-format"], TARGETS["redis-adapter"]

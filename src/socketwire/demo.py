@@ -15,6 +15,8 @@ from socketwire.engine.ports import HttpRequest
 from socketwire.server.server import Server
 from socketwire.server.socket import Socket
 
+__all__ = ["create_server", "main"]
+
 PAGE = b"""<!doctype html>
 <html><head><meta charset="utf-8"><title>socketwire chat</title>
 <style>body{font:15px system-ui;margin:2em}#log{list-style:none;padding:0}

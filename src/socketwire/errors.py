@@ -7,7 +7,8 @@
     │   ├── LocalProtocolError         our own code asked for something the protocol forbids
     │   └── RemoteProtocolError        the peer sent something the protocol forbids
     │       └── WebSocketProtocolError carries the RFC 6455 close code to answer with
-    ├── HandshakeError(code)           an Engine.IO handshake or request refused (HTTP 400/403)
+    ├── HandshakeError(code)           an Engine.IO handshake refused (HTTP 400/403): the
+    │                                  client raises it (``client.errors.HandshakeRefused``)
     ├── ConnectionRefused(message, data)   a namespace connection refused (CONNECT_ERROR)
     ├── AckTimeout                     no acknowledgement in time (also a ``TimeoutError``)
     ├── RequestTimeout                 a cluster request not answered in time (also a ``TimeoutError``)
@@ -48,10 +49,14 @@ class WebSocketProtocolError(RemoteProtocolError):
 
 
 class HandshakeError(SocketwireError):
-    """An Engine.IO request was refused.
+    """The server refused an Engine.IO handshake.
 
-    ``code`` is the Engine.IO error code (as Node's ``Server.errors``) and
-    ``status`` the HTTP status that carries it.
+    ``code`` is the Engine.IO error code (as Node's ``Server.errors``: 0 unknown
+    transport, 1 unknown session id, 2 bad handshake method, 3 bad request,
+    4 forbidden, 5 unsupported protocol version), ``message`` the server's text and
+    ``status`` the HTTP status that carried them.  The client raises it (as
+    :class:`socketwire.client.errors.HandshakeRefused`, also a ``TransportError``)
+    from ``connect`` and reports it to ``connect_error`` listeners.
     """
 
     def __init__(self, code: int, message: str, status: int = 400) -> None:

@@ -18,9 +18,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
-from types import CoroutineType
-from typing import Any, ClassVar, TypeVar, overload
+from collections.abc import Awaitable, Callable, Mapping
+from types import CoroutineType, MappingProxyType
+from typing import Any, ClassVar, Final, TypeVar, overload
 
 __all__ = ["Emitter", "F", "Handler", "Listener", "Runner", "ack_args", "ack_reply"]
 
@@ -185,7 +185,10 @@ class Runner:
             pending = False
 
 
-_NO_LISTENERS: dict[str, list[Listener]] = {}
+# The registry of an emitter that never registered a listener: one shared empty
+# mapping, immutable, so that a write that skipped ``_own_listeners`` fails
+# instead of registering on every emitter at once.
+_NO_LISTENERS: Final[Mapping[str, list[Listener]]] = MappingProxyType({})
 
 
 class Emitter:
@@ -201,12 +204,14 @@ class Emitter:
     runner: ClassVar[Runner]
 
     def __init__(self) -> None:
-        self._listeners: dict[str, list[Listener]] = _NO_LISTENERS
+        self._listeners: Mapping[str, list[Listener]] = _NO_LISTENERS
 
     def _own_listeners(self) -> dict[str, list[Listener]]:
-        if self._listeners is _NO_LISTENERS:
-            self._listeners = {}
-        return self._listeners
+        """The registry, for a write: the emitter's own dict, created on first use."""
+        listeners = self._listeners
+        if type(listeners) is not dict:
+            self._listeners = listeners = {}
+        return listeners
 
     @overload
     def on(self, event: str, handler: F) -> F: ...
@@ -246,13 +251,14 @@ class Emitter:
             self._listeners = _NO_LISTENERS
             return
         if handler is None:
-            self._listeners.pop(event, None)
+            if event in self._listeners:
+                del self._own_listeners()[event]
             return
         lst = self._listeners.get(event)
         if lst:
             lst[:] = [x for x in lst if x.fn is not handler]
             if not lst:
-                del self._listeners[event]
+                del self._own_listeners()[event]
 
     def listeners(self, event: str) -> list[Handler]:
         """The handlers of ``event``, in call order."""
@@ -267,11 +273,12 @@ class Emitter:
         if not lst:
             return None
         if any(x.once for x in lst):
+            registry = self._own_listeners()  # holds ``lst``: the emitter's own dict
             keep = [x for x in lst if not x.once]
             if keep:
-                self._listeners[event] = keep
+                registry[event] = keep
             else:
-                del self._listeners[event]
+                del registry[event]
         return lst
 
     def _emit_local(self, event: str, *args: Any, where: object = "") -> None:

@@ -14,7 +14,8 @@ import logging
 import sys
 from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
+from types import MappingProxyType
+from typing import Any, Final, cast
 from urllib.parse import parse_qsl
 
 import httptools
@@ -176,10 +177,14 @@ class Request:
         return self._conn.switch_to_websocket(ws_handshake.server_response(key, headers), handler)
 
 
-# Stand-ins for the per-request containers between requests (never mutated).
-_NO_HEADERS: dict[str, str] = {}
-_NO_BODY: list[bytes] = []
-_NO_PENDING: list[Request] = []
+# Stand-ins for the per-request containers between requests: shared, and
+# immutable, so that a write that skipped ``on_message_begin`` raises instead of
+# reaching every connection. Typed as the containers they stand in for: no write
+# reaches them (``on_message_begin`` swaps in a fresh dict and list before any
+# header or body; a request is queued in a fresh list, see ``on_message_complete``).
+_NO_HEADERS: Final = cast("dict[str, str]", MappingProxyType({}))
+_NO_BODY: Final = cast("list[bytes]", ())
+_NO_PENDING: Final = cast("list[Request]", ())
 
 # Batched writes up to this size are joined into one system call.
 _CORK_JOIN_MAX = 64 * 1024

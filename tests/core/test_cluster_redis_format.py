@@ -44,7 +44,7 @@ from socketwire.core.cluster.redis_format import (
     parse_fetched_socket,
     targets,
 )
-from socketwire.core.socketio.msgpack import pack, unpack
+from socketwire.core.notepack import pack, unpack
 from socketwire.errors import LocalProtocolError, RemoteProtocolError
 from tests.conftest import JS_DIR, run_node
 

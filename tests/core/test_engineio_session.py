@@ -21,7 +21,6 @@ from socketwire.core.engineio.session import (
     Heartbeat,
     ReadyState,
     UpgradeState,
-    heartbeat_packet,
 )
 from socketwire.core.timers import DeadlineQueue
 from socketwire.errors import LocalProtocolError
@@ -46,11 +45,23 @@ def test_new_session() -> None:
     assert s.ready_state is ReadyState.OPEN
     assert s.upgrade is UpgradeState.NONE
     assert s.heartbeat is Heartbeat.WAIT_PING
-    assert s.buffer == []
+    assert not s.buffer
     assert s.get_waiting is False
     assert s.post_active is False
     assert s.close_reason == ""
     assert websocket().transport == WEBSOCKET == "websocket"
+
+
+def test_empty_buffers_are_one_immutable_object() -> None:
+    # Sessions with nothing to send share one empty buffer, which nothing can fill.
+    a, b = polling(), websocket()
+    assert a.buffer is b.buffer
+    with pytest.raises(AttributeError):
+        a.buffer.append((b"4x", False))  # type: ignore[union-attr]
+    a.enqueue(b"4x")
+    assert a.buffer == [(b"4x", False)] and not b.buffer
+    assert a.take_frames() == [(b"4x", False)]
+    assert a.buffer is b.buffer
 
 
 def test_reason_strings_are_nodes() -> None:
@@ -64,9 +75,6 @@ def test_reason_strings_are_nodes() -> None:
 
 
 class TestHeartbeat:
-    def test_heartbeat_packet_is_a_ping(self) -> None:
-        assert heartbeat_packet() == b"2"
-
     def test_schedule_ping(self) -> None:
         s = polling()
         s.schedule_ping(100.0 + PING_INTERVAL)
@@ -152,7 +160,7 @@ class TestPolling:
         assert s.get_waiting is True
         assert s.answer_get() == b"4hello"
         assert s.get_waiting is False
-        assert s.buffer == []
+        assert not s.buffer
 
     def test_second_get_while_parked_is_refused(self) -> None:
         s = polling()
@@ -208,7 +216,7 @@ class TestPolling:
             (EnginePacketType.MESSAGE, b"hello", False),
             (EnginePacketType.MESSAGE, BUF, True),
         ]
-        assert s.buffer == []
+        assert not s.buffer
 
     def test_binary_only(self) -> None:
         s = polling()
@@ -234,7 +242,7 @@ class TestPolling:
         s.enqueue(b"4a")
         s.enqueue(b"\x00", binary=True)
         assert s.take_polling_payload() == b"4a\x1ebAA=="
-        assert s.buffer == []
+        assert not s.buffer
         assert s.take_polling_payload() == b""
 
 
@@ -370,12 +378,12 @@ class TestUpgrade:
         frames = s.take_frames()
         # binary is carried as is over WebSocket ("Packet encoding" > "WebSocket")
         assert frames == [(b"4a", False), (BUF, True), (b"2", False)]
-        assert s.buffer == []
+        assert not s.buffer
         s.enqueue(b"4b")
         # the returned list is not the live buffer
         assert frames == [(b"4a", False), (BUF, True), (b"2", False)]
         assert s.take_frames() == [(b"4b", False)]
-        assert s.take_frames() == []
+        assert not s.take_frames()
 
     def test_upgrade_failed_while_probing(self) -> None:
         s = polling()
@@ -439,7 +447,7 @@ class TestClosing:
         # after that GET the session is closed (mypy keeps an earlier narrowing)
         assert s.ready_state is ReadyState.CLOSED  # type: ignore[comparison-overlap]
         assert s.get_waiting is False
-        assert s.buffer == []
+        assert not s.buffer
         assert s.close_reason == "forced server close"
 
     def test_close_polling_with_a_parked_get(self) -> None:
@@ -496,7 +504,7 @@ class TestClosing:
         s.close(REASON_TRANSPORT_CLOSE)
         s.close_polling(REASON_SERVER_CLOSE)
         assert s.ready_state is ReadyState.CLOSED
-        assert s.buffer == []
+        assert not s.buffer
         assert s.close_reason == "transport close"
 
     def test_close(self) -> None:
@@ -505,7 +513,7 @@ class TestClosing:
         assert s.close(REASON_TRANSPORT_CLOSE) is True
         assert s.ready_state is ReadyState.CLOSED
         assert s.close_reason == "transport close"
-        assert s.buffer == []
+        assert not s.buffer
 
     def test_close_twice_keeps_first_reason(self) -> None:
         s = polling()
@@ -527,8 +535,8 @@ class TestClosing:
         s.close(REASON_TRANSPORT_CLOSE)
         s.enqueue(b"4a")
         s.enqueue(BUF, binary=True)
-        assert s.buffer == []
-        assert s.take_frames() == []
+        assert not s.buffer
+        assert not s.take_frames()
 
     def test_parked_get_after_close_gets_close(self) -> None:
         s = polling()
@@ -557,7 +565,7 @@ class TestClosing:
         s.begin_upgrade()
         s.enqueue(b"4a")
         assert s.close(REASON_TRANSPORT_CLOSE)
-        assert s.buffer == []
+        assert not s.buffer
         # closed wins over the upgrade: the parked GET gets "close", not "noop"
         assert s.answer_get() == b"1"
         assert s.ready_state is ReadyState.CLOSED

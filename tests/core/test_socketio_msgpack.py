@@ -5,14 +5,16 @@ The byte vectors below were written by the npm package socket.io-msgpack-parser
 also records whether the npm Decoder accepts them ("ok") or throws ("error: ...").
 tests/integration/test_msgpack_parser.py runs that script again and checks this
 copy is still what the npm package writes.
+
+These tests are about packets: the msgpack values inside them (undefined, Date,
+ArrayBuffer, the reader's limits) are tested with the codec that reads them, in
+tests/core/test_notepack.py.
 """
 
 from __future__ import annotations
 
-import enum
 import math
-import struct
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import msgpack  # type: ignore[import-untyped]
@@ -20,11 +22,26 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from socketwire.core import notepack
 from socketwire.core.socketio import msgpack as mp
 from socketwire.core.socketio.msgpack import MSGPACK_PARSER, MsgpackDecoder
 from socketwire.core.socketio.packet import RESERVED_EVENTS, Packet, PacketType
 from socketwire.core.socketio.parser import resolve_parser
 from socketwire.errors import LocalProtocolError, RemoteProtocolError
+from tests.core.msgpack_wire import (
+    UNDEFINED,
+    Ext,
+    Map,
+    Raw,
+    assert_same,
+    date_ext,
+    keys,
+    outcome,
+    values,
+    wire,
+    wire_leaves,
+    wire_values,
+)
 
 CONNECT = PacketType.CONNECT
 DISCONNECT = PacketType.DISCONNECT
@@ -339,23 +356,6 @@ SOCKETIO_RULES = {
 REJECTED = sorted(name for name in VECTORS if name.startswith("bad-"))
 
 
-def assert_same(actual: Any, expected: Any) -> None:
-    """Equal, and of the same types all the way down (bytes is not bytearray, 2 is not 2.0)."""
-    assert type(actual) is type(expected), (actual, expected)
-    if isinstance(expected, list):
-        assert len(actual) == len(expected), (actual, expected)
-        for a, e in zip(actual, expected, strict=True):
-            assert_same(a, e)
-    elif isinstance(expected, dict):
-        assert list(actual) == list(expected), (actual, expected)
-        for key in expected:
-            assert_same(actual[key], expected[key])
-    elif isinstance(expected, float) and math.isnan(expected):
-        assert math.isnan(actual)
-    else:
-        assert actual == expected
-
-
 def assert_packet(actual: Packet, expected: Packet) -> None:
     assert type(actual) is Packet
     assert type(actual.type) is PacketType
@@ -373,86 +373,7 @@ def decode(data: bytes) -> Packet:
 
 def decode_exact(data: bytes) -> Packet:
     """The pure Python decoder, which the C path falls back to."""
-    return mp._to_packet(mp._unpack_exact(data))
-
-
-def outcome(fn: Any, data: bytes) -> Any:
-    try:
-        return fn(data)
-    except RemoteProtocolError:
-        return "RemoteProtocolError"
-
-
-# -- msgpack with chosen headers ---------------------------------------------------------
-
-
-class Ext:
-    """An ext value with a chosen header: "fix" (d4-d8), "8", "16" or "32"."""
-
-    def __init__(self, code: int, payload: bytes, form: str = "8") -> None:
-        self.code = code
-        self.payload = payload
-        self.form = form
-
-
-class Map:
-    """A msgpack map given as pairs (keys of any type, duplicates allowed)."""
-
-    def __init__(self, *pairs: tuple[Any, Any]) -> None:
-        self.pairs = pairs
-
-
-class Raw:
-    def __init__(self, data: bytes) -> None:
-        self.data = data
-
-
-UNDEFINED = Ext(0, b"\x00", "fix")  # notepack's undefined
-
-
-def date_ext(ms: int) -> Ext:
-    return Ext(0, ms.to_bytes(8, "big", signed=True), "fix")  # notepack's Date
-
-
-def pack(obj: Any) -> bytes:
-    """msgpack of obj, with Ext / Map / Raw pieces written as asked."""
-    if isinstance(obj, Raw):
-        return obj.data
-    if isinstance(obj, Ext):
-        n = len(obj.payload)
-        code = struct.pack(">b", obj.code)
-        if obj.form == "fix":
-            head = bytes((0xD4 + {1: 0, 2: 1, 4: 2, 8: 3, 16: 4}[n],))
-        elif obj.form == "8":
-            head = b"\xc7" + struct.pack(">B", n)
-        elif obj.form == "16":
-            head = b"\xc8" + struct.pack(">H", n)
-        else:
-            head = b"\xc9" + struct.pack(">I", n)
-        return head + code + obj.payload
-    if isinstance(obj, list):
-        n = len(obj)
-        head = (
-            bytes((0x90 | n,))
-            if n < 16
-            else b"\xdc" + struct.pack(">H", n)
-            if n < 65536
-            else b"\xdd" + struct.pack(">I", n)
-        )
-        return head + b"".join(pack(item) for item in obj)
-    if isinstance(obj, (Map, dict)):
-        pairs = obj.pairs if isinstance(obj, Map) else tuple(obj.items())
-        n = len(pairs)
-        head = (
-            bytes((0x80 | n,))
-            if n < 16
-            else b"\xde" + struct.pack(">H", n)
-            if n < 65536
-            else b"\xdf" + struct.pack(">I", n)
-        )
-        return head + b"".join(pack(k) + pack(v) for k, v in pairs)
-    out: bytes = msgpack.packb(obj, use_bin_type=True)
-    return out
+    return mp._to_packet(notepack._unpack_exact(data))
 
 
 def packet_map(ptype: Any = 2, data: Any = ("x",), nsp: Any = "/", **more: Any) -> bytes:
@@ -461,7 +382,7 @@ def packet_map(ptype: Any = 2, data: Any = ("x",), nsp: Any = "/", **more: Any) 
         pairs.append(("data", list(data) if isinstance(data, tuple) else data))
     pairs.append(("nsp", nsp))
     pairs.extend(more.items())
-    return pack(Map(*pairs))
+    return wire(Map(*pairs))
 
 
 # -- the npm vectors ---------------------------------------------------------------------
@@ -529,49 +450,8 @@ def test_format_facts() -> None:
 # -- decoding: what npm peers send --------------------------------------------------------
 
 
-def test_ambiguous_ext_resolved_by_header_patterns() -> None:
-    # Only fixext patterns: undefined and Date, on the C path.
-    data = packet_map(data=["x", UNDEFINED, date_ext(5), Ext(0, b"\x01\x02", "fix")])
-    assert_packet(
-        decode(data),
-        Packet(EVENT, "/", ["x", None, EPOCH + timedelta(milliseconds=5), [0, b"\x01\x02"]]),
-    )
-    # Only ext 8/16/32 patterns: ArrayBuffers of every ambiguous length.
-    for form in ("8", "16", "32"):
-        buffers = [bytes(range(n)) for n in (1, 2, 4, 8, 16)]
-        data = packet_map(data=["x", *(Ext(0, b, form) for b in buffers)])
-        assert_packet(decode(data), Packet(EVENT, "/", ["x", *buffers]))
-    # Unambiguous lengths never need the patterns.
-    data = packet_map(data=["x", Ext(0, b"", "8"), Ext(0, b"abc", "8"), Ext(0, bytes(300), "16")])
-    assert_packet(decode(data), Packet(EVENT, "/", ["x", b"", b"abc", bytes(300)]))
-
-
-def test_ambiguous_ext_with_both_patterns_uses_the_exact_decoder() -> None:
-    # The ext 8 pattern only appears inside a bin: still undefined.
-    data = packet_map(data=["x", UNDEFINED, b"\xc7\x01\x00\x00"])
-    assert_packet(decode(data), Packet(EVENT, "/", ["x", None, b"\xc7\x01\x00\x00"]))
-    # The fixext pattern only appears inside a bin: still an ArrayBuffer.
-    data = packet_map(data=["x", b"\xd4\x00\x00", Ext(0, b"\x00", "8")])
-    assert_packet(decode(data), Packet(EVENT, "/", ["x", b"\xd4\x00\x00", b"\x00"]))
-    data = packet_map(data=["x", b"\xd7\x00", Ext(0, bytes(8), "32")])
-    assert_packet(decode(data), Packet(EVENT, "/", ["x", b"\xd7\x00", bytes(8)]))
-    data = packet_map(data=["x", b"\xc7\x08\x00", date_ext(-1)])
-    expected = EPOCH - timedelta(milliseconds=1)
-    assert_packet(decode(data), Packet(EVENT, "/", ["x", b"\xc7\x08\x00", expected]))
-    # undefined in a map, at the top level, in nested arrays
-    data = pack(
-        Map(
-            ("type", 2),
-            ("data", ["x", Map(("a", UNDEFINED), ("b", [UNDEFINED, Ext(0, b"\x09")]))]),
-            ("nsp", "/"),
-            ("id", UNDEFINED),
-        )
-    )
-    assert_packet(decode(data), Packet(EVENT, "/", ["x", {"b": [None, b"\x09"]}]))
-
-
-def test_undefined_semantics() -> None:
-    # top-level keys holding undefined are absent
+def test_undefined_keys_are_absent() -> None:
+    # A top-level key holding undefined is absent: the client's CONNECT without auth.
     assert_packet(decode(packet_map(0, UNDEFINED)), Packet(CONNECT))
     assert_packet(decode(packet_map(1, UNDEFINED)), Packet(DISCONNECT))
     assert_packet(decode(packet_map(id=UNDEFINED)), Packet(EVENT, "/", ["x"]))
@@ -583,67 +463,22 @@ def test_undefined_semantics() -> None:
         decode(packet_map(data=UNDEFINED))
     with pytest.raises(RemoteProtocolError, match="CONNECT_ERROR payload"):
         decode(packet_map(4, UNDEFINED))
-    # a later undefined wins over an earlier value of the same key (as in JS)
-    data = pack(Map(("type", 2), ("data", ["x", Map(("a", 1), ("a", UNDEFINED))]), ("nsp", "/")))
-    assert_packet(decode(data), Packet(EVENT, "/", ["x", {}]))
-    # notepack reads d4 00 <any byte> as undefined
-    data = packet_map(data=["x", Ext(0, b"\x7f", "fix")])
-    assert_packet(decode(data), Packet(EVENT, "/", ["x", None]))
     # the whole message undefined: not a map
     with pytest.raises(RemoteProtocolError, match="not a map"):
         decode(b"\xd4\x00\x00")
 
 
-def test_other_ext_types_decode_as_npm_does() -> None:
-    # [type, data] for any type but 0 (notepack.io), fixext 2/4/16 of type 0 too
-    data = packet_map(
-        data=[
-            "x",
-            Ext(5, b"\x01", "fix"),
-            Ext(-3, b"ab", "8"),
-            Ext(127, bytes(16), "fix"),
-            Ext(0, b"\x01\x02\x03\x04", "fix"),
-            Ext(0, bytes(16), "fix"),
-        ]
-    )
-    assert_packet(
-        decode(data),
-        Packet(
-            EVENT,
-            "/",
-            [
-                "x",
-                [5, b"\x01"],
-                [-3, b"ab"],
-                [127, bytes(16)],
-                [0, b"\x01\x02\x03\x04"],
-                [0, bytes(16)],
-            ],
-        ),
-    )
-
-
-def test_msgpack_timestamps_become_datetimes() -> None:
+def test_payload_values_are_read_as_notepack_does() -> None:
+    # The codec's rules reach the payload: Dates, ArrayBuffers, undefined, other
+    # exts, timestamps (tests/core/test_notepack.py has the rules themselves).
     moment = datetime(2024, 5, 6, 7, 8, 9, 123456, tzinfo=UTC)
-    data = pack(["x", Raw(msgpack.packb(msgpack.Timestamp.from_datetime(moment)))])
-    packet = decode(packet_map(data=Raw(data)))
-    assert packet.data == ["x", moment]
-    assert decode_exact(packet_map(data=Raw(data))).data == ["x", moment]
-    for bad in (Ext(-1, b"\x00", "fix"), Ext(-1, b"abc", "8")):
-        with pytest.raises(RemoteProtocolError):
-            decode(packet_map(data=["x", bad]))
-        with pytest.raises(RemoteProtocolError):
-            decode_exact(packet_map(data=["x", bad]))
-
-
-def test_dates_out_of_datetime_range_are_refused() -> None:
-    # JavaScript would make an Invalid Date of it; Python has no such value.
-    for ms in (2**62, -(2**62)):
-        data = packet_map(data=["x", date_ext(ms)])
-        with pytest.raises(RemoteProtocolError, match="Date out of range"):
-            decode(data)
-        with pytest.raises(RemoteProtocolError, match="Date out of range"):
-            decode_exact(data)
+    timestamp = Raw(msgpack.packb(msgpack.Timestamp.from_datetime(moment)))
+    data = packet_map(
+        data=["x", date_ext(5), Ext(0, b"\x01", "8"), UNDEFINED, Ext(3, b"k"), timestamp]
+    )
+    expected = ["x", EPOCH + timedelta(milliseconds=5), b"\x01", None, [3, b"k"], moment]
+    assert_packet(decode(data), Packet(EVENT, "/", expected))
+    assert_packet(decode_exact(data), Packet(EVENT, "/", expected))
 
 
 def test_options_key_is_accepted_with_any_value() -> None:
@@ -653,7 +488,7 @@ def test_options_key_is_accepted_with_any_value() -> None:
 
 
 def test_key_order_does_not_matter() -> None:
-    data = pack(Map(("nsp", "/a"), ("id", 1), ("data", ["x", 2]), ("type", 2)))
+    data = wire(Map(("nsp", "/a"), ("id", 1), ("data", ["x", 2]), ("type", 2)))
     assert_packet(decode(data), Packet(EVENT, "/a", ["x", 2], 1))
 
 
@@ -738,9 +573,12 @@ def test_parser_object() -> None:
         (b"\x90", "not a map"),
         (b"\x80", "packet type"),
         (b"\xa1\xff", "UTF-8"),
+        (wire(Map(("type", 2), ("data", ["x"]), ("nsp", "/"), (1, 1))), "key"),
+        (wire(Map(("type", 2), ("data", ["x", Map((b"k", 1))]), ("nsp", "/"))), "key"),
     ],
 )
 def test_malformed_msgpack(data: bytes, match: str) -> None:
+    # The codec's refusals come out of the decoder as they are.
     with pytest.raises(RemoteProtocolError, match=match):
         decode(data)
     with pytest.raises(RemoteProtocolError, match=match):
@@ -753,42 +591,6 @@ def test_every_truncation_is_refused() -> None:
         for end in range(len(raw)):
             with pytest.raises(RemoteProtocolError):
                 decode(raw[:end])
-            with pytest.raises(RemoteProtocolError):
-                decode_exact(raw[:end])
-
-
-def test_invalid_utf8_is_refused() -> None:
-    # (Node's Buffer.toString would put U+FFFD in; a str here is always valid.)
-    bad = Raw(b"\xa2\xc3\x28")
-    for data in (
-        packet_map(data=["x", bad]),
-        packet_map(data=bad),
-        packet_map(nsp=bad),
-        pack(Map(("type", 2), ("data", ["x", Map((bad, 1))]), ("nsp", "/"))),
-        pack(Map(("type", 2), ("data", ["x", Raw(b"\xd9\x01\xff")]), ("nsp", "/"))),
-    ):
-        with pytest.raises(RemoteProtocolError, match="UTF-8"):
-            decode(data)
-        with pytest.raises(RemoteProtocolError, match="UTF-8"):
-            decode_exact(data)
-
-
-@pytest.mark.parametrize(
-    "key",
-    [1, -1, None, True, 1.5, b"k", [1], Ext(0, b"k"), Ext(0, b"\x00", "fix"), Ext(3, b"k"), Map()],
-    ids=lambda k: type(k).__name__,
-)
-def test_map_keys_must_be_strings(key: Any) -> None:
-    # notepack.io would turn any key into a string; here they must be strings.
-    for data in (
-        pack(Map(("type", 2), ("data", ["x", Map((key, 1))]), ("nsp", "/"))),
-        pack(Map(("type", 2), ("data", ["x", [Map(("a", 1), (key, 1))]]), ("nsp", "/"))),
-        pack(Map(("type", 2), ("data", ["x"]), ("nsp", "/"), (key, 1))),
-    ):
-        with pytest.raises(RemoteProtocolError, match="key"):
-            decode(data)
-        with pytest.raises(RemoteProtocolError, match="key"):
-            decode_exact(data)
 
 
 def test_unknown_keys_are_refused() -> None:
@@ -797,66 +599,25 @@ def test_unknown_keys_are_refused() -> None:
             decode(packet_map(**{key: 1}))
 
 
-def test_nesting_limit() -> None:
-    # At most 1024 nested containers, empty ones included (the C unpacker's limit).
-    def nested(depth: int, leaf: bytes) -> bytes:
-        return packet_map(data=["x", Raw(b"\x91" * (depth - 2) + leaf)])
-
-    # nested(d, b"\x00") holds d containers (the packet map and the data array included)
-    for ok in (nested(1024, b"\x00"), nested(1023, b"\x90"), nested(1023, b"\x80")):
-        assert decode(ok).type == EVENT
-        assert decode_exact(ok).type == EVENT
-    for bad in (nested(1025, b"\x00"), nested(1024, b"\x90"), nested(1024, b"\x80")):
-        with pytest.raises(RemoteProtocolError, match="deep"):
-            decode(bad)
-        with pytest.raises(RemoteProtocolError, match="deep"):
-            decode_exact(bad)
-    # deep undefined is dropped without recursion
-    deep = packet_map(data=["x", Raw(b"\x91" * 1020 + b"\x92\xd4\x00\x00\x01")])
-    inner = decode(deep).data[1]
-    for _ in range(1020):
-        inner = inner[0]
-    assert inner == [None, 1]
-
-
-def test_huge_declared_lengths_are_refused_cheaply() -> None:
-    for raw in (
-        b"\xdd\xff\xff\xff\xff",
-        b"\xdf\xff\xff\xff\xff",
-        b"\xdb\xff\xff\xff\xff",
-        b"\xc6\xff\xff\xff\xff",
-    ):
-        with pytest.raises(RemoteProtocolError):
-            decode(packet_map(data=["x", Raw(raw)]))
-        with pytest.raises(RemoteProtocolError):
-            decode_exact(packet_map(data=["x", Raw(raw)]))
-
-
 # -- encoding ------------------------------------------------------------------------------
 
 
 def test_encode_accepts() -> None:
-    data: Any = ("e", bytearray(b"\x01"), memoryview(b"\x02"), (1, 2), 2**64 - 1, -(2**63))
+    data: Any = ("e", bytearray(b"\x01"), (1, 2), 2**64 - 1)
     (raw,) = MSGPACK_PARSER.encode_event("/", data)[1]
-    assert_packet(
-        decode(raw), Packet(EVENT, "/", ["e", b"\x01", b"\x02", [1, 2], 2**64 - 1, -(2**63)])
-    )
-
-    class Color(enum.IntEnum):
-        RED = 1
-
-    assert decode(MSGPACK_PARSER.encode_event("/", ["e", Color.RED])[1][0]).data == ["e", 1]
+    assert_packet(decode(raw), Packet(EVENT, "/", ["e", b"\x01", [1, 2], 2**64 - 1]))
     assert decode(MSGPACK_PARSER.encode_event("/", [7, "x"])[1][0]).data == [7, "x"]
     empty: Any = ()
     assert decode(MSGPACK_PARSER.encode_ack("/", empty, 1)[1][0]) == Packet(ACK, "/", [], 1)
-    nan = decode(MSGPACK_PARSER.encode_event("/", ["e", math.nan])[1][0]).data[1]
-    assert math.isnan(nan)
     moment = datetime(2020, 1, 2, 3, 4, 5, 678999, tzinfo=timezone(timedelta(hours=2)))
     got = decode(MSGPACK_PARSER.encode_event("/", ["e", {"at": [moment]}])[1][0]).data
     assert got == ["e", {"at": [moment.replace(microsecond=678000)]}]
     # namespaces are any str, even without "/" (a CONNECT_ERROR may answer such a CONNECT)
     (raw,) = MSGPACK_PARSER.encode(Packet(CONNECT_ERROR, "admin,x", {"message": "Invalid"}))[1]
     assert decode(raw).nsp == "admin,x"
+    # ack ids of every msgpack integer width
+    for ack_id in (0, 127, 128, 65536, 2**32, 2**64 - 1, -1, -(2**63)):
+        assert decode(MSGPACK_PARSER.encode_event("/", ["e"], ack_id)[1][0]).id == ack_id
 
 
 def test_encode_many_namespaces() -> None:
@@ -868,29 +629,13 @@ def test_encode_many_namespaces() -> None:
     assert decode(MSGPACK_PARSER.encode_event("/", ["e"])[1][0]).nsp == "/"
 
 
-class Unserialisable:
-    pass
-
-
-BAD_DATA = [
-    pytest.param(2**64, id="int-too-big"),
-    pytest.param(-(2**63) - 1, id="int-too-small"),
-    pytest.param({1: "x"}, id="int-key"),
-    pytest.param({b"k": "x"}, id="bytes-key"),
-    pytest.param({(1,): "x"}, id="tuple-key"),
-    pytest.param({None: "x"}, id="none-key"),
-    pytest.param([{"a": {2: "x"}}], id="nested-int-key"),
-    pytest.param({1, 2}, id="set"),
-    pytest.param(Unserialisable(), id="object"),
-    pytest.param("\ud800", id="surrogate"),
-    pytest.param(datetime(2020, 1, 1), id="naive-datetime"),
-    pytest.param(date(2020, 1, 1), id="date"),
-    pytest.param(msgpack.ExtType(1, b"x"), id="ext"),
-]
-
-
-@pytest.mark.parametrize("value", BAD_DATA)
+@pytest.mark.parametrize(
+    "value",
+    [2**64, {1: "x"}, {1, 2}, object(), "\ud800", datetime(2020, 1, 1)],
+    ids=["int-too-big", "int-key", "set", "object", "surrogate", "naive-datetime"],
+)
 def test_encode_refuses_bad_data(value: Any) -> None:
+    # The codec's refusals (tests/core/test_notepack.py) come out of every encoder.
     with pytest.raises(LocalProtocolError):
         MSGPACK_PARSER.encode_event("/", ["e", value])
     with pytest.raises(LocalProtocolError):
@@ -899,17 +644,6 @@ def test_encode_refuses_bad_data(value: Any) -> None:
         MSGPACK_PARSER.encode_ack("/", [{"k": value}], 1)
     with pytest.raises(LocalProtocolError):
         MSGPACK_PARSER.encode(Packet(CONNECT, "/", {"k": value}))
-
-
-def test_encode_refuses_deep_and_cyclic_data() -> None:
-    cyclic: list[Any] = ["e"]
-    cyclic.append(cyclic)
-    deep: list[Any] = ["e"]
-    for _ in range(300):
-        deep = [deep]
-    for data in (cyclic, ["e", deep]):
-        with pytest.raises(LocalProtocolError):
-            MSGPACK_PARSER.encode_event("/", data)
 
 
 @pytest.mark.parametrize(
@@ -965,24 +699,6 @@ def test_encode_ack_needs_an_id() -> None:
 
 # -- properties ----------------------------------------------------------------------------
 
-ms_datetimes = st.datetimes(
-    min_value=datetime(1, 1, 2), max_value=datetime(9999, 12, 30), timezones=st.just(UTC)
-).map(lambda d: d.replace(microsecond=d.microsecond // 1000 * 1000))
-scalars = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**63), max_value=2**64 - 1)
-    | st.floats(allow_nan=False)
-    | st.text(max_size=40)
-    | st.binary(max_size=40)
-    | ms_datetimes
-)
-keys = st.text(max_size=10)
-values = st.recursive(
-    scalars,
-    lambda inner: st.lists(inner, max_size=5) | st.dictionaries(keys, inner, max_size=5),
-    max_leaves=25,
-)
 event_names = (
     st.text(max_size=20).filter(lambda s: s not in RESERVED_EVENTS)
     | st.integers(min_value=-(2**63), max_value=2**64 - 1)
@@ -1057,27 +773,6 @@ def test_encode_ack_is_encode(nsp: str, data: list[Any], ack_id: int) -> None:
     )
 
 
-# Trees of msgpack with exts in every header form, undefined, timestamps, odd keys.
-ext_leaves = st.builds(
-    Ext,
-    st.sampled_from([0, 0, 0, -1, 1, 127, -128]),
-    st.sampled_from([0, 1, 2, 3, 4, 8, 12, 16]).flatmap(
-        lambda n: st.binary(min_size=n, max_size=n)
-    ),
-    st.sampled_from(["fix", "8", "16", "32"]),
-).filter(lambda e: e.form != "fix" or len(e.payload) in (1, 2, 4, 8, 16))
-wire_leaves = scalars.filter(lambda v: not isinstance(v, datetime)) | ext_leaves
-wire_keys = keys | st.sampled_from([1, b"k", None]) | ext_leaves
-wire_values = st.recursive(
-    wire_leaves,
-    lambda inner: (
-        st.lists(inner, max_size=5)
-        | st.lists(st.tuples(wire_keys, inner), max_size=4).map(lambda p: Map(*p))
-    ),
-    max_leaves=20,
-)
-
-
 @st.composite
 def wire_packets(draw: st.DrawFn) -> bytes:
     pairs: list[tuple[Any, Any]] = [
@@ -1087,7 +782,7 @@ def wire_packets(draw: st.DrawFn) -> bytes:
     ]
     if draw(st.booleans()):
         pairs.append(("id", draw(ids | wire_leaves)))
-    return pack(Map(*draw(st.permutations(pairs))))
+    return wire(Map(*draw(st.permutations(pairs))))
 
 
 @settings(max_examples=500, suppress_health_check=[HealthCheck.too_slow])

@@ -7,7 +7,7 @@ plus the packets of "Exchange protocol" and "Sample session".
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -288,6 +288,26 @@ def test_encode_ids_and_namespaces() -> None:
     assert encode(Packet(CONNECT_ERROR, "/x", "nope", None)) == (b'4/x,"nope"', [])
     assert encode(Packet(CONNECT, "/", None, 5)) == (b"05", [])
     assert encode_event("/", [1.5, "x"]) == (b'2[1.5,"x"]', [])
+
+
+def test_many_namespaces() -> None:
+    # The cache of namespace segments is bounded; results stay right past its size.
+    for i in range(2100):
+        assert encode_event(f"/n{i}", ["e"]) == (f'2/n{i},["e"]'.encode(), [])
+    assert encode_event("/n0", ["e"], 1) == (b'2/n0,1["e"]', [])
+
+
+class Point(NamedTuple):
+    x: int
+    y: int
+
+
+def test_what_json_refuses_is_refused_even_without_binary() -> None:
+    # orjson refuses a named tuple; with no binary in the data, the walk that
+    # extracts binary would not change that verdict: refused, not turned into a list.
+    for data in (["a", Point(1, 2)], ["a", {"p": [Point(1, 2)]}]):
+        with pytest.raises(LocalProtocolError, match="not JSON-serialisable"):
+            encode_event("/", data)
 
 
 @pytest.mark.parametrize(

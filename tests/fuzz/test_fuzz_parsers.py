@@ -6,7 +6,8 @@ Random bytes and structure-aware mutations of valid inputs are fed to:
 * ``FrameReader.feed`` (server and client side) and ``decode_close_payload``;
 * Engine.IO ``parse_text_packet`` and ``decode_payload``;
 * Socket.IO ``PacketDecoder.feed_text`` / ``feed_binary`` sequences;
-* the msgpack parser's ``decoder().feed_binary``;
+* the msgpack parser's ``decoder().feed_binary``, and the notepack value codec's
+  ``unpack`` under it (C path and pure Python decoder);
 * the Redis adapter's ``decode_broadcast`` / ``decode_request`` /
   ``decode_response``, and ``RedisAdapter._on_message`` on every channel;
 * a whole ``socketwire.Server``: in process through a real ``HttpConnection`` on
@@ -64,9 +65,11 @@ from socketwire.serve import HttpConnection
 try:
     import msgpack  # type: ignore[import-untyped]
 
+    from socketwire.core import notepack
     from socketwire.core.socketio.msgpack import MSGPACK_PARSER
 except ImportError:  # the msgpack parser is optional
     msgpack = None
+    notepack = None  # type: ignore[assignment]
     MSGPACK_PARSER = None  # type: ignore[misc, assignment]
 
 needs_msgpack = pytest.mark.skipif(MSGPACK_PARSER is None, reason="msgpack parser not available")
@@ -666,6 +669,42 @@ def test_msgpack_mutated_and_random(data: bytes) -> None:
         return
     assert packet is not None and 0 <= packet.type <= 4 and type(packet.nsp) is str
     assert packet.id is None or -(2**63) <= packet.id < 2**64
+
+
+@needs_msgpack
+@FUZZ
+@given(mutated_msgpack() | st.binary(max_size=80))
+def test_notepack_paths_agree(data: bytes) -> None:
+    assert notepack is not None
+    # The C path and the pure Python decoder it falls back to: same value, or both refuse.
+    results = []
+    for decoder in (notepack.unpack, notepack._unpack_exact):
+        try:
+            results.append(("value", decoder(data)))
+        except RemoteProtocolError:
+            results.append(("refused", None))
+    (kind, value), (exact_kind, exact) = results
+    assert kind == exact_kind
+    if kind == "value" and nesting(value) < 200:
+        # repr: NaN equals itself, and bytes, ints and floats stay apart
+        assert repr(value) == repr(exact)
+        assert repr(notepack.unpack(notepack.pack_timestamps(value))) == repr(value)
+
+
+def nesting(value: Any) -> int:
+    """How deeply lists and dicts nest in ``value`` (without recursion)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        node, level = stack.pop()
+        if isinstance(node, list):
+            stack.extend((item, level + 1) for item in node)
+        elif isinstance(node, dict):
+            stack.extend((item, level + 1) for item in node.values())
+        else:
+            continue
+        deepest = max(deepest, level)
+    return deepest
 
 
 @needs_msgpack

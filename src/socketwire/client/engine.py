@@ -26,7 +26,7 @@ from typing import Any, Final
 
 import orjson
 
-from socketwire.client.errors import TransportError
+from socketwire.client.errors import HandshakeRefused, TransportError
 from socketwire.client.transports import (
     POLLING,
     EngineTransport,
@@ -34,6 +34,7 @@ from socketwire.client.transports import (
     WebSocketTransport,
     create_transport,
 )
+from socketwire.client.websocket import WebSocketHandshakeError
 from socketwire.core.engineio.packet import (
     MESSAGE_PREFIX,
     PONG,
@@ -204,8 +205,10 @@ class EngineClient:
     def _on_transport_close(self, description: Any) -> None:
         self._on_close("transport close", description)
 
-    def _on_transport_error(self, reason: str, description: Any) -> None:
-        err = TransportError(reason, description)
+    def _on_transport_error(self, reason: str, description: Any, context: Any = None) -> None:
+        err = TransportError(reason, description, context)
+        if self.ready_state == "opening":
+            err = _refusal(reason, description, context) or err
         log.debug("engine %s transport error: %s", self.id, err)
         self.on_error(err)
         self._on_close("transport error", err)
@@ -354,7 +357,7 @@ class EngineClient:
                 self.upgrading = False
             self._after_upgrade()
 
-        def on_error(reason: str, description: Any) -> None:
+        def on_error(reason: str, description: Any, context: Any) -> None:
             fail(reason, description)
 
         def on_close(description: Any) -> None:
@@ -504,4 +507,20 @@ class EngineClient:
 
 
 def _ignore_packet_cb(ptype: int, data: bytes, binary: bool) -> None:
+    return None
+
+
+def _refusal(reason: str, description: Any, context: Any) -> HandshakeRefused | None:
+    """The error of a transport that failed its first request: the session's handshake.
+
+    A server that refuses a handshake (Engine.IO v4 "Handshake": 400 for a bad
+    request; Node also uses 403) says why in its error object; any other failure
+    stays a plain :class:`TransportError`.
+    """
+    if isinstance(description, WebSocketHandshakeError):
+        return HandshakeRefused.from_response(
+            reason, description, description.status, description.body
+        )
+    if type(description) is int and type(context) is bytes:
+        return HandshakeRefused.from_response(reason, description, description, context)
     return None

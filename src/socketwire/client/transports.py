@@ -100,7 +100,7 @@ def _ignore_packet(ptype: int, data: bytes, binary: bool) -> None:
     return None
 
 
-def _ignore_error(reason: str, description: Any) -> None:
+def _ignore_error(reason: str, description: Any, context: Any) -> None:
     return None
 
 
@@ -135,7 +135,7 @@ class EngineTransport:
         self.on_open: Callable[[], None] = _nothing
         self.on_packet: Callable[[int, bytes, bool], None] = _ignore_packet
         self.on_drain: Callable[[], None] = _nothing
-        self.on_error: Callable[[str, Any], None] = _ignore_error
+        self.on_error: Callable[[str, Any, Any], None] = _ignore_error
         self.on_close: Callable[[Any], None] = _ignore_close
 
     # -- for subclasses ------------------------------------------------------------------
@@ -157,11 +157,15 @@ class EngineTransport:
         self.writable = True
         self.on_open()
 
-    def _error(self, reason: str, description: Any = None) -> None:
-        """A failure: report it once (the owner then closes the transport)."""
+    def _error(self, reason: str, description: Any = None, context: Any = None) -> None:
+        """A failure: report it once (the owner then closes the transport).
+
+        ``context``: the body of an HTTP error answer, as the JavaScript client
+        gives its request as the context.
+        """
         if self.state == "closed":
             return
-        self.on_error(reason, description)
+        self.on_error(reason, description, context)
 
     def _closed_by_peer(self, description: str) -> None:
         if self.state == "closed":
@@ -270,7 +274,7 @@ class PollingTransport(EngineTransport):
         if self.state == "closed":
             return
         if response.status != 200:
-            self._error("xhr poll error", response.status)
+            self._error("xhr poll error", response.status, response.body)
             return
         self._on_data(response.body)
 
@@ -317,7 +321,7 @@ class PollingTransport(EngineTransport):
         if self.state == "closed":
             return
         if response.status != 200:
-            self._error("xhr post error", response.status)
+            self._error("xhr post error", response.status, response.body)
             return
         self.writable = True
         # The owner learns first that these packets went out, then a pause waiting

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections import deque
 from typing import Generic, TypeVar
 
+__all__ = ["DeadlineQueue"]
+
 T = TypeVar("T")
 
 

@@ -9,8 +9,9 @@ Servers of a cluster talk over Redis pub/sub, one set of channels per namespace
     <key>-response#<nsp>#   responses, seen by every server
     <key>-response#<nsp>#<uid>#   responses aimed at one server
 
-A broadcast is the msgpack (notepack.io, as Node writes it) of
-``[uid, {type: 2, data, nsp}, {rooms, except, flags}]``: the packet before its
+A broadcast is the msgpack (notepack.io 3, as Node writes it: see
+:mod:`socketwire.core.notepack`) of ``[uid, {type: 2, data, nsp}, {rooms,
+except, flags}]``: the packet before its
 Socket.IO encoding, binary inline as ``bin``, which each receiving server encodes
 for its own clients. Requests and responses are JSON objects, except the
 BROADCAST request (type 7) and the BROADCAST_ACK response (type 9), which are
@@ -32,9 +33,9 @@ from typing import Any, Final
 
 import orjson
 
-from socketwire.core.socketio.msgpack import pack as _pack_any
-from socketwire.core.socketio.msgpack import unpack
-from socketwire.core.socketio.packet import RESERVED_EVENTS, _short
+from socketwire.core.describe import describe
+from socketwire.core.notepack import pack_timestamps, unpack
+from socketwire.core.socketio.packet import RESERVED_EVENTS
 from socketwire.errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
@@ -82,12 +83,6 @@ class RequestType(IntEnum):
     BROADCAST = 7
     BROADCAST_CLIENT_COUNT = 8
     BROADCAST_ACK = 9
-
-
-def _pack(obj: Any) -> bytes:
-    """msgpack as notepack.io 3 (the adapter's parser) writes it: datetimes as
-    standard msgpack timestamps."""
-    return _pack_any(obj, timestamps=True)
 
 
 def new_uid() -> str:
@@ -146,14 +141,14 @@ def _room(value: Any) -> str:
         return str(value)
     if t is float and value.is_integer():
         return str(int(value))
-    raise RemoteProtocolError(f"invalid room {_short(value)}")
+    raise RemoteProtocolError(f"invalid room {describe(value)}")
 
 
 def _rooms(value: Any, what: str) -> frozenset[str]:
     if value is None:  # absent: Node's ``new Set(undefined)`` is empty
         return frozenset()
     if type(value) is not list:
-        raise RemoteProtocolError(f"invalid {what}: {_short(value)}")
+        raise RemoteProtocolError(f"invalid {what}: {describe(value)}")
     return frozenset(_room(r) for r in value)
 
 
@@ -164,16 +159,16 @@ def _str(obj: dict[str, Any], key: str, required: bool = True) -> str | None:
             raise RemoteProtocolError(f"missing {key!r}")
         return None
     if type(value) is not str:
-        raise RemoteProtocolError(f"invalid {key!r}: {_short(value)}")
+        raise RemoteProtocolError(f"invalid {key!r}: {describe(value)}")
     return value
 
 
 def _event_data(value: Any) -> list[Any]:
     if type(value) is not list or not value:
-        raise RemoteProtocolError(f"invalid event data: {_short(value)}")
+        raise RemoteProtocolError(f"invalid event data: {describe(value)}")
     name = value[0]
     if type(name) is not str or name in RESERVED_EVENTS:
-        raise RemoteProtocolError(f"invalid event name: {_short(name)}")
+        raise RemoteProtocolError(f"invalid event name: {describe(name)}")
     return value
 
 
@@ -190,11 +185,11 @@ def _flags(value: Any) -> Flags:
     if value is None:
         return Flags()
     if type(value) is not dict:
-        raise RemoteProtocolError(f"invalid flags: {_short(value)}")
+        raise RemoteProtocolError(f"invalid flags: {describe(value)}")
     timeout = value.get("timeout")
     if timeout is not None:
         if type(timeout) not in (int, float) or not timeout >= 0:
-            raise RemoteProtocolError(f"invalid flags timeout: {_short(timeout)}")
+            raise RemoteProtocolError(f"invalid flags timeout: {describe(timeout)}")
         timeout = min(float(timeout), 2**31) / 1000.0
     return Flags(
         volatile=value.get("volatile") is True,
@@ -217,7 +212,7 @@ def _flags_out(volatile: bool, compress: bool, timeout: float | None) -> dict[st
 
 def _opts(value: Any) -> tuple[frozenset[str], frozenset[str], Flags]:
     if type(value) is not dict:
-        raise RemoteProtocolError(f"invalid opts: {_short(value)}")
+        raise RemoteProtocolError(f"invalid opts: {describe(value)}")
     return (
         _rooms(value.get("rooms"), "rooms"),
         _rooms(value.get("except"), "except"),
@@ -228,13 +223,13 @@ def _opts(value: Any) -> tuple[frozenset[str], frozenset[str], Flags]:
 def _packet(value: Any) -> tuple[str, list[Any]]:
     """``(nsp, data)`` of a shipped packet ``{type: 2, data, nsp}``."""
     if type(value) is not dict:
-        raise RemoteProtocolError(f"invalid packet: {_short(value)}")
+        raise RemoteProtocolError(f"invalid packet: {describe(value)}")
     # socket.io-parser's EVENT, or BINARY_EVENT from a sender that encoded first.
     if value.get("type") not in (2, 5):
-        raise RemoteProtocolError(f"invalid packet type: {_short(value.get('type'))}")
+        raise RemoteProtocolError(f"invalid packet type: {describe(value.get('type'))}")
     nsp = value.get("nsp", "/")
     if type(nsp) is not str:
-        raise RemoteProtocolError(f"invalid packet nsp: {_short(nsp)}")
+        raise RemoteProtocolError(f"invalid packet nsp: {describe(nsp)}")
     return nsp, _event_data(value.get("data"))
 
 
@@ -250,7 +245,7 @@ def _load(payload: bytes) -> dict[str, Any]:
     else:
         obj = unpack(payload)
     if type(obj) is not dict:
-        raise RemoteProtocolError(f"message is not an object: {_short(obj)}")
+        raise RemoteProtocolError(f"message is not an object: {describe(obj)}")
     return obj
 
 
@@ -282,7 +277,7 @@ def encode_broadcast(
     compress: bool = True,
 ) -> bytes:
     """The message of a broadcast, to publish on ``Channels.for_rooms(rooms)``."""
-    return _pack(
+    return pack_timestamps(
         [
             uid,
             {"type": 2, "data": data, "nsp": nsp},
@@ -299,10 +294,10 @@ def decode_broadcast(payload: bytes) -> BroadcastMessage:
     """Read a broadcast message (``RemoteProtocolError`` if malformed)."""
     obj = unpack(payload)
     if type(obj) is not list or len(obj) != 3:
-        raise RemoteProtocolError(f"broadcast is not [uid, packet, opts]: {_short(obj)}")
+        raise RemoteProtocolError(f"broadcast is not [uid, packet, opts]: {describe(obj)}")
     uid, packet, opts = obj
     if type(uid) is not str:
-        raise RemoteProtocolError(f"invalid broadcast uid: {_short(uid)}")
+        raise RemoteProtocolError(f"invalid broadcast uid: {describe(uid)}")
     nsp, data = _packet(packet)
     rooms, except_rooms, flags = _opts(opts)
     return BroadcastMessage(uid, nsp, data, rooms, except_rooms, flags)
@@ -344,7 +339,7 @@ def decode_request(payload: bytes) -> Request:
     obj = _load(payload)
     kind = obj.get("type")
     if type(kind) is not int or kind not in _REQUEST_TYPES:
-        raise RemoteProtocolError(f"unknown request type {_short(kind)}")
+        raise RemoteProtocolError(f"unknown request type {describe(kind)}")
     rtype = RequestType(kind)
     # The Node emitter sends joins, leaves and disconnects without a uid.
     req = Request(rtype, uid=_str(obj, "uid", required=False))
@@ -367,7 +362,7 @@ def decode_request(payload: bytes) -> Request:
             else:
                 new_rooms = obj.get("rooms")
                 if type(new_rooms) is not list:
-                    raise RemoteProtocolError(f"invalid rooms: {_short(new_rooms)}")
+                    raise RemoteProtocolError(f"invalid rooms: {describe(new_rooms)}")
                 req.new_rooms = [_room(r) for r in new_rooms]
         else:
             req.sid = _str(obj, "sid")
@@ -426,7 +421,7 @@ def encode_broadcast_request(
     timeout: float | None = None,
 ) -> bytes:
     """The msgpack BROADCAST request of a broadcast asking every client for an ack."""
-    return _pack(
+    return pack_timestamps(
         {
             "uid": uid,
             "requestId": request_id,
@@ -467,22 +462,22 @@ def decode_response(payload: bytes) -> Response:
     assert request_id is not None
     kind = obj.get("type")
     if kind is not None and type(kind) is not int:
-        raise RemoteProtocolError(f"invalid response type {_short(kind)}")
+        raise RemoteProtocolError(f"invalid response type {describe(kind)}")
     resp = Response(request_id, kind)
     sockets = obj.get("sockets")
     if sockets is not None:
         if type(sockets) is not list:
-            raise RemoteProtocolError(f"invalid sockets: {_short(sockets)}")
+            raise RemoteProtocolError(f"invalid sockets: {describe(sockets)}")
         resp.sockets = sockets
     rooms = obj.get("rooms")
     if rooms is not None:
         if type(rooms) is not list:
-            raise RemoteProtocolError(f"invalid rooms: {_short(rooms)}")
+            raise RemoteProtocolError(f"invalid rooms: {describe(rooms)}")
         resp.rooms = [_room(r) for r in rooms]
     if kind == RequestType.BROADCAST_CLIENT_COUNT:
         count = obj.get("clientCount")
         if type(count) is not int or count < 0:
-            raise RemoteProtocolError(f"invalid clientCount: {_short(count)}")
+            raise RemoteProtocolError(f"invalid clientCount: {describe(count)}")
         resp.client_count = count
     elif kind == RequestType.BROADCAST_ACK:
         resp.answer = obj.get("packet")
@@ -506,14 +501,14 @@ class FetchedSocket:
 def parse_fetched_socket(entry: Any) -> FetchedSocket:
     """Check one entry of a REMOTE_FETCH response's ``sockets``."""
     if type(entry) is not dict:
-        raise RemoteProtocolError(f"invalid socket entry: {_short(entry)}")
+        raise RemoteProtocolError(f"invalid socket entry: {describe(entry)}")
     sid = _str(entry, "id")
     assert sid is not None
     handshake = entry.get("handshake")
     if handshake is None:
         handshake = {}
     elif type(handshake) is not dict:
-        raise RemoteProtocolError(f"invalid handshake: {_short(handshake)}")
+        raise RemoteProtocolError(f"invalid handshake: {describe(handshake)}")
     return FetchedSocket(
         sid, handshake, set(_rooms(entry.get("rooms"), "rooms")), entry.get("data")
     )
@@ -521,7 +516,7 @@ def parse_fetched_socket(entry: Any) -> FetchedSocket:
 
 def encode_broadcast_ack(request_id: str, answer: Any) -> bytes:
     """A BROADCAST_ACK response: one client's ack argument (msgpack, as Node)."""
-    return _pack(
+    return pack_timestamps(
         {"type": int(RequestType.BROADCAST_ACK), "requestId": request_id, "packet": answer}
     )
 
@@ -534,4 +529,4 @@ def encode_response(obj: dict[str, Any]) -> bytes:
     try:
         return orjson.dumps(obj)
     except TypeError:
-        return _pack(obj)
+        return pack_timestamps(obj)

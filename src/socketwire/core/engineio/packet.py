@@ -18,6 +18,23 @@ from typing import Final
 
 from socketwire.errors import RemoteProtocolError
 
+__all__ = [
+    "CLOSE",
+    "MESSAGE_PREFIX",
+    "NOOP",
+    "PING",
+    "PONG",
+    "PREFIX",
+    "PROBE_PING",
+    "PROBE_PONG",
+    "SEPARATOR",
+    "EnginePacketType",
+    "decode_payload",
+    "encode_payload",
+    "encode_polling_binary",
+    "parse_text_packet",
+]
+
 
 class EnginePacketType(IntEnum):
     """Engine.IO packet types (spec: "Protocol")."""

@@ -20,13 +20,13 @@ What it tracks (Engine.IO v4, sections in brackets):
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import IntEnum
 from typing import Final
 
 from socketwire.core.engineio.packet import (
     CLOSE,
     NOOP,
-    PING,
     SEPARATOR,
     EnginePacketType,
     encode_polling_binary,
@@ -66,7 +66,10 @@ REASON_SERVER_CLOSE: Final = "forced server close"
 REASON_SLOW_CONSUMER: Final = "slow consumer"
 
 
-_EMPTY: list[tuple[bytes, bool]] = []
+# The buffer of a session with nothing to send: one shared empty tuple, so a
+# WebSocket session holds no list of its own; immutable, so that no path can
+# ever fill it for every session at once.
+_EMPTY: Final[tuple[()]] = ()
 
 
 class EngineSession:
@@ -94,9 +97,8 @@ class EngineSession:
         self.upgrade = UpgradeState.NONE
         # Outgoing packets not yet written, as (encoded text packet | binary, is_binary).
         # Used by polling always, and by WebSocket while an upgrade is in progress.
-        # Empty, it is the shared (never mutated) ``_EMPTY``: a WebSocket session
-        # then holds no list of its own.
-        self.buffer: list[tuple[bytes, bool]] = _EMPTY
+        # Empty, it is the shared ``_EMPTY``; otherwise a list of its own.
+        self.buffer: list[tuple[bytes, bool]] | tuple[()] = _EMPTY
         self.buffered_bytes = 0
         self.get_waiting = False
         self.post_active = False
@@ -131,10 +133,13 @@ class EngineSession:
             self.buffered_bytes += len(data)
 
     def _append(self, data: bytes, binary: bool) -> None:
-        if self.buffer is _EMPTY:
-            self.buffer = [(data, binary)]
+        buffer = self.buffer
+        # A non-empty buffer is always the session's own list (an empty one may
+        # be the shared tuple): the test costs what an identity test costs.
+        if buffer:
+            buffer.append((data, binary))
         else:
-            self.buffer.append((data, binary))
+            self.buffer = [(data, binary)]
 
     def take_polling_payload(self) -> bytes:
         """Encode and clear the buffer as one polling payload."""
@@ -143,7 +148,7 @@ class EngineSession:
         self.buffered_bytes = 0
         return SEPARATOR.join(segments)
 
-    def take_frames(self) -> list[tuple[bytes, bool]]:
+    def take_frames(self) -> Sequence[tuple[bytes, bool]]:
         """Clear the buffer, returning its packets for WebSocket frames."""
         out = self.buffer
         self.buffer = _EMPTY
@@ -244,11 +249,6 @@ class EngineSession:
         self.close_reason = self.close_reason or reason
         self.buffer = _EMPTY
         return True
-
-
-def heartbeat_packet() -> bytes:
-    """The ping packet the server sends [Heartbeat]."""
-    return PING
 
 
 __all__ = [

@@ -28,13 +28,13 @@ JSON-serialisable) raises :class:`~socketwire.errors.LocalProtocolError`.
 
 from __future__ import annotations
 
-import reprlib
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Final
 
 import orjson
 
+from socketwire.core.describe import describe
 from socketwire.errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
@@ -415,9 +415,10 @@ def _find_placeholders(data: Any, count: int) -> list[_Slot]:
     return slots
 
 
-# Never mutated: a decoder swaps in fresh lists when a binary packet begins.
-_IDLE_BUFFERS: list[bytes] = []
-_IDLE_SLOTS: list[_Slot] = []
+# A decoder's attachments while no binary packet is being reassembled: shared,
+# immutable empties (a decoder takes fresh lists when a binary packet begins).
+_IDLE_BUFFERS: Final[tuple[()]] = ()
+_IDLE_SLOTS: Final[tuple[()]] = ()
 
 
 class PacketDecoder:
@@ -440,8 +441,8 @@ class PacketDecoder:
         self._expected = 0
         # Shared empty stand-ins while no binary packet is being reassembled
         # (nearly always): no per-connection lists for the cycle collector.
-        self._buffers: list[bytes] = _IDLE_BUFFERS
-        self._slots: list[_Slot] = _IDLE_SLOTS
+        self._buffers: list[bytes] | tuple[()] = _IDLE_BUFFERS
+        self._slots: list[_Slot] | tuple[()] = _IDLE_SLOTS
 
     @property
     def awaiting_attachments(self) -> bool:
@@ -482,21 +483,20 @@ class PacketDecoder:
             else:
                 return self._decode(data)
             try:
-                payload = _loads(data[k:])
+                payload = _loads(data[k:])  # JSON text starting with "[": a list
             except _JSONDecodeError:
                 return self._decode(data)
-            if type(payload) is list:
-                if data[0] == 0x32:
-                    # isPayloadValid, EVENT: non-empty array, first element a
-                    # number or a non-reserved string.
-                    if payload:
-                        name = payload[0]
-                        t = type(name)
-                        if (t is str and name not in RESERVED_EVENTS) or t is int or t is float:
-                            return Packet(_EVENT, "/", payload, ack_id)
-                elif ack_id is not None:
-                    # isPayloadValid, ACK: an array; the id is required.
-                    return Packet(_ACK, "/", payload, ack_id)
+            if data[0] == 0x32:
+                # isPayloadValid, EVENT: non-empty array, first element a
+                # number or a non-reserved string.
+                if payload:
+                    name = payload[0]
+                    t = type(name)
+                    if (t is str and name not in RESERVED_EVENTS) or t is int or t is float:
+                        return Packet(_EVENT, "/", payload, ack_id)
+            elif ack_id is not None:
+                # isPayloadValid, ACK: an array; the id is required.
+                return Packet(_ACK, "/", payload, ack_id)
         return self._decode(data)
 
     def _decode(self, data: bytes) -> Packet | None:
@@ -575,7 +575,7 @@ class PacketDecoder:
                     raise self._fail(f"invalid UTF-8 in packet payload: {exc}") from None
                 raise self._fail(f"invalid JSON payload: {exc}") from None
             if not _is_payload_valid(ptype, payload):
-                raise self._fail(f"invalid {type_name} payload: {_short(payload)}")
+                raise self._fail(f"invalid {type_name} payload: {describe(payload)}")
         elif ptype == 2 or ptype == 3 or binary:
             raise self._fail(f"{type_name} packet without a payload")
 
@@ -594,10 +594,12 @@ class PacketDecoder:
 
     def feed_binary(self, data: bytes) -> Packet | None:
         """Take one attachment; returns the packet once the last one arrived."""
-        if self._pending is None:
+        buffers = self._buffers
+        # Reassembling exactly when the decoder holds a list of its own (idle, the
+        # shared empty tuple): this test also tells the type checker.
+        if type(buffers) is not list:
             # socket.io-parser: "got binary data when not reconstructing a packet"
             raise self._fail("binary attachment received while no packet awaits one")
-        buffers = self._buffers
         buffers.append(data if type(data) is bytes else bytes(data))
         if len(buffers) < self._expected:
             return None
@@ -606,19 +608,3 @@ class PacketDecoder:
             container[key] = buffers[num]
         self.reset()
         return packet
-
-
-_REPR = reprlib.Repr()
-_REPR.maxlevel = 3
-_REPR.maxstring = 40
-_REPR.maxother = 40
-
-
-def _short(value: Any, limit: int = 80) -> str:
-    """A bounded description of remote data for error messages.
-
-    ``reprlib`` stops at a fixed depth: the peer's nesting (up to the JSON
-    parser's limit) must never reach ``repr``'s recursion limit.
-    """
-    text = _REPR.repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -19,8 +19,12 @@ from typing import Any, Protocol
 from socketwire.core.socketio import packet as _default
 from socketwire.core.socketio.packet import Packet
 
+__all__ = ["DEFAULT_PARSER", "Decoder", "DefaultParser", "Parser", "resolve_parser"]
+
 
 class Decoder(Protocol):
+    """A per-connection decoder: messages in, a packet out once one is complete."""
+
     def feed_text(self, data: bytes) -> Packet | None: ...
 
     def feed_binary(self, data: bytes) -> Packet | None: ...
@@ -29,6 +33,8 @@ class Decoder(Protocol):
 
 
 class Parser(Protocol):
+    """A packet format: the encoders, and a factory of per-connection decoders."""
+
     def encode(self, packet: Packet) -> tuple[bytes, list[bytes]]: ...
 
     def encode_event(
