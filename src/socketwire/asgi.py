@@ -8,26 +8,35 @@ granian, hypercorn...) instead of the built-in one of ``socketwire.serve``::
     # uvicorn module:app
 
 HTTP requests and WebSocket connections become the ports of
-``socketwire.engine.ports``; the Engine.IO runtime answers them exactly as it
-answers the built-in server. The ASGI server frames WebSocket messages itself, so
-the port is not ``framed``: the engine hands it whole messages, which one writer
-task per connection passes to the ASGI ``send`` in order.
+``socketwire.engine.ports``, kept by the rules shared with the built-in server
+(``socketwire.http``); the Engine.IO runtime answers them exactly as it answers
+the built-in server. The ASGI server runs the WebSocket protocol and frames the
+messages itself, so the port hands it the packets of each message, which one
+writer task per connection passes to the ASGI ``send`` in order.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import sys
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
+from socketwire.core.engineio.message import OutgoingMessage
+from socketwire.core.engineio.packet import MESSAGE_PREFIX
 from socketwire.core.engineio.session import REASON_SLOW_CONSUMER
 from socketwire.core.websocket.frames import Opcode
 from socketwire.engine.ports import WebSocketHandler
-from socketwire.serve import parse_query
+from socketwire.http import request as http_request
+from socketwire.http.request import (
+    BodyBuffer,
+    RequestTooLarge,
+    check_declared_length,
+    collect_headers,
+    dispatch,
+)
+from socketwire.http.response import TEXT_PLAIN, asgi_headers
 from socketwire.server.server import Server
 
 log = logging.getLogger("socketwire.asgi")
@@ -45,101 +54,49 @@ LOW_WATER = HIGH_WATER // 4
 
 _TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
-_TEXT_PLAIN = [("Content-Type", "text/plain")]
 _NO_BODY_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
-@functools.lru_cache(maxsize=512)
-def _header_name(raw: bytes) -> str:
-    # Header names repeat from request to request and every session keeps its
-    # handshake headers: one interned string per name.
-    return sys.intern(raw.decode("latin-1").lower())
-
-
-def _request_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
-    headers: dict[str, str] = {}
-    for name, value in raw:
-        key = _header_name(bytes(name))
-        val = bytes(value).decode("latin-1")
-        old = headers.get(key)
-        if old is not None:
-            val = old + ("; " if key == "cookie" else ", ") + val
-        headers[key] = val
-    return headers
-
-
-def _response_headers(headers: list[tuple[str, str]], length: int) -> list[tuple[bytes, bytes]]:
-    out = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in headers]
-    out.append((b"content-length", str(length).encode("ascii")))
-    return out
-
-
-class _Request:
+class _Request(http_request.Request):
     """One HTTP request or WebSocket handshake (implements ``engine.ports.HttpRequest``)."""
 
     __slots__ = (
-        "_abort_cb",
         "_accept_headers",
         "_app",
         "_port",
-        "_query",
-        "_raw_query",
         "_response",
         "_send",
         "_waiter",
         "_websocket",
-        "answered",
-        "body",
-        "headers",
-        "method",
-        "path",
-        "remote_address",
-        "secure",
-        "url",
     )
 
     def __init__(self, app: ASGIApp, scope: Scope, path: str, send: Send, websocket: bool) -> None:
+        raw_query: bytes = scope.get("query_string") or b""
+        query = raw_query.decode("latin-1")
+        raw_path: bytes | None = scope.get("raw_path")
+        target = raw_path.decode("latin-1") if raw_path else scope["path"]
+        client = scope.get("client")
+        super().__init__(
+            "GET" if websocket else scope["method"],
+            path,
+            query,
+            target + "?" + query if query else target,
+            collect_headers(scope.get("headers") or ()),
+            client[0] if client else "",
+            scope.get("scheme") in ("https", "wss"),
+        )
         self._app = app
         self._send = send
         self._websocket = websocket
-        self.method: str = "GET" if websocket else scope["method"]
-        self.path = path
-        raw_query: bytes = scope.get("query_string") or b""
-        self._raw_query = raw_query.decode("latin-1")
-        self._query: dict[str, str] | None = None
-        raw_path: bytes | None = scope.get("raw_path")
-        target = raw_path.decode("latin-1") if raw_path else scope["path"]
-        self.url: str = target + "?" + self._raw_query if self._raw_query else target
-        self.headers = _request_headers(scope.get("headers") or ())
-        self.body = b""
-        client = scope.get("client")
-        self.remote_address: str = client[0] if client else ""
-        self.secure = scope.get("scheme") in ("https", "wss")
-        self.answered = False
-        self._abort_cb: Callable[[], None] | None = None
         self._response: tuple[int, list[tuple[str, str]], bytes] | None = None
         self._waiter: asyncio.Future[None] | None = None
         self._port: _WebSocket | None = None
         self._accept_headers: list[tuple[str, str]] = []
 
-    @property
-    def query(self) -> dict[str, str]:
-        q = self._query
-        if q is None:
-            q = self._query = parse_query(self._raw_query)
-        return q
-
     def is_websocket(self) -> bool:
         return self._websocket
 
-    def on_abort(self, callback: Callable[[], None] | None) -> None:
-        self._abort_cb = callback
-
-    def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        if self.answered:
-            return
-        self.answered = True
-        self._abort_cb = None
+    def _send_response(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         self._response = (status, headers, body)
         self._wake()
 
@@ -149,9 +106,7 @@ class _Request:
         if self.answered:
             return None
         if not self._websocket:
-            # RFC 6455 section 4.2.2: name the version we speak.
-            headers = [*_TEXT_PLAIN, ("Sec-WebSocket-Version", "13")]
-            self.respond(400, headers, b"not a WebSocket handshake")
+            self.refuse_websocket(b"not a WebSocket handshake")
             return None
         self.answered = True
         app = self._app
@@ -168,25 +123,19 @@ class _Request:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    def _abort(self) -> None:
-        """The client went away before the answer."""
-        if self.answered:
-            return
-        self.answered = True
-        cb, self._abort_cb = self._abort_cb, None
-        self._wake()
-        if cb is not None:
-            try:
-                cb()
-            except Exception:
-                log.exception("abort callback failed for %s %s", self.method, self.path)
+    def abort(self) -> None:
+        """The client went away before the answer: wake the waiting front door too."""
+        if not self.answered:
+            self._wake()
+            super().abort()
 
 
 class _WebSocket:
     """An accepted ASGI WebSocket (implements ``engine.ports.WebSocketPort``).
 
-    ``send`` queues whole messages; one writer task passes them to the ASGI
-    ``send`` in order, and ends with the close message when ``close`` was called.
+    The send methods queue whole messages; one writer task passes them to the
+    ASGI ``send`` in order, and ends with the close message when ``close`` was
+    called.
     """
 
     __slots__ = (
@@ -203,8 +152,6 @@ class _WebSocket:
         "paused",
         "remote_address",
     )
-
-    framed = False
 
     def __init__(
         self,
@@ -236,9 +183,6 @@ class _WebSocket:
     def buffered(self) -> int:
         return self._buffered
 
-    def write(self, data: bytes) -> None:
-        raise NotImplementedError("an ASGI WebSocket takes whole messages (send)")
-
     def send(self, data: bytes, binary: bool) -> None:
         if self._closed:
             return
@@ -255,6 +199,14 @@ class _WebSocket:
             self._wake = None
             if not wake.done():
                 wake.set_result(None)
+
+    def send_message(self, message: OutgoingMessage) -> None:
+        # The ASGI server frames each message itself: the packets, in order.
+        for data, binary in message.packets:
+            self.send(data, binary)
+
+    def send_text_message(self, text: bytes) -> None:
+        self.send(MESSAGE_PREFIX + text, False)
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         if self._closed:
@@ -420,12 +372,7 @@ class ASGIApp:
         return path.startswith(self._prefix) or path == self._path
 
     def _dispatch(self, req: _Request) -> None:
-        try:
-            self.sio.handle_request(req)
-        except Exception:
-            log.exception("request handler failed for %s %s", req.method, req.path)
-            if not req.answered:
-                req.respond(500, _TEXT_PLAIN, b"Internal Server Error")
+        dispatch(self.sio.handle_request, req)
 
     # -- http --------------------------------------------------------------------------
 
@@ -443,9 +390,9 @@ class ASGIApp:
         ):
             try:
                 body = await self._read_body(headers, receive)
-            except _TooLarge:
+            except RequestTooLarge as exc:
                 log.info("request body from %s too large", req.remote_address)
-                await self._send_response(send, 413, _TEXT_PLAIN, b"Payload Too Large")
+                await self._send_response(send, exc.status, TEXT_PLAIN, str(exc).encode())
                 return
             if body is None:
                 return  # the client went away
@@ -458,28 +405,19 @@ class ASGIApp:
             await self._send_response(send, *response)
 
     async def _read_body(self, headers: dict[str, str], receive: Receive) -> bytes | None:
-        """The whole body, or None if the client went away (``_TooLarge`` over the limit)."""
-        limit = self.max_message_size
-        declared = headers.get("content-length")
-        if declared is not None and declared.isdigit() and int(declared) > limit:
-            raise _TooLarge
-        chunks: list[bytes] = []
-        size = 0
+        """The whole body, or None if the client went away (``RequestTooLarge`` over
+        the limit)."""
+        check_declared_length(headers, self.max_message_size)
+        body = BodyBuffer(self.max_message_size)
         while True:
             message = await receive()
             kind = message["type"]
             if kind == "http.request":
                 chunk: bytes = message.get("body") or b""
-                more = message.get("more_body", False)
                 if chunk:
-                    size += len(chunk)
-                    if size > limit:
-                        raise _TooLarge
-                    if not more and not chunks:
-                        return chunk
-                    chunks.append(chunk)
-                if not more:
-                    return b"".join(chunks)
+                    body.add(chunk)
+                if not message.get("more_body", False):
+                    return body.take()
             elif kind == "http.disconnect":
                 return None
 
@@ -495,7 +433,7 @@ class ASGIApp:
             if not watcher.done():
                 watcher.cancel()
             # Cancelled (the ASGI server is shutting down): the client is gone.
-            req._abort()
+            req.abort()
 
     @staticmethod
     async def _send_response(
@@ -505,7 +443,7 @@ class ASGIApp:
             {
                 "type": "http.response.start",
                 "status": status,
-                "headers": _response_headers(headers, len(body)),
+                "headers": asgi_headers(headers, len(body)),
             }
         )
         await send({"type": "http.response.body", "body": body})
@@ -557,7 +495,7 @@ class ASGIApp:
                 {
                     "type": "websocket.http.response.start",
                     "status": status,
-                    "headers": _response_headers(headers, len(body)),
+                    "headers": asgi_headers(headers, len(body)),
                 }
             )
             await send({"type": "websocket.http.response.body", "body": body})
@@ -639,15 +577,11 @@ class ASGIApp:
                 return
 
 
-class _TooLarge(Exception):
-    """A request body over ``max_http_buffer_size``."""
-
-
 async def _watch_disconnect(req: _Request, receive: Receive) -> None:
     while not req.answered:
         message = await receive()
         if message["type"] == "http.disconnect":
-            req._abort()
+            req.abort()
             return
 
 

@@ -2,161 +2,62 @@
 
 One ``asyncio.Protocol`` per TCP connection: ``httptools`` parses request heads,
 requests are answered one at a time in order (HTTP/1.1 keep-alive), and a
-WebSocket upgrade switches the connection to the sans-I/O ``FrameReader``. The
-Engine.IO runtime sees only the ports of ``socketwire.engine.ports``.
+WebSocket upgrade hands the connection to the sans-I/O ``WebSocketProtocol`` of
+``socketwire.core.websocket.protocol``, which reads the frames and answers the
+control frames; this module only moves its bytes. Requests follow the rules
+shared with the ASGI front door (``socketwire.http``); the Engine.IO runtime sees
+only the ports of ``socketwire.engine.ports``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
-import sys
 from collections.abc import Callable
-from http import HTTPStatus
 from typing import Any
-from urllib.parse import parse_qsl
 
 import httptools
 
+from socketwire.core.engineio.message import OutgoingMessage, frame_text_message
 from socketwire.core.engineio.session import REASON_SLOW_CONSUMER as SLOW_CONSUMER
 from socketwire.core.websocket import handshake as ws_handshake
-from socketwire.core.websocket.frames import (
-    FrameReader,
-    Opcode,
-    decode_close_payload,
-    encode_close_payload,
-    encode_frame,
-)
+from socketwire.core.websocket.frames import Opcode
+from socketwire.core.websocket.protocol import WebSocketProtocol, WebSocketState
 from socketwire.engine.ports import WebSocketHandler
 from socketwire.engine.server import EngineServer
-from socketwire.errors import RemoteProtocolError, WebSocketProtocolError
+from socketwire.errors import RemoteProtocolError
+from socketwire.http import request as http_request
+from socketwire.http.request import BodyBuffer, RequestTooLarge, add_header, dispatch
+from socketwire.http.response import error_response, response_head
 
 log = logging.getLogger("socketwire.http")
 
-_REASONS = {s.value: s.phrase for s in HTTPStatus}
-_TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
-_PING = Opcode.PING
 _CLOSE = Opcode.CLOSE
+_OPEN = WebSocketState.OPEN
 
 # The largest request head accepted (request line + headers).
 MAX_HEAD_SIZE = 64 * 1024
 
 
-_SHARED_VALUES = frozenset(
-    {
-        "accept",
-        "accept-encoding",
-        "accept-language",
-        "cache-control",
-        "connection",
-        "host",
-        "origin",
-        "pragma",
-        "sec-websocket-extensions",
-        "sec-websocket-version",
-        "upgrade",
-        "user-agent",
-    }
-)
-
-
-# Recent handshake queries and their parsed form.  Most clients of a server send
-# the same handshake query (``EIO=4&transport=websocket``, plus the same
-# application parameters), so a WebSocket handshake usually parses nothing.
-# Queries naming a session (``sid``) or busting caches (Engine.IO's ``t``) are
-# unique per request and are not kept.
-_QUERY_CACHE: dict[str, dict[str, str]] = {}
-_QUERY_CACHE_SIZE = 256
-_QUERY_CACHE_MAX_LEN = 512
-
-
-def parse_query(raw: str) -> dict[str, str]:
-    """Query parameters, the last value of a repeated name winning.
-
-    Short names and values are interned: every session keeps its handshake query.
-    The result is the caller's own dict.
-    """
-    if not raw:
-        return {}
-    cached = _QUERY_CACHE.get(raw)
-    if cached is not None:
-        return cached.copy()
-    if "%" in raw or "+" in raw:
-        pairs = parse_qsl(raw, keep_blank_values=True)
-    else:
-        pairs = [(k, v) for k, _, v in (p.partition("=") for p in raw.split("&") if p)]
-    query = {sys.intern(k): (sys.intern(v) if len(v) < 16 else v) for k, v in pairs}
-    if len(raw) <= _QUERY_CACHE_MAX_LEN and "sid" not in query and "t" not in query:
-        if len(_QUERY_CACHE) >= _QUERY_CACHE_SIZE:
-            _QUERY_CACHE.clear()
-        _QUERY_CACHE[raw] = query.copy()
-    return query
-
-
-@functools.lru_cache(maxsize=512)
-def _header_name(raw: bytes) -> str:
-    return sys.intern(raw.decode("latin-1").lower())
-
-
-class Request:
+class Request(http_request.Request):
     """One parsed HTTP request (implements ``engine.ports.HttpRequest``)."""
 
-    __slots__ = (
-        "_abort_cb",
-        "_conn",
-        "_query",
-        "_raw_query",
-        "answered",
-        "body",
-        "headers",
-        "keep_alive",
-        "method",
-        "path",
-        "remote_address",
-        "secure",
-        "upgrade",
-        "url",
-    )
+    __slots__ = ("_conn", "keep_alive", "upgrade")
 
     def __init__(
         self, conn: HttpConnection, method: str, url: str, headers: dict[str, str]
     ) -> None:
-        self._conn = conn
-        self.method = method
-        self.url = url
         path, _, query = url.partition("?")
-        self.path = path
-        self._raw_query = query
-        self._query: dict[str, str] | None = None
-        self.headers = headers
-        self.body = b""
-        self.remote_address = conn.remote_address
-        self.secure = False
+        super().__init__(method, path, query, url, headers, conn.remote_address, False)
+        self._conn = conn
         self.upgrade = False
         self.keep_alive = True
-        self.answered = False
-        self._abort_cb: Callable[[], None] | None = None
-
-    @property
-    def query(self) -> dict[str, str]:
-        q = self._query
-        if q is None:
-            q = self._query = parse_query(self._raw_query)
-        return q
 
     def is_websocket(self) -> bool:
         return self.upgrade and self.headers.get("upgrade", "").lower() == "websocket"
 
-    def on_abort(self, callback: Callable[[], None] | None) -> None:
-        self._abort_cb = callback
-
-    def respond(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
-        if self.answered:
-            return
-        self.answered = True
-        self._abort_cb = None
+    def _send_response(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
         self._conn.write_response(self, status, headers, body)
 
     def accept_websocket(
@@ -168,9 +69,7 @@ class Request:
             key = ws_handshake.check_request(self.method, self.headers)
         except RemoteProtocolError as exc:
             log.info("bad WebSocket handshake from %s: %s", self.remote_address, exc)
-            # RFC 6455 section 4.2.2: name the version we speak.
-            headers = [("Content-Type", "text/plain"), ("Sec-WebSocket-Version", "13")]
-            self.respond(400, headers, str(exc).encode())
+            self.refuse_websocket(str(exc).encode())
             return None
         self.answered = True
         return self._conn.switch_to_websocket(ws_handshake.server_response(key, headers), handler)
@@ -178,7 +77,7 @@ class Request:
 
 # Stand-ins for the per-request containers between requests (never mutated).
 _NO_HEADERS: dict[str, str] = {}
-_NO_BODY: list[bytes] = []
+_NO_BODY = BodyBuffer(0)
 _NO_PENDING: list[Request] = []
 
 # Batched writes up to this size are joined into one system call.
@@ -186,9 +85,24 @@ _CORK_JOIN_MAX = 64 * 1024
 
 
 class WebSocketConnection:
-    """A server-side WebSocket on a connection (implements ``WebSocketPort``)."""
+    """A server-side WebSocket on a connection (implements ``WebSocketPort``).
 
-    __slots__ = ("_closed", "_conn", "_cork", "_limit", "_reader", "handler", "paused", "transport")
+    Its ``WebSocketProtocol`` reads the frames, answers pings and the closing
+    handshake; this class writes what the protocol and the engine give it,
+    reports messages and the end to the handler, and holds a peer that does not
+    read to the write-buffer cap.
+    """
+
+    __slots__ = (
+        "_closed",
+        "_conn",
+        "_cork",
+        "_limit",
+        "_protocol",
+        "handler",
+        "paused",
+        "transport",
+    )
 
     def __init__(
         self, conn: HttpConnection, handler: WebSocketHandler, max_message_size: int
@@ -196,8 +110,8 @@ class WebSocketConnection:
         self._conn = conn
         self.transport = conn.transport
         self.handler = handler
-        # RFC 6455 section 8.1: a text message that is not UTF-8 fails the connection (1007).
-        self._reader = FrameReader(max_message_size=max_message_size)
+        self._protocol = WebSocketProtocol(client_side=False, max_message_size=max_message_size)
+        # Set once the connection is closing: nothing more is written or reported.
         self._closed = False
         # While a batch of messages is handled, writes are collected and sent
         # with one system call (acks to several pipelined emits, say).
@@ -207,18 +121,73 @@ class WebSocketConnection:
         self.paused = False
         self._limit = conn.write_buffer_limit
 
+    # -- WebSocketPort -------------------------------------------------------------------
+
     def set_handler(self, handler: WebSocketHandler) -> None:
         self.handler = handler
 
     def buffered(self) -> int:
         return self.transport.get_write_buffer_size()
 
-    framed = True
-
     def send(self, data: bytes, binary: bool) -> None:
-        self.write(encode_frame(_BINARY if binary else _TEXT, data))
+        if self._closed:
+            return
+        protocol = self._protocol
+        if binary:
+            protocol.send_binary(data)
+        else:
+            protocol.send_text(data)
+        self._write(protocol.data_to_send())
 
-    def write(self, data: bytes) -> None:
+    # Server frames are unmasked (RFC 6455 section 5.1), so an Engine.IO message is
+    # framed once, by the engine's core, and the same bytes go to every recipient:
+    # the two hot paths below write them as they are. ``_closed`` is set as soon as
+    # the protocol leaves OPEN, so nothing follows a close frame (section 5.5.1).
+    # Both inline ``_write``: a call less per message.
+
+    def send_message(self, message: OutgoingMessage) -> None:
+        data = message.frames
+        cork = self._cork
+        if cork is not None:
+            cork.append(data)
+        elif not self._closed:
+            if self.paused and self.transport.get_write_buffer_size() + len(data) > self._limit:
+                self._overflow()
+                return
+            self.transport.write(data)
+
+    def send_text_message(self, text: bytes) -> None:
+        data = frame_text_message(text)
+        cork = self._cork
+        if cork is not None:
+            cork.append(data)
+        elif not self._closed:
+            if self.paused and self.transport.get_write_buffer_size() + len(data) > self._limit:
+                self._overflow()
+                return
+            self.transport.write(data)
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        if self._closed:
+            return
+        self._uncork()
+        protocol = self._protocol
+        # Raises LocalProtocolError for a code or reason that cannot be sent,
+        # before anything changed.
+        protocol.close(code, reason)
+        self._closed = True
+        transport = self.transport
+        if not transport.is_closing():
+            transport.write(protocol.data_to_send())
+            # The server ends the TCP connection right after its close frame
+            # (RFC 6455 section 7.1.1 gives the server that end) rather than hold
+            # the socket for a peer's answer that changes nothing.
+            transport.close()
+        self.handler.ws_closed(code, reason)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
         cork = self._cork
         if cork is not None:
             cork.append(data)
@@ -253,77 +222,101 @@ class WebSocketConnection:
         if not cork or self._closed:
             return
         if len(cork) == 1 or sum(map(len, cork)) <= _CORK_JOIN_MAX:
-            self.write(cork[0] if len(cork) == 1 else b"".join(cork))
+            self._write(cork[0] if len(cork) == 1 else b"".join(cork))
         else:
             # A big batch goes piece by piece through the checked path, so a peer
             # that does not read is still held to the cap.
             for data in cork:
-                self.write(data)
+                self._write(data)
                 if self._closed:
                     return
 
+    # -- reading ---------------------------------------------------------------------------
+
     def feed(self, data: bytes) -> None:
-        try:
-            messages = self._reader.feed(data)
-        except WebSocketProtocolError as exc:
-            log.info("WebSocket protocol error from %s: %s", self._conn.remote_address, exc.reason)
-            self.close(exc.code, exc.reason[:120])
+        """Bytes from the peer (the protocol never raises for what they hold)."""
+        events = self._protocol.receive_data(data)
+        if not events:
             return
         try:
-            if len(messages) > 1:
-                self._cork = []
-                try:
-                    self._handle(messages)
-                finally:
-                    self._uncork()
-            elif messages:
-                opcode, payload = messages[0]
-                if opcode == _TEXT or opcode == _BINARY:
+            if len(events) == 1:
+                opcode, payload = events[0]
+                if opcode <= _BINARY:
                     # One data message per read (the common case): no batch to walk.
                     self.handler.ws_message(opcode, payload)
-                else:
-                    self._handle(messages)
+                    return
+            self._handle(events)
         except Exception:
             # Never let a handler's failure escape into the event loop's protocol
             # machinery: log it and fail this connection only (1011).
             log.exception("internal error on a WebSocket from %s", self._conn.remote_address)
             self.close(1011, "internal error")
 
-    def _handle(self, messages: list[tuple[int, bytes]]) -> None:
-        handler = self.handler
-        for opcode, payload in messages:
-            if opcode == _TEXT or opcode == _BINARY:
-                handler.ws_message(opcode, payload)
-                if self._closed:
-                    return
-                handler = self.handler
-            elif opcode == _PING:
-                self.write(encode_frame(Opcode.PONG, payload))
-            elif opcode == _CLOSE:
-                try:
-                    code, _reason = decode_close_payload(payload)
-                except WebSocketProtocolError as exc:
-                    self.close(exc.code, "")
-                    return
-                # RFC 6455 section 5.5.1: answer with a close frame, then end TCP.
-                self.close(1000 if code == 1005 else code, "")
-                return
-
-    def close(self, code: int = 1000, reason: str = "") -> None:
-        if self._closed:
+    def _handle(self, events: list[tuple[int, bytes]]) -> None:
+        if events[-1][0] == _CLOSE:
+            self._closing(events)
             return
+        # Several events: the replies they cause leave in one write.
+        self._cork = []
+        try:
+            handler = self.handler
+            for opcode, payload in events:
+                if opcode <= _BINARY:
+                    handler.ws_message(opcode, payload)
+                    if self._closed:
+                        return
+                    handler = self.handler
+            # Pongs the protocol queued for pings (RFC 6455 section 5.5.2).
+            out = self._protocol.data_to_send()
+            if out:
+                self._write(out)
+        finally:
+            self._uncork()
+
+    def _closing(self, events: list[tuple[int, bytes]]) -> None:
+        """The events end with the peer's close frame, or a violation that failed
+        the connection: the protocol has queued our close frame."""
         self._uncork()
         self._closed = True
+        error = self._protocol.error
+        if error is not None:
+            log.info(
+                "WebSocket protocol error from %s: %s", self._conn.remote_address, error.reason
+            )
+        # The messages that came before the close are still the peer's (a last
+        # Engine.IO close packet, say); nothing written in reply can follow the
+        # close frame (section 5.5.1), so it is dropped.
+        try:
+            for opcode, payload in events:
+                if opcode <= _BINARY:
+                    self.handler.ws_message(opcode, payload)
+        finally:
+            self._end_closing()
+
+    def _end_closing(self) -> None:
+        protocol = self._protocol
+        error = protocol.error
         transport = self.transport
         if not transport.is_closing():
-            transport.write(encode_frame(_CLOSE, encode_close_payload(code, reason)))
-            transport.close()
-        self.handler.ws_closed(code, reason)
+            out = protocol.data_to_send()
+            if out:
+                transport.write(out)
+            # Section 7.1.1: the server ends the TCP connection once the closing
+            # handshake is done; section 7.1.7: at once when failing it.
+            if protocol.should_end_transport:
+                transport.close()
+        code = protocol.close_code
+        self.handler.ws_closed(
+            1006 if code is None else code, error.reason[:120] if error is not None else ""
+        )
 
     def connection_lost(self) -> None:
+        protocol = self._protocol
+        protocol.receive_eof()
         if not self._closed:
             self._closed = True
-            self.handler.ws_closed(1006, "")
+            code = protocol.close_code
+            self.handler.ws_closed(1006 if code is None else code, "")
 
 
 class HttpConnection(asyncio.Protocol):
@@ -331,7 +324,6 @@ class HttpConnection(asyncio.Protocol):
 
     __slots__ = (
         "_body",
-        "_body_size",
         "_current",
         "_head_size",
         "_headers",
@@ -366,8 +358,7 @@ class HttpConnection(asyncio.Protocol):
         # stand in, so an idle WebSocket keeps no per-connection garbage for
         # the cycle collector to walk.
         self._headers: dict[str, str] = _NO_HEADERS
-        self._body: list[bytes] = _NO_BODY
-        self._body_size = 0
+        self._body = _NO_BODY
         self._head_size = 0
         self._current: Request | None = None
         self._pending: list[Request] = _NO_PENDING
@@ -394,8 +385,8 @@ class HttpConnection(asyncio.Protocol):
             self._upgrade(rest)
         except httptools.HttpParserError as exc:
             # httptools wraps exceptions raised in callbacks (our size limits).
-            cause = exc.__context__ if isinstance(exc.__context__, _TooLarge) else exc
-            if isinstance(cause, _TooLarge):
+            cause = exc.__context__
+            if isinstance(cause, RequestTooLarge):
                 log.info("request from %s too large: %s", self.remote_address, cause)
                 self._fail(cause.status, str(cause))
             else:
@@ -423,46 +414,31 @@ class HttpConnection(asyncio.Protocol):
         req = self._current
         self._current = None
         self._pending = _NO_PENDING
-        if req is not None and not req.answered and req._abort_cb is not None:
-            cb, req._abort_cb = req._abort_cb, None
-            req.answered = True
-            cb()
+        if req is not None:
+            req.abort()
 
     # -- httptools callbacks ---------------------------------------------------------
 
     def on_message_begin(self) -> None:
         self._url = b""
         self._headers = {}
-        self._body = []
-        self._body_size = 0
+        self._body = BodyBuffer(self.max_body_size)
         self._head_size = 0
 
     def on_url(self, url: bytes) -> None:
         self._url += url
         self._head_size += len(url)
         if self._head_size > MAX_HEAD_SIZE:
-            raise _TooLarge(414, "URI Too Long")
+            raise RequestTooLarge(414, "URI Too Long")
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._head_size += len(name) + len(value)
         if self._head_size > MAX_HEAD_SIZE:
-            raise _TooLarge(431, "Request Header Fields Too Large")
-        # Header names, and the values that repeat from client to client, are
-        # interned: every connection keeps its handshake headers.
-        key = _header_name(name)
-        val = value.decode("latin-1")
-        if key in _SHARED_VALUES and len(val) < 256:
-            val = sys.intern(val)
-        old = self._headers.get(key)
-        if old is not None:
-            val = old + ("; " if key == "cookie" else ", ") + val
-        self._headers[key] = val
+            raise RequestTooLarge(431, "Request Header Fields Too Large")
+        add_header(self._headers, name, value)
 
     def on_body(self, body: bytes) -> None:
-        self._body_size += len(body)
-        if self._body_size > self.max_body_size:
-            raise _TooLarge(413, "Payload Too Large")
-        self._body.append(body)
+        self._body.add(body)  # 413 over max_body_size
 
     def on_message_complete(self) -> None:
         parser = self._parser
@@ -472,9 +448,7 @@ class HttpConnection(asyncio.Protocol):
             self._url.decode("latin-1"),
             self._headers,
         )
-        body = self._body
-        if body:
-            req.body = body[0] if len(body) == 1 else b"".join(body)
+        req.body = self._body.take()
         req.upgrade = parser.should_upgrade()
         req.keep_alive = parser.should_keep_alive()
         # An upgrade is dispatched from data_received once httptools signals it.
@@ -489,12 +463,7 @@ class HttpConnection(asyncio.Protocol):
 
     def _dispatch(self, req: Request) -> None:
         self._current = req
-        try:
-            self.app(req)
-        except Exception:
-            log.exception("request handler failed for %s %s", req.method, req.path)
-            if not req.answered:
-                req.respond(500, [("Content-Type", "text/plain")], b"Internal Server Error")
+        dispatch(self.app, req)
 
     def _upgrade(self, rest: bytes) -> None:
         if not self._pending or self._current is not None:
@@ -559,14 +528,7 @@ class HttpConnection(asyncio.Protocol):
         if transport is None or transport.is_closing():
             return
         keep_alive = req.keep_alive and not req.upgrade
-        head = [f"HTTP/1.1 {status} {_REASONS.get(status, 'Unknown')}\r\n"]
-        for name, value in headers:
-            head.append(f"{name}: {value}\r\n")
-        head.append(f"Content-Length: {len(body)}\r\n")
-        if not keep_alive:
-            head.append("Connection: close\r\n")
-        head.append("\r\n")
-        transport.write("".join(head).encode("latin-1") + body)
+        transport.write(response_head(status, headers, len(body), keep_alive) + body)
         if not keep_alive:
             transport.close()
             return
@@ -578,19 +540,8 @@ class HttpConnection(asyncio.Protocol):
     def _fail(self, status: int, message: str) -> None:
         transport = self.transport
         if transport is not None and not transport.is_closing():
-            body = message.encode()
-            transport.write(
-                f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\nContent-Type: text/plain\r\n"
-                f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode()
-                + body
-            )
+            transport.write(error_response(status, message))
             transport.close()
-
-
-class _TooLarge(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        super().__init__(message)
-        self.status = status
 
 
 def make_protocol_factory(

@@ -14,6 +14,21 @@ from socketwire.core.websocket.frames import Opcode, encode_frame
 
 _TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
+# Frame header + Engine.IO "4" for every short text message (RFC 6455 section 5.2:
+# FIN + text opcode, unmasked 7-bit length).
+_SMALL_TEXT = tuple(bytes((0x81, n + 1)) + MESSAGE_PREFIX for n in range(125))
+
+
+def frame_text_message(text: bytes) -> bytes:
+    """The unmasked WebSocket frame of one Engine.IO message packet of ``text``.
+
+    What ``OutgoingMessage(text).frames`` holds, without building the message:
+    the per-socket emit, framed with one concatenation.
+    """
+    n = len(text)
+    if n < 125:
+        return _SMALL_TEXT[n] + text
+    return encode_frame(_TEXT, MESSAGE_PREFIX + text)
 
 
 class OutgoingMessage:
@@ -46,4 +61,4 @@ class OutgoingMessage:
         return f
 
 
-__all__ = ["OutgoingMessage"]
+__all__ = ["OutgoingMessage", "frame_text_message"]
