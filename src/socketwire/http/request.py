@@ -80,7 +80,9 @@ def add_header(headers: dict[str, str], name: bytes, value: bytes) -> None:
     headers[key] = val
 
 
-def collect_headers(raw: Iterable[tuple[bytes, bytes]]) -> dict[str, str]:
+def collect_headers(
+    raw: Iterable[tuple[bytes | bytearray | memoryview, bytes | bytearray | memoryview]],
+) -> dict[str, str]:
     """``add_header`` over a list of ``(name, value)`` byte pairs (an ASGI scope's)."""
     headers: dict[str, str] = {}
     for name, value in raw:
