@@ -464,3 +464,38 @@ def test_a_close_reason_is_cut_to_123_bytes_on_a_character_boundary() -> None:
     cut = _wire_reason("\u00e9" * 100)  # 200 bytes of 2-byte characters
     assert cut == "\u00e9" * 61 and len(cut.encode()) == 122
     assert len(_wire_reason("x" * 300).encode()) == 123
+
+
+# == Remote garbage never raises ============================================================
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    side=st.sampled_from(SIDES),
+    pieces=st.lists(st.binary(max_size=40), max_size=8),
+    valid_prefix=st.booleans(),
+)
+def test_arbitrary_bytes_never_raise_and_close_once(
+    side: str, pieces: list[bytes], valid_prefix: bool
+) -> None:
+    proto = make(side, max_message_size=200)
+    if valid_prefix:
+        pieces = [peer_frame(side, TEXT, b"ok"), *pieces]
+    closes = 0
+    for piece in pieces:
+        was_closed = proto.state is CLOSED
+        events = proto.receive_data(piece)
+        if was_closed:
+            assert events == []
+        for i, (opcode, _) in enumerate(events):
+            if opcode == CLOSE:
+                closes += 1
+                assert i == len(events) - 1  # nothing follows the close
+        proto.data_to_send()
+        if proto.state is CLOSED:
+            # Section 7.1.1 / 7.1.7: a server ends TCP after any close, a client
+            # only when it failed the connection.
+            assert proto.close_code is not None
+            assert proto.should_end_transport == (side == "server" or proto.error is not None)
+    assert closes <= 1
+    assert (closes == 1) == (proto.state is CLOSED)

@@ -14,7 +14,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from socketwire.core.engineio.message import OutgoingMessage, frame_text_message
+from socketwire.core.engineio.message import (
+    TEXT_MESSAGE_HEADERS,
+    OutgoingMessage,
+    frame_text_message,
+)
 from socketwire.core.engineio.session import REASON_SLOW_CONSUMER as SLOW_CONSUMER
 from socketwire.core.websocket.frames import Opcode
 from socketwire.core.websocket.protocol import WebSocketProtocol
@@ -110,7 +114,8 @@ class WebSocketConnection:
             self.transport.write(data)
 
     def send_text_message(self, text: bytes) -> None:
-        data = frame_text_message(text)
+        n = len(text)
+        data = TEXT_MESSAGE_HEADERS[n] + text if n < 125 else frame_text_message(text)
         cork = self._cork
         if cork is not None:
             cork.append(data)

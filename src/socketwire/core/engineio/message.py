@@ -9,14 +9,16 @@ the framed bytes are the same for every WebSocket recipient.
 
 from __future__ import annotations
 
+from typing import Final
+
 from socketwire.core.engineio.packet import MESSAGE_PREFIX
 from socketwire.core.websocket.frames import Opcode, encode_frame
 
 _TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
-# Frame header + Engine.IO "4" for every short text message (RFC 6455 section 5.2:
-# FIN + text opcode, unmasked 7-bit length).
-_SMALL_TEXT = tuple(bytes((0x81, n + 1)) + MESSAGE_PREFIX for n in range(125))
+#: Frame header + Engine.IO "4" for each text shorter than 125 bytes, indexed by
+#: its length (RFC 6455 section 5.2: FIN + text opcode, unmasked 7-bit length).
+TEXT_MESSAGE_HEADERS: Final = tuple(bytes((0x81, n + 1)) + MESSAGE_PREFIX for n in range(125))
 
 
 def frame_text_message(text: bytes) -> bytes:
@@ -27,7 +29,7 @@ def frame_text_message(text: bytes) -> bytes:
     """
     n = len(text)
     if n < 125:
-        return _SMALL_TEXT[n] + text
+        return TEXT_MESSAGE_HEADERS[n] + text
     return encode_frame(_TEXT, MESSAGE_PREFIX + text)
 
 
@@ -61,4 +63,4 @@ class OutgoingMessage:
         return f
 
 
-__all__ = ["OutgoingMessage", "frame_text_message"]
+__all__ = ["TEXT_MESSAGE_HEADERS", "OutgoingMessage", "frame_text_message"]
