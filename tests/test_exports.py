@@ -36,7 +36,6 @@ MISSING_ALL = {
     "socketwire.engine.ports",
     "socketwire.engine.socket",
     "socketwire.engine.ticker",
-    "socketwire.serve",
     "socketwire.server",
     "socketwire.server.acks",
     "socketwire.server.broadcast_operator",

@@ -65,6 +65,8 @@ def test_discovery_finds_the_core_modules() -> None:
         "socketwire.core.timers",
         "socketwire.core.engineio.packet",
         "socketwire.core.engineio.session",
+        "socketwire.core.websocket.frames",
+        "socketwire.core.websocket.protocol",
     ):
         assert expected in CORE_MODULES
     assert len(CORE_MODULES) == len(list(CORE_DIR.rglob("*.py")))

@@ -30,7 +30,8 @@ from typing import Any
 import pytest
 
 import socketwire
-from socketwire.asgi import HIGH_WATER, ASGIApp, _WebSocket
+from socketwire.asgi import HIGH_WATER, ASGIApp
+from socketwire.asgi.websocket import ASGIWebSocket
 from socketwire.core.websocket import handshake
 from tests.conftest import run_node
 from tests.integration.asgi_app import create_app
@@ -541,7 +542,7 @@ async def test_websocket_order_and_backpressure() -> None:
     for i in range(100):
         socket.emit("tick", i, payload)
     port = socket.conn.engine.ws
-    assert isinstance(port, _WebSocket)
+    assert isinstance(port, ASGIWebSocket)
     assert port.paused and port.buffered() > HIGH_WATER
     assert not socket.writable
     drained = asyncio.ensure_future(socket.drain())

@@ -7,7 +7,7 @@ import string
 from collections import Counter
 
 from socketwire import ids
-from socketwire.serve import _QUERY_CACHE, _QUERY_CACHE_SIZE, parse_query
+from socketwire.http.request import _QUERY_CACHE, _QUERY_CACHE_SIZE, parse_query
 
 URLSAFE = set(string.ascii_letters + string.digits + "-_")
 

@@ -39,6 +39,7 @@ PER_CONNECTION = {
     "RequestInfo",
     "Socket",
     "WebSocketConnection",
+    "WebSocketProtocol",
 }
 
 

@@ -2,11 +2,11 @@
 
 :func:`connect_websocket` opens the TCP (or TLS) connection, sends the opening
 handshake built by :mod:`socketwire.core.websocket.handshake`, reads the ``101``
-response with ``httptools`` and checks it.  :class:`WebSocketConnection` then turns
-bytes into messages with the core ``FrameReader(client_side=True)`` and messages into
-frames with ``encode_frame``, masking every frame with a fresh random key (RFC 6455
-section 5.3).  Pings are answered with pongs; a close frame is answered and ends the
-connection.
+response with ``httptools`` and checks it.  :class:`WebSocketConnection` then drives
+the sans-I/O ``WebSocketProtocol(client_side=True)`` of the core, which reads the
+frames, masks every frame it writes with a fresh random key from this module's pool
+(RFC 6455 section 5.3), answers pings and the closing handshake; this module moves
+its bytes and bounds the wait for the server to end the connection.
 """
 
 from __future__ import annotations
@@ -21,25 +21,16 @@ from typing import cast
 import httptools
 
 from socketwire.core.websocket import handshake
-from socketwire.core.websocket.frames import (
-    CloseCode,
-    FrameReader,
-    Opcode,
-    decode_close_payload,
-    encode_close_payload,
-    encode_frame,
-)
-from socketwire.errors import RemoteProtocolError, WebSocketProtocolError
+from socketwire.core.websocket.frames import CloseCode, Opcode
+from socketwire.core.websocket.protocol import WebSocketProtocol, WebSocketState
+from socketwire.errors import RemoteProtocolError
 
 __all__ = ["WebSocketConnection", "WebSocketHandshakeError", "connect_websocket"]
 
 log = logging.getLogger("socketwire.client")
 
-_TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
-_PING = Opcode.PING
-_PONG = Opcode.PONG
-_CLOSE = Opcode.CLOSE
+_OPEN = WebSocketState.OPEN
 
 # Largest message accepted from the server (the ``ws`` package's default).
 DEFAULT_MAX_MESSAGE_SIZE = 100 * 1024 * 1024
@@ -107,7 +98,6 @@ class WebSocketConnection(asyncio.Protocol):
 
     __slots__ = (
         "_body",
-        "_close_sent",
         "_close_timer",
         "_closed",
         "_handshake_waiter",
@@ -116,7 +106,7 @@ class WebSocketConnection(asyncio.Protocol):
         "_loop",
         "_parser",
         "_pending",
-        "_reader",
+        "_protocol",
         "_status",
         "_transport",
         "closed_event",
@@ -133,9 +123,10 @@ class WebSocketConnection(asyncio.Protocol):
         self._body: list[bytes] = []
         self._status = 0
         self._handshake_waiter: asyncio.Future[None] = loop.create_future()
-        self._reader = FrameReader(max_message_size=max_message_size, client_side=True)
+        self._protocol = WebSocketProtocol(
+            client_side=True, max_message_size=max_message_size, mask_key=new_mask
+        )
         self._pending: list[tuple[int, bytes]] | None = []
-        self._close_sent = False
         self._close_timer: asyncio.TimerHandle | None = None
         self._closed = False
         self.closed_event = asyncio.Event()
@@ -168,7 +159,10 @@ class WebSocketConnection(asyncio.Protocol):
                     b"".join(self._body),
                 )
             )
-        self._finish(CloseCode.ABNORMAL, "")
+        protocol = self._protocol
+        protocol.receive_eof()
+        code = protocol.close_code
+        self._finish(CloseCode.ABNORMAL if code is None else code, protocol.close_reason)
         self.closed_event.set()
 
     # -- opening handshake (RFC 6455 section 4.1) ------------------------------------------
@@ -229,52 +223,48 @@ class WebSocketConnection(asyncio.Protocol):
     # -- frames ------------------------------------------------------------------------
 
     def _frames_data(self, data: bytes) -> None:
-        try:
-            messages = self._reader.feed(data)
-        except WebSocketProtocolError as exc:
-            log.info("invalid frame from the server: %s", exc.reason)
-            self._send_close(exc.code, "")
-            self._finish(exc.code, exc.reason)
-            self.abort()
-            return
-        for opcode, payload in messages:
-            if self._closed:
-                return
-            if opcode == _TEXT or opcode == _BINARY:
+        control = False
+        for opcode, payload in self._protocol.receive_data(data):
+            if opcode > _BINARY:
+                control = True
+            elif not self._closed:
                 pending = self._pending
                 if pending is not None:
                     pending.append((opcode, payload))
                 else:
                     self.on_message(opcode, payload)
-            elif opcode == _PING:
-                self._write_frame(_PONG, payload)
-            elif opcode == _CLOSE:
-                code, reason = decode_close_payload(payload)
-                # Answer with the same code (RFC 6455 section 5.5.1), then let the
-                # server end the TCP connection.
-                self._send_close(1000 if code == CloseCode.NO_STATUS else code, "")
-                self._finish(code, reason)
-                self._arm_close_timer()
-            # PONG: nothing to do.
+        if control:
+            self._after_control()
 
-    def _write_frame(self, opcode: int, payload: bytes) -> None:
+    def _after_control(self) -> None:
+        """Write what the protocol answered (pongs, a close frame), and follow the close."""
+        protocol = self._protocol
+        self._flush()
+        if protocol.state is _OPEN:
+            return
+        error = protocol.error
+        if error is not None:
+            log.info("invalid frame from the server: %s", error.reason)
+        code = protocol.close_code
+        self._finish(CloseCode.ABNORMAL if code is None else code, protocol.close_reason)
+        self._follow_close()
+
+    def _flush(self) -> None:
+        data = self._protocol.data_to_send()
         transport = self._transport
-        if transport is None or transport.is_closing():
-            return
-        transport.write(encode_frame(opcode, payload, mask=new_mask()))
+        if data and transport is not None and not transport.is_closing():
+            transport.write(data)
 
-    def _send_close(self, code: int, reason: str) -> None:
-        if self._close_sent:
+    def _follow_close(self) -> None:
+        """End the TCP connection when the protocol says so; else bound the wait for
+        the server to end it (RFC 6455 section 7.1.1: the server closes first)."""
+        protocol = self._protocol
+        transport = self._transport
+        if transport is None:
             return
-        self._close_sent = True
-        try:
-            payload = encode_close_payload(code, reason)
-        except Exception:
-            payload = encode_close_payload(1000, "")
-        self._write_frame(_CLOSE, payload)
-
-    def _arm_close_timer(self) -> None:
-        if self._close_timer is None and self._transport is not None:
+        if protocol.should_end_transport:
+            transport.close()
+        elif protocol.close_expected() and self._close_timer is None:
             self._close_timer = self._loop.call_later(CLOSE_TIMEOUT, self.abort)
 
     def _finish(self, code: int, reason: str) -> None:
@@ -322,39 +312,61 @@ class WebSocketConnection(asyncio.Protocol):
         transport = self._transport
         return transport.get_write_buffer_size() if transport is not None else 0
 
+    def _writable(self) -> asyncio.Transport | None:
+        transport = self._transport
+        if self._closed or transport is None or transport.is_closing():
+            return None
+        if self._protocol.state is not _OPEN:
+            return None
+        return transport
+
     def send_text(self, payload: bytes) -> None:
         """Send one text message (``payload`` is UTF-8)."""
-        if not self._closed:
-            self._write_frame(_TEXT, payload)
+        transport = self._writable()
+        if transport is not None:
+            protocol = self._protocol
+            protocol.send_text(payload)
+            transport.write(protocol.data_to_send())
 
     def send_binary(self, payload: bytes) -> None:
         """Send one binary message."""
-        if not self._closed:
-            self._write_frame(_BINARY, payload)
+        transport = self._writable()
+        if transport is not None:
+            protocol = self._protocol
+            protocol.send_binary(payload)
+            transport.write(protocol.data_to_send())
 
     def send_many(self, messages: Iterable[tuple[bytes, bool]]) -> None:
         """Send ``(payload, is_binary)`` messages with one write."""
-        transport = self._transport
-        if self._closed or transport is None or transport.is_closing():
+        transport = self._writable()
+        if transport is None:
             return
-        transport.write(
-            b"".join(
-                encode_frame(_BINARY if binary else _TEXT, data, mask=new_mask())
-                for data, binary in messages
-            )
-        )
+        protocol = self._protocol
+        for data, binary in messages:
+            if binary:
+                protocol.send_binary(data)
+            else:
+                protocol.send_text(data)
+        transport.write(protocol.data_to_send())
 
     def close(self, code: int = 1000, reason: str = "") -> None:
-        """Start the closing handshake; ``on_close`` is not called for a local close."""
+        """Start the closing handshake; ``on_close`` is not called for a local close.
+
+        A code that cannot be sent (1005 with a reason, 1006, 1015, out of range)
+        or a reason over 123 bytes raises ``LocalProtocolError`` before anything
+        changes.
+        """
+        protocol = self._protocol
+        if self._transport is not None and protocol.state is _OPEN:
+            protocol.close(code, reason)
         self.on_close = _ignore_close
         self.on_message = _ignore_message
-        if self._transport is None:
-            self._closed = True
-            return
-        self._send_close(code, reason)
         self._closed = True
         self._pending = None
-        self._arm_close_timer()
+        if self._transport is None:
+            return
+        self._flush()
+        self._follow_close()
 
     def abort(self) -> None:
         """Drop the TCP connection at once."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Protocol
 
+from socketwire.core.engineio.message import OutgoingMessage
+
 
 class WebSocketHandler(Protocol):
     """What a WebSocket connection reports to (an Engine.IO socket or a probe)."""
@@ -27,21 +29,21 @@ class WebSocketHandler(Protocol):
 class WebSocketPort(Protocol):
     """An accepted server-side WebSocket connection.
 
-    A port that owns its framing (``framed`` is True: the built-in server) takes
-    pre-framed bytes through ``write``; server frames are unmasked, so one framing
-    serves every recipient of a broadcast. Any port takes whole messages through
-    ``send`` (an ASGI server frames them itself).
+    Each Engine.IO packet travels as one WebSocket message. A port takes a
+    pre-encoded ``OutgoingMessage`` whole: the built-in server writes its
+    ``frames`` (server frames are unmasked, so one framing serves every
+    recipient of a broadcast), an ASGI server is handed its ``packets`` to frame.
     """
 
-    @property
-    def framed(self) -> bool:
-        """Whether ``write`` of pre-framed bytes is available."""
-
-    def write(self, data: bytes) -> None:
-        """Write bytes that are already framed (only when ``framed``)."""
-
     def send(self, data: bytes, binary: bool) -> None:
-        """Send one message."""
+        """Send one Engine.IO packet (type digit included) as one message."""
+
+    def send_message(self, message: OutgoingMessage) -> None:
+        """Send every packet of a pre-encoded message, in order (the broadcast path)."""
+
+    def send_text_message(self, text: bytes) -> None:
+        """Send one Engine.IO ``message`` packet of UTF-8 ``text``, given without its
+        type digit (the per-socket emit: no ``OutgoingMessage`` to build)."""
 
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Send a close frame and end the connection."""

@@ -22,6 +22,7 @@ from socketwire.core.engineio.packet import (
     PROBE_PONG,
     EnginePacketType,
     decode_payload,
+    parse_text_packet,
 )
 from socketwire.core.engineio.session import (
     POLLING,
@@ -35,8 +36,9 @@ from socketwire.core.engineio.session import (
     Heartbeat,
     ReadyState,
 )
-from socketwire.core.websocket.frames import Opcode, encode_frame
+from socketwire.core.websocket.frames import Opcode
 from socketwire.engine.ports import HttpRequest, WebSocketPort
+from socketwire.errors import RemoteProtocolError
 
 if TYPE_CHECKING:
     from socketwire.engine.server import EngineServer
@@ -47,9 +49,6 @@ _TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
 _MESSAGE = EnginePacketType.MESSAGE
 _MSG_BYTE = MESSAGE_PREFIX[0]
-# Frame header + Engine.IO "4" for every short text message (RFC 6455 section 5.2:
-# FIN + text opcode, unmasked 7-bit length).
-_SMALL_TEXT = tuple(bytes((0x81, n + 1)) + MESSAGE_PREFIX for n in range(125))
 
 
 @dataclass(slots=True)
@@ -102,11 +101,8 @@ class EngineSocket:
         self.session = EngineSession(sid, transport)
         self.request = request
         self.ws: WebSocketPort | None = None
-        # ``ws.write`` while the session is open on WebSocket, else None: the hot
+        # The WebSocket while the session is open on it, else None: the hot write
         # paths test one attribute instead of the transport and state.
-        # The WebSocket when it takes pre-framed bytes (the fast path of every
-        # write); the object itself, not its bound ``write``: one object less per
-        # connection for the cycle collector to walk.
         self._wsw: WebSocketPort | None = None
         self._drain_waiters: list[asyncio.Future[None]] | None = None
         self._get: HttpRequest | None = None
@@ -185,17 +181,14 @@ class EngineSocket:
         """Send a text message given as UTF-8 bytes (no type digit)."""
         w = self._wsw
         if w is not None:
-            n = len(data)
-            w.write(
-                _SMALL_TEXT[n] + data if n < 125 else encode_frame(_TEXT, MESSAGE_PREFIX + data)
-            )
+            w.send_text_message(data)
             return
         self._send_packet(MESSAGE_PREFIX + data, False)
 
     def _use_websocket(self, ws: WebSocketPort) -> None:
         """The session now runs on ``ws`` (WebSocket-only handshake or upgrade)."""
         self.ws = ws
-        self._wsw = ws if ws.framed else None
+        self._wsw = ws
 
     def _send_packet(self, packet: bytes, binary: bool) -> None:
         s = self.session
@@ -214,18 +207,14 @@ class EngineSocket:
         """Send a pre-encoded message (the broadcast path)."""
         w = self._wsw
         if w is not None:
-            w.write(message.frames)
+            w.send_message(message)
             return
         s = self.session
         if s.ready_state is not ReadyState.OPEN:
             return
         ws = self.ws
         if ws is not None and s.transport != POLLING:
-            if ws.framed:
-                ws.write(message.frames)
-            else:
-                for data, binary in message.packets:
-                    ws.send(data, binary)
+            ws.send_message(message)
         else:
             for data, binary in message.packets:
                 s.enqueue(data, binary)
@@ -257,11 +246,13 @@ class EngineSocket:
                 # The hot path: a Socket.IO packet.
                 self.on_message(payload[1:], False)
                 return
-            if not payload or payload[0] < 48 or payload[0] > 54:
+            try:
+                ptype, data = parse_text_packet(payload)
+            except RemoteProtocolError:
                 log.info("sid=%s invalid Engine.IO packet %r: closing", self.id, payload[:32])
                 self.close_now(REASON_PARSE_ERROR)
                 return
-            self._on_packet(payload[0] - 48, payload[1:], False)
+            self._on_packet(ptype, data, False)
         else:
             self.on_message(payload, True)
 

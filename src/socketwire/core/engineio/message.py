@@ -9,11 +9,28 @@ the framed bytes are the same for every WebSocket recipient.
 
 from __future__ import annotations
 
+from typing import Final
+
 from socketwire.core.engineio.packet import MESSAGE_PREFIX
 from socketwire.core.websocket.frames import Opcode, encode_frame
 
 _TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
+#: Frame header + Engine.IO "4" for each text shorter than 125 bytes, indexed by
+#: its length (RFC 6455 section 5.2: FIN + text opcode, unmasked 7-bit length).
+TEXT_MESSAGE_HEADERS: Final = tuple(bytes((0x81, n + 1)) + MESSAGE_PREFIX for n in range(125))
+
+
+def frame_text_message(text: bytes) -> bytes:
+    """The unmasked WebSocket frame of one Engine.IO message packet of ``text``.
+
+    What ``OutgoingMessage(text).frames`` holds, without building the message:
+    the per-socket emit, framed with one concatenation.
+    """
+    n = len(text)
+    if n < 125:
+        return TEXT_MESSAGE_HEADERS[n] + text
+    return encode_frame(_TEXT, MESSAGE_PREFIX + text)
 
 
 class OutgoingMessage:
@@ -46,4 +63,4 @@ class OutgoingMessage:
         return f
 
 
-__all__ = ["OutgoingMessage"]
+__all__ = ["TEXT_MESSAGE_HEADERS", "OutgoingMessage", "frame_text_message"]

@@ -70,7 +70,6 @@ MAX_CONTROL_PAYLOAD: Final = 125
 MAX_HEADER_SIZE: Final = 14
 
 _ZERO_MASK: Final = b"\x00\x00\x00\x00"
-_TEXT: Final = Opcode.TEXT
 
 # Opcode members indexed by value, so the reader returns enum members without
 # paying for an ``Opcode(value)`` call per message.  Only valid opcodes are
@@ -273,33 +272,6 @@ class FrameReader:
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         """Consume ``data`` and return the messages it completes, in order."""
-        # Fast path: ``data`` is exactly one whole masked text frame of at most
-        # 125 bytes, FIN set, with nothing pending (a small emit from a client,
-        # the bulk of traffic). Anything else, errors included, takes the
-        # general parser below, which decides exactly as RFC 6455 says.
-        n = len(data)
-        if (
-            6 <= n <= 131
-            and data[0] == 0x81
-            and data[1] - 0x80 == n - 6
-            and not self._buf
-            and not self._frag_opcode
-            and self._error is None
-            and not self._client_side
-            and n - 6 <= self._max
-        ):
-            payload = data[6:]
-            mask = data[2:6]
-            if mask != _ZERO_MASK and n > 6:
-                payload = _xor(payload, mask)
-            if not self._validate_utf8 or payload.isascii():
-                return [(_TEXT, payload)]
-            try:
-                payload.decode("utf-8")
-            except UnicodeDecodeError:
-                pass  # the general parser raises 1007
-            else:
-                return [(_TEXT, payload)]
         if self._error is not None:
             raise self._error
         out: list[tuple[int, bytes]] = []

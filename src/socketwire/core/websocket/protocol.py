@@ -1,0 +1,354 @@
+"""The RFC 6455 WebSocket protocol of one connection, for either side: layer 0, sans-I/O.
+
+:class:`WebSocketProtocol` holds every rule of a WebSocket connection once the
+opening handshake is done. The built-in server (:mod:`socketwire.serve`) and the
+client (:mod:`socketwire.client.websocket`) both drive it and know no control
+frame themselves:
+
+* **input**: :meth:`~WebSocketProtocol.receive_data` (bytes from the peer) and
+  :meth:`~WebSocketProtocol.receive_eof` (the peer ended the TCP connection);
+* **output**: the events ``receive_data`` returns, the bytes of
+  :meth:`~WebSocketProtocol.data_to_send`, and the close state (``state``,
+  ``close_code``/``close_reason``, ``should_end_transport``,
+  :meth:`~WebSocketProtocol.close_expected`);
+* **commands**: ``send_text``, ``send_binary``, ``send_ping``, ``send_pong`` and
+  ``close(code, reason)``; misuse (sending after our close frame, a close code
+  that may not go on the wire, an oversized control payload) raises
+  :class:`~socketwire.errors.LocalProtocolError` at once, before anything changes.
+
+The protocol answers pings (section 5.5.2) and the peer's close frame (section
+5.5.1) by itself, and fails the connection on any frame the peer gets wrong
+(section 7.1.7). Framing and unmasking are
+:class:`~socketwire.core.websocket.frames.FrameReader` and ``encode_frame``
+underneath. Nothing here reads a clock or draws randomness: a client passes the
+function that draws its masking keys, and how long to wait for the peer is the
+I/O layer's choice (``close_expected()`` says when a wait starts).
+
+The protocol extends ``FrameReader`` rather than holding one: a connection is one
+object, and the fast path of :meth:`~WebSocketProtocol.receive_data` (one whole
+small masked text frame per read, the bulk of a server's traffic) reads the
+parser's state directly, without a call. ``feed`` is the parser underneath; a
+caller drives the protocol through ``receive_data`` only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from enum import IntEnum
+from typing import Final
+
+from socketwire.core.websocket.frames import (
+    _ZERO_MASK,
+    MAX_CONTROL_PAYLOAD,
+    CloseCode,
+    FrameReader,
+    Opcode,
+    _xor,
+    decode_close_payload,
+    encode_close_payload,
+    encode_frame,
+)
+from socketwire.errors import LocalProtocolError, WebSocketProtocolError
+
+__all__ = ["WebSocketProtocol", "WebSocketState"]
+
+
+class WebSocketState(IntEnum):
+    """Where a connection is in its life (RFC 6455 section 7)."""
+
+    #: Data flows both ways.
+    OPEN = 1
+    #: Our close frame is sent, the peer's has not come yet (section 7.1.2).
+    CLOSING = 2
+    #: Both close frames went by, the connection was failed, or the TCP
+    #: connection ended.
+    CLOSED = 3
+
+
+_OPEN: Final = WebSocketState.OPEN
+_CLOSING: Final = WebSocketState.CLOSING
+_CLOSED: Final = WebSocketState.CLOSED
+_TEXT: Final = Opcode.TEXT
+_BINARY: Final = Opcode.BINARY
+_CLOSE: Final = Opcode.CLOSE
+_PING: Final = Opcode.PING
+_PONG: Final = Opcode.PONG
+
+# A close frame's reason fits in the 125 bytes of a control payload after the
+# 2-byte code (section 5.5.1).
+_MAX_REASON: Final = MAX_CONTROL_PAYLOAD - 2
+
+
+def _wire_reason(reason: str) -> str:
+    """``reason`` cut to what a close frame can carry, on a UTF-8 character boundary."""
+    data = reason.encode("utf-8")
+    if len(data) <= _MAX_REASON:
+        return reason
+    return data[:_MAX_REASON].decode("utf-8", "ignore")
+
+
+class WebSocketProtocol(FrameReader):
+    """One WebSocket connection after its opening handshake (RFC 6455 sections 5-7).
+
+    ``client_side=False`` is a server: it reads masked frames and writes unmasked
+    ones; ``client_side=True`` is a client, which masks each frame it writes with
+    a key from ``mask_key()`` (4 fresh unpredictable bytes, section 5.3). A
+    message over ``max_message_size`` bytes fails the connection with 1009; a text
+    message that is not UTF-8 fails it with 1007 (section 8.1) unless
+    ``validate_utf8`` is False.
+
+    :meth:`receive_data` returns the events its bytes complete, in order:
+    ``(Opcode.TEXT | Opcode.BINARY, payload)`` for each whole data message,
+    ``(Opcode.PING | Opcode.PONG, payload)`` for control frames (a pong is already
+    queued for a ping), and a last ``(Opcode.CLOSE, payload)`` when the incoming
+    stream ends: the peer's close frame payload (its answer is already queued), or,
+    when the peer broke the protocol, the payload of the close frame that fails
+    the connection (``error`` then holds the violation). Events are returned
+    rather than queued for a second call: one list per read, which the hot path
+    hands on as is.
+
+    After each call, the caller writes :meth:`data_to_send`, and ends the TCP
+    connection once ``should_end_transport`` is set. When :meth:`close_expected`
+    is True, the peer is expected to finish (its close frame, or a server ending
+    the TCP connection): the caller bounds that wait with its own timer.
+    """
+
+    __slots__ = (
+        "_mask_key",
+        "_out",
+        "close_code",
+        "close_reason",
+        "close_received",
+        "close_sent",
+        "error",
+        "should_end_transport",
+        "state",
+    )
+
+    def __init__(
+        self,
+        *,
+        client_side: bool,
+        max_message_size: int,
+        mask_key: Callable[[], bytes] | None = None,
+        validate_utf8: bool = True,
+    ) -> None:
+        if client_side and mask_key is None:
+            raise LocalProtocolError("a client masks every frame: give mask_key (RFC 6455 5.3)")
+        if not client_side and mask_key is not None:
+            raise LocalProtocolError("a server never masks its frames (RFC 6455 5.1)")
+        super().__init__(
+            max_message_size=max_message_size,
+            client_side=client_side,
+            validate_utf8=validate_utf8,
+        )
+        self._mask_key = mask_key
+        # Bytes queued for data_to_send(); created on first use, so an idle
+        # connection keeps no list.
+        self._out: list[bytes] | None = None
+        self.state = _OPEN
+        #: ``(code, reason)`` of our close frame once it is queued, else None.
+        self.close_sent: tuple[int, str] | None = None
+        #: ``(code, reason)`` of the peer's close frame once it arrived, else None.
+        self.close_received: tuple[int, str] | None = None
+        #: Why the connection ends (section 7.1.5): the code of the peer's close
+        #: frame (1005 when it had none), else the code we failed the connection
+        #: with, else 1006 once the TCP connection ended without either.
+        self.close_code: int | None = None
+        self.close_reason = ""
+        #: The peer's protocol violation that failed the connection, if any.
+        self.error: WebSocketProtocolError | None = None
+        #: Whether this side should end the TCP connection now, after writing
+        #: ``data_to_send()``.
+        self.should_end_transport = False
+
+    @property
+    def client_side(self) -> bool:
+        """Whether this is the client end of the connection."""
+        return self._mask_key is not None
+
+    # -- input -------------------------------------------------------------------------
+
+    def receive_data(self, data: bytes) -> list[tuple[int, bytes]]:
+        """Take bytes from the peer; return the events they complete (see the class).
+
+        Never raises for what the peer sends: a violation fails the connection
+        (a close frame with the code RFC 6455 names is queued) and ends the events.
+        Bytes after the peer's close frame, or after the end, are dropped
+        (section 5.5.1: the close frame is the last frame an endpoint sends).
+        """
+        if self.state is _CLOSED:
+            return []
+        # Fast path: ``data`` is exactly one whole masked text frame of at most 125
+        # bytes, FIN set, nothing pending (a small emit from a client). Anything
+        # else, errors included, takes the general parser, which decides exactly
+        # as RFC 6455 says.
+        n = len(data)
+        if (
+            6 <= n <= 131
+            and data[0] == 0x81
+            and data[1] - 0x80 == n - 6
+            and not self._buf
+            and not self._frag_opcode
+            and not self._client_side
+            and n - 6 <= self._max
+        ):
+            payload = data[6:]
+            mask = data[2:6]
+            if mask != _ZERO_MASK and n > 6:
+                payload = _xor(payload, mask)  # section 5.3
+            if not self._validate_utf8 or payload.isascii():
+                return [(_TEXT, payload)]
+            try:
+                payload.decode("utf-8")
+            except UnicodeDecodeError:
+                pass  # the general parser fails the connection with 1007
+            else:
+                return [(_TEXT, payload)]
+        try:
+            frames = self.feed(data)
+        except WebSocketProtocolError as exc:
+            return [self._fail(exc)]
+        # One data message per read, the common case: nothing to answer.
+        if len(frames) == 1 and frames[0][0] < _CLOSE:
+            return frames
+        return self._control(frames)
+
+    def receive_eof(self) -> None:
+        """The peer ended the TCP connection (or it broke).
+
+        Without a close frame before it, the connection closed abnormally: 1006
+        (section 7.1.5), a code that is only ever reported, never sent.
+        """
+        if self.close_code is None:
+            self.close_code = CloseCode.ABNORMAL
+            self.close_reason = ""
+        self.state = _CLOSED
+        self.should_end_transport = True
+
+    def _control(self, frames: list[tuple[int, bytes]]) -> list[tuple[int, bytes]]:
+        """Answer the control frames among ``frames``; cut the events at a close."""
+        for i, (opcode, payload) in enumerate(frames):
+            if opcode == _PING:
+                # Section 5.5.2: a ping gets a pong with the same payload, unless
+                # the peer's close frame came first (then nothing reaches here).
+                self._queue(self._frame(_PONG, payload))
+            elif opcode == _CLOSE:
+                self._close_frame_received(payload)
+                del frames[i + 1 :]
+                break
+        return frames
+
+    def _close_frame_received(self, payload: bytes) -> None:
+        # The reader validated the payload (1002 / 1007 otherwise).
+        code, reason = decode_close_payload(payload)
+        self.close_received = (code, reason)
+        self.close_code = code
+        self.close_reason = reason
+        if self.close_sent is None:
+            # Section 5.5.1: answer with a close frame echoing the status code; a
+            # close without one (1005, section 7.1.5) gets a close without one.
+            self._queue(self._frame(_CLOSE, encode_close_payload(code, "")))
+            self.close_sent = (code, "")
+        self._handshake_done()
+
+    def _fail(self, exc: WebSocketProtocolError) -> tuple[int, bytes]:
+        """Section 7.1.7, Fail the WebSocket Connection: close frame, then end TCP."""
+        self.error = exc
+        self.close_code = exc.code
+        self.close_reason = exc.reason
+        reason = _wire_reason(exc.reason)
+        payload = encode_close_payload(exc.code, reason)
+        if self.close_sent is None:
+            self._queue(self._frame(_CLOSE, payload))
+            self.close_sent = (exc.code, reason)
+        self.state = _CLOSED
+        # Both sides end the TCP connection at once: no closing handshake with a
+        # peer that breaks the protocol.
+        self.should_end_transport = True
+        return (_CLOSE, payload)
+
+    def _handshake_done(self) -> None:
+        """Both close frames went by (section 7.1.2 / 7.1.3)."""
+        self.state = _CLOSED
+        # Section 7.1.1: the server ends the TCP connection first (it keeps the
+        # TIME_WAIT state); the client waits for that (close_expected()).
+        self.should_end_transport = self._mask_key is None
+
+    # -- output ------------------------------------------------------------------------
+
+    def data_to_send(self) -> bytes:
+        """The bytes to write to the peer now, in order (``b""`` when none)."""
+        out = self._out
+        if not out:
+            return b""
+        data = out[0] if len(out) == 1 else b"".join(out)
+        out.clear()
+        return data
+
+    def _queue(self, data: bytes) -> None:
+        out = self._out
+        if out is None:
+            self._out = [data]
+        else:
+            out.append(data)
+
+    def close_expected(self) -> bool:
+        """Whether the peer is expected to finish the close: its close frame after
+        ours, or (client side) the server ending the TCP connection.
+
+        The I/O layer bounds that wait with a timer and ends the connection itself
+        when it runs out.
+        """
+        state = self.state
+        return state is _CLOSING or (state is _CLOSED and not self.should_end_transport)
+
+    # -- commands ----------------------------------------------------------------------
+
+    def send_text(self, payload: bytes) -> None:
+        """Queue one text message; ``payload`` is UTF-8 (not checked: it is ours)."""
+        self._check_sendable()
+        self._queue(self._frame(_TEXT, payload))
+
+    def send_binary(self, payload: bytes) -> None:
+        """Queue one binary message."""
+        self._check_sendable()
+        self._queue(self._frame(_BINARY, payload))
+
+    def send_ping(self, payload: bytes = b"") -> None:
+        """Queue a ping (at most 125 bytes of payload, section 5.5)."""
+        self._check_sendable()
+        self._queue(self._frame(_PING, payload))
+
+    def send_pong(self, payload: bytes = b"") -> None:
+        """Queue an unsolicited pong: a one-way heartbeat (section 5.5.3)."""
+        self._check_sendable()
+        self._queue(self._frame(_PONG, payload))
+
+    def close(self, code: int = CloseCode.NORMAL, reason: str = "") -> None:
+        """Queue our close frame (section 7.1.2).
+
+        ``code=1005`` sends a close frame without a status code. Codes that never
+        go on the wire (1004, 1006, 1015, out of range) and reasons over 123 bytes
+        raise ``LocalProtocolError``, as does a second close: the peer's close
+        frame is answered by the protocol itself.
+        """
+        if self.state is not _OPEN:
+            raise LocalProtocolError("the close frame was already sent (RFC 6455 5.5.1)")
+        payload = encode_close_payload(code, reason)
+        self._queue(self._frame(_CLOSE, payload))
+        self.close_sent = (code, reason)
+        # Section 7.1.2: wait for the peer's close frame.
+        self.state = _CLOSING
+
+    def _check_sendable(self) -> None:
+        state = self.state
+        if state is not _OPEN:
+            # Section 5.5.1: nothing follows our close frame.
+            raise LocalProtocolError(f"cannot send on a WebSocket in state {state.name}")
+
+    def _frame(self, opcode: int, payload: bytes) -> bytes:
+        mask_key = self._mask_key
+        if mask_key is None:
+            return encode_frame(opcode, payload)
+        return encode_frame(opcode, payload, mask=mask_key())

@@ -1,0 +1,86 @@
+"""The built-in HTTP/1.1 + WebSocket server (layer 3, asyncio).
+
+:func:`listen` serves an application (called with each request) on a TCP port;
+:func:`listen_engine` serves a bare Engine.IO server. Each connection is an
+``HttpConnection`` (``socketwire.serve.connection``) while it speaks HTTP/1.1 and
+a ``WebSocketConnection`` (``socketwire.serve.websocket``) once upgraded, driving
+the sans-I/O WebSocket protocol of the core. The Engine.IO runtime sees only the
+ports of ``socketwire.engine.ports``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from socketwire.engine.server import EngineServer
+from socketwire.serve.connection import MAX_HEAD_SIZE, HttpConnection, Request
+from socketwire.serve.websocket import WebSocketConnection
+
+__all__ = [
+    "MAX_HEAD_SIZE",
+    "HttpConnection",
+    "Request",
+    "WebSocketConnection",
+    "listen",
+    "listen_engine",
+    "make_protocol_factory",
+]
+
+
+def make_protocol_factory(
+    app: Callable[[Any], None], max_body_size: int, write_buffer_limit: int = 4 * 1024 * 1024
+) -> Callable[[], Any]:
+    """The factory that ``loop.create_server`` takes."""
+
+    def factory() -> HttpConnection:
+        return HttpConnection(app, max_body_size, write_buffer_limit)
+
+    return factory
+
+
+async def listen(
+    app: Callable[[Any], None],
+    port: int,
+    host: str,
+    *,
+    max_body_size: int,
+    write_buffer_limit: int = 4 * 1024 * 1024,
+    **kwargs: Any,
+) -> asyncio.Server:
+    """Serve ``app`` (called with each ``Request``) on ``host:port``."""
+    kwargs.setdefault("backlog", 4096)
+    loop = asyncio.get_running_loop()
+    factory = make_protocol_factory(app, max_body_size, write_buffer_limit)
+    return await loop.create_server(factory, host, port, **kwargs)
+
+
+async def listen_engine(
+    engine: EngineServer,
+    port: int,
+    host: str = "127.0.0.1",
+    *,
+    path: str = "/engine.io",
+    **kwargs: Any,
+) -> asyncio.Server:
+    """Serve a bare Engine.IO server (no Socket.IO), like Node's ``engine.io.listen``.
+
+    Requests under ``path`` go to the engine; anything else gets 404.
+    """
+    prefix = "/" + path.strip("/") + "/"
+
+    def app(req: Request) -> None:
+        if req.path.startswith(prefix) or req.path == prefix[:-1]:
+            engine.handle_request(req)
+        else:
+            req.respond(404, [("Content-Type", "text/plain")], b"Not Found")
+
+    return await listen(
+        app,
+        port,
+        host,
+        max_body_size=engine.max_http_buffer_size,
+        write_buffer_limit=engine.write_buffer_limit,
+        **kwargs,
+    )

@@ -1,0 +1,309 @@
+"""One TCP connection of the built-in server, while it speaks HTTP/1.1 (layer 3, asyncio).
+
+:class:`HttpConnection` is the ``asyncio.Protocol`` of a connection: ``httptools``
+parses request heads, requests are answered one at a time in order (HTTP/1.1
+keep-alive), and an accepted WebSocket upgrade hands the connection to a
+``WebSocketConnection`` (``socketwire.serve.websocket``). :class:`Request` follows
+the rules shared with the ASGI front door (``socketwire.http``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from types import MappingProxyType
+from typing import Final, cast
+
+import httptools
+
+from socketwire.core.websocket import handshake as ws_handshake
+from socketwire.engine.ports import WebSocketHandler
+from socketwire.errors import RemoteProtocolError
+from socketwire.http import request as http_request
+from socketwire.http.request import BodyBuffer, RequestTooLarge, add_header, dispatch
+from socketwire.http.response import error_response, response_head
+from socketwire.serve.websocket import WebSocketConnection
+
+__all__ = ["MAX_HEAD_SIZE", "HttpConnection", "Request"]
+
+log = logging.getLogger("socketwire.http")
+
+# The largest request head accepted (request line + headers).
+MAX_HEAD_SIZE = 64 * 1024
+
+
+class Request(http_request.Request):
+    """One parsed HTTP request (implements ``engine.ports.HttpRequest``)."""
+
+    __slots__ = ("_conn", "keep_alive", "upgrade")
+
+    def __init__(
+        self, conn: HttpConnection, method: str, url: str, headers: dict[str, str]
+    ) -> None:
+        path, _, query = url.partition("?")
+        super().__init__(method, path, query, url, headers, conn.remote_address, False)
+        self._conn = conn
+        self.upgrade = False
+        self.keep_alive = True
+
+    def is_websocket(self) -> bool:
+        return self.upgrade and self.headers.get("upgrade", "").lower() == "websocket"
+
+    def _send_response(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self._conn.write_response(self, status, headers, body)
+
+    def accept_websocket(
+        self, handler: WebSocketHandler, headers: list[tuple[str, str]]
+    ) -> WebSocketConnection | None:
+        if self.answered:
+            return None
+        try:
+            key = ws_handshake.check_request(self.method, self.headers)
+        except RemoteProtocolError as exc:
+            log.info("bad WebSocket handshake from %s: %s", self.remote_address, exc)
+            self.refuse_websocket(str(exc).encode())
+            return None
+        self.answered = True
+        return self._conn.switch_to_websocket(ws_handshake.server_response(key, headers), handler)
+
+
+# Stand-ins for the per-request containers between requests: shared, and
+# immutable, so that a write that skipped ``on_message_begin`` raises instead of
+# reaching every connection. Typed as the containers they stand in for: no write
+# reaches them (``on_message_begin`` swaps in a fresh dict before any header; a
+# request is queued in a fresh list, see ``on_message_complete``).
+_NO_HEADERS: Final = cast("dict[str, str]", MappingProxyType({}))
+_NO_BODY = BodyBuffer(0)
+_NO_PENDING: Final = cast("list[Request]", ())
+
+
+class HttpConnection(asyncio.Protocol):
+    """One TCP connection of the built-in server."""
+
+    __slots__ = (
+        "_body",
+        "_current",
+        "_head_size",
+        "_headers",
+        "_parser",
+        "_pending",
+        "_upgrade_rest",
+        "_upgrade_sync",
+        "_url",
+        "app",
+        "max_body_size",
+        "remote_address",
+        "transport",
+        "write_buffer_limit",
+        "ws",
+    )
+
+    def __init__(
+        self,
+        app: Callable[[Request], None],
+        max_body_size: int,
+        write_buffer_limit: int = 4 * 1024 * 1024,
+    ) -> None:
+        self.app = app
+        self.max_body_size = max_body_size
+        self.write_buffer_limit = write_buffer_limit
+        self.transport: asyncio.Transport = None  # type: ignore[assignment]
+        self.ws: WebSocketConnection | None = None
+        self._parser = httptools.HttpRequestParser(self)
+        self._url = b""
+        # Every request begins with ``on_message_begin``, which gives it fresh
+        # containers; until then (and after an upgrade) the shared empty ones
+        # stand in, so an idle WebSocket keeps no per-connection garbage for
+        # the cycle collector to walk.
+        self._headers: dict[str, str] = _NO_HEADERS
+        self._body = _NO_BODY
+        self._head_size = 0
+        self._current: Request | None = None
+        self._pending: list[Request] = _NO_PENDING
+        self._upgrade_rest = b""
+        self._upgrade_sync = False
+        self.remote_address = ""
+
+    # -- asyncio.Protocol ------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        peer = transport.get_extra_info("peername")
+        self.remote_address = peer[0] if peer else ""
+
+    def data_received(self, data: bytes) -> None:
+        ws = self.ws
+        if ws is not None:
+            ws.feed(data)
+            return
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            rest = data[exc.args[0] :]
+            self._upgrade(rest)
+        except httptools.HttpParserError as exc:
+            # httptools wraps exceptions raised in callbacks (our size limits).
+            cause = exc.__context__
+            if isinstance(cause, RequestTooLarge):
+                log.info("request from %s too large: %s", self.remote_address, cause)
+                self._fail(cause.status, str(cause))
+            else:
+                log.info("malformed HTTP request from %s: %s", self.remote_address, exc)
+                self._fail(400, "Bad Request")
+
+    def pause_writing(self) -> None:
+        if self.ws is not None:
+            self.ws.pause_writing()
+
+    def resume_writing(self) -> None:
+        if self.ws is not None:
+            self.ws.resume_writing()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        # The references back to this object (the WebSocket's, the parser's
+        # callbacks, a request's) are dropped here, so that the connection is
+        # freed by reference counting, not left to the cycle collector.
+        self._parser = None  # type: ignore[assignment]
+        ws = self.ws
+        if ws is not None:
+            self.ws = None
+            ws.connection_lost()
+            return
+        req = self._current
+        self._current = None
+        self._pending = _NO_PENDING
+        if req is not None:
+            req.abort()
+
+    # -- httptools callbacks ---------------------------------------------------------
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = {}
+        self._body = BodyBuffer(self.max_body_size)
+        self._head_size = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+        self._head_size += len(url)
+        if self._head_size > MAX_HEAD_SIZE:
+            raise RequestTooLarge(414, "URI Too Long")
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_size += len(name) + len(value)
+        if self._head_size > MAX_HEAD_SIZE:
+            raise RequestTooLarge(431, "Request Header Fields Too Large")
+        add_header(self._headers, name, value)
+
+    def on_body(self, body: bytes) -> None:
+        self._body.add(body)  # 413 over max_body_size
+
+    def on_message_complete(self) -> None:
+        parser = self._parser
+        req = Request(
+            self,
+            parser.get_method().decode("ascii", "replace"),
+            self._url.decode("latin-1"),
+            self._headers,
+        )
+        req.body = self._body.take()
+        req.upgrade = parser.should_upgrade()
+        req.keep_alive = parser.should_keep_alive()
+        # An upgrade is dispatched from data_received once httptools signals it.
+        if self._current is None and not req.upgrade:
+            self._dispatch(req)
+        elif self._pending is _NO_PENDING:
+            self._pending = [req]
+        else:
+            self._pending.append(req)
+
+    # -- dispatching ----------------------------------------------------------------
+
+    def _dispatch(self, req: Request) -> None:
+        self._current = req
+        dispatch(self.app, req)
+
+    def _upgrade(self, rest: bytes) -> None:
+        if not self._pending or self._current is not None:
+            self._fail(400, "Bad Request")
+            return
+        req = self._pending.pop()
+        # Bytes after the head belong to the WebSocket; they are handled once the
+        # request is accepted, after the first frames the server writes.
+        self._upgrade_rest = rest
+        self._upgrade_sync = True
+        try:
+            self._dispatch(req)
+        finally:
+            self._upgrade_sync = False
+        ws = self.ws
+        if ws is not None:
+            ws._uncork()
+            rest, self._upgrade_rest = self._upgrade_rest, b""
+            if rest:
+                ws.feed(rest)
+        elif not req.answered:
+            # Answered later (an asynchronous ``allow_request``): hold the bytes.
+            self.transport.pause_reading()
+
+    def switch_to_websocket(
+        self, response: bytes, handler: WebSocketHandler
+    ) -> WebSocketConnection:
+        ws = WebSocketConnection(
+            self.transport,
+            self.remote_address,
+            handler,
+            max_message_size=self.max_body_size,
+            write_buffer_limit=self.write_buffer_limit,
+        )
+        self.ws = ws
+        self._current = None
+        # Nothing of the HTTP request is kept for the connection's lifetime.
+        self._parser = None  # type: ignore[assignment]
+        self._headers = _NO_HEADERS
+        self._body = _NO_BODY
+        self._pending = _NO_PENDING
+        self._url = b""
+        if self._upgrade_sync:
+            # Accepted synchronously: the 101 response and whatever the handler
+            # writes first (the Engine.IO open packet) leave in one system call;
+            # ``_upgrade`` uncorks.
+            ws._cork = [response]
+        else:
+            self.transport.write(response)
+            # Accepted asynchronously: resume on the next loop turn, after the
+            # caller has written its first frames.
+            asyncio.get_running_loop().call_soon(self._resume_websocket)
+        return ws
+
+    def _resume_websocket(self) -> None:
+        ws = self.ws
+        if ws is None or self.transport.is_closing():
+            return
+        rest, self._upgrade_rest = self._upgrade_rest, b""
+        self.transport.resume_reading()
+        if rest:
+            ws.feed(rest)
+
+    def write_response(
+        self, req: Request, status: int, headers: list[tuple[str, str]], body: bytes
+    ) -> None:
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        keep_alive = req.keep_alive and not req.upgrade
+        transport.write(response_head(status, headers, len(body), keep_alive) + body)
+        if not keep_alive:
+            transport.close()
+            return
+        if self._current is req:
+            self._current = None
+            while self._pending and self._current is None and not self._pending[0].upgrade:
+                self._dispatch(self._pending.pop(0))
+
+    def _fail(self, status: int, message: str) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(error_response(status, message))
+            transport.close()

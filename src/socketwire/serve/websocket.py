@@ -1,0 +1,275 @@
+"""The built-in server's WebSocket connection (layer 3, asyncio).
+
+Once the opening handshake is accepted, :class:`WebSocketConnection` carries the
+TCP connection: the sans-I/O ``WebSocketProtocol`` of
+``socketwire.core.websocket.protocol`` reads the frames and answers pings and
+the closing handshake, and this class moves its bytes, reports messages and the
+end to the Engine.IO handler (``engine.ports.WebSocketHandler``), writes the
+frames the engine built once per message, and holds a peer that does not read to
+the write-buffer cap. It implements ``engine.ports.WebSocketPort``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from socketwire.core.engineio.message import (
+    TEXT_MESSAGE_HEADERS,
+    OutgoingMessage,
+    frame_text_message,
+)
+from socketwire.core.engineio.session import REASON_SLOW_CONSUMER as SLOW_CONSUMER
+from socketwire.core.websocket.frames import Opcode
+from socketwire.core.websocket.protocol import WebSocketProtocol
+from socketwire.engine.ports import WebSocketHandler
+
+__all__ = ["WebSocketConnection"]
+
+log = logging.getLogger("socketwire.http")
+
+_BINARY = Opcode.BINARY
+_CLOSE = Opcode.CLOSE
+
+# Batched writes up to this size are joined into one system call.
+_CORK_JOIN_MAX = 64 * 1024
+
+
+class WebSocketConnection:
+    """A server-side WebSocket on a connection (implements ``WebSocketPort``).
+
+    Its ``WebSocketProtocol`` reads the frames, answers pings and the closing
+    handshake; this class writes what the protocol and the engine give it,
+    reports messages and the end to the handler, and holds a peer that does not
+    read to the write-buffer cap.
+    """
+
+    __slots__ = (
+        "_closed",
+        "_cork",
+        "_limit",
+        "_protocol",
+        "handler",
+        "paused",
+        "remote_address",
+        "transport",
+    )
+
+    def __init__(
+        self,
+        transport: asyncio.Transport,
+        remote_address: str,
+        handler: WebSocketHandler,
+        *,
+        max_message_size: int,
+        write_buffer_limit: int,
+    ) -> None:
+        self.transport = transport
+        self.remote_address = remote_address
+        self.handler = handler
+        self._protocol = WebSocketProtocol(client_side=False, max_message_size=max_message_size)
+        # Set once the connection is closing: nothing more is written or reported.
+        self._closed = False
+        # While a batch of messages is handled, writes are collected and sent
+        # with one system call (acks to several pipelined emits, say).
+        self._cork: list[bytes] | None = None
+        # Set while the transport's buffer is over its high-water mark; only then
+        # is the buffer measured against the cap (nothing to pay otherwise).
+        self.paused = False
+        self._limit = write_buffer_limit
+
+    # -- WebSocketPort -------------------------------------------------------------------
+
+    def set_handler(self, handler: WebSocketHandler) -> None:
+        self.handler = handler
+
+    def buffered(self) -> int:
+        return self.transport.get_write_buffer_size()
+
+    def send(self, data: bytes, binary: bool) -> None:
+        if self._closed:
+            return
+        protocol = self._protocol
+        if binary:
+            protocol.send_binary(data)
+        else:
+            protocol.send_text(data)
+        self._write(protocol.data_to_send())
+
+    # Server frames are unmasked (RFC 6455 section 5.1), so an Engine.IO message is
+    # framed once, by the engine's core, and the same bytes go to every recipient:
+    # the two hot paths below write them as they are. ``_closed`` is set as soon as
+    # the protocol leaves OPEN, so nothing follows a close frame (section 5.5.1).
+    # Both inline ``_write``: a call less per message.
+
+    def send_message(self, message: OutgoingMessage) -> None:
+        data = message.frames
+        cork = self._cork
+        if cork is not None:
+            cork.append(data)
+        elif not self._closed:
+            if self.paused and self.transport.get_write_buffer_size() + len(data) > self._limit:
+                self._overflow()
+                return
+            self.transport.write(data)
+
+    def send_text_message(self, text: bytes) -> None:
+        n = len(text)
+        data = TEXT_MESSAGE_HEADERS[n] + text if n < 125 else frame_text_message(text)
+        cork = self._cork
+        if cork is not None:
+            cork.append(data)
+        elif not self._closed:
+            if self.paused and self.transport.get_write_buffer_size() + len(data) > self._limit:
+                self._overflow()
+                return
+            self.transport.write(data)
+
+    def close(self, code: int = 1000, reason: str = "") -> None:
+        if self._closed:
+            return
+        self._uncork()
+        protocol = self._protocol
+        # Raises LocalProtocolError for a code or reason that cannot be sent,
+        # before anything changed.
+        protocol.close(code, reason)
+        self._closed = True
+        transport = self.transport
+        if not transport.is_closing():
+            transport.write(protocol.data_to_send())
+            # The server ends the TCP connection right after its close frame
+            # (RFC 6455 section 7.1.1 gives the server that end) rather than hold
+            # the socket for a peer's answer that changes nothing.
+            transport.close()
+        self.handler.ws_closed(code, reason)
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        cork = self._cork
+        if cork is not None:
+            cork.append(data)
+        elif not self._closed:
+            if self.paused and self.transport.get_write_buffer_size() + len(data) > self._limit:
+                self._overflow()
+                return
+            self.transport.write(data)
+
+    def _overflow(self) -> None:
+        log.info(
+            "closing slow consumer %s: write buffer over %d bytes",
+            self.remote_address,
+            self._limit,
+        )
+        # Drop what is queued: the peer is not reading it anyway.
+        self.transport.abort()
+        if not self._closed:
+            self._closed = True
+            self.handler.ws_closed(1008, SLOW_CONSUMER)
+
+    def pause_writing(self) -> None:
+        self.paused = True
+
+    def resume_writing(self) -> None:
+        self.paused = False
+        if not self._closed:
+            self.handler.ws_drained()
+
+    def _uncork(self) -> None:
+        cork, self._cork = self._cork, None
+        if not cork or self._closed:
+            return
+        if len(cork) == 1 or sum(map(len, cork)) <= _CORK_JOIN_MAX:
+            self._write(cork[0] if len(cork) == 1 else b"".join(cork))
+        else:
+            # A big batch goes piece by piece through the checked path, so a peer
+            # that does not read is still held to the cap.
+            for data in cork:
+                self._write(data)
+                if self._closed:
+                    return
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def feed(self, data: bytes) -> None:
+        """Bytes from the peer (the protocol never raises for what they hold)."""
+        events = self._protocol.receive_data(data)
+        if not events:
+            return
+        try:
+            if len(events) == 1:
+                opcode, payload = events[0]
+                if opcode <= _BINARY:
+                    # One data message per read (the common case): no batch to walk.
+                    self.handler.ws_message(opcode, payload)
+                    return
+            self._handle(events)
+        except Exception:
+            # Never let a handler's failure escape into the event loop's protocol
+            # machinery: log it and fail this connection only (1011).
+            log.exception("internal error on a WebSocket from %s", self.remote_address)
+            self.close(1011, "internal error")
+
+    def _handle(self, events: list[tuple[int, bytes]]) -> None:
+        if events[-1][0] == _CLOSE:
+            self._closing(events)
+            return
+        # Several events: the replies they cause leave in one write.
+        self._cork = []
+        try:
+            handler = self.handler
+            for opcode, payload in events:
+                if opcode <= _BINARY:
+                    handler.ws_message(opcode, payload)
+                    if self._closed:
+                        return
+                    handler = self.handler
+            # Pongs the protocol queued for pings (RFC 6455 section 5.5.2).
+            out = self._protocol.data_to_send()
+            if out:
+                self._write(out)
+        finally:
+            self._uncork()
+
+    def _closing(self, events: list[tuple[int, bytes]]) -> None:
+        """The events end with the peer's close frame, or a violation that failed
+        the connection: the protocol has queued our close frame."""
+        self._uncork()
+        self._closed = True
+        error = self._protocol.error
+        if error is not None:
+            log.info("WebSocket protocol error from %s: %s", self.remote_address, error.reason)
+        # The messages that came before the close are still the peer's (a last
+        # Engine.IO close packet, say); nothing written in reply can follow the
+        # close frame (section 5.5.1), so it is dropped.
+        try:
+            for opcode, payload in events:
+                if opcode <= _BINARY:
+                    self.handler.ws_message(opcode, payload)
+        finally:
+            self._end_closing()
+
+    def _end_closing(self) -> None:
+        protocol = self._protocol
+        error = protocol.error
+        transport = self.transport
+        if not transport.is_closing():
+            out = protocol.data_to_send()
+            if out:
+                transport.write(out)
+            # Section 7.1.1: the server ends the TCP connection once the closing
+            # handshake is done; section 7.1.7: at once when failing it.
+            if protocol.should_end_transport:
+                transport.close()
+        code = protocol.close_code
+        self.handler.ws_closed(
+            1006 if code is None else code, error.reason[:120] if error is not None else ""
+        )
+
+    def connection_lost(self) -> None:
+        protocol = self._protocol
+        protocol.receive_eof()
+        if not self._closed:
+            self._closed = True
+            code = protocol.close_code
+            self.handler.ws_closed(1006 if code is None else code, "")

@@ -1,0 +1,1 @@
+"""Tests of the HTTP layer shared by the two front doors (socketwire.http)."""
