@@ -42,7 +42,8 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from socketwire.adapters.base import Adapter, BroadcastOptions, NamespacePort
+from socketwire.adapters.base import Adapter, BroadcastOptions
+from socketwire.adapters.ports import AckCollector, NamespacePort
 from socketwire.core.cluster.redis_format import (
     DEFAULT_KEY,
     BroadcastMessage,
@@ -70,8 +71,6 @@ from socketwire.handlers import Runner
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.client import PubSub
-
-    from socketwire.server.acks import BroadcastAck
 
 __all__ = ["RedisAdapter", "RedisBus", "create_adapter"]
 
@@ -331,7 +330,7 @@ class _AckRequest:
 
     __slots__ = ("collector", "early_clients", "early_reports", "known")
 
-    def __init__(self, collector: BroadcastAck) -> None:
+    def __init__(self, collector: AckCollector) -> None:
         self.collector = collector
         self.known = False
         self.early_clients = 0
@@ -373,6 +372,10 @@ class _AckRelay:
             }
         )
         self.adapter._respond(self.uid, payload)
+
+    def add_servers(self, count: int) -> None:
+        # The requesting server counts the servers; a relay only reports to it.
+        pass
 
     def add(self, answer: Any) -> None:
         try:
@@ -529,7 +532,7 @@ class RedisAdapter(Adapter):
     def _relay_broadcast(self, req: Request) -> None:
         nsp = self.nsp
         assert req.request_id is not None
-        ack_id = nsp._next_ack_id()
+        ack_id = nsp.next_ack_id()
         text, attachments = nsp.parser.encode_event(nsp.name, req.data, ack_id)
         opts = BroadcastOptions(
             rooms=req.rooms,
@@ -542,7 +545,7 @@ class RedisAdapter(Adapter):
         super().broadcast_with_ack(OutgoingMessage(text, attachments), packet, opts, relay)
 
     def _on_server_side_emit(self, req: Request) -> None:
-        answer = self.nsp._on_server_side_emit(req.data)
+        answer = self.nsp.dispatch_server_side_emit(req.data)
         request_id = req.request_id
         if request_id is None:
             if inspect.isawaitable(answer):
@@ -645,7 +648,11 @@ class RedisAdapter(Adapter):
         self.broadcast_local(message, opts, packet)
 
     def broadcast_with_ack(
-        self, message: OutgoingMessage, packet: Any, opts: BroadcastOptions, collector: Any
+        self,
+        message: OutgoingMessage,
+        packet: Any,
+        opts: BroadcastOptions,
+        collector: AckCollector,
     ) -> None:
         if opts.local:
             super().broadcast_with_ack(message, packet, opts, collector)
