@@ -328,6 +328,7 @@ class Server:
     def asgi_app(self, other_asgi_app: Any = None) -> Any:
         """This server as an ASGI 3 application (``socketwire.asgi.ASGIApp``),
         for uvicorn, granian or any ASGI server."""
+        # A front door above this layer: imported when asked for, never with the server.
         from socketwire.asgi import ASGIApp
 
         return ASGIApp(self, other_asgi_app)
@@ -397,6 +398,7 @@ class Server:
         Returns the bound port (useful with ``port=0``). Extra keyword arguments go
         to ``loop.create_server`` (``ssl=`` for HTTPS, ``backlog=``...).
         """
+        # The built-in server is a front door above this layer: imported when used.
         from socketwire.serve import listen
 
         await self.init_adapters()
