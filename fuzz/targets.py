@@ -1452,7 +1452,7 @@ def gen_stack_tcp(rng: random.Random) -> bytes:
 
 
 # ---------------------------------------------------------------------------
-# The Redis adapter wire format (redis_format) and the adapter's _on_message
+# The Redis adapter wire format (redis_format) and the adapter's on_message
 # ---------------------------------------------------------------------------
 
 _RF_WEIRD: tuple[Any, ...] = (
@@ -1959,7 +1959,7 @@ _RA_PENDING = (None, "fetch", "all_rooms", "server_side_emit", "broadcast_ack")
 class RedisAdapterHarness:
     """A Server (not listening) whose "/" namespace has a RedisAdapter on a CaptureBus.
 
-    ``_on_message`` is the adapter's entry point for everything Redis delivers; it
+    ``on_message`` is the adapter's entry point for everything Redis delivers; it
     must let nothing escape, log nothing at ERROR, log malformed messages at
     INFO, and publish only well-formed answers.
     """
@@ -1984,7 +1984,7 @@ class RedisAdapterHarness:
         bus = self.bus
 
         def factory(nsp: Any) -> Any:
-            return RedisAdapter(nsp, bus, requests_timeout=30)  # type: ignore[arg-type]
+            return RedisAdapter(nsp, bus, requests_timeout=30)
 
         srv = socketwire.Server(serve_client=False, adapter=factory)
         root = srv.of("/")
@@ -2162,9 +2162,9 @@ class RedisAdapterHarness:
         self.log.take()
         for payload in payloads:
             try:
-                self.adapter._on_message(channel, payload)
+                self.adapter.on_message(channel, payload)
             except Exception as exc:
-                problems.append(f"_on_message raised {exc!r}\n{_tb(exc)}")
+                problems.append(f"on_message raised {exc!r}\n{_tb(exc)}")
             await self._drain(keep)
         logged = self.log.take()
         errors = [r for r in logged if r.levelno >= logging.ERROR]
@@ -2432,7 +2432,7 @@ TARGETS: dict[str, Target] = {
         ),
         Target(
             "redis-adapter",
-            "RedisAdapter._on_message on a Server's '/' namespace, every channel (no Redis)",
+            "RedisAdapter.on_message on a Server's '/' namespace, every channel (no Redis)",
             _redis_adapter_run,
             (),
             gen_redis_adapter,

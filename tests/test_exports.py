@@ -28,7 +28,6 @@ README = ROOT / "README.md"
 # the module its ``__all__``.
 MISSING_ALL = {
     "socketwire.adapters",
-    "socketwire.adapters.base",
     "socketwire.adapters.session_aware",
     "socketwire.core.websocket",
     "socketwire.engine",

@@ -1,7 +1,9 @@
 """Layering: the client imports the sans-I/O core and the errors, never the server side.
 
 A fresh interpreter gets an empty ``socketwire`` package object (so that the package
-``__init__``, which imports the server, does not run), then imports the client.
+``__init__``, which imports the server, does not run), then imports the client; and
+every client module's source is read for imports that would only run later (in a
+function, or for the type checker).
 """
 
 from __future__ import annotations
@@ -11,7 +13,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import socketwire
+from tests.source_tree import imports, modules, owner
 
 PACKAGE_DIR = Path(socketwire.__file__).resolve().parent
 
@@ -41,3 +46,22 @@ def test_client_does_not_import_the_server() -> None:
     assert "socketwire.core.socketio.packet" in loaded
     bad = [m for m in loaded if m.startswith(FORBIDDEN)]
     assert bad == [], f"the client imports {bad}"
+
+
+CLIENT_MODULES = sorted(name for name in modules() if name.startswith("socketwire.client"))
+
+
+def test_client_modules_are_found() -> None:
+    assert "socketwire.client.manager" in CLIENT_MODULES
+    assert "socketwire.client.transports" in CLIENT_MODULES
+
+
+@pytest.mark.parametrize("name", CLIENT_MODULES)
+def test_client_source_never_names_the_server_side(name: str) -> None:
+    """Read with ast: imports in functions and under TYPE_CHECKING count too."""
+    bad = [
+        f"line {imp.line}: {target}"
+        for imp in imports(modules()[name])
+        if (target := owner(imp.target)) is not None and target.startswith(FORBIDDEN)
+    ]
+    assert bad == [], f"{name} imports {bad}"

@@ -235,10 +235,10 @@ def test_compiled_xor_is_built_and_used() -> None:
     # pure-Python fallback (scripts/test runs these tests both ways).
     if os.environ.get("SOCKETWIRE_NO_SPEEDUPS"):
         assert not frames_module.SPEEDUPS
-        assert frames_module._xor is frames_module._xor_python
+        assert frames_module.xor_unchecked is frames_module._xor_python
     else:
         assert frames_module.SPEEDUPS
-        assert frames_module._xor.__module__ == "socketwire._speedups"
+        assert frames_module.xor_unchecked.__module__ == "socketwire._speedups"
 
 
 @settings(max_examples=300)
@@ -246,7 +246,7 @@ def test_compiled_xor_is_built_and_used() -> None:
 def test_both_xors_agree(data: bytes, mask: bytes) -> None:
     expected = ref_mask(data, mask)
     assert frames_module._xor_python(data, mask) == expected
-    assert frames_module._xor(data, mask) == expected
+    assert frames_module.xor_unchecked(data, mask) == expected
     if frames_module.SPEEDUPS:  # the compiled one takes any buffer
         from socketwire import _speedups
 
@@ -256,11 +256,11 @@ def test_both_xors_agree(data: bytes, mask: bytes) -> None:
 @pytest.mark.skipif(not frames_module.SPEEDUPS, reason="the compiled XOR is not in use")
 def test_compiled_xor_checks_its_arguments() -> None:
     with pytest.raises(ValueError, match="4 bytes"):
-        frames_module._xor(b"abc", b"abc")
+        frames_module.xor_unchecked(b"abc", b"abc")
     with pytest.raises(TypeError):
-        frames_module._xor(b"abc")  # type: ignore[call-arg]
+        frames_module.xor_unchecked(b"abc")  # type: ignore[call-arg]
     with pytest.raises(TypeError):
-        frames_module._xor("abc", b"abcd")  # type: ignore[arg-type]
+        frames_module.xor_unchecked("abc", b"abcd")  # type: ignore[arg-type]
 
 
 def test_zero_mask_fast_path_equals_general_path() -> None:

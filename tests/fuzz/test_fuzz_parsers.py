@@ -9,7 +9,7 @@ Random bytes and structure-aware mutations of valid inputs are fed to:
 * the msgpack parser's ``decoder().feed_binary``, and the notepack value codec's
   ``unpack`` under it (C path and pure Python decoder);
 * the Redis adapter's ``decode_broadcast`` / ``decode_request`` /
-  ``decode_response``, and ``RedisAdapter._on_message`` on every channel;
+  ``decode_response``, and ``RedisAdapter.on_message`` on every channel;
 * a whole ``socketwire.Server``: in process through a real ``HttpConnection`` on
   a fake transport, and on 127.0.0.1 over raw sockets after a valid handshake.
 
@@ -1226,7 +1226,7 @@ def test_real_server_fuzzed_frames_after_handshake(tcp_server: ThreadedServer, b
 
 
 # ---------------------------------------------------------------------------
-# The Redis adapter's wire format, and RedisAdapter._on_message
+# The Redis adapter's wire format, and RedisAdapter.on_message
 # ---------------------------------------------------------------------------
 
 try:
@@ -1632,7 +1632,7 @@ class AdapterHarness:
         bus = self.bus
         sio = socketwire.Server(
             serve_client=False,
-            adapter=lambda nsp: RedisAdapter(nsp, bus, requests_timeout=30),  # type: ignore[arg-type]
+            adapter=lambda nsp: RedisAdapter(nsp, bus, requests_timeout=30),
         )
         sio.of("/").on_server_side_emit("ping", lambda *args: args[0] if args else None)
 
@@ -1702,7 +1702,7 @@ class AdapterHarness:
         escaped: list[BaseException] = []
         for payload in payloads:
             try:
-                adapter._on_message(self.channel(which), payload)
+                adapter.on_message(self.channel(which), payload)
             except Exception as exc:
                 escaped.append(exc)
             await self._drain(task)

@@ -6,16 +6,27 @@ sockets of other servers without the server layer changing. The methods are
 those of Node's ``socket.io-adapter`` with Python names.
 
 The adapter reaches sockets only through the ``LocalSocket`` port and the
-namespace only through ``NamespacePort``: it never takes the namespace object.
+namespace only through ``NamespacePort`` (``socketwire.adapters.ports``): it
+never takes the namespace object.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any
 
+from socketwire.adapters.ports import AckCollector, LocalSocket, NamespacePort
 from socketwire.core.engineio.message import OutgoingMessage
+
+__all__ = [
+    "AckCollector",
+    "Adapter",
+    "BroadcastOptions",
+    "LocalSocket",
+    "NamespacePort",
+    "SocketView",
+]
 
 
 @dataclass(slots=True)
@@ -28,46 +39,6 @@ class BroadcastOptions:
     local: bool = False
     compress: bool = True
     timeout: float | None = None
-
-
-class LocalSocket(Protocol):
-    """What an adapter may do with a socket of this server."""
-
-    id: str
-    data: Any
-
-    def _write(self, message: OutgoingMessage, volatile: bool) -> None: ...
-
-    def _handshake_dict(self) -> dict[str, Any]: ...
-
-    def _expect_ack(self, ack_id: int, entry: Any) -> None: ...
-
-    def _notify_outgoing_broadcast(self, data: list[Any]) -> None: ...
-
-    def join(self, rooms: str | Iterable[str]) -> None: ...
-
-    def leave(self, room: str) -> None: ...
-
-    def disconnect(self, close: bool = False) -> None: ...
-
-
-class NamespacePort(Protocol):
-    """What an adapter may ask of its namespace."""
-
-    name: str
-
-    @property
-    def local_sockets(self) -> Mapping[str, LocalSocket]: ...
-
-    @property
-    def has_outgoing_listeners(self) -> bool: ...
-
-    @property
-    def parser(self) -> Any: ...
-
-    def _next_ack_id(self) -> int: ...
-
-    def _on_server_side_emit(self, data: list[Any]) -> Any: ...
 
 
 class SocketView:
@@ -244,27 +215,31 @@ class Adapter:
         targets = self._local_targets(opts)
         if packet is not None and self.nsp.has_outgoing_listeners:
             for sock in targets:
-                sock._notify_outgoing_broadcast(packet.data)
+                sock.notify_outgoing_broadcast(packet.data)
         for sock in targets:
-            sock._write(message, volatile)
+            sock.deliver(message, volatile)
         return len(targets)
 
     def broadcast_with_ack(
-        self, message: OutgoingMessage, packet: Any, opts: BroadcastOptions, collector: Any
+        self,
+        message: OutgoingMessage,
+        packet: Any,
+        opts: BroadcastOptions,
+        collector: AckCollector,
     ) -> None:
         """Broadcast asking each reached client for an ack (Node's ``broadcastWithAck``).
 
-        ``collector`` (a ``server.acks.BroadcastAck``) gets one member entry per
-        reached socket and, through ``expect``, the count of clients reached here.
+        ``collector`` gets one member entry per reached socket and, through
+        ``expect``, the count of clients reached here.
         """
         ack_id = packet.id
         targets = self._local_targets(opts)
         notify = self.nsp.has_outgoing_listeners
         for sock in targets:
-            sock._expect_ack(ack_id, collector.member())
+            sock.expect_ack(ack_id, collector.member())
             if notify:
-                sock._notify_outgoing_broadcast(packet.data)
-            sock._write(message, opts.volatile)
+                sock.notify_outgoing_broadcast(packet.data)
+            sock.deliver(message, opts.volatile)
         collector.expect(len(targets))
 
     # -- connection state recovery (see adapters.session_aware) -------------------------
@@ -294,7 +269,7 @@ class Adapter:
         return [
             {
                 "id": s.id,
-                "handshake": s._handshake_dict(),
+                "handshake": s.handshake_dict(),
                 "rooms": set(self.sids.get(s.id, ())),
                 "data": s.data,
             }

@@ -3,7 +3,6 @@
 Wire-compatible with Node's ``@socket.io/redis-adapter`` 8.x (classic, not
 sharded): socketwire and Node servers can share one Redis and one cluster, and
 the Node ``@socket.io/redis-emitter`` reaches socketwire's clients unchanged.
-The messages are those of ``socketwire.core.cluster.redis_format``.
 
 ::
 
@@ -12,766 +11,100 @@ The messages are those of ``socketwire.core.cluster.redis_format``.
 
     sio = socketwire.Server(adapter=create_adapter("redis://127.0.0.1:6379"))
 
-Every namespace gets its adapter; all of a server's adapters share one
-subscriber connection and one publisher (``RedisBus``). Publishing never makes a
-broadcast wait: messages are queued and written by one task, pipelined when
-several are ready, so a burst of broadcasts costs one round trip. The queue is
-bounded (``max_pending_bytes``): while Redis is away, broadcasts beyond it are
-dropped (and logged) rather than held without limit.
-
-As in Node:
-
-* a broadcast is published, then delivered locally; ``local`` skips the publish;
-* ``sockets_join``, ``sockets_leave`` and ``disconnect_sockets`` are published and
-  applied by every server when the request comes back, this one included;
-* ``fetch_sockets`` and ``all_rooms`` ask every other server and wait for all of
-  them (``PUBSUB NUMSUB`` of the request channel counts them) at most
-  ``requests_timeout`` seconds, then raise ``RequestTimeout``;
-* a broadcast with acks completes once every server has told how many clients
-  it reached and that many acks arrived, or at its timeout;
-* connection state recovery is not supported by this adapter (as Node's classic
-  Redis adapter): sessions are not restored.
+``RedisAdapter`` is the ``ClusterAdapter`` template (``socketwire.adapters.cluster``:
+what the servers of a cluster do for each other) on a ``RedisBus``
+(``socketwire.adapters.redis_bus``: the connections). Every namespace gets its
+adapter; all of a server's adapters share one bus, so one subscriber connection
+and one pipelined, bounded publisher.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import inspect
 import logging
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, ClassVar, Protocol
 
-from socketwire.adapters.base import Adapter, BroadcastOptions, NamespacePort
-from socketwire.core.cluster.redis_format import (
-    DEFAULT_KEY,
-    BroadcastMessage,
-    Channels,
-    Request,
-    RequestType,
-    Response,
-    decode_broadcast,
-    decode_request,
-    decode_response,
-    encode_broadcast,
-    encode_broadcast_ack,
-    encode_broadcast_request,
-    encode_request,
-    encode_response,
-    new_uid,
-    parse_fetched_socket,
-    targets,
-)
-from socketwire.core.engineio.message import OutgoingMessage
-from socketwire.core.socketio.packet import Packet, PacketType
-from socketwire.errors import AckTimeout, LocalProtocolError, ProtocolError, RequestTimeout
+from socketwire.adapters.cluster import ClusterAdapter
+from socketwire.adapters.ports import NamespacePort
+from socketwire.adapters.redis_bus import MessageHandler, RedisBus
+from socketwire.core.cluster.redis_format import DEFAULT_KEY
 from socketwire.handlers import Runner
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
-    from redis.asyncio.client import PubSub
 
-    from socketwire.server.acks import BroadcastAck
-
-__all__ = ["RedisAdapter", "RedisBus", "create_adapter"]
-
-log = logging.getLogger("socketwire.adapters.redis")
-_runner = Runner(log, log_task_failures=True)
-
-MessageHandler = Callable[[str, bytes], None]
-# How long Redis may take to confirm a (un)subscription.
-_CONFIRM_TIMEOUT = 10.0
+__all__ = ["Bus", "RedisAdapter", "RedisBus", "create_adapter"]
 
 
-class RedisBus:
-    """One subscriber connection and one publishing queue for a server's adapters.
+class Bus(Protocol):
+    """What a ``RedisAdapter`` needs of its bus (``RedisBus`` is the real one)."""
 
-    ``client`` publishes (and answers ``PUBSUB NUMSUB``); ``sub_client`` (by
-    default ``client``) provides the dedicated subscriber connection. Both must
-    return bytes (``decode_responses=False``, redis-py's default).
-    """
+    def publish(self, channel: str, payload: bytes) -> None:
+        """Queue a message (in order; never blocks)."""
 
-    def __init__(
-        self,
-        client: Redis,
-        sub_client: Redis | None = None,
-        *,
-        owns_client: bool = False,
-        max_pending_bytes: int = 64 * 1024 * 1024,
-    ) -> None:
-        for c in (client, sub_client):
-            kwargs = c.get_connection_kwargs() if c is not None else {}  # type: ignore[no-untyped-call]
-            if kwargs.get("decode_responses"):
-                raise ValueError("the Redis client must not decode responses (binary messages)")
-        self.client = client
-        self._sub_client = sub_client or client
-        self._owns_client = owns_client
-        self.max_pending_bytes = max_pending_bytes
-        self._pubsub: PubSub | None = None
-        self._channels: dict[bytes, MessageHandler] = {}
-        self._patterns: dict[bytes, MessageHandler] = {}
-        self._confirmations: dict[tuple[str, bytes], list[asyncio.Future[None]]] = {}
-        self._reader: asyncio.Task[None] | None = None
-        self._writer: asyncio.Task[None] | None = None
-        self._queue: list[tuple[str, bytes]] = []
-        self._pending_bytes = 0
-        self._wakeup: asyncio.Event | None = None
-        self._users = 0
-        self._dropped = 0
-        self._lock = asyncio.Lock()
-
-    # -- subscriptions ------------------------------------------------------------------
+    async def numsub(self, channel: str) -> int:
+        """How many subscribers ``channel`` has (``PUBSUB NUMSUB``)."""
 
     async def subscribe(
         self, channels: Iterable[str], patterns: Iterable[str], handler: MessageHandler
     ) -> None:
-        """Route messages of ``channels`` and ``patterns`` to ``handler(channel, payload)``."""
-        # One (un)subscription at a time: redis-py's PubSub opens its connection on
-        # the first command, and two first commands at once would open two.
-        async with self._lock:
-            await self._subscribe(channels, patterns, handler)
-
-    async def _subscribe(
-        self, channels: Iterable[str], patterns: Iterable[str], handler: MessageHandler
-    ) -> None:
-        if self._pubsub is None:
-            self._pubsub = self._sub_client.pubsub()
-        self._users += 1
-        chans = [c.encode() for c in channels]
-        pats = [p.encode() for p in patterns]
-        for c in chans:
-            self._channels[c] = handler
-        for p in pats:
-            self._patterns[p] = handler
-        # Redis confirms each subscription on the subscriber connection; until it
-        # has, other servers neither count this one nor reach it.
-        waits = self._expect(("subscribe", c) for c in chans)
-        waits += self._expect(("psubscribe", p) for p in pats)
-        if chans:
-            await self._pubsub.subscribe(*chans)
-        if pats:
-            await self._pubsub.psubscribe(*pats)
-        if self._reader is None:
-            self._reader = asyncio.get_running_loop().create_task(self._read_loop())
-        await asyncio.wait_for(asyncio.gather(*waits), _CONFIRM_TIMEOUT)
-
-    def _expect(self, confirmations: Iterable[tuple[str, bytes]]) -> list[asyncio.Future[None]]:
-        loop = asyncio.get_running_loop()
-        futures = []
-        for confirmation in confirmations:
-            fut: asyncio.Future[None] = loop.create_future()
-            self._confirmations.setdefault(confirmation, []).append(fut)
-            futures.append(fut)
-        return futures
+        """Route the messages of ``channels`` and ``patterns`` to ``handler``."""
 
     async def unsubscribe(self, channels: Iterable[str], patterns: Iterable[str]) -> None:
-        """Stop routing these (once Redis confirmed); the last user closes the connections."""
-        async with self._lock:
-            await self._unsubscribe(channels, patterns)
-
-    async def _unsubscribe(self, channels: Iterable[str], patterns: Iterable[str]) -> None:
-        chans = [c.encode() for c in channels]
-        pats = [p.encode() for p in patterns]
-        for c in chans:
-            self._channels.pop(c, None)
-        for p in pats:
-            self._patterns.pop(p, None)
-        self._users -= 1
-        pubsub = self._pubsub
-        if pubsub is not None and self._reader is not None:
-            # Waiting for the confirmations makes a closed server leave the count
-            # (PUBSUB NUMSUB) before ``close`` returns.
-            waits = self._expect(("unsubscribe", c) for c in chans)
-            waits += self._expect(("punsubscribe", p) for p in pats)
-            try:
-                if chans:
-                    await pubsub.unsubscribe(*chans)
-                if pats:
-                    await pubsub.punsubscribe(*pats)
-                await asyncio.wait_for(asyncio.gather(*waits), _CONFIRM_TIMEOUT)
-            except Exception as exc:
-                log.warning("redis unsubscribe failed: %s", exc)
-        if self._users <= 0:
-            await self.close()
-
-    async def close(self) -> None:
-        """Flush what is queued, then close the subscriber (and an owned client)."""
-        if self._writer is not None and self._queue:
-            await self._flush_once()
-        for task in (self._reader, self._writer):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._reader = self._writer = None
-        if self._pubsub is not None:
-            try:
-                await self._pubsub.aclose()
-            except Exception as exc:
-                log.warning("closing the redis subscriber failed: %s", exc)
-            self._pubsub = None
-        if self._owns_client:
-            await self.client.aclose()
-
-    async def _read_loop(self) -> None:
-        pubsub = self._pubsub
-        assert pubsub is not None
-        channels = self._channels
-        patterns = self._patterns
-        delay = 0.1
-        while True:
-            try:
-                message = await pubsub.get_message(timeout=None)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                # redis-py reconnects (and resubscribes) on the next read.
-                log.warning("redis subscriber error: %s (retrying in %.1f s)", exc, delay)
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 5.0)
-                continue
-            delay = 0.1
-            if message is None:
-                continue
-            kind = message["type"]
-            if kind == "pmessage":
-                handler = patterns.get(message["pattern"])
-            elif kind == "message":
-                handler = channels.get(message["channel"])
-            else:
-                waiting = self._confirmations.pop((kind, message["channel"]), ())
-                if waiting:
-                    for fut in waiting:
-                        if not fut.done():
-                            fut.set_result(None)
-                continue
-            if handler is None:
-                continue
-            channel = message["channel"]
-            try:
-                handler(channel.decode("utf-8", "replace"), message["data"])
-            except Exception:
-                log.exception("handling a redis message on %r failed", channel)
-
-    # -- publishing -----------------------------------------------------------------------
-
-    def publish(self, channel: str, payload: bytes) -> None:
-        """Queue a message; the writer task publishes it (in order, pipelined)."""
-        size = len(payload)
-        if self._pending_bytes + size > self.max_pending_bytes:
-            self._dropped += 1
-            if self._dropped == 1 or self._dropped % 1000 == 0:
-                log.warning(
-                    "redis publish queue full (%d bytes): %d message(s) dropped",
-                    self._pending_bytes,
-                    self._dropped,
-                )
-            return
-        self._queue.append((channel, payload))
-        self._pending_bytes += size
-        if self._writer is None:
-            self._wakeup = asyncio.Event()
-            self._writer = asyncio.get_running_loop().create_task(self._write_loop())
-        wakeup = self._wakeup
-        assert wakeup is not None
-        if not wakeup.is_set():
-            wakeup.set()
-
-    async def _write_loop(self) -> None:
-        wakeup = self._wakeup
-        assert wakeup is not None
-        while True:
-            await wakeup.wait()
-            wakeup.clear()
-            while self._queue:
-                await self._flush_once()
-
-    async def _flush_once(self) -> None:
-        batch = self._queue
-        self._queue = []
-        self._pending_bytes -= sum(len(p) for _, p in batch)
-        try:
-            if len(batch) == 1:
-                await self.client.publish(*batch[0])
-            else:
-                pipe = self.client.pipeline(transaction=False)
-                for channel, payload in batch:
-                    pipe.publish(channel, payload)
-                await pipe.execute()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("redis publish of %d message(s) failed: %s", len(batch), exc)
-
-    async def numsub(self, channel: str) -> int:
-        """How many connections subscribe to ``channel`` (``PUBSUB NUMSUB``)."""
-        result = await self.client.pubsub_numsub(channel)
-        return int(result[0][1]) if result else 0
+        """Stop routing them."""
 
 
-class _Pending:
-    """A request of this server waiting for the others' responses."""
+class RedisAdapter(ClusterAdapter):
+    """A namespace's adapter in a Redis cluster: ``ClusterAdapter`` on a bus.
 
-    __slots__ = ("expected", "future", "kind", "received", "results")
-
-    def __init__(self, kind: RequestType, expected: int, results: list[Any]) -> None:
-        self.kind = kind
-        self.expected = expected  # responses due (other servers)
-        self.received = 0
-        self.results = results
-        self.future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-
-
-class _AckRequest:
-    """A broadcast with acks of this server, while the cluster answers.
-
-    Client counts that arrive before ``PUBSUB NUMSUB`` told how many servers there
-    are wait here, so that the collector never completes early.
+    ``bus`` is shared by every namespace's adapter of a server (``create_adapter``
+    builds one); ``key`` and the options are Node's.
     """
 
-    __slots__ = ("collector", "early_clients", "early_reports", "known")
-
-    def __init__(self, collector: BroadcastAck) -> None:
-        self.collector = collector
-        self.known = False
-        self.early_clients = 0
-        self.early_reports = 0
-
-    def client_count(self, count: int) -> None:
-        if self.known:
-            self.collector.expect(count, 1)
-        else:
-            self.early_clients += count
-            self.early_reports += 1
-
-    def servers_known(self, others: int) -> None:
-        # One placeholder server stood for the cluster until now.
-        self.known = True
-        self.collector.add_servers(others)
-        self.collector.expect(self.early_clients, self.early_reports + 1)
-
-
-class _AckRelay:
-    """Another server's broadcast with acks, run here: counts and acks go back to it."""
-
-    __slots__ = ("adapter", "request_id", "uid")
-
-    def __init__(self, adapter: RedisAdapter, request_id: str, uid: str | None) -> None:
-        self.adapter = adapter
-        self.request_id = request_id
-        self.uid = uid
-
-    def member(self) -> _RelayMember:
-        return _RelayMember(self)
-
-    def expect(self, clients: int, servers: int = 1) -> None:
-        payload = encode_response(
-            {
-                "type": int(RequestType.BROADCAST_CLIENT_COUNT),
-                "requestId": self.request_id,
-                "clientCount": clients,
-            }
-        )
-        self.adapter._respond(self.uid, payload)
-
-    def add(self, answer: Any) -> None:
-        try:
-            payload = encode_broadcast_ack(self.request_id, answer)
-        except LocalProtocolError as exc:
-            log.warning("ack not relayed to the cluster: %s", exc)
-            return
-        self.adapter._respond(self.uid, payload)
-
-
-class _RelayMember:
-    __slots__ = ("relay",)
-
-    def __init__(self, relay: _AckRelay) -> None:
-        self.relay = relay
-
-    def resolve(self, data: list[Any]) -> None:
-        self.relay.add(data[0] if data else None)
-
-    def drop(self, reason: str) -> None:
-        # The requesting server waits for this ack until its own timeout, as in Node.
-        pass
-
-
-class RedisAdapter(Adapter):
-    """A namespace's adapter in a Redis cluster (see the module docstring)."""
+    log: ClassVar[logging.Logger] = logging.getLogger("socketwire.adapters.redis")
+    runner: ClassVar[Runner] = Runner(log, log_task_failures=True)
 
     def __init__(
         self,
         nsp: NamespacePort,
-        bus: RedisBus,
+        bus: Bus,
         *,
         key: str = DEFAULT_KEY,
         requests_timeout: float = 5.0,
         publish_on_specific_response_channel: bool = False,
     ) -> None:
-        super().__init__(nsp)
+        super().__init__(
+            nsp,
+            key=key,
+            requests_timeout=requests_timeout,
+            publish_on_specific_response_channel=publish_on_specific_response_channel,
+        )
         self.bus = bus
-        self.uid = new_uid()
-        self.key = key
-        self.requests_timeout = float(requests_timeout)
-        self.publish_on_specific_response_channel = publish_on_specific_response_channel
-        self.channels = Channels(nsp.name, self.uid, key)
-        self._requests: dict[str, _Pending] = {}
-        self._ack_requests: dict[str, _AckRequest] = {}
         self._subscribed = False
 
-    # -- lifecycle ---------------------------------------------------------------------
+    def publish(self, channel: str, payload: bytes) -> None:
+        """Queue a message on the bus (its one writer task publishes it)."""
+        self.bus.publish(channel, payload)
+
+    async def server_count(self) -> int:
+        """The servers of the cluster serving this namespace, this one included:
+        the subscribers of its request channel."""
+        return await self.bus.numsub(self.channels.request)
 
     async def init(self) -> None:
-        ch = self.channels
-        await self.bus.subscribe(
-            (ch.request, ch.response, ch.specific_response), (ch.pattern,), self._on_message
-        )
+        """Subscribe (returns once Redis confirmed: other servers count this one)."""
+        channels, patterns = self.subscriptions
+        await self.bus.subscribe(channels, patterns, self.on_message)
         self._subscribed = True
 
     async def close(self) -> None:
+        """Give up waiting requests and unsubscribe (the last adapter closes the bus)."""
         if not self._subscribed:
             return
         self._subscribed = False
-        for pending in self._requests.values():
-            if not pending.future.done():
-                pending.future.cancel()
-        self._requests.clear()
-        ch = self.channels
-        await self.bus.unsubscribe((ch.request, ch.response, ch.specific_response), (ch.pattern,))
-
-    async def server_count(self) -> int:
-        """The servers of the cluster serving this namespace, this one included."""
-        return await self.bus.numsub(self.channels.request)
-
-    # -- incoming -----------------------------------------------------------------------
-
-    def _on_message(self, channel: str, payload: bytes) -> None:
-        ch = self.channels
-        try:
-            if channel == ch.request:
-                self._on_request(decode_request(payload))
-            elif channel == ch.response or channel == ch.specific_response:
-                self._on_response(decode_response(payload))
-            else:
-                room = ch.room_of(channel)
-                # Drop what no local socket can receive before decoding anything.
-                if room is None or (room and room not in self.rooms):
-                    return
-                self._on_broadcast(decode_broadcast(payload))
-        except ProtocolError as exc:
-            log.info("invalid message on %s ignored: %s", channel, exc)
-
-    def _on_broadcast(self, msg: BroadcastMessage) -> None:
-        nsp = self.nsp
-        if msg.uid == self.uid or msg.nsp != nsp.name:
-            return
-        text, attachments = nsp.parser.encode_event(nsp.name, msg.data)
-        opts = BroadcastOptions(
-            rooms=msg.rooms,
-            except_rooms=msg.except_rooms,
-            volatile=msg.flags.volatile,
-            compress=msg.flags.compress,
-        )
-        packet = Packet(PacketType.EVENT, nsp.name, msg.data)
-        self.broadcast_local(OutgoingMessage(text, attachments), opts, packet)
-
-    def _on_request(self, req: Request) -> None:
-        kind = req.type
-        if kind is RequestType.BROADCAST:
-            if req.request_id in self._ack_requests or req.uid == self.uid:
-                return
-            self._relay_broadcast(req)
-        elif kind in (RequestType.REMOTE_JOIN, RequestType.REMOTE_LEAVE):
-            # Applied by every server, the sender included (it waits for its own request).
-            if req.sid is not None:
-                sock = self.nsp.local_sockets.get(req.sid)
-                if sock is None:
-                    return
-                assert req.room is not None
-                if kind is RequestType.REMOTE_JOIN:
-                    sock.join(req.room)
-                else:
-                    sock.leave(req.room)
-                self._respond(req.uid, encode_response({"requestId": req.request_id}))
-                return
-            opts = BroadcastOptions(rooms=req.rooms, except_rooms=req.except_rooms)
-            if kind is RequestType.REMOTE_JOIN:
-                super().add_sockets(opts, req.new_rooms)
-            else:
-                super().del_sockets(opts, req.new_rooms)
-        elif kind is RequestType.REMOTE_DISCONNECT:
-            if req.sid is not None:
-                sock = self.nsp.local_sockets.get(req.sid)
-                if sock is None:
-                    return
-                sock.disconnect(req.close)
-                self._respond(req.uid, encode_response({"requestId": req.request_id}))
-                return
-            opts = BroadcastOptions(rooms=req.rooms, except_rooms=req.except_rooms)
-            super().disconnect_sockets(opts, req.close)
-        elif kind is RequestType.SERVER_SIDE_EMIT:
-            if req.uid == self.uid:
-                return
-            self._on_server_side_emit(req)
-        elif req.request_id in self._requests:
-            return  # our own SOCKETS / ALL_ROOMS / REMOTE_FETCH request, back to us
-        elif kind is RequestType.REMOTE_FETCH:
-            _runner.spawn(self._answer_fetch(req))
-        elif kind is RequestType.ALL_ROOMS:
-            self._respond(
-                req.uid, encode_response({"requestId": req.request_id, "rooms": list(self.rooms)})
-            )
-        elif kind is RequestType.SOCKETS:
-            sids = list(self.sockets(req.rooms))
-            self._respond(req.uid, encode_response({"requestId": req.request_id, "sockets": sids}))
-
-    def _relay_broadcast(self, req: Request) -> None:
-        nsp = self.nsp
-        assert req.request_id is not None
-        ack_id = nsp._next_ack_id()
-        text, attachments = nsp.parser.encode_event(nsp.name, req.data, ack_id)
-        opts = BroadcastOptions(
-            rooms=req.rooms,
-            except_rooms=req.except_rooms,
-            volatile=req.flags.volatile,
-            compress=req.flags.compress,
-        )
-        packet = Packet(PacketType.EVENT, nsp.name, req.data, ack_id)
-        relay = _AckRelay(self, req.request_id, req.uid)
-        super().broadcast_with_ack(OutgoingMessage(text, attachments), packet, opts, relay)
-
-    def _on_server_side_emit(self, req: Request) -> None:
-        answer = self.nsp._on_server_side_emit(req.data)
-        request_id = req.request_id
-        if request_id is None:
-            if inspect.isawaitable(answer):
-                _runner.spawn(answer)
-            return
-        if inspect.isawaitable(answer):
-            _runner.spawn(self._answer_server_side_emit(request_id, answer))
-        else:
-            self._send_server_side_answer(request_id, answer)
-
-    async def _answer_server_side_emit(self, request_id: str, answer: Any) -> None:
-        self._send_server_side_answer(request_id, await answer)
-
-    def _send_server_side_answer(self, request_id: str, answer: Any) -> None:
-        # Node answers server-side emits on the generic response channel, always.
-        try:
-            payload = encode_response(
-                {"type": int(RequestType.SERVER_SIDE_EMIT), "requestId": request_id, "data": answer}
-            )
-        except LocalProtocolError as exc:
-            log.warning("server-side emit answer not sent: %s", exc)
-            return
-        self.bus.publish(self.channels.response, payload)
-
-    async def _answer_fetch(self, req: Request) -> None:
-        opts = BroadcastOptions(rooms=req.rooms, except_rooms=req.except_rooms)
-        found = await super().fetch_sockets(opts)
-        sockets = [
-            {
-                "id": d["id"],
-                "handshake": _without_session_store(d["handshake"]),
-                "rooms": list(d["rooms"]),
-                "data": d["data"],
-            }
-            for d in found
-        ]
-        try:
-            payload = encode_response({"requestId": req.request_id, "sockets": sockets})
-        except LocalProtocolError as exc:
-            log.warning("socket data not sendable to the cluster (%s): sent without data", exc)
-            for s in sockets:
-                s["data"] = None
-            payload = encode_response({"requestId": req.request_id, "sockets": sockets})
-        self._respond(req.uid, payload)
-
-    def _respond(self, requester_uid: str | None, payload: bytes) -> None:
-        channel = self.channels.response_to(
-            requester_uid, self.publish_on_specific_response_channel
-        )
-        self.bus.publish(channel, payload)
-
-    def _on_response(self, resp: Response) -> None:
-        request_id = resp.request_id
-        ack_request = self._ack_requests.get(request_id)
-        if ack_request is not None:
-            if resp.type == RequestType.BROADCAST_CLIENT_COUNT:
-                assert resp.client_count is not None
-                ack_request.client_count(resp.client_count)
-            elif resp.type == RequestType.BROADCAST_ACK:
-                ack_request.collector.add(resp.answer)
-            return
-        pending = self._requests.get(request_id)
-        if pending is None or pending.future.done():
-            return
-        kind = pending.kind
-        if kind is RequestType.REMOTE_FETCH:
-            if resp.sockets is None:
-                return
-            for entry in resp.sockets:
-                s = parse_fetched_socket(entry)
-                pending.results.append(
-                    {"id": s.id, "handshake": s.handshake, "rooms": s.rooms, "data": s.data}
-                )
-        elif kind is RequestType.ALL_ROOMS:
-            if resp.rooms is None:
-                return
-            pending.results.extend(resp.rooms)
-        elif kind is RequestType.SERVER_SIDE_EMIT:
-            if not resp.has_answer:
-                return
-            pending.results.append(resp.answer)
-        pending.received += 1
-        if pending.received >= pending.expected:
-            pending.future.set_result(pending.results)
-
-    # -- outgoing ------------------------------------------------------------------------
-
-    def broadcast(self, message: OutgoingMessage, packet: Any, opts: BroadcastOptions) -> None:
-        if not opts.local:
-            payload = encode_broadcast(
-                self.uid,
-                self.nsp.name,
-                packet.data,
-                opts.rooms,
-                opts.except_rooms,
-                volatile=opts.volatile,
-                compress=opts.compress,
-            )
-            self.bus.publish(self.channels.for_rooms(opts.rooms), payload)
-        self.broadcast_local(message, opts, packet)
-
-    def broadcast_with_ack(
-        self, message: OutgoingMessage, packet: Any, opts: BroadcastOptions, collector: Any
-    ) -> None:
-        if opts.local:
-            super().broadcast_with_ack(message, packet, opts, collector)
-            return
-        request_id = new_uid()
-        payload = encode_broadcast_request(
-            self.uid,
-            request_id,
-            self.nsp.name,
-            packet.data,
-            opts.rooms,
-            opts.except_rooms,
-            volatile=opts.volatile,
-            compress=opts.compress,
-            timeout=opts.timeout,
-        )
-        record = self._ack_requests[request_id] = _AckRequest(collector)
-        collector.add_servers(1)  # the rest of the cluster, until NUMSUB tells
-        self.bus.publish(self.channels.request, payload)
-        super().broadcast_with_ack(message, packet, opts, collector)
-        _runner.spawn(self._count_servers(request_id, record))
-        # Node keeps the request for the broadcast's timeout; later answers are ignored.
-        keep = opts.timeout if opts.timeout is not None else self.requests_timeout
-        asyncio.get_running_loop().call_later(keep, self._ack_requests.pop, request_id, None)
-
-    async def _count_servers(self, request_id: str, record: _AckRequest) -> None:
-        try:
-            servers = await self.server_count()
-        except Exception as exc:
-            log.warning("server count unavailable (%s): waiting for local acks only", exc)
-            servers = 1
-        record.servers_known(max(servers - 1, 0))
-
-    async def _ask(
-        self, kind: RequestType, local: list[Any], what: str, **fields: Any
-    ) -> list[Any]:
-        """Publish a request to the other servers and gather their answers with ``local``."""
-        servers = await self.server_count()
-        if servers <= 1:
-            return local
-        request_id = new_uid()
-        pending = self._requests[request_id] = _Pending(kind, servers - 1, local)
-        self.bus.publish(
-            self.channels.request, encode_request(self.uid, kind, request_id, **fields)
-        )
-        try:
-            return await asyncio.wait_for(pending.future, self.requests_timeout)
-        except TimeoutError:
-            raise RequestTimeout(f"timeout reached while waiting for {what} response") from None
-        finally:
-            self._requests.pop(request_id, None)
-
-    async def fetch_sockets(self, opts: BroadcastOptions) -> list[dict[str, Any]]:
-        local = await super().fetch_sockets(opts)
-        if opts.local:
-            return local
-        return await self._ask(
-            RequestType.REMOTE_FETCH,
-            local,
-            "fetchSockets",
-            opts=targets(opts.rooms, opts.except_rooms),
-        )
-
-    async def all_rooms(self) -> set[str]:
-        """Every room of the namespace, across the cluster."""
-        rooms = await self._ask(RequestType.ALL_ROOMS, list(self.rooms), "allRooms")
-        return set(rooms)
-
-    def _publish_targeted(self, kind: RequestType, opts: BroadcastOptions, **fields: Any) -> None:
-        payload = encode_request(
-            self.uid, kind, opts=targets(opts.rooms, opts.except_rooms), **fields
-        )
-        self.bus.publish(self.channels.request, payload)
-
-    def add_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
-        if opts.local:
-            super().add_sockets(opts, rooms)
-        else:
-            self._publish_targeted(RequestType.REMOTE_JOIN, opts, rooms=list(rooms))
-
-    def del_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
-        if opts.local:
-            super().del_sockets(opts, rooms)
-        else:
-            self._publish_targeted(RequestType.REMOTE_LEAVE, opts, rooms=list(rooms))
-
-    def disconnect_sockets(self, opts: BroadcastOptions, close: bool) -> None:
-        if opts.local:
-            super().disconnect_sockets(opts, close)
-        else:
-            self._publish_targeted(RequestType.REMOTE_DISCONNECT, opts, close=close)
-
-    async def server_side_emit(self, packet: list[Any]) -> None:
-        self.bus.publish(
-            self.channels.request,
-            encode_request(self.uid, RequestType.SERVER_SIDE_EMIT, data=packet),
-        )
-
-    async def server_side_emit_with_ack(
-        self, packet: list[Any], timeout: float | None
-    ) -> list[Any]:
-        others = await self.server_count() - 1
-        if others <= 0:
-            return []
-        request_id = new_uid()
-        pending = self._requests[request_id] = _Pending(RequestType.SERVER_SIDE_EMIT, others, [])
-        self.bus.publish(
-            self.channels.request,
-            encode_request(self.uid, RequestType.SERVER_SIDE_EMIT, request_id, data=packet),
-        )
-        try:
-            return await asyncio.wait_for(
-                pending.future, timeout if timeout is not None else self.requests_timeout
-            )
-        except TimeoutError:
-            got = pending.results
-            raise AckTimeout(
-                f"timeout reached: only {len(got)} responses received out of {others}",
-                responses=list(got),
-            ) from None
-        finally:
-            self._requests.pop(request_id, None)
-
-
-def _without_session_store(handshake: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in handshake.items() if k != "sessionStore"}
+        await super().close()
+        channels, patterns = self.subscriptions
+        await self.bus.unsubscribe(channels, patterns)
 
 
 def create_adapter(

@@ -20,7 +20,8 @@ from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from socketwire.adapters.base import Adapter, BroadcastOptions, NamespacePort
+from socketwire.adapters.base import Adapter, BroadcastOptions
+from socketwire.adapters.ports import NamespacePort
 
 # Node's RECOVERABLE_DISCONNECT_REASONS.
 RECOVERABLE_REASONS = frozenset(

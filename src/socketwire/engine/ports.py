@@ -3,12 +3,18 @@
 A front door (the built-in HTTP server, the ASGI app) turns network traffic into
 ``HttpRequest`` objects and WebSocket connections; the Engine.IO runtime answers
 them through these methods only, so it never knows which front door it serves.
+Inside the runtime, ``EngineServerPort`` is all that an Engine.IO socket asks of
+its server.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Mapping
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from socketwire.engine.socket import EngineSocket
 
 from socketwire.core.engineio.message import OutgoingMessage
 
@@ -111,3 +117,51 @@ class HttpRequest(Protocol):
         Returns None when the request is not a valid WebSocket handshake; the
         front door has then answered it with HTTP 400 itself.
         """
+
+
+class EngineServerPort(Protocol):
+    """What an Engine.IO socket needs from the server that owns it.
+
+    ``EngineServer`` implements it: the socket answers polling requests, keeps
+    its heartbeat and reports its upgrade and its end through these methods, so
+    the socket never reaches into the server's own state.
+    """
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the sessions run on."""
+
+    @property
+    def upgrade_timeout(self) -> float:
+        """Seconds an upgrade may take from the probe to the ``upgrade`` packet."""
+
+    @property
+    def write_buffer_limit(self) -> int:
+        """Bytes a session may have waiting before it is closed as a slow consumer."""
+
+    def respond_ok(self, req: HttpRequest) -> None:
+        """Answer a polling ``POST`` whose packets were taken (``200 ok``)."""
+
+    def respond_payload(self, req: HttpRequest, body: bytes) -> None:
+        """Answer a polling ``GET`` with an encoded payload (compressed when worth it)."""
+
+    def respond_error(
+        self,
+        req: HttpRequest,
+        code: int,
+        message: str | None = None,
+        context: dict[str, Any] | None = None,
+    ) -> None:
+        """Refuse a request with one of Node's Engine.IO error codes."""
+
+    def schedule_ping(self, sock: EngineSocket) -> None:
+        """Start the wait for the next ping of ``sock`` (Engine.IO v4 "Heartbeat")."""
+
+    def schedule_pong_deadline(self, sock: EngineSocket) -> None:
+        """A ping went out: start the wait for its pong."""
+
+    def socket_upgraded(self, sock: EngineSocket) -> None:
+        """``sock`` now runs on WebSocket."""
+
+    def socket_closed(self, sock: EngineSocket) -> None:
+        """``sock`` is closed: the server forgets its session id."""

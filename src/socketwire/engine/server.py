@@ -8,7 +8,17 @@ so there is one clock callback per queue, not one timer per connection.
 
 It is usable on its own, like Node's ``engine.io`` package::
 
-    engine = EngineServer(on_connection=lambda sock: ...)
+    engine = EngineServer()
+
+    @engine.on("connection")
+    def connection(sock):
+        sock.on("message", lambda data, binary: sock.send(data if binary else data.decode()))
+
+    engine.run(3000)          # or: await engine.listen(3000) inside a running loop
+
+Listeners register with ``on`` (a decorator without a handler) for every event
+of the server and of its sockets. The server implements the ``EngineServerPort``
+of ``socketwire.engine.ports``, all that its sockets ask of it.
 """
 
 from __future__ import annotations
@@ -20,7 +30,7 @@ import logging
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, overload
 
 import orjson
 
@@ -32,6 +42,7 @@ from socketwire.core.engineio.session import (
 )
 from socketwire.engine.cors import CorsPolicy
 from socketwire.engine.ports import HttpRequest
+from socketwire.engine.process import run_until_signalled
 from socketwire.engine.socket import EngineSocket, RequestInfo
 from socketwire.engine.ticker import Ticker
 from socketwire.errors import ConnectionRefused
@@ -79,6 +90,11 @@ class _Refused:
 
 _REFUSED = _Refused()
 _UPGRADING = (UpgradeState.PROBING, UpgradeState.PROBED)
+# Events of the server (those of its sockets are EngineSocket's).
+_HOOK_EVENTS = ("connection_error", "initial_headers", "headers")
+EVENTS = ("connection", *_HOOK_EVENTS)
+
+F = TypeVar("F", bound=Callable[..., object])
 
 
 def default_generate_id(req: HttpRequest | None = None) -> str:
@@ -102,6 +118,8 @@ class EngineServer:
     Durations are in seconds (Node's defaults: ``ping_interval=25``,
     ``ping_timeout=20``, ``upgrade_timeout=10``); ``max_http_buffer_size`` bounds a
     polling body and a WebSocket message (default 1e6 bytes, as Node).
+
+    Every new session is announced to the ``connection`` listeners (see ``on``).
     """
 
     def __init__(
@@ -121,7 +139,6 @@ class EngineServer:
         write_buffer_limit: int = 4 * 1024 * 1024,
         max_connections: int | None = None,
         max_handshake_rate: tuple[int, float] | None = None,
-        on_connection: Callable[[EngineSocket], None] | None = None,
     ) -> None:
         for t in transports:
             if t not in (POLLING, WEBSOCKET):
@@ -141,7 +158,6 @@ class EngineServer:
             None if http_compression is False else int(http_compression.get("threshold", 1024))
         )
         self.generate_id = generate_id
-        self.on_connection = on_connection
         self.clients: dict[str, EngineSocket] = {}
         # Bytes a connection may have waiting to be written before it is closed
         # as a slow consumer (not a Node option: Node's buffers are unbounded).
@@ -162,7 +178,10 @@ class EngineServer:
             }
         )[1:]
         self._tasks: set[asyncio.Task[None]] = set()
+        # Kept apart: ``_hooks`` empty keeps every response free of hook lookups.
+        self._connection_listeners: list[Callable[[EngineSocket], object]] = []
         self._hooks: dict[str, list[Callable[..., Any]]] = {}
+        self._servers: list[asyncio.Server] = []
 
     @staticmethod
     def _cookie_option(cookie: bool | dict[str, Any]) -> dict[str, Any] | None:
@@ -175,12 +194,14 @@ class EngineServer:
 
     @property
     def loop(self) -> asyncio.AbstractEventLoop:
+        """The event loop the sessions run on (the running one, once known)."""
         if self._loop is None:
             self._loop = asyncio.get_running_loop()
         return self._loop
 
     @property
     def clients_count(self) -> int:
+        """How many sessions are open."""
         return len(self.clients)
 
     # -- request entry point -------------------------------------------------------
@@ -200,20 +221,20 @@ class EngineServer:
             ):
                 # Browsers open cross-origin WebSockets freely: apply the CORS
                 # origin policy to them too (cross-site WebSocket hijacking).
-                return self._respond_error(req, FORBIDDEN, "Origin not allowed")
+                return self.respond_error(req, FORBIDDEN, "Origin not allowed")
             query = req.query
             transport = query.get("transport")
             if transport not in self.transports:
-                return self._respond_error(req, UNKNOWN_TRANSPORT)
+                return self.respond_error(req, UNKNOWN_TRANSPORT)
             sid = query.get("sid")
             if sid is not None:
                 return self._handle_existing(req, sid, transport)
             if query.get("EIO") != "4":
-                return self._respond_error(req, UNSUPPORTED_PROTOCOL_VERSION)
+                return self.respond_error(req, UNSUPPORTED_PROTOCOL_VERSION)
             if req.method != "GET":
-                return self._respond_error(req, BAD_HANDSHAKE_METHOD)
+                return self.respond_error(req, BAD_HANDSHAKE_METHOD)
             if (transport == WEBSOCKET) != req.is_websocket():
-                return self._respond_error(req, BAD_REQUEST)
+                return self.respond_error(req, BAD_REQUEST)
             if self._over_capacity():
                 return self._respond_busy(req)
             if self.allow_request is not None:
@@ -225,7 +246,7 @@ class EngineServer:
         except Exception:
             log.exception("unexpected error while answering %s %s", req.method, req.path)
             with contextlib.suppress(Exception):
-                self._respond_error(req, BAD_REQUEST)
+                self.respond_error(req, BAD_REQUEST)
 
     def _spawn(self, coro: Any) -> None:
         task = self.loop.create_task(coro)
@@ -248,21 +269,21 @@ class EngineServer:
             if inspect.isawaitable(result):
                 result = await result
         except ConnectionRefused as exc:
-            self._respond_error(req, FORBIDDEN, exc.message)
+            self.respond_error(req, FORBIDDEN, exc.message)
             return False
         except Exception:
             log.exception("allow_request raised; refusing the handshake")
-            self._respond_error(req, FORBIDDEN)
+            self.respond_error(req, FORBIDDEN)
             return False
         if not result:
-            self._respond_error(req, FORBIDDEN)
+            self.respond_error(req, FORBIDDEN)
             return False
         return True
 
     def _handle_existing(self, req: HttpRequest, sid: str, transport: str) -> None:
         client = self.clients.get(sid)
         if client is None:
-            return self._respond_error(req, UNKNOWN_SID, context={"sid": sid})
+            return self.respond_error(req, UNKNOWN_SID, context={"sid": sid})
         if req.is_websocket():
             if transport == WEBSOCKET and self.allow_upgrades and client.session.can_upgrade():
                 client.start_upgrade(req, self._extra_headers(req))
@@ -288,13 +309,13 @@ class EngineServer:
                 "transport": transport,
                 "previousTransport": client.transport,
             }
-            return self._respond_error(req, BAD_REQUEST, context=context)
+            return self.respond_error(req, BAD_REQUEST, context=context)
         if req.method == "GET":
             client.handle_get(req)
         elif req.method == "POST":
             client.handle_post(req)
         else:
-            self._respond_error(req, BAD_REQUEST)
+            self.respond_error(req, BAD_REQUEST)
 
     def _handshake(self, req: HttpRequest, transport: str) -> None:
         sid = self.generate_id(req)
@@ -324,18 +345,20 @@ class EngineServer:
             ws = req.accept_websocket(sock, headers)
             if ws is None:
                 return
-            sock._use_websocket(ws)
+            sock.use_websocket(ws)
             ws.send(open_packet, False)
         else:
             req.respond(200, _TEXT_PLAIN + headers, open_packet)
         self.clients[sid] = sock
-        self._schedule_ping(sock)
-        if self.on_connection is not None:
+        self.schedule_ping(sock)
+        listeners = self._connection_listeners
+        for fn in listeners if len(listeners) < 2 else list(listeners):
             try:
-                self.on_connection(sock)
+                fn(sock)
             except Exception:
-                log.exception("connection handler failed for sid=%s", sid)
+                log.exception("connection listener failed for sid=%s", sid)
                 sock.close_now("transport error")
+                return
 
     def _cookie_header(self, sid: str) -> str:
         c = self.cookie
@@ -366,29 +389,63 @@ class EngineServer:
             self._run_hooks("headers", headers, req)
         return headers
 
-    # -- hooks (Node's engine events) ---------------------------------------------------
+    # -- listeners (Node's engine events) -------------------------------------------------
 
-    def on(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
-        """Listen to an engine event, as Node's ``io.engine.on``.
+    @overload
+    def on(self, event: str, handler: F) -> F: ...
 
+    @overload
+    def on(self, event: str, handler: None = None) -> Callable[[F], F]: ...
+
+    def on(self, event: str, handler: Callable[..., object] | None = None) -> Any:
+        """Listen to an engine event, as Node's ``engine.on``; without a handler,
+        return a decorator (``@engine.on("connection")``).
+
+        * ``connection``: ``fn(socket)`` for each new session (an ``EngineSocket``;
+          a listener that raises closes it);
         * ``connection_error``: ``fn(error)`` with ``error.req``, ``error.code``,
           ``error.message`` and ``error.context`` for each refused request;
         * ``initial_headers``: ``fn(headers, req)`` before the handshake response;
         * ``headers``: ``fn(headers, req)`` before every response.
 
         ``headers`` is a list of ``(name, value)`` pairs to change in place.
+        Listeners are plain functions, called synchronously.
         """
-        if event not in ("connection_error", "initial_headers", "headers"):
+        if event not in EVENTS:
             raise ValueError(f"unknown engine event {event!r}")
         if handler is None:
 
-            def decorator(fn: Callable[..., Any]) -> Callable[..., Any]:
+            def decorator(fn: F) -> F:
                 self.on(event, fn)
                 return fn
 
             return decorator
-        self._hooks.setdefault(event, []).append(handler)
+        if event == "connection":
+            self._connection_listeners.append(handler)
+        else:
+            self._hooks.setdefault(event, []).append(handler)
         return handler
+
+    def off(self, event: str, handler: Callable[..., object] | None = None) -> None:
+        """Remove one listener of ``event``, or all of them."""
+        if event not in EVENTS:
+            raise ValueError(f"unknown engine event {event!r}")
+        found: list[Any] | None = (
+            self._connection_listeners if event == "connection" else self._hooks.get(event)
+        )
+        if not found:
+            return
+        found[:] = [] if handler is None else [fn for fn in found if fn is not handler]
+        if not found and event != "connection":
+            del self._hooks[event]
+
+    def listeners(self, event: str) -> list[Callable[..., object]]:
+        """The listeners of ``event``, in call order."""
+        if event not in EVENTS:
+            raise ValueError(f"unknown engine event {event!r}")
+        if event == "connection":
+            return list(self._connection_listeners)
+        return list(self._hooks.get(event, ()))
 
     def _run_hooks(self, event: str, *args: Any) -> None:
         for fn in self._hooks.get(event, ()):
@@ -397,15 +454,16 @@ class EngineServer:
             except Exception:
                 log.exception("engine %s listener failed", event)
 
-    # -- responses ---------------------------------------------------------------
+    # -- responses (EngineServerPort) ------------------------------------------------
 
-    def _respond_error(
+    def respond_error(
         self,
         req: HttpRequest,
         code: int,
         message: str | None = None,
         context: dict[str, Any] | None = None,
     ) -> None:
+        """Refuse ``req`` with Node's ``{"code", "message"}`` body (HTTP 403 or 400)."""
         status = 403 if code == FORBIDDEN else 400
         text = message or ERROR_MESSAGES[code]
         body = orjson.dumps({"code": code, "message": text})
@@ -439,10 +497,12 @@ class EngineServer:
         headers = [("Content-Type", "application/json"), ("Retry-After", "1")]
         req.respond(503, headers + self._extra_headers(req), body)
 
-    def _respond_ok(self, req: HttpRequest) -> None:
+    def respond_ok(self, req: HttpRequest) -> None:
+        """Answer a polling ``POST`` (``200 ok``)."""
         req.respond(200, _OK_HEADERS + self._extra_headers(req), b"ok")
 
-    def _respond_payload(self, req: HttpRequest, body: bytes) -> None:
+    def respond_payload(self, req: HttpRequest, body: bytes) -> None:
+        """Answer a polling ``GET`` with ``body``, compressed past the threshold."""
         headers = _TEXT_PLAIN + self._extra_headers(req)
         threshold = self.compression_threshold
         if threshold is not None and len(body) >= threshold:
@@ -456,29 +516,81 @@ class EngineServer:
                 headers.append(("Content-Encoding", "deflate"))
         req.respond(200, headers, body)
 
-    # -- heartbeat (Engine.IO v4 "Heartbeat") -----------------------------------------
+    # -- heartbeat (Engine.IO v4 "Heartbeat"; EngineServerPort) ---------------------
 
-    def _schedule_ping(self, sock: EngineSocket) -> None:
+    def schedule_ping(self, sock: EngineSocket) -> None:
+        """Queue the next ping of ``sock``, ``ping_interval`` from now."""
         sock.session.schedule_ping(self._pings.push(self.loop, sock))
 
-    def _schedule_pong_deadline(self, sock: EngineSocket) -> None:
+    def schedule_pong_deadline(self, sock: EngineSocket) -> None:
+        """Queue the deadline of the pong of ``sock``, ``ping_timeout`` from now."""
         sock.session.ping_sent(self._pongs.push(self.loop, sock))
 
-    # -- bookkeeping -------------------------------------------------------------------
+    # -- bookkeeping (EngineServerPort) ------------------------------------------------
 
-    def _forget(self, sock: EngineSocket) -> None:
+    def socket_closed(self, sock: EngineSocket) -> None:
+        """Forget a closed session."""
         if self.clients.get(sock.id) is sock:
             del self.clients[sock.id]
 
-    def _on_upgrade(self, sock: EngineSocket) -> None:
+    def socket_upgraded(self, sock: EngineSocket) -> None:
+        """A session moved to WebSocket."""
         log.debug("sid=%s upgraded to websocket", sock.id)
 
+    # -- running on its own ------------------------------------------------------------
+
+    async def listen(
+        self, port: int = 3000, host: str = "0.0.0.0", *, path: str = "/engine.io", **kwargs: Any
+    ) -> int:
+        """Serve this engine alone with the built-in server, inside a running loop.
+
+        Requests under ``path`` reach the engine, others get 404 (as Node's
+        ``engine.io.listen``). Returns the bound port (useful with ``port=0``);
+        extra keyword arguments go to ``loop.create_server`` (``ssl=``...).
+        ``close`` stops listening.
+        """
+        # The built-in server is a front door above this layer: imported when used,
+        # never when the engine is.
+        from socketwire.serve import listen_engine
+
+        server = await listen_engine(self, port, host, path=path, **kwargs)
+        self._servers.append(server)
+        bound: int = server.sockets[0].getsockname()[1]
+        log.info("engine listening on %s:%d%s/", host, bound, "/" + path.strip("/"))
+        return bound
+
+    def run(
+        self,
+        port: int = 3000,
+        host: str = "0.0.0.0",
+        *,
+        path: str = "/engine.io",
+        use_uvloop: bool = True,
+    ) -> None:
+        """Serve until interrupted (Ctrl-C or SIGTERM); blocks. Uses uvloop when
+        installed and settles the cycle collector once listening, as ``Server.run``."""
+
+        async def start() -> None:
+            await self.listen(port, host, path=path)
+
+        async def stop() -> None:
+            servers = list(self._servers)
+            self.close()
+            for server in servers:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(server.wait_closed(), 1.0)
+
+        run_until_signalled(start, stop, use_uvloop=use_uvloop)
+
     def close(self) -> None:
-        """Close every session and stop the heartbeat."""
+        """Close every session, stop the heartbeat and stop listening (``listen``)."""
         for sock in list(self.clients.values()):
             sock.close_now(REASON_SERVER_CLOSE)
         self._pings.cancel()
         self._pongs.cancel()
+        servers, self._servers = self._servers, []
+        for server in servers:
+            server.close()
 
 
-__all__ = ["ERROR_MESSAGES", "EngineServer", "default_generate_id"]
+__all__ = ["ERROR_MESSAGES", "EVENTS", "ConnectionErrorInfo", "EngineServer", "default_generate_id"]

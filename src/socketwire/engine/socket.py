@@ -3,6 +3,12 @@
 ``EngineSocket`` drives a sans-I/O ``EngineSession`` and owns whichever transport
 carries it: a parked polling ``GET`` or a WebSocket. It also implements the
 server's half of the upgrade (Engine.IO v4 "Upgrade") through ``_Probe``.
+
+Listeners register as everywhere in the library, ``sock.on("message", fn)`` or
+``@sock.on("close")``. A message listener runs once per incoming packet, so a
+single one is stored as is and called directly; only a second listener brings a
+fan-out object in. What the socket needs from its server is the
+``EngineServerPort`` of ``socketwire.engine.ports``.
 """
 
 from __future__ import annotations
@@ -12,7 +18,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, TypeVar, overload
 
 from socketwire.core.engineio.message import OutgoingMessage
 from socketwire.core.engineio.packet import (
@@ -37,11 +43,8 @@ from socketwire.core.engineio.session import (
     ReadyState,
 )
 from socketwire.core.websocket.frames import Opcode
-from socketwire.engine.ports import HttpRequest, WebSocketPort
+from socketwire.engine.ports import EngineServerPort, HttpRequest, WebSocketPort
 from socketwire.errors import RemoteProtocolError
-
-if TYPE_CHECKING:
-    from socketwire.engine.server import EngineServer
 
 log = logging.getLogger("socketwire.engine")
 
@@ -63,6 +66,11 @@ class RequestInfo:
     time: float = field(default_factory=time.time)
 
 
+MessageListener = Callable[[bytes, bool], object]
+CloseListener = Callable[[str, Any], object]
+L = TypeVar("L", bound=Callable[..., object])
+
+
 def _noop_message(data: bytes, binary: bool) -> None:
     return None
 
@@ -71,22 +79,73 @@ def _noop_close(reason: str, description: Any) -> None:
     return None
 
 
+class _FanOut:
+    """Several listeners of one socket event, called in registration order.
+
+    A listener that raises stops the rest, as with a single listener (and as
+    Node's EventEmitter does): the error goes to whoever delivered the event.
+    """
+
+    __slots__ = ("listeners",)
+
+    def __init__(self, listeners: list[Callable[..., object]]) -> None:
+        self.listeners = listeners
+
+    def __call__(self, *args: Any) -> None:
+        for fn in tuple(self.listeners):
+            fn(*args)
+
+
+def _added(current: Callable[..., object], idle: Callable[..., object], fn: L) -> Any:
+    """The listener slot's value once ``fn`` is registered beside ``current``."""
+    if current is idle:
+        return fn
+    if type(current) is _FanOut:
+        current.listeners.append(fn)
+        return current
+    return _FanOut([current, fn])
+
+
+def _removed(
+    current: Callable[..., object], idle: Callable[..., object], fn: Callable[..., object] | None
+) -> Any:
+    """The listener slot's value once ``fn`` (every listener: None) is removed."""
+    if fn is None or current is fn:
+        return idle
+    if type(current) is _FanOut:
+        rest = [x for x in current.listeners if x is not fn]
+        if not rest:
+            return idle
+        return rest[0] if len(rest) == 1 else _FanOut(rest)
+    return current
+
+
+def _listed(current: Callable[..., object], idle: Callable[..., object]) -> list[Any]:
+    if current is idle:
+        return []
+    if type(current) is _FanOut:
+        return list(current.listeners)
+    return [current]
+
+
 class EngineSocket:
     """A server-side Engine.IO connection.
 
-    Consumers set ``on_message(data, binary)`` (text arrives as UTF-8 ``bytes``
-    without the Engine.IO type digit) and ``on_close(reason, description)``.
+    Events, as Node's engine.io socket: ``message`` calls ``fn(data, binary)``
+    (text arrives as UTF-8 ``bytes`` without the Engine.IO type digit, binary as
+    ``bytes``), ``close`` calls ``fn(reason, description)`` once. Listeners are
+    plain functions called synchronously; start a task for async work.
     """
 
     __slots__ = (
         "_drain_waiters",
         "_get",
+        "_on_close",
+        "_on_message",
         "_probe",
         "_upgrade_timer",
         "_wsw",
         "id",
-        "on_close",
-        "on_message",
         "request",
         "server",
         "session",
@@ -94,7 +153,7 @@ class EngineSocket:
     )
 
     def __init__(
-        self, server: EngineServer, sid: str, transport: str, request: RequestInfo
+        self, server: EngineServerPort, sid: str, transport: str, request: RequestInfo
     ) -> None:
         self.server = server
         self.id = sid
@@ -108,8 +167,61 @@ class EngineSocket:
         self._get: HttpRequest | None = None
         self._probe: _Probe | None = None
         self._upgrade_timer: Any = None
-        self.on_message: Callable[[bytes, bool], None] = _noop_message
-        self.on_close: Callable[[str, Any], None] = _noop_close
+        # The listeners: the function itself while there is one, a _FanOut beyond.
+        self._on_message: MessageListener = _noop_message
+        self._on_close: CloseListener = _noop_close
+
+    # -- listeners ---------------------------------------------------------------
+
+    @overload
+    def on(self, event: str, handler: L) -> L: ...
+
+    @overload
+    def on(self, event: str, handler: None = None) -> Callable[[L], L]: ...
+
+    def on(self, event: str, handler: Callable[..., object] | None = None) -> Any:
+        """Listen to ``message`` or ``close``; without a handler, return a decorator.
+
+        * ``message``: ``fn(data, binary)`` for every message of the peer;
+        * ``close``: ``fn(reason, description)`` once, when the session ends
+          (Node's reasons: ``transport close``, ``ping timeout``...).
+
+        Listeners added after the session closed are never called.
+        """
+        if handler is None:
+
+            def decorator(fn: L) -> L:
+                self.on(event, fn)
+                return fn
+
+            return decorator
+        if event not in ("message", "close"):
+            raise ValueError(f"unknown Engine.IO socket event {event!r}")
+        if self.session.ready_state is ReadyState.CLOSED:
+            # Never called: not kept either (a bound method would keep its owner).
+            return handler
+        if event == "message":
+            self._on_message = _added(self._on_message, _noop_message, handler)
+        else:
+            self._on_close = _added(self._on_close, _noop_close, handler)
+        return handler
+
+    def off(self, event: str, handler: Callable[..., object] | None = None) -> None:
+        """Remove one listener of ``event``, or all of them."""
+        if event == "message":
+            self._on_message = _removed(self._on_message, _noop_message, handler)
+        elif event == "close":
+            self._on_close = _removed(self._on_close, _noop_close, handler)
+        else:
+            raise ValueError(f"unknown Engine.IO socket event {event!r}")
+
+    def listeners(self, event: str) -> list[Callable[..., object]]:
+        """The listeners of ``event``, in call order."""
+        if event == "message":
+            return _listed(self._on_message, _noop_message)
+        if event == "close":
+            return _listed(self._on_close, _noop_close)
+        raise ValueError(f"unknown Engine.IO socket event {event!r}")
 
     # -- properties --------------------------------------------------------------
 
@@ -185,7 +297,7 @@ class EngineSocket:
             return
         self._send_packet(MESSAGE_PREFIX + data, False)
 
-    def _use_websocket(self, ws: WebSocketPort) -> None:
+    def use_websocket(self, ws: WebSocketPort) -> None:
         """The session now runs on ``ws`` (WebSocket-only handshake or upgrade)."""
         self.ws = ws
         self._wsw = ws
@@ -226,11 +338,11 @@ class EngineSocket:
 
     def _on_packet(self, ptype: int, data: bytes, binary: bool) -> None:
         if ptype == _MESSAGE:
-            self.on_message(data, binary)
+            self._on_message(data, binary)
         elif ptype == EnginePacketType.PONG:
             s = self.session
             if s.heartbeat is Heartbeat.WAIT_PONG:
-                self.server._schedule_ping(self)
+                self.server.schedule_ping(self)
         elif ptype == EnginePacketType.CLOSE:
             self.close_now(REASON_TRANSPORT_CLOSE, by_peer=True)
         elif ptype in (EnginePacketType.PING, EnginePacketType.UPGRADE, EnginePacketType.OPEN):
@@ -244,7 +356,7 @@ class EngineSocket:
         if opcode == _TEXT:
             if payload and payload[0] == _MSG_BYTE:
                 # The hot path: a Socket.IO packet.
-                self.on_message(payload[1:], False)
+                self._on_message(payload[1:], False)
                 return
             try:
                 ptype, data = parse_text_packet(payload)
@@ -254,7 +366,7 @@ class EngineSocket:
                 return
             self._on_packet(ptype, data, False)
         else:
-            self.on_message(payload, True)
+            self._on_message(payload, True)
 
     def ws_closed(self, code: int, reason: str) -> None:
         """WebSocketHandler: the WebSocket transport went away."""
@@ -275,7 +387,7 @@ class EngineSocket:
         s = self.session
         if not s.begin_get():
             log.info("sid=%s polling GET overlap: closing", self.id)
-            self.server._respond_error(req, 3, "Bad request")
+            self.server.respond_error(req, 3, "Bad request")
             self.close_now(REASON_TRANSPORT_ERROR)
             return
         self._get = req
@@ -299,7 +411,7 @@ class EngineSocket:
             return
         self._get = None
         req.on_abort(None)
-        self.server._respond_payload(req, body)
+        self.server.respond_payload(req, body)
         if self.session.ready_state is ReadyState.CLOSED:
             self._finish()
         elif self._drain_waiters is not None:
@@ -308,19 +420,19 @@ class EngineSocket:
     def handle_post(self, req: HttpRequest) -> None:
         s = self.session
         if s.post_active:
-            self.server._respond_error(req, 3, "Bad request")
+            self.server.respond_error(req, 3, "Bad request")
             self.close_now(REASON_TRANSPORT_ERROR)
             return
         try:
             packets = decode_payload(req.body)
         except Exception as exc:
             log.info("sid=%s malformed polling payload: %s", self.id, exc)
-            self.server._respond_error(req, 3, "Bad request")
+            self.server.respond_error(req, 3, "Bad request")
             self.close_now(REASON_PARSE_ERROR)
             return
         s.post_active = True
         # Answer first: a handler that closes the session must not leave the POST open.
-        self.server._respond_ok(req)
+        self.server.respond_ok(req)
         try:
             for ptype, data, binary in packets:
                 if s.ready_state is not ReadyState.OPEN:
@@ -355,19 +467,19 @@ class EngineSocket:
             return
         ws = probe.ws
         assert ws is not None
-        self._use_websocket(ws)
+        self.use_websocket(ws)
         ws.set_handler(self)
         # The parked GET (if any) was answered with noop; it is gone now.
         if self._get is not None:
             req, self._get = self._get, None
             req.on_abort(None)
             s.end_get()
-            self.server._respond_payload(req, b"6")
+            self.server.respond_payload(req, b"6")
         pending = s.take_frames()
         if pending:
             for data, binary in pending:
                 ws.send(data, binary)
-        self.server._on_upgrade(self)
+        self.server.socket_upgraded(self)
 
     # -- heartbeat ---------------------------------------------------------------
 
@@ -378,7 +490,7 @@ class EngineSocket:
             return
         if s.heartbeat is Heartbeat.WAIT_PING:
             self._send_packet(PING, False)
-            self.server._schedule_pong_deadline(self)
+            self.server.schedule_pong_deadline(self)
         else:
             log.info("sid=%s ping timeout", self.id)
             self.close_now(REASON_PING_TIMEOUT)
@@ -423,19 +535,22 @@ class EngineSocket:
         req, self._get = self._get, None
         if req is not None:
             req.on_abort(None)
-            self.server._respond_payload(req, s.answer_get() or s.farewell)
+            self.server.respond_payload(req, s.answer_get() or s.farewell)
         if was_open:
             self._finish()
 
     def _finish(self) -> None:
         self.ws_drained()
-        self.server._forget(self)
+        self.server.socket_closed(self)
         self._notify_closed(self.session.close_reason)
 
     def _notify_closed(self, reason: str) -> None:
-        cb, self.on_close = self.on_close, _noop_close
+        # Dropping the listeners also breaks the cycles their bound methods make
+        # (socket -> listener -> its owner -> socket): a closed connection is
+        # freed by reference counting.
+        cb, self._on_close = self._on_close, _noop_close
         cb(reason, None)
-        self.on_message = _noop_message
+        self._on_message = _noop_message
 
 
 class _Probe:

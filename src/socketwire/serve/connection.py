@@ -239,7 +239,7 @@ class HttpConnection(asyncio.Protocol):
             self._upgrade_sync = False
         ws = self.ws
         if ws is not None:
-            ws._uncork()
+            ws.uncork()
             rest, self._upgrade_rest = self._upgrade_rest, b""
             if rest:
                 ws.feed(rest)
@@ -269,7 +269,7 @@ class HttpConnection(asyncio.Protocol):
             # Accepted synchronously: the 101 response and whatever the handler
             # writes first (the Engine.IO open packet) leave in one system call;
             # ``_upgrade`` uncorks.
-            ws._cork = [response]
+            ws.cork(response)
         else:
             self.transport.write(response)
             # Accepted asynchronously: resume on the next loop turn, after the

@@ -128,7 +128,7 @@ class WebSocketConnection:
     def close(self, code: int = 1000, reason: str = "") -> None:
         if self._closed:
             return
-        self._uncork()
+        self.uncork()
         protocol = self._protocol
         # Raises LocalProtocolError for a code or reason that cannot be sent,
         # before anything changed.
@@ -175,7 +175,13 @@ class WebSocketConnection:
         if not self._closed:
             self.handler.ws_drained()
 
-    def _uncork(self) -> None:
+    def cork(self, first: bytes) -> None:
+        """Hold writes (starting with ``first``) until ``uncork``: they leave in one
+        system call."""
+        self._cork = [first]
+
+    def uncork(self) -> None:
+        """Write what was held since ``cork``, in one system call where it fits."""
         cork, self._cork = self._cork, None
         if not cork or self._closed:
             return
@@ -229,12 +235,12 @@ class WebSocketConnection:
             if out:
                 self._write(out)
         finally:
-            self._uncork()
+            self.uncork()
 
     def _closing(self, events: list[tuple[int, bytes]]) -> None:
         """The events end with the peer's close frame, or a violation that failed
         the connection: the protocol has queued our close frame."""
-        self._uncork()
+        self.uncork()
         self._closed = True
         error = self._protocol.error
         if error is not None:

@@ -126,7 +126,7 @@ class BroadcastOperator:
             raise ValueError(f'"{event}" is a reserved event name')
         nsp = self._nsp
         data = [event, *args]
-        ack_id = nsp._next_ack_id()
+        ack_id = nsp.next_ack_id()
         # The same ack id for every recipient: the packet is still encoded once.
         text, attachments = nsp.parser.encode_event(nsp.name, data, ack_id)
         message = OutgoingMessage(text, attachments)
@@ -146,8 +146,7 @@ class BroadcastOperator:
         nsp = self._nsp
         found = await nsp.adapter.fetch_sockets(self._opts)
         return [
-            SocketView(d["id"], d["handshake"], set(d["rooms"]), d["data"], nsp._socket_operator)
-            for d in found
+            SocketView(d["id"], d["handshake"], set(d["rooms"]), d["data"], nsp.to) for d in found
         ]
 
     def sockets_join(self, rooms: str | Iterable[str]) -> None:

@@ -38,8 +38,8 @@ class Connection:
         self.decoder = server.parser.decoder()
         self.sockets: dict[str, Socket] = {}
         self.deadline = 0.0
-        engine.on_message = self._on_message
-        engine.on_close = self._on_close
+        engine.on("message", self._on_message)
+        engine.on("close", self._on_close)
 
     def _on_message(self, data: bytes, binary: bool) -> None:
         try:
@@ -58,9 +58,9 @@ class Connection:
         socket = self.sockets.get(packet.nsp)
         ptype = packet.type
         if socket is not None and ptype != _CONNECT and ptype != _CONNECT_ERROR:
-            socket._on_packet(packet)
+            socket.handle_packet(packet)
         elif socket is None and ptype == _CONNECT:
-            self.server._connect(self, packet.nsp, packet.data)
+            self.server.handle_connect(self, packet.nsp, packet.data)
         else:
             # Socket.IO v5 "Connection to a namespace": a CONNECT must come first;
             # like Node, any other order closes the connection.
@@ -81,7 +81,8 @@ class Connection:
         else:
             self.engine.send_text(text)
 
-    def _connected(self, socket: Socket, payload: dict[str, Any]) -> None:
+    def accept(self, socket: Socket, payload: dict[str, Any]) -> None:
+        """Answer a CONNECT with ``payload`` (``{"sid": ...}``): ``socket`` joined its namespace."""
         self.sockets[socket.nsp.name] = socket
         # The first namespace joined ends the connect timeout (as Node).
         self.deadline = -1.0
@@ -91,7 +92,8 @@ class Connection:
         """Answer a CONNECT with CONNECT_ERROR (Socket.IO v5 "Connection to a namespace")."""
         self._send(Packet(PacketType.CONNECT_ERROR, nsp, payload))
 
-    def _remove(self, socket: Socket) -> None:
+    def remove_socket(self, socket: Socket) -> None:
+        """``socket`` left its namespace."""
         if self.sockets.get(socket.nsp.name) is socket:
             del self.sockets[socket.nsp.name]
 
@@ -109,7 +111,7 @@ class Connection:
 
     def _close_sockets(self, reason: str) -> None:
         for socket in list(self.sockets.values()):
-            socket._on_close(reason)
+            socket.handle_close(reason)
         self.decoder.reset()
 
     def _on_close(self, reason: str, description: Any) -> None:

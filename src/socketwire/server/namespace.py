@@ -2,7 +2,8 @@
 
 It keeps its sockets, its adapter (rooms and broadcasts), its middlewares, and
 the listeners that apply to every socket of the namespace: ``connection``,
-``disconnect`` and any event, called as ``fn(socket, *args)``.
+``disconnect`` and any event, called as ``fn(socket, *args)``. It implements the
+``NamespacePort`` that its adapter sees (``socketwire.adapters.ports``).
 """
 
 from __future__ import annotations
@@ -11,13 +12,14 @@ import asyncio
 import inspect
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, cast, overload
 
-from socketwire.adapters.base import Adapter, LocalSocket, SocketView
+from socketwire.adapters.base import Adapter, SocketView
+from socketwire.adapters.ports import LocalSocket
 from socketwire.core.socketio.packet import RESERVED_EVENTS
 from socketwire.errors import ConnectionRefused
 from socketwire.server.broadcast_operator import BroadcastOperator
-from socketwire.server.listeners import Emitter, spawn
+from socketwire.server.listeners import Emitter, F, Handler, spawn
 from socketwire.server.socket import Socket
 
 if TYPE_CHECKING:
@@ -42,8 +44,10 @@ class Namespace(Emitter):
         self.parser = server.parser
         self._ack_ids = 0
         self._server_side: dict[str, list[Callable[..., Any]]] = {}
-        self._outgoing_listeners = 0
-        self.adapter: Adapter = server._adapter_factory(self)
+        # Sockets of this namespace with outgoing catch-all listeners: while 0, a
+        # broadcast skips asking each recipient.
+        self.outgoing_listeners = 0
+        self.adapter: Adapter = server.adapter_factory(self)
         self.adapter_ready = False
         self.adapter_init: asyncio.Task[None] | None = None
 
@@ -52,13 +56,16 @@ class Namespace(Emitter):
 
     @property
     def has_outgoing_listeners(self) -> bool:
-        return self._outgoing_listeners > 0
+        """NamespacePort: whether some socket has outgoing catch-all listeners."""
+        return self.outgoing_listeners > 0
 
     @property
     def local_sockets(self) -> Mapping[str, LocalSocket]:
+        """NamespacePort: this server's sockets of the namespace, by id."""
         return cast("Mapping[str, LocalSocket]", self.sockets)
 
-    def _next_ack_id(self) -> int:
+    def next_ack_id(self) -> int:
+        """NamespacePort: a new ack id for an emit or a broadcast."""
         # One counter per namespace, as Node's ``nsp._ids``: socket emits and
         # broadcasts with acks never share an id on a socket.
         n = self._ack_ids
@@ -78,15 +85,17 @@ class Namespace(Emitter):
 
     # -- connecting ------------------------------------------------------------------
 
-    def _add(self, conn: Connection, auth: dict[str, Any]) -> None:
+    def add_connection(self, conn: Connection, auth: dict[str, Any]) -> None:
+        """A client of ``conn`` asks to join (its CONNECT packet's ``auth``):
+        recover its session or create a socket, then run the middlewares."""
         recovery = self.server.recovery
         if recovery is not None:
             pid, offset = auth.get("pid"), auth.get("offset")
             if isinstance(pid, str) and isinstance(offset, str):
                 spawn(self._add_recovering(conn, auth, pid, offset))
                 return
-        pid = self.server._new_socket_id() if recovery is not None else None
-        self._check(Socket(self, conn, self.server._new_socket_id(), auth, pid), None)
+        pid = self.server.new_socket_id() if recovery is not None else None
+        self._check(Socket(self, conn, self.server.new_socket_id(), auth, pid), None)
 
     async def _add_recovering(
         self, conn: Connection, auth: dict[str, Any], pid: str, offset: str
@@ -101,7 +110,7 @@ class Namespace(Emitter):
             return
         if session is None:
             socket = Socket(
-                self, conn, self.server._new_socket_id(), auth, self.server._new_socket_id()
+                self, conn, self.server.new_socket_id(), auth, self.server.new_socket_id()
             )
             self._check(socket, None)
             return
@@ -161,12 +170,12 @@ class Namespace(Emitter):
         payload = {"sid": sid}
         if socket.pid is not None:
             payload["pid"] = socket.pid
-        socket.conn._connected(socket, payload)
+        socket.conn.accept(socket, payload)
         if session is not None:
             # Socket.IO 4.6 connection state recovery: the broadcasts it missed,
             # in order, each once (their offset is still their last argument).
             for data in session.missed:
-                socket._send_data(data)
+                socket.send_data(data)
         listeners = self._listeners
         # Checked first so that a namespace without connection handlers builds
         # no log context per connection.
@@ -175,12 +184,15 @@ class Namespace(Emitter):
         if "connect" in listeners:
             self._emit_local("connect", socket, where=f"connect sid={sid} nsp={self.name}")
 
-    def _remove(self, socket: Socket) -> None:
+    def remove_socket(self, socket: Socket) -> None:
+        """``socket`` left the namespace."""
         self.sockets.pop(socket.id, None)
         if not self.sockets and self.parent is not None:
-            self.server._child_emptied(self)
+            self.server.child_namespace_emptied(self)
 
-    def _emit_socket_event(self, event: str, socket: Socket, *args: Any) -> None:
+    def dispatch_socket_event(self, event: str, socket: Socket, *args: Any) -> None:
+        """Call the namespace's listeners of a socket's ``disconnecting`` or
+        ``disconnect`` as ``fn(socket, *args)``."""
         if event in self._listeners:
             self._emit_local(event, socket, *args, where=f"{event} sid={socket.id} nsp={self.name}")
 
@@ -188,9 +200,6 @@ class Namespace(Emitter):
 
     def _operator(self) -> BroadcastOperator:
         return BroadcastOperator(self)
-
-    def _socket_operator(self, sid: str) -> BroadcastOperator:
-        return BroadcastOperator(self, rooms=frozenset((sid,)))
 
     def emit(self, event: str, *args: Any) -> None:
         """Send ``event`` to every socket of the namespace."""
@@ -225,11 +234,25 @@ class Namespace(Emitter):
 
     # -- server-side emit (between the servers of a cluster) ---------------------------
 
-    def on_server_side_emit(self, event: str, handler: Callable[..., Any]) -> Callable[..., Any]:
-        """Handle events that other servers send with ``server_side_emit``.
+    @overload
+    def on_server_side_emit(self, event: str, handler: F) -> F: ...
+
+    @overload
+    def on_server_side_emit(self, event: str, handler: None = None) -> Callable[[F], F]: ...
+
+    def on_server_side_emit(self, event: str, handler: Handler | None = None) -> Any:
+        """Handle events that other servers send with ``server_side_emit``;
+        without a handler, return a decorator (``@nsp.on_server_side_emit("ev")``).
 
         ``handler(*args)``; with an ack requested, its return value is the answer.
         """
+        if handler is None:
+
+            def decorator(fn: F) -> F:
+                self.on_server_side_emit(event, fn)
+                return fn
+
+            return decorator
         self._server_side.setdefault(event, []).append(handler)
         return handler
 
@@ -251,8 +274,9 @@ class Namespace(Emitter):
         result: list[Any] = await self.adapter.server_side_emit_with_ack([event, *args], timeout)
         return result
 
-    def _on_server_side_emit(self, data: list[Any]) -> Any:
-        """An event from another server: call its handlers; the first result answers."""
+    def dispatch_server_side_emit(self, data: list[Any]) -> Any:
+        """NamespacePort: an event from another server (``[event, *args]``): call
+        its handlers; the first one's result is the answer."""
         answer = None
         for i, fn in enumerate(list(self._server_side.get(data[0], ()))):
             try:

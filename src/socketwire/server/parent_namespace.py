@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
 from socketwire.adapters.base import Adapter, BroadcastOptions
+from socketwire.adapters.ports import AckCollector
 from socketwire.core.engineio.message import OutgoingMessage
 from socketwire.server.broadcast_operator import BroadcastOperator
 from socketwire.server.namespace import Namespace
@@ -39,7 +40,11 @@ class _ParentAdapter(Adapter):
             BroadcastOperator(child, opts=opts).emit(*packet.data)
 
     def broadcast_with_ack(
-        self, message: OutgoingMessage, packet: Any, opts: BroadcastOptions, collector: Any
+        self,
+        message: OutgoingMessage,
+        packet: Any,
+        opts: BroadcastOptions,
+        collector: AckCollector,
     ) -> None:
         children = list(self.parent.children)
         collector.add_servers(len(children))

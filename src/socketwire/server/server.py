@@ -10,11 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import re
-import signal
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,13 +22,14 @@ from socketwire.adapters.base import Adapter, SocketView
 from socketwire.adapters.session_aware import SessionAwareAdapter
 from socketwire.core.socketio.parser import Parser, resolve_parser
 from socketwire.engine.ports import HttpRequest
+from socketwire.engine.process import run_until_signalled
 from socketwire.engine.server import EngineServer
 from socketwire.engine.socket import EngineSocket
 from socketwire.engine.ticker import Ticker
 from socketwire.ids import random_id
 from socketwire.server.broadcast_operator import BroadcastOperator
 from socketwire.server.connection import Connection
-from socketwire.server.listeners import F, spawn
+from socketwire.server.listeners import F, Handler, spawn
 from socketwire.server.namespace import Namespace
 from socketwire.server.parent_namespace import ParentNamespace
 
@@ -133,9 +132,11 @@ class Server:
                 return SessionAwareAdapter(nsp, duration)
 
             adapter = session_aware
-        self._adapter_factory: Callable[[Namespace], Adapter] = adapter
+        # Called with each new namespace (Namespace builds its adapter with it).
+        self.adapter_factory: Callable[[Namespace], Adapter] = adapter
         self.fallback = fallback
-        self.engine = EngineServer(on_connection=self._on_engine_connection, **engine_options)
+        self.engine = EngineServer(**engine_options)
+        self.engine.on("connection", self._on_engine_connection)
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[ParentNamespace] = []
         # Flood control: (events, per seconds) for each socket's incoming events.
@@ -184,14 +185,18 @@ class Server:
     def namespaces(self) -> dict[str, Namespace]:
         return dict(self._nsps)
 
-    def _new_socket_id(self) -> str:
+    def new_socket_id(self) -> str:
+        """A new Socket.IO socket id (also a private session id for recovery)."""
         return random_id()
 
-    def _connect(self, conn: Connection, name: str, auth: Any) -> None:
+    def handle_connect(self, conn: Connection, name: str, auth: Any) -> None:
+        """A CONNECT packet of ``conn`` for the namespace ``name`` (Socket.IO v5
+        "Connection to a namespace"): join it, create it (dynamic namespaces), or
+        refuse."""
         auth = auth if isinstance(auth, dict) else {}
         nsp = self._nsps.get(name)
         if nsp is not None:
-            nsp._add(conn, auth)
+            nsp.add_connection(conn, auth)
         elif self._parents:
             spawn(self._connect_dynamic(conn, name, auth))
         else:
@@ -214,7 +219,7 @@ class Server:
                 nsp = self._nsps[name] = parent.create_child(name)
                 await nsp.adapter.init()
                 nsp.adapter_ready = True
-            nsp._add(conn, auth)
+            nsp.add_connection(conn, auth)
             return
         self._refuse_unknown(conn, name)
 
@@ -222,7 +227,9 @@ class Server:
         log.info("sid=%s CONNECT to unknown namespace %s", conn.engine.id, name)
         conn.refuse(name, {"message": "Invalid namespace"})
 
-    def _child_emptied(self, nsp: Namespace) -> None:
+    def child_namespace_emptied(self, nsp: Namespace) -> None:
+        """The last socket of a dynamic namespace's child left (removed when
+        ``cleanup_empty_child_namespaces``)."""
         if not self.cleanup_empty_child_namespaces or nsp.parent is None:
             return
         parent = nsp.parent
@@ -301,7 +308,15 @@ class Server:
     ) -> list[Any]:
         return await self.sockets.server_side_emit_with_ack(event, *args, timeout=timeout)
 
-    def on_server_side_emit(self, event: str, handler: Callable[..., Any]) -> Callable[..., Any]:
+    @overload
+    def on_server_side_emit(self, event: str, handler: F) -> F: ...
+
+    @overload
+    def on_server_side_emit(self, event: str, handler: None = None) -> Callable[[F], F]: ...
+
+    def on_server_side_emit(self, event: str, handler: Handler | None = None) -> Any:
+        """Handle ``event`` sent by the other servers of the cluster (main
+        namespace); without a handler, return a decorator."""
         return self.sockets.on_server_side_emit(event, handler)
 
     def sockets_leave(self, rooms: str | Iterable[str]) -> None:
@@ -313,6 +328,7 @@ class Server:
     def asgi_app(self, other_asgi_app: Any = None) -> Any:
         """This server as an ASGI 3 application (``socketwire.asgi.ASGIApp``),
         for uvicorn, granian or any ASGI server."""
+        # A front door above this layer: imported when asked for, never with the server.
         from socketwire.asgi import ASGIApp
 
         return ASGIApp(self, other_asgi_app)
@@ -382,6 +398,7 @@ class Server:
         Returns the bound port (useful with ``port=0``). Extra keyword arguments go
         to ``loop.create_server`` (``ssl=`` for HTTPS, ``backlog=``...).
         """
+        # The built-in server is a front door above this layer: imported when used.
         from socketwire.serve import listen
 
         await self.init_adapters()
@@ -423,36 +440,19 @@ class Server:
         ``run`` owns the process, so it also settles the cycle collector for a
         long-running server once listening: the objects of start-up (modules,
         handlers) are collected once and frozen out of later collections, and
-        young collections run less often (see ``_settle_gc``).
+        young collections run less often (see ``socketwire.engine.process``).
         """
-        loop_factory = None
-        if use_uvloop:
-            try:
-                import uvloop
 
-                loop_factory = uvloop.new_event_loop
-            except ImportError:
-                pass
-
-        async def main() -> None:
+        async def start() -> None:
             await self.listen(port, host)
-            _settle_gc()
-            stop = asyncio.Event()
-            loop = asyncio.get_running_loop()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                with contextlib.suppress(NotImplementedError, RuntimeError):
-                    loop.add_signal_handler(sig, stop.set)
-            await stop.wait()
-            await self.close()
 
-        with asyncio.Runner(loop_factory=loop_factory) as runner:
-            runner.run(main())
+        run_until_signalled(start, self.close, use_uvloop=use_uvloop)
 
     async def close(self) -> None:
         """Disconnect every client (reason ``server shutting down``) and stop listening."""
         for nsp in list(self._nsps.values()):
             for socket in list(nsp.sockets.values()):
-                socket._on_close("server shutting down")
+                socket.handle_close("server shutting down")
             with contextlib.suppress(Exception):
                 await nsp.adapter.close()
         self.engine.close()
@@ -463,29 +463,6 @@ class Server:
         for server in servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1.0)
-
-
-# Young-generation threshold while ``run`` serves (CPython's default is 700).
-_GC_THRESHOLD0 = 7000
-
-
-def _settle_gc() -> None:
-    """Tune the cycle collector for a server whose heap grows with its clients.
-
-    Every connection keeps a score of tracked objects alive for its whole life,
-    and CPython's full collections walk every tracked object: at 10,000 clients
-    they cost about a fifth of the Python time of a connection. Freezing what
-    exists at start-up (``gc.freeze``) takes it out of every later walk, and a
-    larger young generation makes the walks rarer; per-connection objects are
-    freed by reference counting (no cycles are left when a connection closes), so
-    the collector has little to find anyway. Memory held by garbage cycles grows
-    by at most the larger young generation.
-    """
-    gc.collect()
-    gc.freeze()
-    threshold0, threshold1, threshold2 = gc.get_threshold()
-    if threshold0:  # 0: the application disabled the collector; leave it so
-        gc.set_threshold(max(threshold0, _GC_THRESHOLD0), threshold1, threshold2)
 
 
 __all__ = ["Server", "find_client_dist"]

@@ -186,17 +186,17 @@ class Socket(Emitter):
 
     # -- LocalSocket port (used by the adapter) -------------------------------------
 
-    def _write(self, message: OutgoingMessage, volatile: bool) -> None:
+    def deliver(self, message: OutgoingMessage, volatile: bool) -> None:
         engine = self.conn.engine
         if volatile and not engine.writable:
             return
         engine.write_message(message)
 
-    def _expect_ack(self, ack_id: int, entry: PendingAck) -> None:
+    def expect_ack(self, ack_id: int, entry: PendingAck) -> None:
         """Register the ack of a broadcast that reaches this socket."""
         self._acks[ack_id] = entry
 
-    def _handshake_dict(self) -> dict[str, Any]:
+    def handshake_dict(self) -> dict[str, Any]:
         return self.handshake.as_dict()
 
     # -- emitting ----------------------------------------------------------------------
@@ -232,7 +232,7 @@ class Socket(Emitter):
         if not self.connected:
             fut.set_exception(Disconnected("socket is not connected"))
             return fut
-        ack_id = self.nsp._next_ack_id()
+        ack_id = self.nsp.next_ack_id()
         self._acks[ack_id] = FutureAck(self._acks, ack_id, fut, timeout, event)
         self._send_event(event, args, ack_id, volatile)
         return fut
@@ -260,7 +260,7 @@ class Socket(Emitter):
             return
         ack_id: int | None = None
         if callback is not None:
-            ack_id = self.nsp._next_ack_id()
+            ack_id = self.nsp.next_ack_id()
             self._acks[ack_id] = (
                 CallbackAck(callback)
                 if timeout is None
@@ -284,7 +284,7 @@ class Socket(Emitter):
         else:
             engine.send_text(text)
 
-    def _send_data(self, data: list[Any]) -> None:
+    def send_data(self, data: list[Any]) -> None:
         """Send an EVENT whose data is already assembled (recovered broadcasts)."""
         nsp = self.nsp
         text, attachments = nsp.parser.encode_event(nsp.name, data)
@@ -349,7 +349,7 @@ class Socket(Emitter):
 
     # -- receiving ------------------------------------------------------------------------
 
-    def _on_packet(self, packet: Packet) -> None:
+    def handle_packet(self, packet: Packet) -> None:
         ptype = packet.type
         if ptype == _EVENT or ptype == _BINARY_EVENT:
             if self._bucket is not None and not self._bucket.take(packet.data[0]):
@@ -366,7 +366,7 @@ class Socket(Emitter):
                 return
             entry.resolve(packet.data)
         elif ptype == _DISCONNECT:
-            self._on_close("client namespace disconnect")
+            self.handle_close("client namespace disconnect")
         else:
             log.info("sid=%s unexpected packet type %s: closing", self.id, ptype)
             self.conn.close_on_error("parse error")
@@ -459,7 +459,7 @@ class Socket(Emitter):
         (its own emits and the broadcasts that reach it)."""
         if self._any_out is None:
             self._any_out = []
-            self.nsp._outgoing_listeners += 1
+            self.nsp.outgoing_listeners += 1
         self._any_out.append(handler)
         return handler
 
@@ -476,9 +476,9 @@ class Socket(Emitter):
             self._any_out = [h for h in self._any_out if h is not handler]
         if handler is None or not self._any_out:
             self._any_out = None
-            self.nsp._outgoing_listeners -= 1
+            self.nsp.outgoing_listeners -= 1
 
-    def _notify_outgoing_broadcast(self, data: list[Any]) -> None:
+    def notify_outgoing_broadcast(self, data: list[Any]) -> None:
         if self._any_out is not None:
             self._notify_outgoing(data)
 
@@ -556,26 +556,26 @@ class Socket(Emitter):
             self.conn.disconnect_all()
         else:
             self._send_packet(Packet(_DISCONNECT, self.nsp.name))
-            self._on_close("server namespace disconnect")
+            self.handle_close("server namespace disconnect")
         return self
 
     def _send_packet(self, packet: Packet) -> None:
         text, attachments = self.nsp.parser.encode(packet)
         self.conn.engine.write_message(OutgoingMessage(text, attachments))
 
-    def _on_close(self, reason: str) -> None:
+    def handle_close(self, reason: str) -> None:
         if not self.connected:
             return
         if "disconnecting" in self._listeners:
             self._emit_local("disconnecting", reason, where=f"disconnecting sid={self.id}")
-        self.nsp._emit_socket_event("disconnecting", self, reason)
+        self.nsp.dispatch_socket_event("disconnecting", self, reason)
         nsp = self.nsp
         if self.pid is not None and reason in RECOVERABLE_REASONS:
             rooms = list(nsp.adapter.socket_rooms(self.id) or ())
             nsp.adapter.persist_session(self.id, self.pid, rooms, self.data)
         nsp.adapter.delete_all(self.id)
-        nsp._remove(self)
-        self.conn._remove(self)
+        nsp.remove_socket(self)
+        self.conn.remove_socket(self)
         self.connected = False
         if self._any_out is not None:
             self.off_any_outgoing()
@@ -584,7 +584,7 @@ class Socket(Emitter):
             entry.drop(reason)
         if "disconnect" in self._listeners:
             self._emit_local("disconnect", reason, where=f"disconnect sid={self.id}")
-        self.nsp._emit_socket_event("disconnect", self, reason)
+        self.nsp.dispatch_socket_event("disconnect", self, reason)
 
 
 class RateLimiter:

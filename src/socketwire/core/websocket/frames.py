@@ -27,6 +27,8 @@ from socketwire.errors import LocalProtocolError, WebSocketProtocolError
 __all__ = [
     "MAX_CONTROL_PAYLOAD",
     "MAX_HEADER_SIZE",
+    "SPEEDUPS",
+    "ZERO_MASK",
     "CloseCode",
     "FrameReader",
     "Opcode",
@@ -34,6 +36,7 @@ __all__ = [
     "decode_close_payload",
     "encode_close_payload",
     "encode_frame",
+    "xor_unchecked",
 ]
 
 
@@ -69,7 +72,7 @@ MAX_CONTROL_PAYLOAD: Final = 125
 #: Largest frame header: 2 bytes + 8 bytes of extended length + 4 bytes of mask key.
 MAX_HEADER_SIZE: Final = 14
 
-_ZERO_MASK: Final = b"\x00\x00\x00\x00"
+ZERO_MASK: Final = b"\x00\x00\x00\x00"
 
 # Opcode members indexed by value, so the reader returns enum members without
 # paying for an ``Opcode(value)`` call per message.  Only valid opcodes are
@@ -123,8 +126,10 @@ def _compiled_xor() -> Callable[[bytes, bytes], bytes] | None:
     return apply_mask
 
 
-_xor: Final = _compiled_xor() or _xor_python
-SPEEDUPS: Final = _xor is not _xor_python
+#: The XOR itself, without ``apply_mask``'s checks: for callers that hold a
+#: 4-byte key from a parsed frame header.
+xor_unchecked: Final = _compiled_xor() or _xor_python
+SPEEDUPS: Final = xor_unchecked is not _xor_python
 
 
 def apply_mask(data: bytes, mask: bytes) -> bytes:
@@ -134,9 +139,9 @@ def apply_mask(data: bytes, mask: bytes) -> bytes:
     """
     if len(mask) != 4:
         raise LocalProtocolError(f"a masking key is 4 bytes, got {len(mask)}")
-    if not data or mask == _ZERO_MASK:
+    if not data or mask == ZERO_MASK:
         return bytes(data)
-    return _xor(data, mask)
+    return xor_unchecked(data, mask)
 
 
 def encode_frame(
@@ -388,8 +393,8 @@ class FrameReader:
             payload = data[hp:stop]
             if not client_side and length:
                 mask = data[hp - 4 : hp]
-                if mask != _ZERO_MASK:
-                    payload = _xor(payload, mask)  # section 5.3
+                if mask != ZERO_MASK:
+                    payload = xor_unchecked(payload, mask)  # section 5.3
             pos = stop
 
             if opcode >= 8:

@@ -38,15 +38,15 @@ from enum import IntEnum
 from typing import Final
 
 from socketwire.core.websocket.frames import (
-    _ZERO_MASK,
     MAX_CONTROL_PAYLOAD,
+    ZERO_MASK,
     CloseCode,
     FrameReader,
     Opcode,
-    _xor,
     decode_close_payload,
     encode_close_payload,
     encode_frame,
+    xor_unchecked,
 )
 from socketwire.errors import LocalProtocolError, WebSocketProtocolError
 
@@ -195,8 +195,8 @@ class WebSocketProtocol(FrameReader):
         ):
             payload = data[6:]
             mask = data[2:6]
-            if mask != _ZERO_MASK and n > 6:
-                payload = _xor(payload, mask)  # section 5.3
+            if mask != ZERO_MASK and n > 6:
+                payload = xor_unchecked(payload, mask)  # section 5.3
             if not self._validate_utf8 or payload.isascii():
                 return [(_TEXT, payload)]
             try:

@@ -1,0 +1,260 @@
+"""The Redis pub/sub bus of a server's Redis adapters (layer 1, asyncio).
+
+``RedisBus`` is the transport under ``socketwire.adapters.redis``: one
+subscriber connection for every namespace's adapter of a server, and one
+publishing queue written by a single task, pipelined when several messages are
+ready, so a burst of broadcasts costs one round trip and publishing never makes
+an ``emit`` wait. The queue is bounded (``max_pending_bytes``): while Redis is
+away, messages beyond it are dropped and logged rather than held without limit.
+redis-py reconnects (and resubscribes) by itself; the reader backs off between
+failed reads meanwhile.
+
+It knows channels and bytes only; what the messages mean is the adapter's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+    from redis.asyncio.client import PubSub
+
+__all__ = ["MessageHandler", "RedisBus"]
+
+# The Redis adapter's logger: one name for everything a Redis cluster logs.
+log = logging.getLogger("socketwire.adapters.redis")
+
+MessageHandler = Callable[[str, bytes], None]
+# How long Redis may take to confirm a (un)subscription.
+_CONFIRM_TIMEOUT = 10.0
+
+
+class RedisBus:
+    """One subscriber connection and one publishing queue for a server's adapters.
+
+    ``client`` publishes (and answers ``PUBSUB NUMSUB``); ``sub_client`` (by
+    default ``client``) provides the dedicated subscriber connection. Both must
+    return bytes (``decode_responses=False``, redis-py's default).
+    """
+
+    def __init__(
+        self,
+        client: Redis,
+        sub_client: Redis | None = None,
+        *,
+        owns_client: bool = False,
+        max_pending_bytes: int = 64 * 1024 * 1024,
+    ) -> None:
+        for c in (client, sub_client):
+            kwargs = c.get_connection_kwargs() if c is not None else {}  # type: ignore[no-untyped-call]
+            if kwargs.get("decode_responses"):
+                raise ValueError("the Redis client must not decode responses (binary messages)")
+        self.client = client
+        self._sub_client = sub_client or client
+        self._owns_client = owns_client
+        self.max_pending_bytes = max_pending_bytes
+        self._pubsub: PubSub | None = None
+        self._channels: dict[bytes, MessageHandler] = {}
+        self._patterns: dict[bytes, MessageHandler] = {}
+        self._confirmations: dict[tuple[str, bytes], list[asyncio.Future[None]]] = {}
+        self._reader: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._queue: list[tuple[str, bytes]] = []
+        self._pending_bytes = 0
+        self._wakeup: asyncio.Event | None = None
+        self._users = 0
+        self._dropped = 0
+        self._lock = asyncio.Lock()
+
+    # -- subscriptions ------------------------------------------------------------------
+
+    async def subscribe(
+        self, channels: Iterable[str], patterns: Iterable[str], handler: MessageHandler
+    ) -> None:
+        """Route messages of ``channels`` and ``patterns`` to ``handler(channel, payload)``."""
+        # One (un)subscription at a time: redis-py's PubSub opens its connection on
+        # the first command, and two first commands at once would open two.
+        async with self._lock:
+            await self._subscribe(channels, patterns, handler)
+
+    async def _subscribe(
+        self, channels: Iterable[str], patterns: Iterable[str], handler: MessageHandler
+    ) -> None:
+        if self._pubsub is None:
+            self._pubsub = self._sub_client.pubsub()
+        self._users += 1
+        chans = [c.encode() for c in channels]
+        pats = [p.encode() for p in patterns]
+        for c in chans:
+            self._channels[c] = handler
+        for p in pats:
+            self._patterns[p] = handler
+        # Redis confirms each subscription on the subscriber connection; until it
+        # has, other servers neither count this one nor reach it.
+        waits = self._expect(("subscribe", c) for c in chans)
+        waits += self._expect(("psubscribe", p) for p in pats)
+        if chans:
+            await self._pubsub.subscribe(*chans)
+        if pats:
+            await self._pubsub.psubscribe(*pats)
+        if self._reader is None:
+            self._reader = asyncio.get_running_loop().create_task(self._read_loop())
+        await asyncio.wait_for(asyncio.gather(*waits), _CONFIRM_TIMEOUT)
+
+    def _expect(self, confirmations: Iterable[tuple[str, bytes]]) -> list[asyncio.Future[None]]:
+        loop = asyncio.get_running_loop()
+        futures = []
+        for confirmation in confirmations:
+            fut: asyncio.Future[None] = loop.create_future()
+            self._confirmations.setdefault(confirmation, []).append(fut)
+            futures.append(fut)
+        return futures
+
+    async def unsubscribe(self, channels: Iterable[str], patterns: Iterable[str]) -> None:
+        """Stop routing these (once Redis confirmed); the last user closes the connections."""
+        async with self._lock:
+            await self._unsubscribe(channels, patterns)
+
+    async def _unsubscribe(self, channels: Iterable[str], patterns: Iterable[str]) -> None:
+        chans = [c.encode() for c in channels]
+        pats = [p.encode() for p in patterns]
+        for c in chans:
+            self._channels.pop(c, None)
+        for p in pats:
+            self._patterns.pop(p, None)
+        self._users -= 1
+        pubsub = self._pubsub
+        if pubsub is not None and self._reader is not None:
+            # Waiting for the confirmations makes a closed server leave the count
+            # (PUBSUB NUMSUB) before ``close`` returns.
+            waits = self._expect(("unsubscribe", c) for c in chans)
+            waits += self._expect(("punsubscribe", p) for p in pats)
+            try:
+                if chans:
+                    await pubsub.unsubscribe(*chans)
+                if pats:
+                    await pubsub.punsubscribe(*pats)
+                await asyncio.wait_for(asyncio.gather(*waits), _CONFIRM_TIMEOUT)
+            except Exception as exc:
+                log.warning("redis unsubscribe failed: %s", exc)
+        if self._users <= 0:
+            await self.close()
+
+    async def close(self) -> None:
+        """Flush what is queued, then close the subscriber (and an owned client)."""
+        if self._writer is not None and self._queue:
+            await self._flush_once()
+        for task in (self._reader, self._writer):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        self._reader = self._writer = None
+        if self._pubsub is not None:
+            try:
+                await self._pubsub.aclose()
+            except Exception as exc:
+                log.warning("closing the redis subscriber failed: %s", exc)
+            self._pubsub = None
+        if self._owns_client:
+            await self.client.aclose()
+
+    async def _read_loop(self) -> None:
+        pubsub = self._pubsub
+        assert pubsub is not None
+        channels = self._channels
+        patterns = self._patterns
+        delay = 0.1
+        while True:
+            try:
+                message = await pubsub.get_message(timeout=None)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                # redis-py reconnects (and resubscribes) on the next read.
+                log.warning("redis subscriber error: %s (retrying in %.1f s)", exc, delay)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+                continue
+            delay = 0.1
+            if message is None:
+                continue
+            kind = message["type"]
+            if kind == "pmessage":
+                handler = patterns.get(message["pattern"])
+            elif kind == "message":
+                handler = channels.get(message["channel"])
+            else:
+                waiting = self._confirmations.pop((kind, message["channel"]), ())
+                if waiting:
+                    for fut in waiting:
+                        if not fut.done():
+                            fut.set_result(None)
+                continue
+            if handler is None:
+                continue
+            channel = message["channel"]
+            try:
+                handler(channel.decode("utf-8", "replace"), message["data"])
+            except Exception:
+                log.exception("handling a redis message on %r failed", channel)
+
+    # -- publishing -----------------------------------------------------------------------
+
+    def publish(self, channel: str, payload: bytes) -> None:
+        """Queue a message; the writer task publishes it (in order, pipelined)."""
+        size = len(payload)
+        if self._pending_bytes + size > self.max_pending_bytes:
+            self._dropped += 1
+            if self._dropped == 1 or self._dropped % 1000 == 0:
+                log.warning(
+                    "redis publish queue full (%d bytes): %d message(s) dropped",
+                    self._pending_bytes,
+                    self._dropped,
+                )
+            return
+        self._queue.append((channel, payload))
+        self._pending_bytes += size
+        if self._writer is None:
+            self._wakeup = asyncio.Event()
+            self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+        wakeup = self._wakeup
+        assert wakeup is not None
+        if not wakeup.is_set():
+            wakeup.set()
+
+    async def _write_loop(self) -> None:
+        wakeup = self._wakeup
+        assert wakeup is not None
+        while True:
+            await wakeup.wait()
+            wakeup.clear()
+            while self._queue:
+                await self._flush_once()
+
+    async def _flush_once(self) -> None:
+        batch = self._queue
+        self._queue = []
+        self._pending_bytes -= sum(len(p) for _, p in batch)
+        try:
+            if len(batch) == 1:
+                await self.client.publish(*batch[0])
+            else:
+                pipe = self.client.pipeline(transaction=False)
+                for channel, payload in batch:
+                    pipe.publish(channel, payload)
+                await pipe.execute()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:
+            log.warning("redis publish of %d message(s) failed: %s", len(batch), exc)
+
+    async def numsub(self, channel: str) -> int:
+        """How many connections subscribe to ``channel`` (``PUBSUB NUMSUB``)."""
+        result = await self.client.pubsub_numsub(channel)
+        return int(result[0][1]) if result else 0
