@@ -27,7 +27,8 @@ from typing import Any
 from socketwire.client.backoff import Backoff, backoff_delays, backoff_ms
 from socketwire.client.errors import TransportError
 from socketwire.client.manager import Manager
-from socketwire.client.socket import Client, EmitOptions
+from socketwire.client.socket import Client
+from socketwire.emit_options import EmitOptions
 
 __all__ = [
     "Backoff",
