@@ -42,12 +42,12 @@ __all__ = [
 ]
 
 
-async def connect(url: str = "http://localhost", **options: Any) -> Client:
+async def connect(url: str, **options: Any) -> Client:
     """Create a :class:`Client` for ``url`` (its path is the namespace) and connect it.
 
     ``options`` are :class:`Client`'s (``auth``, ``retries``, ``ack_timeout``,
     ``force_new``) and :class:`Manager`'s (``transports``, ``path``, ``query``,
-    ``headers``, ``ssl``, ``reconnection``...).  Raises
+    ``headers``, ``ssl``, ``parser``, ``reconnection``...).  Raises
     :class:`~socketwire.errors.ConnectionRefused` when the server refuses the
     namespace, :class:`TransportError` when the connection cannot be made and no
     retry is left.

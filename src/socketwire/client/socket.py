@@ -357,6 +357,14 @@ class Client(SocketListeners, EmitMethods):
         return io
 
     @property
+    def url(self) -> str | None:
+        """The URL given to the constructor or to :meth:`connect` (None before one is).
+
+        A socket made by ``Manager.socket`` has none of its own: see ``manager.url``.
+        """
+        return self._url
+
+    @property
     def io(self) -> ManagerPort:
         """The manager, as ``socket.io`` in JavaScript."""
         return self.manager
