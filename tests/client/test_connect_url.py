@@ -52,7 +52,7 @@ async def test_no_url_at_all_is_an_error(make_client: ClientFactory) -> None:
         await client.connect()
     with pytest.raises(ValueError, match="no URL"):
         await client.connect(auth={"token": "t"})  # socket options only: still no URL
-    with pytest.raises(RuntimeError, match="no URL"):
+    with pytest.raises(ValueError, match="no URL"):
         client.open()
 
 

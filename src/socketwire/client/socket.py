@@ -65,6 +65,8 @@ _V2_MESSAGE: Final = (
     "but they are not compatible"
 )
 
+_NO_URL: Final = "no URL to connect to: pass one to Client(url) or connect(url)"
+
 # Options of the socket itself; any other option is the connection's (the manager's).
 _SOCKET_OPTIONS: Final = frozenset(("auth", "retries", "ack_timeout"))
 
@@ -134,15 +136,17 @@ class ManagerLookup(Protocol):
 def _no_lookup(
     url: str, force_new: bool, multiplex: bool, options: dict[str, Any]
 ) -> tuple[ManagerPort, str]:
+    # Never reached through the package: socketwire.client imports the manager module.
     raise RuntimeError("socketwire.client.manager is not imported")
 
 
-_lookup: list[ManagerLookup] = [_no_lookup]
+_find_manager: ManagerLookup = _no_lookup
 
 
 def use_manager_lookup(lookup: ManagerLookup) -> None:
     """Install how a :class:`Client` finds the manager of its URL (done by the manager module)."""
-    _lookup[0] = lookup
+    global _find_manager
+    _find_manager = lookup
 
 
 class _Outgoing:
@@ -297,16 +301,13 @@ class Client(SocketListeners, EmitMethods):
         options = dict(self._connection)
         force_new = bool(options.pop("force_new"))
         multiplex = bool(options.pop("multiplex"))
-        manager, namespace = _lookup[0](url, force_new, multiplex, options)
+        manager, namespace = _find_manager(url, force_new, multiplex, options)
         manager.nsps.setdefault(namespace, self)
         self._url = url
-        self._use(manager, namespace)
+        self._attach(manager, namespace)
 
     def _attach(self, manager: ManagerPort, namespace: str) -> None:
-        """Become ``manager``'s socket of ``namespace`` (``Manager.socket``)."""
-        self._use(manager, namespace)
-
-    def _use(self, manager: ManagerPort, namespace: str) -> None:
+        """Become ``manager``'s socket of ``namespace`` (also what ``Manager.socket`` does)."""
         changed = manager.parser is not self._parser or namespace != self.namespace
         self._io = manager
         self.namespace = namespace
@@ -332,7 +333,7 @@ class Client(SocketListeners, EmitMethods):
         if url is None:
             url = self._url
         if url is None:
-            raise ValueError("no URL to connect to: pass one to Client(url) or connect(url)")
+            raise ValueError(_NO_URL)
         if self._io is not None and url == self._url and not options:
             return  # the connection already chosen
         if self._active:
@@ -351,9 +352,7 @@ class Client(SocketListeners, EmitMethods):
         """
         io = self._io
         if io is None:
-            raise RuntimeError(
-                "this client has no URL yet: pass one to Client(url) or connect(url)"
-            )
+            raise RuntimeError(_NO_URL)
         return io
 
     @property
@@ -417,7 +416,7 @@ class Client(SocketListeners, EmitMethods):
         if url is not None or options:
             self._configure(url, options)
         if self._io is None:
-            raise ValueError("no URL to connect to: pass one to Client(url) or connect(url)")
+            raise ValueError(_NO_URL)
         if self.connected:
             return self
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -433,8 +432,13 @@ class Client(SocketListeners, EmitMethods):
         return self
 
     def open(self) -> Client:
-        """Start connecting without waiting (the JavaScript ``socket.connect()``)."""
-        manager = self.manager
+        """Start connecting without waiting (the JavaScript ``socket.connect()``).
+
+        Raises ``ValueError`` when the client has no URL yet.
+        """
+        manager = self._io
+        if manager is None:
+            raise ValueError(_NO_URL)
         if self.connected or (self._active and manager.ready_state != "closed"):
             return self  # connected, or connecting already
         self._done.clear()
