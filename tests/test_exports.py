@@ -36,7 +36,6 @@ MISSING_ALL = {
     "socketwire.engine.socket",
     "socketwire.engine.ticker",
     "socketwire.server",
-    "socketwire.server.acks",
     "socketwire.server.broadcast_operator",
     "socketwire.server.connection",
     "socketwire.server.namespace",

@@ -1,14 +1,19 @@
 """Event handlers: how they are registered and how they are called (layer 1, asyncio).
 
-Shared by the server and the client; each side binds it to its own logger
-(``server/listeners.py``, ``client/listeners.py``).  This module imports nothing
-of the package.
+Shared by the server and the client; each side binds a :class:`Runner` to its own
+logger (``server/listeners.py``, ``client/listeners.py``).
 
 A handler is sync or async.  Its return value is the acknowledgement (a tuple
 spreads into several ack arguments, ``None`` acks with no argument), unless it
 takes an ``ack`` keyword parameter: then it receives the ack callable (``None``
 when the peer asked for no ack) and acks explicitly.  When several handlers
 listen to one event, the first answers.
+
+:meth:`Runner.dispatch` is the one implementation of that rule for both sides.
+It is on the path of every incoming event, so the common case stays short: a
+plain sync handler (learned once, at registration) is called directly and its
+usual answers (``None``, a tuple, a str, a number, a dict...) are sent as the
+ack with no awaitable check and no ack callable built.
 
 Handler failures are logged, never propagated into the connection.
 """
@@ -22,10 +27,16 @@ from collections.abc import Awaitable, Callable, Mapping
 from types import CoroutineType, MappingProxyType
 from typing import Any, ClassVar, Final, TypeVar, overload
 
-__all__ = ["Emitter", "F", "Handler", "Listener", "Runner", "ack_args", "ack_reply"]
+from socketwire.acks import AckSink, ack_args, once_ack
+
+__all__ = ["Emitter", "F", "Handler", "Listener", "Runner"]
 
 Handler = Callable[..., Any]
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Return values that are certainly not awaitable: checking their type first
+# saves the ``__await__`` lookup, which costs more than the rest of an ack.
+_PLAIN_ANSWERS = frozenset({str, int, float, bool, dict, list, bytes})
 
 
 class Listener:
@@ -48,28 +59,12 @@ class Listener:
         self.plain = not self.is_async and not self.wants_ack
 
 
-def ack_args(result: Any) -> list[Any]:
-    """A handler's return value as the list of ack arguments."""
-    if result is None:
-        return []
-    if isinstance(result, tuple):
-        return list(result)
-    return [result]
-
-
-def ack_reply(ack: Callable[..., None] | None) -> Callable[[Any], None] | None:
-    """Turn an ack callable into a function of a handler's return value."""
-    if ack is None:
-        return None
-
-    def reply(result: Any) -> None:
-        ack(*ack_args(result))
-
-    return reply
-
-
 async def _await(awaitable: Awaitable[Any]) -> Any:
     return await awaitable
+
+
+def _name(fn: Any) -> Any:
+    return getattr(fn, "__qualname__", fn)
 
 
 class Runner:
@@ -77,6 +72,9 @@ class Runner:
 
     With ``log_task_failures``, a spawned task that fails is logged; otherwise its
     exception is left to asyncio (reported when the task is collected).
+
+    ``where`` arguments name the caller in failure logs (a socket, whose repr
+    carries its id and namespace); they are formatted only when a handler fails.
     """
 
     __slots__ = ("_done", "_tasks", "log")
@@ -104,85 +102,120 @@ class Runner:
             if exc is not None:
                 self.log.error("task failed", exc_info=exc)
 
-    async def run_async(
+    def dispatch(
+        self,
+        listeners: list[Listener],
+        event: Any,
+        args: tuple[Any, ...],
+        ack_id: int | None,
+        sink: AckSink | None,
+        where: object,
+    ) -> int | None:
+        """Call ``listeners`` with ``args``; the first one answers ``ack_id`` (if any).
+
+        Returns the ack id still unanswered: ``ack_id`` when there was no
+        listener, else None.  A caller with a second set of listeners (the
+        server: the socket's own, then its namespace's) passes it on.
+        """
+        if len(listeners) == 1:
+            self.call(listeners[0], event, args, ack_id, sink, where)
+            return None
+        if not listeners:
+            return ack_id
+        # A copy: a handler may add or remove listeners of this event.
+        for listener in list(listeners):
+            self.call(listener, event, args, ack_id, sink, where)
+            ack_id = None
+        return None
+
+    def call(
+        self,
+        listener: Listener,
+        event: Any,
+        args: tuple[Any, ...],
+        ack_id: int | None,
+        sink: AckSink | None,
+        where: object,
+    ) -> None:
+        """Call one listener; with an ``ack_id``, its answer goes to ``sink``."""
+        fn = listener.fn
+        if listener.plain:
+            try:
+                result = fn(*args)
+            except Exception:
+                self.log.exception("handler %s failed on %r (%s)", _name(fn), event, where)
+                return
+            if ack_id is None or sink is None:
+                if (
+                    result is not None
+                    and type(result) not in _PLAIN_ANSWERS
+                    and inspect.isawaitable(result)
+                ):
+                    # A sync function that returned a coroutine: run it to the end.
+                    self.spawn(self._finish(result, None, None, event, where))
+                return
+            t = type(result)
+            if t is tuple:
+                sink.send_ack(ack_id, list(result))
+            elif result is None:
+                sink.send_ack(ack_id, [])
+            elif t in _PLAIN_ANSWERS or not hasattr(t, "__await__"):
+                sink.send_ack(ack_id, [result])
+            else:
+                self.spawn(self._finish(result, ack_id, sink, event, where))
+            return
+        kwargs: dict[str, Any]
+        if listener.wants_ack:
+            kwargs = {"ack": None if ack_id is None or sink is None else once_ack(sink, ack_id)}
+            ack_id = None  # the handler answers itself
+        else:
+            kwargs = {}
+        if listener.is_async:
+            self.spawn(self._run_async(fn, args, kwargs, ack_id, sink, event, where))
+            return
+        try:
+            result = fn(*args, **kwargs)
+        except Exception:
+            self.log.exception("handler %s failed on %r (%s)", _name(fn), event, where)
+            return
+        if inspect.isawaitable(result):
+            self.spawn(self._finish(result, None, None, event, where))
+
+    async def _run_async(
         self,
         fn: Handler,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
-        reply: Callable[[Any], None] | None,
+        ack_id: int | None,
+        sink: AckSink | None,
+        event: Any,
         where: object,
     ) -> None:
         """Await an async handler, then ack with its result when asked to."""
         try:
             result = await fn(*args, **kwargs)
         except Exception:
-            self.log.exception("handler %s failed (%s)", getattr(fn, "__qualname__", fn), where)
+            self.log.exception("handler %s failed on %r (%s)", _name(fn), event, where)
             return
-        if reply is not None:
-            reply(result)
+        if ack_id is not None and sink is not None:
+            sink.send_ack(ack_id, ack_args(result))
 
-    def call(
+    async def _finish(
         self,
-        listener: Listener,
-        args: tuple[Any, ...],
-        ack: Callable[..., None] | None,
-        reply: Callable[[Any], None] | None,
+        awaitable: Any,
+        ack_id: int | None,
+        sink: AckSink | None,
+        event: Any,
         where: object,
     ) -> None:
-        """Call one listener.
-
-        ``ack`` is the explicit ack callable for handlers that take one; ``reply`` is
-        called with the return value when the peer asked for an ack and the handler
-        does not ack explicitly.
-        """
-        fn = listener.fn
-        kwargs: dict[str, Any] = {}
-        if listener.wants_ack:
-            kwargs["ack"] = ack
-            reply = None
-        if listener.is_async:
-            self.spawn(self.run_async(fn, args, kwargs, reply, where))
-            return
-        try:
-            result = fn(*args, **kwargs)
-        except Exception:
-            self.log.exception("handler %s failed (%s)", getattr(fn, "__qualname__", fn), where)
-            return
-        if inspect.isawaitable(result):
-            self.call_awaitable(result, reply, where)
-        elif reply is not None:
-            reply(result)
-
-    def call_awaitable(
-        self, awaitable: Any, reply: Callable[[Any], None] | None, where: object
-    ) -> None:
         """Finish an awaitable that a sync handler returned, then ack with its result."""
-        self.spawn(self._await_then(awaitable, reply, where))
-
-    async def _await_then(
-        self, awaitable: Any, reply: Callable[[Any], None] | None, where: object
-    ) -> None:
         try:
             result = await awaitable
         except Exception:
-            self.log.exception("handler failed (%s)", where)
+            self.log.exception("handler failed on %r (%s)", event, where)
             return
-        if reply is not None:
-            reply(result)
-
-    def dispatch(
-        self,
-        listeners: list[Listener],
-        args: tuple[Any, ...],
-        ack: Callable[..., None] | None,
-        where: object,
-    ) -> None:
-        """Call ``listeners`` with ``args``; the first one answers ``ack`` (if any)."""
-        pending = ack is not None
-        for listener in listeners if len(listeners) == 1 else list(listeners):
-            reply = ack_reply(ack) if pending and not listener.wants_ack else None
-            self.call(listener, args, ack if pending else None, reply, where)
-            pending = False
+        if ack_id is not None and sink is not None:
+            sink.send_ack(ack_id, ack_args(result))
 
 
 # The registry of an emitter that never registered a listener: one shared empty
@@ -220,7 +253,13 @@ class Emitter:
     def on(self, event: str, handler: None = None) -> Callable[[F], F]: ...
 
     def on(self, event: str, handler: Handler | None = None) -> Any:
-        """Register ``handler`` for ``event``; without a handler, return a decorator."""
+        """Register ``handler`` for ``event``; without a handler, return a decorator.
+
+        Sync or async.  For an event from the peer, the handler's return value is
+        the acknowledgement when the peer asked for one (a tuple spreads into
+        several arguments); a handler with an ``ack`` parameter gets the ack
+        callable instead.
+        """
         return self._register(event, handler, False)
 
     @overload
@@ -285,4 +324,4 @@ class Emitter:
         """Call every listener of ``event`` with ``args`` (no acknowledgement)."""
         lst = self._take(event)
         if lst:
-            self.runner.dispatch(lst, args, None, where or event)
+            self.runner.dispatch(lst, event, args, None, None, where)

@@ -60,14 +60,16 @@ async def make_client() -> AsyncIterator[ClientFactory]:
     """``make_client(url, **options)``: a Client with a new connection, closed after the test."""
     made: list[Client] = []
 
-    def make(url: str, **options: Any) -> Client:
+    def make(url: str | None, **options: Any) -> Client:
         options.setdefault("force_new", True)
         client = Client(url, **options)
         made.append(client)
         return client
 
     yield make
-    for client in made:
-        client.manager.close()
-    for client in made:
-        await client.manager.wait_closed()
+    # A client created without a URL may never have got one (no manager).
+    managers = [client.manager for client in made if client.url is not None]
+    for manager in managers:
+        manager.close()
+    for manager in managers:
+        await manager.wait_closed()

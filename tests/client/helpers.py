@@ -6,7 +6,8 @@ import asyncio
 from collections.abc import Callable
 from typing import Any
 
-from socketwire.client import Client, Manager
+from socketwire.client import Client
+from socketwire.client.socket import ManagerPort
 
 WAIT = 5.0  # the bound of every wait
 
@@ -80,7 +81,7 @@ MANAGER_EVENTS = (
 )
 
 
-def watch_manager(manager: Manager, events: Events | None = None) -> Events:
+def watch_manager(manager: ManagerPort, events: Events | None = None) -> Events:
     """Record the manager's events."""
     events = events or Events()
     for name in MANAGER_EVENTS:

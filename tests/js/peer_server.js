@@ -2,12 +2,13 @@
 // The official socket.io server (4.8.x) as a peer for socketwire's client tests.
 //
 // Usage: node peer_server.js [--port N] [--recovery] [--ping-interval MS] [--ping-timeout MS]
-//                            [--tls-cert FILE --tls-key FILE]
+//                            [--tls-cert FILE --tls-key FILE] [--msgpack]
 //
 // Listens on 127.0.0.1 (port 0 by default) and prints {"port": N} on stdout once
 // ready. Namespaces "/", "/chat" and "/private" (whose middleware wants
 // auth.token === "secret") share the handlers below; tests/client/peers.py mirrors
-// them on socketwire's own server. With --recovery, connection state recovery is on.
+// them on socketwire's own server. With --recovery, connection state recovery is on;
+// with --msgpack, the server speaks socket.io-msgpack-parser.
 
 const fs = require("fs");
 const http = require("http");
@@ -21,6 +22,7 @@ function option(name, fallback) {
 
 const port = Number(option("--port", "0"));
 const recovery = process.argv.includes("--recovery");
+const msgpack = process.argv.includes("--msgpack");
 const pingInterval = Number(option("--ping-interval", "25000"));
 const pingTimeout = Number(option("--ping-timeout", "20000"));
 
@@ -33,6 +35,7 @@ const io = new Server(httpServer, {
   pingInterval,
   pingTimeout,
   connectionStateRecovery: recovery ? { maxDisconnectionDuration: 60000, skipMiddlewares: true } : undefined,
+  parser: msgpack ? require("socket.io-msgpack-parser") : undefined,
 });
 
 const records = new Map(); // key -> values received by "record" / "flaky"

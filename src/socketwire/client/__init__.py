@@ -27,7 +27,8 @@ from typing import Any
 from socketwire.client.backoff import Backoff, backoff_delays, backoff_ms
 from socketwire.client.errors import TransportError
 from socketwire.client.manager import Manager
-from socketwire.client.socket import Client, EmitOptions
+from socketwire.client.socket import Client
+from socketwire.emit_options import EmitOptions
 
 __all__ = [
     "Backoff",
@@ -41,12 +42,12 @@ __all__ = [
 ]
 
 
-async def connect(url: str = "http://localhost", **options: Any) -> Client:
+async def connect(url: str, **options: Any) -> Client:
     """Create a :class:`Client` for ``url`` (its path is the namespace) and connect it.
 
     ``options`` are :class:`Client`'s (``auth``, ``retries``, ``ack_timeout``,
     ``force_new``) and :class:`Manager`'s (``transports``, ``path``, ``query``,
-    ``headers``, ``ssl``, ``reconnection``...).  Raises
+    ``headers``, ``ssl``, ``parser``, ``reconnection``...).  Raises
     :class:`~socketwire.errors.ConnectionRefused` when the server refuses the
     namespace, :class:`TransportError` when the connection cannot be made and no
     retry is left.

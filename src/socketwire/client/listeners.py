@@ -1,22 +1,24 @@
 """The client's event listeners: :mod:`socketwire.handlers` bound to its logger.
 
 Handler failures and the failures of the client's tasks are logged to
-``socketwire.client``, never propagated into the connection.
+``socketwire.client``, never propagated into the connection.  The manager's
+events use :class:`EventEmitter`; a ``Client``, which also has catch-all
+listeners, is a :class:`socketwire.listeners.SocketListeners` with this
+:data:`runner`.
 """
 
 from __future__ import annotations
 
 import logging
 
-from socketwire.handlers import Emitter, F, Handler, Listener, Runner, ack_args
+from socketwire.handlers import Emitter, F, Handler, Listener, Runner
 
-__all__ = ["EventEmitter", "F", "Handler", "Listener", "ack_args", "dispatch", "spawn"]
+__all__ = ["EventEmitter", "F", "Handler", "Listener", "runner", "spawn"]
 
 log = logging.getLogger("socketwire.client")
 
 runner = Runner(log, log_task_failures=True)
 spawn = runner.spawn
-dispatch = runner.dispatch
 
 
 class EventEmitter(Emitter):

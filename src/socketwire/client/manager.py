@@ -2,8 +2,8 @@
 
 As the JavaScript client's ``Manager``: it opens the Engine.IO connection
 (:class:`~socketwire.client.engine.EngineClient`) with a connect ``timeout``, decodes
-Socket.IO packets and routes them to the :class:`~socketwire.client.socket.Client`
-of their namespace, and when the connection is lost, reconnects with exponential
+Socket.IO packets (with its ``parser``) and routes them to the
+:class:`~socketwire.client.socket.Client` of their namespace, and when the connection is lost, reconnects with exponential
 backoff (:mod:`socketwire.client.backoff`) until ``reconnection_attempts`` is
 reached.  It emits ``open``, ``error``, ``close``, ``ping``, the reconnection
 events ``reconnect_attempt``, ``reconnect``, ``reconnect_error`` and
@@ -11,6 +11,11 @@ events ``reconnect_attempt``, ``reconnect``, ``reconnect_error`` and
 ``upgrading`` and ``upgrade`` with the transport name.
 
 It closes itself once no namespace socket is active any more.
+
+This module creates the namespace sockets (:meth:`Manager.socket`, with the
+``Client`` constructor) and keeps the managers shared by URL (:func:`lookup`,
+which ``Client(url)`` reaches through the port it installs in
+:mod:`socketwire.client.socket`); the socket module never imports this one.
 """
 
 from __future__ import annotations
@@ -22,19 +27,18 @@ import random
 import ssl as ssl_module
 import weakref
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, overload
+from typing import Any, overload
 
 from socketwire.client.backoff import Backoff
 from socketwire.client.engine import EngineClient
 from socketwire.client.errors import TransportError
 from socketwire.client.listeners import EventEmitter, F, Handler
+from socketwire.client.socket import Client, use_manager_lookup
 from socketwire.client.transports import POLLING, WEBSOCKET, TransportOptions
 from socketwire.client.url import ParsedUrl, parse_url
-from socketwire.core.socketio.packet import Packet, PacketDecoder, encode
+from socketwire.core.socketio.packet import Packet
+from socketwire.core.socketio.parser import Decoder, Parser, resolve_parser
 from socketwire.errors import RemoteProtocolError
-
-if TYPE_CHECKING:
-    from socketwire.client.socket import Client
 
 __all__ = ["Manager"]
 
@@ -69,7 +73,12 @@ class Manager:
     * ``reconnection`` (True), ``reconnection_attempts`` (infinite),
       ``reconnection_delay`` (1), ``reconnection_delay_max`` (5),
       ``randomization_factor`` (0.5), ``timeout`` (20: the connect timeout, ``None``
-      for none); ``rng`` draws the backoff's randomness (``random.random``).
+      for none); ``rng`` draws the backoff's randomness (``random.random``);
+    * ``parser``: how Socket.IO packets are encoded, as the server's option: None
+      (socket.io-parser's format), ``"msgpack"`` (the npm package
+      ``socket.io-msgpack-parser``'s, with the ``msgpack`` extra installed) or a
+      parser object (see :mod:`socketwire.core.socketio.parser`).  The server must
+      use the same one.
     """
 
     __slots__ = (
@@ -88,6 +97,7 @@ class Manager:
         "last_error",
         "max_message_size",
         "nsps",
+        "parser",
         "path",
         "query",
         "randomization_factor",
@@ -122,6 +132,7 @@ class Manager:
         timestamp_requests: bool = True,
         max_message_size: int = 100 * 1024 * 1024,
         rng: Callable[[], float] = random.random,
+        parser: Any = None,
     ) -> None:
         self.url: ParsedUrl = parse_url(url, path)
         self.path = path
@@ -156,11 +167,12 @@ class Manager:
             jitter=randomization_factor,
             rng=rng,
         )
+        self.parser: Parser = resolve_parser(parser)
         self.nsps: dict[str, Client] = {}
         self.engine: EngineClient | None = None
         self.last_error: BaseException | None = None
         self._emitter = EventEmitter()
-        self._decoder = PacketDecoder()
+        self._decoder: Decoder = self.parser.decoder()
         self._ready_state = "closed"
         self._reconnecting = False
         self._skip_reconnect = not reconnection
@@ -227,13 +239,12 @@ class Manager:
         ``auth`` (a dict, or a sync or async callable returning one, evaluated at each
         connection), ``retries`` and ``ack_timeout`` apply to a new socket only.
         """
-        from socketwire.client.socket import Client
-
         if not namespace.startswith("/"):
             namespace = "/" + namespace
         sock = self.nsps.get(namespace)
         if sock is None:
-            sock = Client._create(self, namespace, auth, retries, ack_timeout)
+            sock = Client(auth=auth, retries=retries, ack_timeout=ack_timeout)
+            sock.attach(self, namespace)
             self.nsps[namespace] = sock
         return sock
 
@@ -291,7 +302,7 @@ class Manager:
             self._ready_state = "closed"
             self.last_error = err
             self._emit("error", err)
-            self._for_sockets(lambda s: s._on_error(err))
+            self._for_sockets(lambda s: s.handle_error(err))
             if callback is not None:
                 callback(err)
             else:
@@ -315,7 +326,7 @@ class Manager:
     def _on_open(self, engine: EngineClient) -> None:
         self._cleanup()
         self._ready_state = "open"
-        self._decoder = PacketDecoder()
+        self._decoder = self.parser.decoder()
         engine.on_ping = self._on_ping
         engine.on_message = self._on_data
         engine.on_error = self._on_engine_error
@@ -323,7 +334,7 @@ class Manager:
         engine.on_upgrading = self._on_upgrading
         engine.on_upgrade = self._on_upgrade
         self._emit("open")
-        self._for_sockets(lambda s: s._on_open())
+        self._for_sockets(lambda s: s.handle_open())
 
     def _on_ping(self) -> None:
         self._emit("ping")
@@ -337,14 +348,14 @@ class Manager:
     def _on_engine_error(self, err: BaseException) -> None:
         self.last_error = err
         self._emit("error", err)
-        self._for_sockets(lambda s: s._on_error(err))
+        self._for_sockets(lambda s: s.handle_error(err))
 
     def _on_engine_close(self, reason: str, description: Any) -> None:
         self._on_close(reason, description)
 
     def _for_sockets(self, fn: Callable[[Client], None]) -> None:
         for sock in list(self.nsps.values()):
-            if sock._active:
+            if sock.active:
                 fn(sock)
 
     # -- receiving -------------------------------------------------------------------------
@@ -360,23 +371,28 @@ class Manager:
         if packet is None:
             return
         sock = self.nsps.get(packet.nsp)
-        if sock is not None and sock._active:
-            sock._on_packet(packet)
+        if sock is not None and sock.active:
+            sock.handle_packet(packet)
 
     # -- sending -----------------------------------------------------------------------------
 
-    def _write(self, text: bytes, attachments: list[bytes]) -> None:
+    def write_encoded(self, text: bytes, attachments: list[bytes]) -> None:
+        """Send one packet already encoded by the parser (dropped while closed)."""
         engine = self.engine
         if engine is None:
             return
-        if attachments:
+        if not attachments:
+            engine.write(((text, False),))
+        elif text:
             engine.write([(text, False), *((a, True) for a in attachments)])
         else:
-            engine.write(((text, False),))
+            # A parser that sends binary messages only (msgpack): no text part.
+            engine.write([(a, True) for a in attachments])
 
-    def _packet(self, packet: Packet) -> None:
-        text, attachments = encode(packet)
-        self._write(text, attachments)
+    def send_packet(self, packet: Packet) -> None:
+        """Encode and send one packet."""
+        text, attachments = self.parser.encode(packet)
+        self.write_encoded(text, attachments)
 
     # -- closing -----------------------------------------------------------------------------
 
@@ -400,10 +416,10 @@ class Manager:
         """Keep track of a closing engine until its sockets are released."""
         self._closing.add(engine)
 
-    def _destroy(self, sock: Client) -> None:
+    def remove_socket(self, sock: Client) -> None:
         """A socket became inactive: close the connection when it was the last one."""
         for other in self.nsps.values():
-            if other._active:
+            if other.active:
                 return
         self._close()
 
@@ -428,7 +444,7 @@ class Manager:
         self._backoff.reset()
         self._ready_state = "closed"
         self._emit("close", reason, description)
-        self._for_sockets(lambda s: s._on_close(reason))
+        self._for_sockets(lambda s: s.handle_close(reason))
         if self.reconnection and not self._skip_reconnect:
             self._reconnect()
         elif not self._reconnecting:
@@ -489,7 +505,7 @@ class Manager:
 
     def _give_up(self, err: BaseException | None) -> None:
         """No (re)connection will happen by itself: tell the sockets."""
-        self._for_sockets(lambda s: s._on_given_up(err))
+        self._for_sockets(lambda s: s.handle_given_up(err))
 
 
 def lookup(
@@ -498,7 +514,8 @@ def lookup(
     """The manager for ``url`` and the namespace, as the JavaScript ``io()`` picks it.
 
     Managers are shared by URL identity unless ``force_new`` or not ``multiplex``, or
-    when the shared one already has a socket for that namespace.
+    when the shared one already has a socket for that namespace or speaks another
+    ``parser``.
     """
     parsed = parse_url(url, options.get("path", "/socket.io"))
     namespace = parsed.namespace
@@ -511,10 +528,16 @@ def lookup(
             running = None
         if loop is not None and (loop.is_closed() or (running is not None and loop is not running)):
             cached = None
-    same_namespace = cached is not None and namespace in cached.nsps
-    if force_new or not multiplex or same_namespace:
+    unfit = cached is not None and (
+        namespace in cached.nsps or cached.parser is not resolve_parser(options.get("parser"))
+    )
+    if force_new or not multiplex or unfit:
         return Manager(url, **options), namespace
     if cached is None:
         cached = Manager(url, **options)
         _cache[parsed.id] = cached
     return cached, namespace
+
+
+# ``Client(url)`` and ``client.connect(url)`` find their manager here.
+use_manager_lookup(lookup)

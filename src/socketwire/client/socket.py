@@ -10,6 +10,16 @@ Events reserved to the client: ``connect``, ``connect_error`` (the error: a
 :class:`~socketwire.errors.ConnectionRefused` carrying the server's CONNECT_ERROR
 ``message`` and ``data``, or a :class:`~socketwire.client.errors.TransportError`)
 and ``disconnect`` (the reason, as the JavaScript client words it).
+
+The listener registry, the catch-all listeners, the emit API and the way handlers
+are called and answer acks are the server's too (:mod:`socketwire.listeners`,
+:mod:`socketwire.emit_options`, :mod:`socketwire.handlers`, :mod:`socketwire.acks`).
+
+A client talks to its :class:`~socketwire.client.manager.Manager` (the shared
+Engine.IO connection) through :class:`ManagerPort` only.  The manager module
+creates its namespace sockets with :class:`Client` and so imports this module;
+this module never imports it back: a ``Client`` given a URL finds its manager
+through the lookup that the manager module installs (:func:`use_manager_lookup`).
 """
 
 from __future__ import annotations
@@ -17,21 +27,23 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections import deque
-from collections.abc import Callable, Generator
-from functools import partial
+from collections.abc import Awaitable, Callable, Generator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Final, overload
+from typing import Any, ClassVar, Final, Protocol, overload
 
-from socketwire.client.listeners import EventEmitter, F, Handler, Listener, dispatch, spawn
-from socketwire.client.manager import lookup
-from socketwire.core.socketio.packet import Packet, PacketType, encode_ack, encode_event
-from socketwire.errors import AckTimeout, ConnectionRefused, Disconnected
+from socketwire.acks import CallbackAck, ErrorFirstAck, PendingAck, ack_value
+from socketwire.client.engine import EngineClient
+from socketwire.client.listeners import runner, spawn
+from socketwire.client.retry import RetryQueue
+from socketwire.client.url import ParsedUrl
+from socketwire.core.socketio.packet import Packet, PacketType
+from socketwire.core.socketio.parser import Parser, resolve_parser
+from socketwire.emit_options import EmitMethods
+from socketwire.errors import ConnectionRefused, Disconnected, LocalProtocolError
+from socketwire.handlers import F, Handler, Runner
+from socketwire.listeners import SocketListeners
 
-if TYPE_CHECKING:
-    from socketwire.client.manager import Manager
-
-__all__ = ["Client", "EmitOptions"]
+__all__ = ["Client", "ManagerLookup", "ManagerPort", "use_manager_lookup"]
 
 log = logging.getLogger("socketwire.client")
 
@@ -53,25 +65,92 @@ _V2_MESSAGE: Final = (
     "but they are not compatible"
 )
 
+_NO_URL: Final = "no URL to connect to: pass one to Client(url) or connect(url)"
 
-def ack_value(args: tuple[Any, ...]) -> Any:
-    """The value of an acknowledgement: its argument, a tuple of several, or None."""
-    if len(args) == 1:
-        return args[0]
-    return args if args else None
+# Options of the socket itself; any other option is the connection's (the manager's).
+_SOCKET_OPTIONS: Final = frozenset(("auth", "retries", "ack_timeout"))
 
 
-class _Ack:
-    """A pending acknowledgement; ``with_error`` callbacks take an error first."""
+class ManagerPort(Protocol):
+    """A :class:`Client`'s view of its manager (``client.manager``).
 
-    __slots__ = ("fn", "timer", "with_error")
+    What the client itself uses (``write_encoded``, ``send_packet``,
+    ``remove_socket``), and the public face of
+    :class:`~socketwire.client.manager.Manager` for code that reaches the manager
+    through a client.
+    """
 
-    def __init__(
-        self, fn: Callable[..., Any], with_error: bool, timer: asyncio.TimerHandle | None
-    ) -> None:
-        self.fn = fn
-        self.with_error = with_error
-        self.timer = timer
+    url: ParsedUrl
+    engine: EngineClient | None
+    parser: Parser
+    nsps: dict[str, Client]
+
+    @property
+    def ready_state(self) -> str: ...
+
+    @property
+    def reconnecting(self) -> bool: ...
+
+    @property
+    def transport(self) -> str | None: ...
+
+    def socket(
+        self,
+        namespace: str = "/",
+        *,
+        auth: Any = None,
+        retries: int = 0,
+        ack_timeout: float | None = None,
+    ) -> Client: ...
+
+    @overload
+    def on(self, event: str, handler: F) -> F: ...
+
+    @overload
+    def on(self, event: str, handler: None = None) -> Callable[[F], F]: ...
+
+    def once(self, event: str, handler: Handler | None = None) -> Any: ...
+
+    def off(self, event: str | None = None, handler: Handler | None = None) -> None: ...
+
+    def open(self, callback: Callable[[BaseException | None], None] | None = None) -> None: ...
+
+    def close(self) -> None: ...
+
+    async def wait_closed(self) -> None: ...
+
+    def write_encoded(self, text: bytes, attachments: list[bytes]) -> None:
+        """Send one packet already encoded by the parser."""
+
+    def send_packet(self, packet: Packet) -> None:
+        """Encode and send one packet."""
+
+    def remove_socket(self, sock: Client) -> None:
+        """``sock`` became inactive: the connection closes after its last socket."""
+
+
+class ManagerLookup(Protocol):
+    """Finds the manager of a URL: ``(manager, namespace)``, as the JavaScript ``io()``."""
+
+    def __call__(
+        self, url: str, force_new: bool, multiplex: bool, options: dict[str, Any]
+    ) -> tuple[ManagerPort, str]: ...
+
+
+def _no_lookup(
+    url: str, force_new: bool, multiplex: bool, options: dict[str, Any]
+) -> tuple[ManagerPort, str]:
+    # Never reached through the package: socketwire.client imports the manager module.
+    raise RuntimeError("socketwire.client.manager is not imported")
+
+
+_find_manager: ManagerLookup = _no_lookup
+
+
+def use_manager_lookup(lookup: ManagerLookup) -> None:
+    """Install how a :class:`Client` finds the manager of its URL (done by the manager module)."""
+    global _find_manager
+    _find_manager = lookup
 
 
 class _Outgoing:
@@ -88,41 +167,25 @@ class _Outgoing:
         self.attachments = attachments
 
 
-class _Queued:
-    """An emit of the retry queue (``retries``): sent until acknowledged."""
-
-    __slots__ = ("args", "callback", "event", "id", "pending", "timeout", "try_count")
-
-    def __init__(
-        self,
-        seq: int,
-        event: str,
-        args: tuple[Any, ...],
-        callback: Callable[..., Any] | None,
-        timeout: float | None,
-    ) -> None:
-        self.id = seq
-        self.event = event
-        self.args = args
-        self.callback = callback
-        self.timeout = timeout
-        self.try_count = 0
-        self.pending = False
-
-
 class _Closing:
     """What :meth:`Client.disconnect` returns: await it to wait for the sockets to close."""
 
     __slots__ = ("_manager",)
 
-    def __init__(self, manager: Manager) -> None:
+    def __init__(self, manager: ManagerPort | None) -> None:
         self._manager = manager
 
     def __await__(self) -> Generator[Any, None, None]:
+        if self._manager is None:
+            return _nothing().__await__()
         return self._manager.wait_closed().__await__()
 
 
-class Client:
+async def _nothing() -> None:
+    return None
+
+
+class Client(SocketListeners, EmitMethods):
     """A Socket.IO client connected to one namespace.
 
     ::
@@ -137,49 +200,60 @@ class Client:
         answer = await client.emit_with_ack("hello", "world", timeout=5)
         await client.disconnect()
 
+    The URL (its path is the namespace) may also come later, as python-socketio
+    has it: ``client = Client()`` then ``await client.connect("http://...")``.
+
     Namespaces opened on the same URL share one Engine.IO connection (one
     :class:`~socketwire.client.manager.Manager`) unless ``force_new=True`` (or
     ``multiplex=False``).  Other keyword options are the manager's (``transports``,
-    ``path``, ``query``, ``headers``, ``ssl``, ``reconnection``..., see
+    ``path``, ``query``, ``headers``, ``ssl``, ``parser``, ``reconnection``..., see
     :class:`~socketwire.client.manager.Manager`); they apply when this client creates
-    the connection.
+    the connection.  ``parser="msgpack"`` speaks the format of the npm package
+    ``socket.io-msgpack-parser``, for a server that uses it.
 
     Socket options: ``auth`` (a dict, or a sync or async callable returning one,
     evaluated at every connection), ``retries`` (resend each emit until
     acknowledged, up to this many extra times; emits then go out one at a time) and
     ``ack_timeout`` (default timeout of acknowledgements, seconds).
+
+    While disconnected, emits are buffered and sent on (re)connection.  An emit's
+    ``callback`` is called error first (``callback(err, *args)``) when a timeout
+    applies (``timeout(s)``, ``ack_timeout``) or ``retries`` is set, ``err`` being
+    None, an :class:`~socketwire.errors.AckTimeout` or a
+    :class:`~socketwire.errors.Disconnected`; ``emit_with_ack`` waits for the
+    reconnection while its emit is still buffered.
     """
 
     __slots__ = (
-        "__weakref__",
         "_acks",
         "_active",
-        "_any",
-        "_any_outgoing",
         "_auth_task",
+        "_connection",
         "_done",
-        "_emitter",
         "_ids",
+        "_io",
         "_last_offset",
+        "_parser",
         "_pid",
         "_queue",
-        "_queue_seq",
         "_receive_buffer",
         "_send_buffer",
+        "_url",
         "_waiters",
         "ack_timeout",
         "auth",
         "connected",
         "id",
-        "manager",
         "namespace",
         "recovered",
         "retries",
     )
 
+    runner: ClassVar[Runner] = runner
+
     def __init__(
         self,
-        url: str = "http://localhost",
+        url: str | None = None,
         *,
         auth: Any = None,
         retries: int = 0,
@@ -188,68 +262,122 @@ class Client:
         multiplex: bool = True,
         **options: Any,
     ) -> None:
-        manager, namespace = lookup(url, force_new, multiplex, options)
-        self._setup(manager, namespace, auth, retries, ack_timeout)
-        manager.nsps.setdefault(namespace, self)
-
-    @classmethod
-    def _create(
-        cls,
-        manager: Manager,
-        namespace: str,
-        auth: Any,
-        retries: int,
-        ack_timeout: float | None,
-    ) -> Client:
-        self = cls.__new__(cls)
-        self._setup(manager, namespace, auth, retries, ack_timeout)
-        return self
-
-    def _setup(
-        self,
-        manager: Manager,
-        namespace: str,
-        auth: Any,
-        retries: int,
-        ack_timeout: float | None,
-    ) -> None:
-        self.manager = manager
-        self.namespace = namespace
+        super().__init__()
         self.auth = auth
         self.retries = retries
         self.ack_timeout = ack_timeout
+        self.namespace = "/"
         self.id: str | None = None
         self.connected = False
         self.recovered = False
+        self._url: str | None = None
+        self._io: ManagerPort | None = None
+        # How to find or open the connection: lookup's flags and the manager's options.
+        self._connection: dict[str, Any] = {
+            "force_new": force_new,
+            "multiplex": multiplex,
+            **options,
+        }
+        self._parser: Parser = resolve_parser(options.get("parser"))
         self._active = False
-        self._emitter = EventEmitter()
-        self._any: list[Callable[..., Any]] | None = None
-        self._any_outgoing: list[Callable[..., Any]] | None = None
-        self._acks: dict[int, _Ack] = {}
+        self._acks: dict[int, PendingAck] = {}
         self._ids = 0
         self._send_buffer: list[_Outgoing] = []
         self._receive_buffer: list[tuple[list[Any], int | None]] = []
-        self._queue: deque[_Queued] = deque()
-        self._queue_seq = 0
+        self._queue = RetryQueue()
         self._pid: str | None = None
         self._last_offset: str | None = None
         self._waiters: list[asyncio.Future[None]] = []
         self._done = asyncio.Event()
         self._done.set()
         self._auth_task: asyncio.Task[Any] | None = None
+        if url is not None:
+            self._bind(url)
 
     def __repr__(self) -> str:
-        return (
-            f"<Client {self.manager.url.id} nsp={self.namespace!r} "
-            f"id={self.id!r} connected={self.connected}>"
-        )
+        where = self._io.url.id if self._io is not None else "(no URL)"
+        return f"<Client {where} nsp={self.namespace!r} id={self.id!r} connected={self.connected}>"
 
-    # -- state ---------------------------------------------------------------------------------
+    # -- the manager ---------------------------------------------------------------------------
+
+    def _bind(self, url: str) -> None:
+        """Take the manager of ``url`` (shared or new) and the namespace of its path."""
+        options = dict(self._connection)
+        force_new = bool(options.pop("force_new"))
+        multiplex = bool(options.pop("multiplex"))
+        manager, namespace = _find_manager(url, force_new, multiplex, options)
+        manager.nsps.setdefault(namespace, self)
+        self._url = url
+        self.attach(manager, namespace)
+
+    def attach(self, manager: ManagerPort, namespace: str) -> None:
+        """Become ``manager``'s socket of ``namespace`` (also what ``Manager.socket`` does)."""
+        changed = manager.parser is not self._parser or namespace != self.namespace
+        self._io = manager
+        self.namespace = namespace
+        self._parser = manager.parser
+        if changed:
+            # Emits buffered before the URL was known: encode them for this connection.
+            for out in self._send_buffer:
+                out.text, out.attachments = self._parser.encode_event(
+                    namespace, out.data, out.ack_id
+                )
+
+    def _unbind(self) -> None:
+        io, self._io = self._io, None
+        if io is not None and io.nsps.get(self.namespace) is self:
+            del io.nsps[self.namespace]
+
+    def _configure(self, url: str | None, options: dict[str, Any]) -> None:
+        """``connect(url, **options)``: socket options, and maybe a new connection."""
+        for name in _SOCKET_OPTIONS & options.keys():
+            setattr(self, name, options.pop(name))
+        if url is None and not options:
+            return
+        if url is None:
+            url = self._url
+        if url is None:
+            raise ValueError(_NO_URL)
+        if self._io is not None and url == self._url and not options:
+            return  # the connection already chosen
+        if self._active:
+            raise RuntimeError(
+                "the client is connected or connecting: disconnect before connecting elsewhere"
+            )
+        self._connection.update(options)
+        self._unbind()
+        self._bind(url)
 
     @property
-    def io(self) -> Manager:
-        """The :class:`Manager` (the shared Engine.IO connection), as ``socket.io`` in JavaScript."""
+    def manager(self) -> ManagerPort:
+        """The :class:`~socketwire.client.manager.Manager`: the (shared) Engine.IO connection.
+
+        Raises ``RuntimeError`` before a URL was given.
+        """
+        io = self._io
+        if io is None:
+            raise RuntimeError(_NO_URL)
+        return io
+
+    @property
+    def url(self) -> str | None:
+        """The URL given to the constructor or to :meth:`connect` (None before one is).
+
+        A socket made by ``Manager.socket`` has none of its own: see ``manager.url``.
+        """
+        return self._url
+
+    @property
+    def io(self) -> ManagerPort:
+        """The manager, as ``socket.io`` in JavaScript."""
         return self.manager
+
+    @property
+    def parser(self) -> Parser:
+        """The Socket.IO parser of this client's connection (the ``parser`` option)."""
+        return self._parser
+
+    # -- state ---------------------------------------------------------------------------------
 
     @property
     def disconnected(self) -> bool:
@@ -264,101 +392,22 @@ class Client:
     @property
     def transport(self) -> str | None:
         """The Engine.IO transport in use (``polling`` or ``websocket``), if connected."""
-        return self.manager.transport
-
-    # -- listeners -------------------------------------------------------------------------------
-
-    @overload
-    def on(self, event: str, handler: F) -> F: ...
-
-    @overload
-    def on(self, event: str, handler: None = None) -> Callable[[F], F]: ...
-
-    def on(self, event: str, handler: Handler | None = None) -> Any:
-        """Register a handler of an event from the server (or ``connect``, ``connect_error``,
-        ``disconnect``); without a handler, a decorator.
-
-        The handler's return value acknowledges the event when the server asked for an
-        ack (a tuple spreads into several arguments); a handler with an ``ack`` parameter
-        gets the ack callable instead.  Sync or async.
-        """
-        return self._emitter.on(event, handler)
-
-    @overload
-    def once(self, event: str, handler: F) -> F: ...
-
-    @overload
-    def once(self, event: str, handler: None = None) -> Callable[[F], F]: ...
-
-    def once(self, event: str, handler: Handler | None = None) -> Any:
-        """Like :meth:`on`, removed after the first call."""
-        return self._emitter.once(event, handler)
-
-    def off(self, event: str | None = None, handler: Handler | None = None) -> None:
-        """Remove a handler, every handler of ``event``, or every handler."""
-        self._emitter.off(event, handler)
-
-    def listeners(self, event: str) -> list[Handler]:
-        """The handlers of ``event``."""
-        return self._emitter.listeners(event)
-
-    def on_any(self, handler: F) -> F:
-        """Call ``handler(event, *args)`` for every event received (before its handlers)."""
-        if self._any is None:
-            self._any = []
-        self._any.append(handler)
-        return handler
-
-    def prepend_any(self, handler: F) -> F:
-        """Like :meth:`on_any`, called before the catch-all handlers already registered."""
-        if self._any is None:
-            self._any = []
-        self._any.insert(0, handler)
-        return handler
-
-    def off_any(self, handler: Handler | None = None) -> None:
-        """Remove one catch-all handler, or all of them."""
-        if handler is None or self._any is None:
-            self._any = None
-            return
-        self._any = [h for h in self._any if h is not handler] or None
-
-    def listeners_any(self) -> list[Handler]:
-        """The catch-all handlers of incoming events."""
-        return list(self._any or ())
-
-    def on_any_outgoing(self, handler: F) -> F:
-        """Call ``handler(event, *args)`` for every event sent (acks excluded)."""
-        if self._any_outgoing is None:
-            self._any_outgoing = []
-        self._any_outgoing.append(handler)
-        return handler
-
-    def prepend_any_outgoing(self, handler: F) -> F:
-        """Like :meth:`on_any_outgoing`, called first."""
-        if self._any_outgoing is None:
-            self._any_outgoing = []
-        self._any_outgoing.insert(0, handler)
-        return handler
-
-    def off_any_outgoing(self, handler: Handler | None = None) -> None:
-        """Remove one outgoing catch-all handler, or all of them."""
-        if handler is None or self._any_outgoing is None:
-            self._any_outgoing = None
-            return
-        self._any_outgoing = [h for h in self._any_outgoing if h is not handler] or None
-
-    def listeners_any_outgoing(self) -> list[Handler]:
-        """The catch-all handlers of outgoing events."""
-        return list(self._any_outgoing or ())
+        return self._io.transport if self._io is not None else None
 
     def _emit_reserved(self, event: str, *args: Any) -> None:
-        self._emitter.emit_local(event, *args)
+        self._emit_local(event, *args, where=self)
 
     # -- connecting ------------------------------------------------------------------------------
 
-    async def connect(self) -> Client:
+    async def connect(self, url: str | None = None, **options: Any) -> Client:
         """Connect to the namespace and wait until the server accepted it.
+
+        ``url`` (its path is the namespace) is needed when the client was created
+        without one; given to a client that has one, it moves the client to that
+        URL (when not connected).  ``options`` are the constructor's: ``auth``,
+        ``retries`` and ``ack_timeout`` update this client; the connection options
+        (``transports``, ``headers``, ``parser``, ``force_new``...) choose the
+        connection, with the URL.
 
         Raises :class:`~socketwire.errors.ConnectionRefused` when the server refuses
         the namespace (CONNECT_ERROR: its ``message`` and ``data``).  Connection
@@ -366,7 +415,12 @@ class Client:
         by a ``connect_error`` event; the last failure is raised once no more attempt
         will be made (``reconnection=False``, or ``reconnection_attempts`` spent).
         Cancelling the call abandons the connection (as :meth:`disconnect`).
+        Raises ``ValueError`` when neither the constructor nor this call gave a URL.
         """
+        if url is not None or options:
+            self._configure(url, options)
+        if self._io is None:
+            raise ValueError(_NO_URL)
         if self.connected:
             return self
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -382,8 +436,13 @@ class Client:
         return self
 
     def open(self) -> Client:
-        """Start connecting without waiting (the JavaScript ``socket.connect()``)."""
-        manager = self.manager
+        """Start connecting without waiting (the JavaScript ``socket.connect()``).
+
+        Raises ``ValueError`` when the client has no URL yet.
+        """
+        manager = self._io
+        if manager is None:
+            raise ValueError(_NO_URL)
         if self.connected or (self._active and manager.ready_state != "closed"):
             return self  # connected, or connecting already
         self._done.clear()
@@ -391,7 +450,7 @@ class Client:
         if not manager.reconnecting:
             manager.open()
         if manager.ready_state == "open":
-            self._on_open()
+            self.handle_open()
         return self
 
     async def __aenter__(self) -> Client:
@@ -405,7 +464,7 @@ class Client:
     ) -> None:
         await self.disconnect()
 
-    def _on_open(self) -> None:
+    def handle_open(self) -> None:
         """The Engine.IO connection is open: send CONNECT (with the auth payload)."""
         auth = self.auth
         if not callable(auth):
@@ -446,14 +505,14 @@ class Client:
                 payload["offset"] = self._last_offset
             payload.update(data or {})
             data = payload
-        self.manager._packet(Packet(_CONNECT, self.namespace, data))
+        self.manager.send_packet(Packet(_CONNECT, self.namespace, data))
 
-    def _on_error(self, err: BaseException) -> None:
+    def handle_error(self, err: BaseException) -> None:
         """The connection failed (or could not open)."""
         if not self.connected:
             self._emit_reserved("connect_error", err)
 
-    def _on_close(self, reason: str) -> None:
+    def handle_close(self, reason: str) -> None:
         """The Engine.IO connection closed."""
         was_connected = self.connected
         self.connected = False
@@ -462,7 +521,7 @@ class Client:
             self._emit_reserved("disconnect", reason)
         self._clear_acks()
 
-    def _on_given_up(self, err: BaseException | None) -> None:
+    def handle_given_up(self, err: BaseException | None) -> None:
         """The manager will not reconnect by itself."""
         self._fail_waiters(err or Disconnected("connection closed"))
         self._done.set()
@@ -475,7 +534,7 @@ class Client:
 
     # -- receiving -------------------------------------------------------------------------------
 
-    def _on_packet(self, packet: Packet) -> None:
+    def handle_packet(self, packet: Packet) -> None:
         ptype = packet.type
         if ptype == _EVENT or ptype == _BINARY_EVENT:
             if self.connected:
@@ -493,7 +552,7 @@ class Client:
                 self._emit_reserved("connect_error", ConnectionRefused(_V2_MESSAGE))
         elif ptype == _DISCONNECT:
             self._destroy()
-            self._on_close("io server disconnect")
+            self.handle_close("io server disconnect")
             self._fail_waiters(Disconnected("io server disconnect"))
         elif ptype == _CONNECT_ERROR:
             data = packet.data
@@ -511,7 +570,7 @@ class Client:
         self._pid = pid  # only given when the server recovers connection state
         self.connected = True
         self._emit_buffered()
-        self._drain_queue(force=True)
+        self._queue.drain(self, force=True)
         self._emit_reserved("connect")
         waiters, self._waiters = self._waiters, []
         for fut in waiters:
@@ -524,42 +583,38 @@ class Client:
             self._on_event(data, ack_id)
         buffered, self._send_buffer = self._send_buffer, []
         manager = self.manager
+        acks = self._acks
         for out in buffered:
-            self._notify_outgoing(out.data)
-            manager._write(out.text, out.attachments)
+            if out.ack_id is not None and out.ack_id not in acks:
+                continue  # its ack timed out while it waited: not sent any more
+            if self._any_out is not None:
+                self._notify_outgoing(out.data)
+            manager.write_encoded(out.text, out.attachments)
 
     def _on_event(self, data: list[Any], ack_id: int | None) -> None:
         event = data[0]
-        args = tuple(data[1:])
         if self._any is not None:
-            for fn in list(self._any):
-                try:
-                    fn(event, *args)
-                except Exception:
-                    log.exception("catch-all handler failed (event %r)", event)
-        listeners: list[Listener] | None = (
-            self._emitter.take(event) if isinstance(event, str) else None
-        )
+            self._notify_any(data)
+        args = tuple(data[1:])
+        listeners = self._take(event) if isinstance(event, str) else None
         if listeners:
-            dispatch(
-                listeners, args, self._make_ack(ack_id) if ack_id is not None else None, repr(event)
-            )
+            runner.dispatch(listeners, event, args, ack_id, self, self)
         if self._pid and args and ack_id is None and type(args[-1]) is str:
             # Connection state recovery: broadcasts carry their offset last.
             self._last_offset = args[-1]
 
-    def _make_ack(self, ack_id: int) -> Callable[..., None]:
-        sent = False
-
-        def ack(*args: Any) -> None:
-            nonlocal sent
-            if sent:
-                return
-            sent = True
-            text, attachments = encode_ack(self.namespace, list(args), ack_id)
-            self.manager._write(text, attachments)
-
-        return ack
+    def send_ack(self, ack_id: int, args: list[Any]) -> None:
+        """Answer the server's ``ack_id`` (the AckSink port of the handlers)."""
+        io = self._io
+        if io is None:
+            return
+        try:
+            text, attachments = self._parser.encode_ack(self.namespace, args, ack_id)
+        except LocalProtocolError as exc:
+            # A handler's return value that cannot travel: the server gets no ack.
+            log.error("%r: ack %d not sent: %s", self, ack_id, exc)
+            return
+        io.write_encoded(text, attachments)
 
     def _on_ack(self, packet: Packet) -> None:
         ack_id = packet.id
@@ -567,50 +622,23 @@ class Client:
         if pending is None:
             log.debug("ack %s matches no pending emit: ignored", ack_id)
             return
-        if pending.timer is not None:
-            pending.timer.cancel()
-        args = packet.data
-        try:
-            if pending.with_error:
-                pending.fn(None, *args)
-            else:
-                pending.fn(*args)
-        except Exception:
-            log.exception("ack callback failed (%s)", self.namespace)
+        pending.resolve(packet.data)
 
-    # -- emitting --------------------------------------------------------------------------------
+    # -- emitting (EmitMethods: emit, send, emit_with_ack, volatile, timeout) ------------------
 
-    def emit(self, event: str, *args: Any, callback: Callable[..., Any] | None = None) -> None:
-        """Send ``event`` with ``args`` (``bytes`` anywhere are sent as binary).
-
-        While disconnected the event is buffered and sent on (re)connection.
-        ``callback(*ack_args)`` is called with the server's acknowledgement; when a
-        timeout applies (``timeout(s)``, ``ack_timeout``) or ``retries`` is set, it is
-        called as ``callback(err, *ack_args)`` with ``err`` None, or an
-        :class:`~socketwire.errors.AckTimeout` / :class:`~socketwire.errors.Disconnected`.
-        """
-        self._emit(event, args, callback, None, False, None)
-
-    def send(self, *args: Any, callback: Callable[..., Any] | None = None) -> None:
-        """Emit a ``message`` event (the WebSocket-like API)."""
-        self._emit("message", args, callback, None, False, None)
-
-    write = send
-
-    async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any:
-        """Emit and wait for the acknowledgement; return its argument (a tuple when
-        several, None when none).
-
-        Raises :class:`~socketwire.errors.AckTimeout` after ``timeout`` seconds (default
-        ``ack_timeout``; none when both are None) and
-        :class:`~socketwire.errors.Disconnected` if the connection is lost first (an
-        emit still buffered keeps waiting for the reconnection instead).
-        """
-        return await self._emit_with_ack(event, args, False, timeout)
+    def _emit(
+        self,
+        event: str,
+        args: tuple[Any, ...],
+        callback: Callable[..., Any] | None,
+        volatile: bool,
+        timeout: float | None,
+    ) -> None:
+        self._send_event(event, args, callback, None, volatile, timeout)
 
     def _emit_with_ack(
         self, event: str, args: tuple[Any, ...], volatile: bool, timeout: float | None
-    ) -> asyncio.Future[Any]:
+    ) -> Awaitable[Any]:
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
         def done(err: BaseException | None, *response: Any) -> None:
@@ -621,19 +649,10 @@ class Client:
             else:
                 fut.set_result(ack_value(response))
 
-        self._emit(event, args, done, True, volatile, timeout)
+        self._send_event(event, args, done, True, volatile, timeout)
         return fut
 
-    @property
-    def volatile(self) -> EmitOptions:
-        """Emit without buffering: dropped unless connected with a writable transport."""
-        return EmitOptions(self, volatile=True)
-
-    def timeout(self, seconds: float) -> EmitOptions:
-        """Emit with an acknowledgement deadline (the callback then takes an error first)."""
-        return EmitOptions(self, timeout=seconds)
-
-    def _emit(
+    def _send_event(
         self,
         event: str,
         args: tuple[Any, ...],
@@ -646,118 +665,44 @@ class Client:
         if event in RESERVED_EVENTS:
             raise ValueError(f'"{event}" is a reserved event name')
         if self.retries and not from_queue and not volatile:
-            self._add_to_queue(event, args, callback, timeout)
+            self._queue.add(self, event, args, callback, timeout)
             return
         data = [event, *args]
-        ack_id: int | None = None
+        ack_id = self._ids if callback is not None else None
+        text, attachments = self._parser.encode_event(self.namespace, data, ack_id)
         if callback is not None:
             ack_id = self._ids
-        text, attachments = encode_event(self.namespace, data, ack_id)
-        if callback is not None:
             self._ids += 1
             if timeout is None:
                 timeout = self.ack_timeout
-            if with_error is None:
-                with_error = timeout is not None
-            self._register_ack(ack_id, callback, with_error, timeout)  # type: ignore[arg-type]
-        engine = self.manager.engine
+            if with_error or timeout is not None:
+                self._acks[ack_id] = ErrorFirstAck(
+                    self._acks, ack_id, callback, timeout, log, report_drop=True
+                )
+            else:
+                self._acks[ack_id] = CallbackAck(callback, log)
+        io = self._io
+        engine = io.engine if io is not None else None
         if volatile and (engine is None or not engine.writable):
             log.debug("volatile %r dropped: transport not writable", event)
-        elif self.connected and engine is not None and not engine.has_ping_expired():
-            if self._any_outgoing is not None:
+        elif (
+            self.connected
+            and io is not None
+            and engine is not None
+            and not engine.has_ping_expired()
+        ):
+            if self._any_out is not None:
                 self._notify_outgoing(data)
-            self.manager._write(text, attachments)
+            io.write_encoded(text, attachments)
         else:
             self._send_buffer.append(_Outgoing(data, ack_id, text, attachments))
-
-    def _notify_outgoing(self, data: list[Any]) -> None:
-        for fn in list(self._any_outgoing or ()):
-            try:
-                fn(*data)
-            except Exception:
-                log.exception("outgoing catch-all handler failed")
-
-    def _register_ack(
-        self, ack_id: int, fn: Callable[..., Any], with_error: bool, timeout: float | None
-    ) -> None:
-        timer = None
-        if timeout is not None:
-            timer = asyncio.get_running_loop().call_later(timeout, self._ack_timed_out, ack_id)
-        self._acks[ack_id] = _Ack(fn, with_error or timer is not None, timer)
-
-    def _ack_timed_out(self, ack_id: int) -> None:
-        pending = self._acks.pop(ack_id, None)
-        if pending is None:
-            return
-        self._send_buffer = [out for out in self._send_buffer if out.ack_id != ack_id]
-        try:
-            pending.fn(AckTimeout("operation has timed out"))
-        except Exception:
-            log.exception("ack callback failed (%s)", self.namespace)
 
     def _clear_acks(self) -> None:
         """On disconnection: acks of emits already sent will never come."""
         buffered = {out.ack_id for out in self._send_buffer}
         for ack_id in list(self._acks):
-            if ack_id in buffered:
-                continue
-            pending = self._acks.pop(ack_id)
-            if pending.timer is not None:
-                pending.timer.cancel()
-            if pending.with_error:
-                try:
-                    pending.fn(Disconnected("socket has been disconnected"))
-                except Exception:
-                    log.exception("ack callback failed (%s)", self.namespace)
-
-    # -- retries (at-least-once delivery) ------------------------------------------------------
-
-    def _add_to_queue(
-        self,
-        event: str,
-        args: tuple[Any, ...],
-        callback: Callable[..., Any] | None,
-        timeout: float | None,
-    ) -> None:
-        packet = _Queued(self._queue_seq, event, args, callback, timeout)
-        self._queue_seq += 1
-        self._queue.append(packet)
-        self._drain_queue()
-
-    def _on_queue_ack(self, packet: _Queued, err: BaseException | None, *response: Any) -> None:
-        queue = self._queue
-        if not queue or queue[0] is not packet:
-            return  # already acknowledged
-        if err is not None:
-            if packet.try_count > self.retries:
-                log.debug("packet %d discarded after %d tries", packet.id, packet.try_count)
-                queue.popleft()
-                if packet.callback is not None:
-                    packet.callback(err)
-        else:
-            queue.popleft()
-            if packet.callback is not None:
-                packet.callback(None, *response)
-        packet.pending = False
-        self._drain_queue()
-
-    def _drain_queue(self, force: bool = False) -> None:
-        if not self.connected or not self._queue:
-            return
-        packet = self._queue[0]
-        if packet.pending and not force:
-            return
-        packet.pending = True
-        packet.try_count += 1
-        self._emit(
-            packet.event,
-            packet.args,
-            partial(self._on_queue_ack, packet),
-            True,
-            False,
-            packet.timeout,
-            from_queue=True,
-        )
+            if ack_id not in buffered:
+                self._acks.pop(ack_id).drop("socket has been disconnected")
 
     # -- disconnecting ---------------------------------------------------------------------------
 
@@ -765,7 +710,7 @@ class Client:
         """Stop following the connection: no more reconnection for this socket."""
         if self._active:
             self._active = False
-            self.manager._destroy(self)
+            self.manager.remove_socket(self)
         task, self._auth_task = self._auth_task, None
         if task is not None and not task.done():
             task.cancel()
@@ -780,49 +725,15 @@ class Client:
         """
         was_connected = self.connected
         if was_connected:
-            self.manager._packet(Packet(_DISCONNECT, self.namespace))
+            self.manager.send_packet(Packet(_DISCONNECT, self.namespace))
         self._destroy()
         if was_connected:
-            self._on_close("io client disconnect")
+            self.handle_close("io client disconnect")
         self._fail_waiters(Disconnected("io client disconnect"))
-        return _Closing(self.manager)
+        return _Closing(self._io)
 
     close = disconnect
 
     async def wait(self) -> None:
         """Return once the client is disconnected for good (no reconnection coming)."""
         await self._done.wait()
-
-
-class EmitOptions:
-    """``client.volatile`` / ``client.timeout(s)``: one emit with flags."""
-
-    __slots__ = ("_client", "_timeout", "_volatile")
-
-    def __init__(
-        self, client: Client, volatile: bool = False, timeout: float | None = None
-    ) -> None:
-        self._client = client
-        self._volatile = volatile
-        self._timeout = timeout
-
-    @property
-    def volatile(self) -> EmitOptions:
-        """The same, volatile."""
-        return EmitOptions(self._client, True, self._timeout)
-
-    def timeout(self, seconds: float) -> EmitOptions:
-        """The same, with an acknowledgement deadline."""
-        return EmitOptions(self._client, self._volatile, seconds)
-
-    def emit(self, event: str, *args: Any, callback: Callable[..., Any] | None = None) -> None:
-        """Emit with these flags (see :meth:`Client.emit`)."""
-        self._client._emit(event, args, callback, None, self._volatile, self._timeout)
-
-    def send(self, *args: Any, callback: Callable[..., Any] | None = None) -> None:
-        """Emit a ``message`` event with these flags."""
-        self.emit("message", *args, callback=callback)
-
-    async def emit_with_ack(self, event: str, *args: Any) -> Any:
-        """Emit with these flags and wait for the acknowledgement (see :meth:`Client.emit_with_ack`)."""
-        return await self._client._emit_with_ack(event, args, self._volatile, self._timeout)

@@ -1,10 +1,9 @@
-"""Acknowledgements the server waits for (layer 2).
+"""Acknowledgements of broadcasts, which only the server asks for (layer 2).
 
-A socket keeps its pending acks by id; each entry knows what to do when the ack
-arrives (``resolve``) and when the socket goes away first (``drop``). One entry
-kind per way of asking: a callback, a callback with a deadline (Node's
-``socket.timeout(ms).emit(..., cb)``: ``cb(err, ...args)``), an awaitable, and
-one member of a broadcast with acks.
+A broadcast with acks leaves one :class:`BroadcastMemberAck` on each socket it
+reaches, all feeding one :class:`BroadcastAck` that collects the responses.
+The ack entries of a single socket's emits are shared with the client
+(:mod:`socketwire.acks`).
 """
 
 from __future__ import annotations
@@ -12,111 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
-from socketwire.errors import AckTimeout, Disconnected
+from socketwire.acks import call_safely
+from socketwire.errors import AckTimeout
+
+__all__ = ["BroadcastAck", "BroadcastMemberAck"]
 
 log = logging.getLogger("socketwire.server")
-
-
-class PendingAck(Protocol):
-    def resolve(self, data: list[Any]) -> None: ...
-
-    def drop(self, reason: str) -> None: ...
-
-
-def ack_value(data: list[Any]) -> Any:
-    """What ``emit_with_ack`` returns: the single argument, a tuple, or None."""
-    if not data:
-        return None
-    return data[0] if len(data) == 1 else tuple(data)
-
-
-def _safe(fn: Callable[..., Any], *args: Any) -> None:
-    try:
-        fn(*args)
-    except Exception:
-        log.exception("ack callback %s failed", getattr(fn, "__qualname__", fn))
-
-
-class CallbackAck:
-    """``emit(..., callback=fn)``: ``fn(*args)`` when the ack arrives."""
-
-    __slots__ = ("callback",)
-
-    def __init__(self, callback: Callable[..., Any]) -> None:
-        self.callback = callback
-
-    def resolve(self, data: list[Any]) -> None:
-        _safe(self.callback, *data)
-
-    def drop(self, reason: str) -> None:
-        pass
-
-
-class TimedCallbackAck:
-    """``timeout(s).emit(..., callback=fn)``: ``fn(None, *args)`` or ``fn(AckTimeout)``."""
-
-    __slots__ = ("acks", "callback", "handle", "id")
-
-    def __init__(
-        self, acks: dict[int, Any], ack_id: int, callback: Callable[..., Any], timeout: float
-    ) -> None:
-        self.acks = acks
-        self.id = ack_id
-        self.callback = callback
-        self.handle = asyncio.get_running_loop().call_later(timeout, self.expire)
-
-    def resolve(self, data: list[Any]) -> None:
-        self.handle.cancel()
-        _safe(self.callback, None, *data)
-
-    def drop(self, reason: str) -> None:
-        # As Node: the deadline still reports the missing ack.
-        pass
-
-    def expire(self) -> None:
-        if self.acks.pop(self.id, None) is self:
-            _safe(self.callback, AckTimeout("operation has timed out"))
-
-
-class FutureAck:
-    """``await emit_with_ack(...)``: a future, failed on timeout or disconnect."""
-
-    __slots__ = ("acks", "future", "handle", "id")
-
-    def __init__(
-        self,
-        acks: dict[int, Any],
-        ack_id: int,
-        future: asyncio.Future[Any],
-        timeout: float | None,
-        event: str,
-    ) -> None:
-        self.acks = acks
-        self.id = ack_id
-        self.future = future
-        self.handle = (
-            asyncio.get_running_loop().call_later(timeout, self.expire, event, timeout)
-            if timeout is not None
-            else None
-        )
-
-    def resolve(self, data: list[Any]) -> None:
-        if self.handle is not None:
-            self.handle.cancel()
-        if not self.future.done():
-            self.future.set_result(ack_value(data))
-
-    def drop(self, reason: str) -> None:
-        if self.handle is not None:
-            self.handle.cancel()
-        if not self.future.done():
-            self.future.set_exception(Disconnected(reason))
-
-    def expire(self, event: str, timeout: float) -> None:
-        if self.acks.pop(self.id, None) is self and not self.future.done():
-            self.future.set_exception(AckTimeout(f"no ack for {event!r} within {timeout} s"))
 
 
 class BroadcastAck:
@@ -182,7 +84,7 @@ class BroadcastAck:
         self._finished = True
         if self._handle is not None:
             self._handle.cancel()
-        _safe(self._done, err, list(self.responses))
+        call_safely(log, self._done, err, list(self.responses))
 
 
 class BroadcastMemberAck:

@@ -2,6 +2,11 @@
 
 ``Socket`` is what connection handlers receive: it emits and receives events,
 carries acks both ways, joins rooms, stores ``data`` and knows its ``handshake``.
+The listener registry, the catch-all listeners, the emit API and the way
+handlers are called and answer acks are shared with the client
+(:mod:`socketwire.listeners`, :mod:`socketwire.emit_options`,
+:mod:`socketwire.handlers`, :mod:`socketwire.acks`); this module adds what only
+a server socket does.
 """
 
 from __future__ import annotations
@@ -12,8 +17,9 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from socketwire.acks import CallbackAck, ErrorFirstAck, FutureAck, PendingAck
 from socketwire.adapters.session_aware import RECOVERABLE_REASONS
 from socketwire.core.engineio.message import OutgoingMessage
 from socketwire.core.socketio.packet import (
@@ -21,16 +27,12 @@ from socketwire.core.socketio.packet import (
     Packet,
     PacketType,
 )
+from socketwire.emit_options import EmitMethods
 from socketwire.errors import Disconnected, LocalProtocolError
-from socketwire.server.acks import CallbackAck, FutureAck, PendingAck, TimedCallbackAck
-from socketwire.server.listeners import (
-    Emitter,
-    ack_args,
-    ack_reply,
-    call,
-    call_awaitable,
-    spawn,
-)
+from socketwire.handlers import Runner
+from socketwire.listeners import SocketListeners
+from socketwire.server.listeners import runner, spawn
+from socketwire.server.rate_limit import EventRateLimit
 
 if TYPE_CHECKING:
     from socketwire.server.broadcast_operator import BroadcastOperator
@@ -44,6 +46,7 @@ _BINARY_EVENT = PacketType.BINARY_EVENT
 _ACK = PacketType.ACK
 _BINARY_ACK = PacketType.BINARY_ACK
 _DISCONNECT = PacketType.DISCONNECT
+_call = runner.call
 _NSP_EVENTS = frozenset({"connection", "connect", "disconnect", "disconnecting"})
 
 
@@ -76,11 +79,7 @@ class Handshake:
         }
 
 
-# Return values of handlers that are certainly not awaitable (see _dispatch_event).
-_PLAIN_ANSWERS = frozenset({str, int, float, bool, dict, list, bytes})
-
-
-class Socket(Emitter):
+class Socket(SocketListeners, EmitMethods):
     """One client connected to one namespace.
 
     Per-connection state lives in slots; keep your own per-client values in
@@ -89,8 +88,6 @@ class Socket(Emitter):
 
     __slots__ = (
         "_acks",
-        "_any",
-        "_any_out",
         "_auth",
         "_bucket",
         "_handshake",
@@ -104,6 +101,8 @@ class Socket(Emitter):
         "recovered",
         "server",
     )
+
+    runner: ClassVar[Runner] = runner
 
     def __init__(
         self,
@@ -121,14 +120,12 @@ class Socket(Emitter):
         self._auth = auth
         self._handshake: Handshake | None = None
         limit = nsp.server.event_rate_limit
-        self._bucket = RateLimiter(self, *limit) if limit is not None else None
+        self._bucket = EventRateLimit(*limit, nsp.server) if limit is not None else None
         self.data: Any = {}
         self.connected = False
         self.recovered = False
         self.pid = pid  # private session id (connection state recovery)
         self._acks: dict[int, PendingAck] = {}
-        self._any: list[Callable[..., Any]] | None = None
-        self._any_out: list[Callable[..., Any]] | None = None
         self._middlewares: list[Callable[..., Any]] | None = None
 
     def __repr__(self) -> str:
@@ -201,27 +198,8 @@ class Socket(Emitter):
 
     # -- emitting ----------------------------------------------------------------------
 
-    def emit(self, event: str, *args: Any, callback: Callable[..., Any] | None = None) -> None:
-        """Send ``event`` with ``args`` to this client. Needs no ``await``.
-
-        ``callback`` is called with the client's ack arguments.
-        """
-        self._emit(event, args, callback, False, None)
-
-    def send(self, *args: Any, callback: Callable[..., Any] | None = None) -> None:
-        """Emit a ``message`` event (WebSocket-like ``send``)."""
-        self._emit("message", args, callback, False, None)
-
-    write = send
-
-    async def emit_with_ack(self, event: str, *args: Any, timeout: float | None = None) -> Any:
-        """Emit and wait for the client's ack.
-
-        Returns the single ack argument, a tuple when there are several, or None
-        when there are none. Raises ``AckTimeout`` after ``timeout`` seconds and
-        ``Disconnected`` if the socket goes away first.
-        """
-        return await self._emit_with_ack(event, args, False, timeout)
+    # (``emit``, ``send``, ``emit_with_ack``, ``volatile``, ``timeout``: EmitMethods,
+    # over the two methods below.)
 
     def _emit_with_ack(
         self, event: str, args: tuple[Any, ...], volatile: bool, timeout: float | None
@@ -236,15 +214,6 @@ class Socket(Emitter):
         self._acks[ack_id] = FutureAck(self._acks, ack_id, fut, timeout, event)
         self._send_event(event, args, ack_id, volatile)
         return fut
-
-    @property
-    def volatile(self) -> SocketEmitter:
-        """Emit without buffering: dropped if the transport cannot take it now."""
-        return SocketEmitter(self, volatile=True)
-
-    def timeout(self, seconds: float) -> SocketEmitter:
-        """Emit with an ack deadline: the callback gets ``(err, *args)``."""
-        return SocketEmitter(self, timeout=seconds)
 
     def _emit(
         self,
@@ -262,9 +231,9 @@ class Socket(Emitter):
         if callback is not None:
             ack_id = self.nsp.next_ack_id()
             self._acks[ack_id] = (
-                CallbackAck(callback)
+                CallbackAck(callback, log)
                 if timeout is None
-                else TimedCallbackAck(self._acks, ack_id, callback, timeout)
+                else ErrorFirstAck(self._acks, ack_id, callback, timeout, log, report_drop=False)
             )
         self._send_event(event, args, ack_id, volatile)
 
@@ -290,7 +259,8 @@ class Socket(Emitter):
         text, attachments = nsp.parser.encode_event(nsp.name, data)
         self.conn.engine.write_message(OutgoingMessage(text, attachments))
 
-    def _send_ack(self, ack_id: int, args: list[Any]) -> None:
+    def send_ack(self, ack_id: int, args: list[Any]) -> None:
+        """Answer the client's ``ack_id`` (the AckSink port of the handlers)."""
         if not self.connected:
             return
         nsp = self.nsp
@@ -304,18 +274,6 @@ class Socket(Emitter):
             self.conn.engine.write_message(OutgoingMessage(text, attachments))
         else:
             self.conn.engine.send_text(text)
-
-    def _make_ack(self, ack_id: int) -> Callable[..., None]:
-        sent = False
-
-        def ack(*args: Any) -> None:
-            nonlocal sent
-            if sent:
-                return
-            sent = True
-            self._send_ack(ack_id, list(args))
-
-        return ack
 
     # -- broadcasting from this socket -------------------------------------------------
 
@@ -352,7 +310,7 @@ class Socket(Emitter):
     def handle_packet(self, packet: Packet) -> None:
         ptype = packet.type
         if ptype == _EVENT or ptype == _BINARY_EVENT:
-            if self._bucket is not None and not self._bucket.take(packet.data[0]):
+            if self._bucket is not None and not self._bucket.allow(self, packet.data[0]):
                 return
             # (``_on_event`` inlined: this is once per incoming event.)
             if self._middlewares is not None:
@@ -373,121 +331,33 @@ class Socket(Emitter):
 
     def _dispatch_event(self, data: list[Any], ack_id: int | None) -> None:
         event = data[0]
-        nsp = self.nsp
         if self._any is not None:
-            self._run_any(event, tuple(data[1:]))
-        shared = nsp._listeners.get(event)
+            self._notify_any(data)
+        shared = self.nsp._listeners.get(event)
         if shared is not None and event in _NSP_EVENTS:
             # Namespace-level "connection"/"connect" handlers are the server's
             # own: a client event of that name never reaches them.
             shared = None
-        if not self._listeners and shared is not None and len(shared) == 1 and shared[0].plain:
-            # The common case, kept short: one sync namespace-level handler whose
-            # return value is the ack.
-            try:
-                result = shared[0].fn(self, *data[1:])
-            except Exception:
-                log.exception("handler for %r failed (sid=%s nsp=%s)", event, self.id, nsp.name)
-                return
-            if ack_id is not None:
-                # The usual answers first: a failing ``hasattr`` (the awaitable
-                # check) costs more than the rest of this branch.
-                t = type(result)
-                if t is tuple:
-                    self._send_ack(ack_id, list(result))
-                elif result is None:
-                    self._send_ack(ack_id, [])
-                elif t in _PLAIN_ANSWERS or not hasattr(t, "__await__"):
-                    self._send_ack(ack_id, [result])
-                else:
-                    call_awaitable(result, ack_reply(self._make_ack(ack_id)), (event, self))
-            return
-        own = self._take(event) if self._listeners else None
-        if own is None and shared is None:
-            return
-        # The ack callable exists only for handlers that ask for it; a handler's
-        # return value acks directly. The first handler answers; an ack is sent once.
-        ack: Callable[..., None] | None = None
-        pending = ack_id is not None
-        for listeners, args in ((own, tuple(data[1:])), (shared, (self, *data[1:]))):
-            if listeners is None:
-                continue
-            for listener in listeners if len(listeners) == 1 else list(listeners):
-                if listener.is_async or listener.wants_ack:
-                    if ack is None and pending:
-                        ack = self._make_ack(ack_id)  # type: ignore[arg-type]
-                    reply = ack_reply(ack) if pending and not listener.wants_ack else None
-                    call(listener, args, ack if pending else None, reply, (event, self))
-                    pending = False
-                    continue
-                try:
-                    result = listener.fn(*args)
-                except Exception:
-                    log.exception("handler for %r failed (sid=%s nsp=%s)", event, self.id, nsp.name)
-                    pending = False
-                    continue
-                if pending:
-                    pending = False
-                    if inspect.isawaitable(result):
-                        call_awaitable(result, ack_reply(self._make_ack(ack_id)), (event, self))  # type: ignore[arg-type]
-                    else:
-                        self._send_ack(ack_id, ack_args(result))  # type: ignore[arg-type]
+        if self._listeners:
+            own = self._take(event)
+            if own is not None:
+                # The socket's own handlers first; the first handler answers.
+                ack_id = runner.dispatch(own, event, tuple(data[1:]), ack_id, self, self)
+        if shared is not None:
+            if len(shared) == 1:  # the common case, one frame shorter
+                _call(shared[0], event, (self, *data[1:]), ack_id, self, self)
+            else:
+                runner.dispatch(shared, event, (self, *data[1:]), ack_id, self, self)
 
-    # -- catch-all listeners ------------------------------------------------------------
+    # -- catch-all listeners (SocketListeners) ---------------------------------------
 
-    def on_any(self, handler: Callable[..., Any]) -> Callable[..., Any]:
-        """Call ``handler(event, *args)`` for every incoming event."""
-        if self._any is None:
-            self._any = []
-        self._any.append(handler)
-        return handler
-
-    def prepend_any(self, handler: Callable[..., Any]) -> Callable[..., Any]:
-        if self._any is None:
-            self._any = []
-        self._any.insert(0, handler)
-        return handler
-
-    def off_any(self, handler: Callable[..., Any] | None = None) -> None:
-        if handler is None or self._any is None:
-            self._any = None
-            return
-        self._any = [h for h in self._any if h is not handler] or None
-
-    def on_any_outgoing(self, handler: Callable[..., Any]) -> Callable[..., Any]:
-        """Call ``handler(event, *args)`` for every event sent to this client
-        (its own emits and the broadcasts that reach it)."""
-        if self._any_out is None:
-            self._any_out = []
-            self.nsp.outgoing_listeners += 1
-        self._any_out.append(handler)
-        return handler
-
-    def prepend_any_outgoing(self, handler: Callable[..., Any]) -> Callable[..., Any]:
-        self.on_any_outgoing(handler)
-        assert self._any_out is not None
-        self._any_out.insert(0, self._any_out.pop())
-        return handler
-
-    def off_any_outgoing(self, handler: Callable[..., Any] | None = None) -> None:
-        if self._any_out is None:
-            return
-        if handler is not None:
-            self._any_out = [h for h in self._any_out if h is not handler]
-        if handler is None or not self._any_out:
-            self._any_out = None
-            self.nsp.outgoing_listeners -= 1
+    def _watch_outgoing(self, watched: bool) -> None:
+        # The namespace's count tells broadcasts whether to look for listeners.
+        self.nsp.outgoing_listeners += 1 if watched else -1
 
     def notify_outgoing_broadcast(self, data: list[Any]) -> None:
         if self._any_out is not None:
             self._notify_outgoing(data)
-
-    def _notify_outgoing(self, data: list[Any]) -> None:
-        for fn in list(self._any_out or ()):
-            try:
-                fn(*data)
-            except Exception:
-                log.exception("outgoing catch-all listener failed (sid=%s)", self.id)
 
     # -- per-packet middlewares ----------------------------------------------------------
 
@@ -538,13 +408,6 @@ class Socket(Emitter):
         else:
             log.info("sid=%s middleware refused a packet: %r", self.id, exc)
 
-    def _run_any(self, event: Any, args: tuple[Any, ...]) -> None:
-        for fn in list(self._any or ()):
-            try:
-                fn(event, *args)
-            except Exception:
-                log.exception("catch-all listener failed (sid=%s)", self.id)
-
     # -- disconnecting -------------------------------------------------------------------
 
     def disconnect(self, close: bool = False) -> Socket:
@@ -585,78 +448,3 @@ class Socket(Emitter):
         if "disconnect" in self._listeners:
             self._emit_local("disconnect", reason, where=f"disconnect sid={self.id}")
         self.nsp.dispatch_socket_event("disconnect", self, reason)
-
-
-class RateLimiter:
-    """A token bucket on a socket's incoming events (``event_rate_limit``).
-
-    ``events`` per ``interval`` seconds, with bursts up to ``events``. Over the
-    limit, the server's ``on_rate_limit(socket, event)`` decides: return
-    ``"drop"`` (the default), ``"disconnect"``, or ``"allow"``; it may also emit
-    a warning to the client itself.
-    """
-
-    __slots__ = ("_last", "_rate", "_socket", "_tokens", "capacity")
-
-    def __init__(self, socket: Socket, events: int, interval: float) -> None:
-        self._socket = socket
-        self.capacity = float(events)
-        self._rate = events / interval
-        self._tokens = float(events)
-        self._last = time.monotonic()
-
-    def take(self, event: Any) -> bool:
-        now = time.monotonic()
-        tokens = min(self.capacity, self._tokens + (now - self._last) * self._rate)
-        self._last = now
-        if tokens >= 1.0:
-            self._tokens = tokens - 1.0
-            return True
-        self._tokens = tokens
-        socket = self._socket
-        decide = socket.server.on_rate_limit
-        action: Any = "drop"
-        if decide is not None:
-            try:
-                action = decide(socket, event) or "drop"
-            except Exception:
-                log.exception("on_rate_limit failed (sid=%s)", socket.id)
-        if action == "allow":
-            return True
-        if action == "disconnect":
-            log.info("sid=%s over the event rate limit: disconnecting", socket.id)
-            socket.disconnect()
-        else:
-            log.info("sid=%s over the event rate limit: %r dropped", socket.id, event)
-        return False
-
-
-class SocketEmitter:
-    """``socket.volatile`` / ``socket.timeout(s)``: one emit with flags."""
-
-    __slots__ = ("_socket", "_timeout", "_volatile")
-
-    def __init__(
-        self, socket: Socket, volatile: bool = False, timeout: float | None = None
-    ) -> None:
-        self._socket = socket
-        self._volatile = volatile
-        self._timeout = timeout
-
-    @property
-    def volatile(self) -> SocketEmitter:
-        return SocketEmitter(self._socket, True, self._timeout)
-
-    def timeout(self, seconds: float) -> SocketEmitter:
-        return SocketEmitter(self._socket, self._volatile, seconds)
-
-    def emit(self, event: str, *args: Any, callback: Callable[..., Any] | None = None) -> None:
-        """Emit with these flags; with a timeout, ``callback(err, *args)``."""
-        self._socket._emit(event, args, callback, self._volatile, self._timeout)
-
-    def send(self, *args: Any, callback: Callable[..., Any] | None = None) -> None:
-        self.emit("message", *args, callback=callback)
-
-    async def emit_with_ack(self, event: str, *args: Any) -> Any:
-        """Emit and await the ack (``AckTimeout`` after the timeout, if one is set)."""
-        return await self._socket._emit_with_ack(event, args, self._volatile, self._timeout)

@@ -1,0 +1,140 @@
+"""How one socket emits, on either side: the emit methods and their flags (layer 1).
+
+The server's ``Socket`` and the client's ``Client`` inherit :class:`EmitMethods`
+(``emit``, ``send``/``write``, ``emit_with_ack``, and the flag builders
+``volatile``, ``timeout(s)``, ``compress(b)``); each side implements the
+:class:`EmitPort` underneath: ``_emit`` and ``_emit_with_ack`` with the flags
+spelled out.  A flag builder returns an :class:`EmitOptions`, which carries the
+flags to one emit (Node's ``socket.volatile.timeout(5000).emit(...)``)::
+
+    socket.timeout(5).emit("question", callback=lambda err, answer=None: ...)
+    answer = await socket.volatile.timeout(5).emit_with_ack("question")
+
+Acknowledgements: ``callback(*args)`` is called with the peer's ack arguments;
+when a deadline applies it is called error first, ``callback(err, *args)`` with
+``err`` None, or an :class:`~socketwire.errors.AckTimeout` at the deadline.
+``emit_with_ack`` returns the single ack argument, a tuple of several, or None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+__all__ = ["EmitMethods", "EmitOptions", "EmitPort"]
+
+
+class EmitPort(Protocol):
+    """What a socket implements for :class:`EmitMethods` and :class:`EmitOptions`."""
+
+    def _emit(
+        self,
+        event: str,
+        args: tuple[Any, ...],
+        callback: Callable[..., Any] | None,
+        volatile: bool,
+        timeout: float | None,
+    ) -> None: ...
+
+    def _emit_with_ack(
+        self, event: str, args: tuple[Any, ...], volatile: bool, timeout: float | None
+    ) -> Awaitable[Any]: ...
+
+
+class EmitMethods:
+    """The emit API of a socket, over its :class:`EmitPort` (a mixin without state)."""
+
+    __slots__ = ()
+
+    def emit(
+        self: EmitPort, event: str, *args: Any, callback: Callable[..., Any] | None = None
+    ) -> None:
+        """Send ``event`` with ``args`` (``bytes`` anywhere travel as binary). Needs no ``await``.
+
+        ``callback`` receives the peer's acknowledgement (see the module docstring
+        for when it is called error first).
+        """
+        self._emit(event, args, callback, False, None)
+
+    def send(self: EmitPort, *args: Any, callback: Callable[..., Any] | None = None) -> None:
+        """Emit a ``message`` event (the WebSocket-like API)."""
+        self._emit("message", args, callback, False, None)
+
+    write = send
+
+    async def emit_with_ack(
+        self: EmitPort, event: str, *args: Any, timeout: float | None = None
+    ) -> Any:
+        """Emit and wait for the peer's acknowledgement.
+
+        Returns its single argument, a tuple when there are several, or None when
+        there are none.  Raises :class:`~socketwire.errors.AckTimeout` after
+        ``timeout`` seconds and :class:`~socketwire.errors.Disconnected` if the
+        connection goes away first.
+        """
+        return await self._emit_with_ack(event, args, False, timeout)
+
+    @property
+    def volatile(self: EmitPort) -> EmitOptions:
+        """Emit without buffering: dropped if the transport cannot take it now."""
+        return EmitOptions(self, volatile=True)
+
+    def timeout(self: EmitPort, seconds: float) -> EmitOptions:
+        """Emit with an acknowledgement deadline: the callback then takes an error first."""
+        return EmitOptions(self, timeout=seconds)
+
+    def compress(self: EmitPort, value: bool = True) -> EmitOptions:
+        """Node's per-emit compression flag, accepted for compatibility.
+
+        No WebSocket extension is negotiated (no ``permessage-deflate``), so it
+        changes nothing on the wire.
+        """
+        return EmitOptions(self, compress=value)
+
+
+class EmitOptions:
+    """Flags for one emit, built by ``volatile``, ``timeout(s)`` and ``compress(b)``.
+
+    Immutable: each builder returns a new object, so one can be kept and reused.
+    """
+
+    __slots__ = ("_compress", "_target", "_timeout", "_volatile")
+
+    def __init__(
+        self,
+        target: EmitPort,
+        volatile: bool = False,
+        timeout: float | None = None,
+        compress: bool = True,
+    ) -> None:
+        self._target = target
+        self._volatile = volatile
+        self._timeout = timeout
+        self._compress = compress
+
+    @property
+    def volatile(self) -> EmitOptions:
+        """The same flags, volatile."""
+        return EmitOptions(self._target, True, self._timeout, self._compress)
+
+    def timeout(self, seconds: float) -> EmitOptions:
+        """The same flags, with an acknowledgement deadline."""
+        return EmitOptions(self._target, self._volatile, seconds, self._compress)
+
+    def compress(self, value: bool = True) -> EmitOptions:
+        """The same flags, with Node's compression flag (no effect on the wire)."""
+        return EmitOptions(self._target, self._volatile, self._timeout, value)
+
+    def emit(self, event: str, *args: Any, callback: Callable[..., Any] | None = None) -> None:
+        """Emit with these flags; with a timeout, ``callback(err, *args)``."""
+        self._target._emit(event, args, callback, self._volatile, self._timeout)
+
+    def send(self, *args: Any, callback: Callable[..., Any] | None = None) -> None:
+        """Emit a ``message`` event with these flags."""
+        self.emit("message", *args, callback=callback)
+
+    write = send
+
+    async def emit_with_ack(self, event: str, *args: Any) -> Any:
+        """Emit with these flags and await the ack (``AckTimeout`` after the timeout, if set)."""
+        return await self._target._emit_with_ack(event, args, self._volatile, self._timeout)

@@ -1,0 +1,84 @@
+"""The server socket's share of the common socket API, seen from a real client.
+
+The catch-all listeners, the emit flags and the handler rules are one
+implementation for both sides (socketwire.listeners, emit_options, handlers);
+this checks the server's ``Socket`` exposes them and that they reach the wire.
+The peer is socketwire's own client on 127.0.0.1.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+import socketwire
+from socketwire.client import Client
+from tests.conftest import ServerStarter
+
+WAIT = 5.0
+
+
+@pytest.fixture
+async def clients() -> AsyncIterator[list[Client]]:
+    made: list[Client] = []
+    yield made
+    for client in made:
+        await client.disconnect()
+
+
+async def test_catch_all_and_emit_flags(start_server: ServerStarter, clients: list[Client]) -> None:
+    sio = socketwire.Server()
+    sockets: asyncio.Queue[socketwire.Socket] = asyncio.Queue()
+    ran = asyncio.Event()
+
+    async def later(x: int) -> None:
+        ran.set()
+
+    @sio.on("connection")
+    def connection(socket: socketwire.Socket) -> None:
+        sockets.put_nowait(socket)
+
+    @sio.on("spawn")
+    def spawn(socket: socketwire.Socket, x: int) -> Any:
+        # A sync handler that returns a coroutine: it runs even without an ack.
+        return later(x)
+
+    client = Client(await start_server(sio), transports=["websocket"], force_new=True)
+    clients.append(client)
+    got: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+    client.on_any(lambda event, *args: got.put_nowait((event, *args)))
+    await asyncio.wait_for(client.connect(), WAIT)
+    socket = await asyncio.wait_for(sockets.get(), WAIT)
+
+    seen_in: list[tuple[Any, ...]] = []
+    seen_out: list[tuple[Any, ...]] = []
+
+    def incoming(event: str, *args: Any) -> None:
+        seen_in.append((event, *args))
+
+    def outgoing(event: str, *args: Any) -> None:
+        seen_out.append((event, *args))
+
+    socket.on_any(incoming)
+    socket.on_any_outgoing(outgoing)
+    assert socket.listeners_any() == [incoming]
+    assert socket.listeners_any_outgoing() == [outgoing]
+
+    socket.compress(False).emit("flagged", 1)
+    socket.volatile.compress(True).emit("flagged", 2)
+    assert await asyncio.wait_for(got.get(), WAIT) == ("flagged", 1)
+    assert await asyncio.wait_for(got.get(), WAIT) == ("flagged", 2)
+    assert seen_out == [("flagged", 1), ("flagged", 2)]
+    client.on("question", lambda x: x * 2)  # the return value is the ack, as on the server
+    assert await socket.timeout(WAIT).emit_with_ack("question", 21) == 42
+
+    client.emit("spawn", 3)
+    await asyncio.wait_for(ran.wait(), WAIT)
+    assert seen_in == [("spawn", 3)]
+
+    socket.off_any_outgoing(outgoing)
+    assert socket.listeners_any_outgoing() == []
+    assert not sio.of("/").has_outgoing_listeners
