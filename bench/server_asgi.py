@@ -22,7 +22,6 @@ if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
 
 from server import create_server  # noqa: E402  (bench/server.py)
-
 from socketwire.asgi import ASGIApp  # noqa: E402
 
 

@@ -11,17 +11,13 @@ import pytest
 
 from socketwire.core.engineio.packet import EnginePacketType, decode_payload
 from socketwire.core.engineio.session import (
-    POLLING,
-    REASON_FORCED_CLOSE,
-    REASON_PING_TIMEOUT,
-    REASON_SERVER_CLOSE,
-    REASON_TRANSPORT_CLOSE,
-    WEBSOCKET,
     EngineSession,
     Heartbeat,
     ReadyState,
     UpgradeState,
 )
+from socketwire.core.engineio.transport import POLLING, WEBSOCKET
+from socketwire.core.reasons import DisconnectReason
 from socketwire.core.timers import DeadlineQueue
 from socketwire.errors import LocalProtocolError
 
@@ -41,7 +37,8 @@ def websocket() -> EngineSession:
 def test_new_session() -> None:
     s = polling()
     assert s.sid == "sid-1"
-    assert s.transport == POLLING == "polling"
+    assert s.transport == POLLING
+    assert str(POLLING) == "polling"
     assert s.ready_state is ReadyState.OPEN
     assert s.upgrade is UpgradeState.NONE
     assert s.heartbeat is Heartbeat.WAIT_PING
@@ -49,7 +46,8 @@ def test_new_session() -> None:
     assert s.get_waiting is False
     assert s.post_active is False
     assert s.close_reason == ""
-    assert websocket().transport == WEBSOCKET == "websocket"
+    assert websocket().transport == WEBSOCKET
+    assert str(WEBSOCKET) == "websocket"
 
 
 def test_empty_buffers_are_one_immutable_object() -> None:
@@ -62,13 +60,6 @@ def test_empty_buffers_are_one_immutable_object() -> None:
     assert a.buffer == [(b"4x", False)] and not b.buffer
     assert a.take_frames() == [(b"4x", False)]
     assert a.buffer is b.buffer
-
-
-def test_reason_strings_are_nodes() -> None:
-    assert REASON_TRANSPORT_CLOSE == "transport close"
-    assert REASON_PING_TIMEOUT == "ping timeout"
-    assert REASON_FORCED_CLOSE == "forced close"
-    assert REASON_SERVER_CLOSE == "forced server close"
 
 
 # -- "Heartbeat" -------------------------------------------------------------------
@@ -108,14 +99,14 @@ class TestHeartbeat:
     def test_not_current_once_closed(self) -> None:
         s = polling()
         s.schedule_ping(125.0)
-        assert s.close(REASON_TRANSPORT_CLOSE)
+        assert s.close(DisconnectReason.TRANSPORT_CLOSE)
         assert s.deadline == 125.0
         assert not s.is_current(125.0)
 
     def test_not_current_while_closing(self) -> None:
         s = polling()
         s.ping_sent(145.0)
-        s.close_polling(REASON_SERVER_CLOSE)
+        s.close_polling(DisconnectReason.FORCED_SERVER_CLOSE)
         assert s.ready_state is ReadyState.CLOSING
         assert not s.is_current(145.0)
 
@@ -141,7 +132,7 @@ class TestHeartbeat:
         timed_out = [s for d, s in pongs.expired(45.0) if s.is_current(d)]
         assert timed_out == [dead]
         assert dead.heartbeat is Heartbeat.WAIT_PONG
-        assert dead.close(REASON_PING_TIMEOUT)
+        assert dead.close(DisconnectReason.PING_TIMEOUT)
         assert dead.close_reason == "ping timeout"
 
         # t=55: alive's next ping
@@ -262,11 +253,11 @@ class TestUpgrade:
         assert websocket().can_upgrade() is False
 
         closed = polling()
-        closed.close(REASON_TRANSPORT_CLOSE)
+        closed.close(DisconnectReason.TRANSPORT_CLOSE)
         assert closed.can_upgrade() is False
 
         closing = polling()
-        closing.close_polling(REASON_SERVER_CLOSE)
+        closing.close_polling(DisconnectReason.FORCED_SERVER_CLOSE)
         assert closing.can_upgrade() is False
 
         probing = polling()
@@ -295,7 +286,7 @@ class TestUpgrade:
 
     def test_begin_upgrade_when_closed_raises(self) -> None:
         s = polling()
-        s.close(REASON_TRANSPORT_CLOSE)
+        s.close(DisconnectReason.TRANSPORT_CLOSE)
         with pytest.raises(LocalProtocolError):
             s.begin_upgrade()
         assert s.upgrade is UpgradeState.NONE
@@ -432,7 +423,7 @@ class TestClosing:
         s = polling()
         s.enqueue(b"4a")
         s.enqueue(BUF, binary=True)
-        s.close_polling(REASON_SERVER_CLOSE)
+        s.close_polling(DisconnectReason.FORCED_SERVER_CLOSE)
         assert s.ready_state is ReadyState.CLOSING
         assert s.close_reason == "forced server close"
         assert s.begin_get()
@@ -454,13 +445,13 @@ class TestClosing:
         s = polling()
         s.enqueue(b"4a")
         assert s.begin_get()
-        s.close_polling(REASON_SERVER_CLOSE)
+        s.close_polling(DisconnectReason.FORCED_SERVER_CLOSE)
         assert s.answer_get() == b"4a\x1e1"
         assert s.ready_state is ReadyState.CLOSED
 
     def test_close_polling_with_empty_buffer(self) -> None:
         s = polling()
-        s.close_polling(REASON_SERVER_CLOSE)
+        s.close_polling(DisconnectReason.FORCED_SERVER_CLOSE)
         assert s.begin_get()
         assert s.answer_get() == b"1"
         assert s.ready_state is ReadyState.CLOSED
@@ -468,7 +459,7 @@ class TestClosing:
     def test_state_after_close_polling_get(self) -> None:
         s = polling()
         s.schedule_ping(25.0)
-        s.close_polling(REASON_SERVER_CLOSE)
+        s.close_polling(DisconnectReason.FORCED_SERVER_CLOSE)
         assert s.begin_get()
         assert s.answer_get() == b"1"
         assert not s.is_current(25.0)
@@ -478,13 +469,13 @@ class TestClosing:
         assert s.answer_get() == b"1"
         assert s.get_waiting is False
         # already closed: close() reports nothing new and keeps the reason
-        assert s.close(REASON_TRANSPORT_CLOSE) is False
+        assert s.close(DisconnectReason.TRANSPORT_CLOSE) is False
         assert s.close_reason == "forced server close"
 
     def test_enqueue_ignored_while_closing(self) -> None:
         s = polling()
         s.enqueue(b"4a")
-        s.close_polling(REASON_SERVER_CLOSE)
+        s.close_polling(DisconnectReason.FORCED_SERVER_CLOSE)
         s.enqueue(b"4after")
         assert s.begin_get()
         # nothing after the close packet
@@ -492,8 +483,8 @@ class TestClosing:
 
     def test_close_polling_twice(self) -> None:
         s = polling()
-        s.close_polling(REASON_SERVER_CLOSE)
-        s.close_polling(REASON_FORCED_CLOSE)
+        s.close_polling(DisconnectReason.FORCED_SERVER_CLOSE)
+        s.close_polling(DisconnectReason.FORCED_CLOSE)
         assert s.close_reason == "forced server close"
         assert s.buffer == [(b"1", False)]
         assert s.begin_get()
@@ -501,8 +492,8 @@ class TestClosing:
 
     def test_close_polling_after_close_changes_nothing(self) -> None:
         s = polling()
-        s.close(REASON_TRANSPORT_CLOSE)
-        s.close_polling(REASON_SERVER_CLOSE)
+        s.close(DisconnectReason.TRANSPORT_CLOSE)
+        s.close_polling(DisconnectReason.FORCED_SERVER_CLOSE)
         assert s.ready_state is ReadyState.CLOSED
         assert not s.buffer
         assert s.close_reason == "transport close"
@@ -510,29 +501,29 @@ class TestClosing:
     def test_close(self) -> None:
         s = polling()
         s.enqueue(b"4dropped")
-        assert s.close(REASON_TRANSPORT_CLOSE) is True
+        assert s.close(DisconnectReason.TRANSPORT_CLOSE) is True
         assert s.ready_state is ReadyState.CLOSED
         assert s.close_reason == "transport close"
         assert not s.buffer
 
     def test_close_twice_keeps_first_reason(self) -> None:
         s = polling()
-        assert s.close(REASON_PING_TIMEOUT) is True
-        assert s.close(REASON_TRANSPORT_CLOSE) is False
+        assert s.close(DisconnectReason.PING_TIMEOUT) is True
+        assert s.close(DisconnectReason.TRANSPORT_CLOSE) is False
         assert s.ready_state is ReadyState.CLOSED
         assert s.close_reason == "ping timeout"
 
     def test_close_while_closing_keeps_close_polling_reason(self) -> None:
         s = polling()
-        s.close_polling(REASON_SERVER_CLOSE)
-        assert s.close(REASON_TRANSPORT_CLOSE) is True
+        s.close_polling(DisconnectReason.FORCED_SERVER_CLOSE)
+        assert s.close(DisconnectReason.TRANSPORT_CLOSE) is True
         assert s.ready_state is ReadyState.CLOSED
         assert s.close_reason == "forced server close"
-        assert s.close(REASON_PING_TIMEOUT) is False
+        assert s.close(DisconnectReason.PING_TIMEOUT) is False
 
     def test_enqueue_ignored_once_closed(self) -> None:
         s = polling()
-        s.close(REASON_TRANSPORT_CLOSE)
+        s.close(DisconnectReason.TRANSPORT_CLOSE)
         s.enqueue(b"4a")
         s.enqueue(BUF, binary=True)
         assert not s.buffer
@@ -541,7 +532,7 @@ class TestClosing:
     def test_parked_get_after_close_gets_close(self) -> None:
         s = polling()
         assert s.begin_get()
-        assert s.close(REASON_TRANSPORT_CLOSE)
+        assert s.close(DisconnectReason.TRANSPORT_CLOSE)
         assert s.answer_get() == b"1"
         assert s.get_waiting is False
 
@@ -551,12 +542,12 @@ class TestClosing:
         s = polling()
         assert s.begin_get()
         s.enqueue(b"4dropped")
-        assert s.close(REASON_TRANSPORT_CLOSE, by_peer=True)
+        assert s.close(DisconnectReason.TRANSPORT_CLOSE, by_peer=True)
         assert s.answer_get() == b"6"
         assert s.get_waiting is False
         assert s.answer_get() is None
         # A later close (already closed) does not change the answer.
-        assert not s.close(REASON_TRANSPORT_CLOSE)
+        assert not s.close(DisconnectReason.TRANSPORT_CLOSE)
         assert s.farewell == b"6"
 
     def test_close_during_upgrade(self) -> None:
@@ -564,7 +555,7 @@ class TestClosing:
         assert s.begin_get()
         s.begin_upgrade()
         s.enqueue(b"4a")
-        assert s.close(REASON_TRANSPORT_CLOSE)
+        assert s.close(DisconnectReason.TRANSPORT_CLOSE)
         assert not s.buffer
         # closed wins over the upgrade: the parked GET gets "close", not "noop"
         assert s.answer_get() == b"1"

@@ -22,16 +22,17 @@ from typing import Any
 
 from socketwire.adapters.base import Adapter, BroadcastOptions
 from socketwire.adapters.ports import NamespacePort
+from socketwire.core.reasons import DisconnectReason
 
 # Node's RECOVERABLE_DISCONNECT_REASONS.
 RECOVERABLE_REASONS = frozenset(
     {
-        "transport error",
-        "transport close",
-        "forced close",
-        "ping timeout",
-        "server shutting down",
-        "forced server close",
+        DisconnectReason.TRANSPORT_ERROR,
+        DisconnectReason.TRANSPORT_CLOSE,
+        DisconnectReason.FORCED_CLOSE,
+        DisconnectReason.PING_TIMEOUT,
+        DisconnectReason.SERVER_SHUTTING_DOWN,
+        DisconnectReason.FORCED_SERVER_CLOSE,
     }
 )
 

@@ -17,7 +17,7 @@ from collections import deque
 from socketwire.asgi.types import Receive, Send
 from socketwire.core.engineio.message import OutgoingMessage
 from socketwire.core.engineio.packet import MESSAGE_PREFIX
-from socketwire.core.engineio.session import REASON_SLOW_CONSUMER
+from socketwire.core.reasons import DisconnectReason
 from socketwire.core.websocket.frames import Opcode
 from socketwire.engine.ports import WebSocketHandler
 
@@ -136,9 +136,9 @@ class ASGIWebSocket:
         self._queue.clear()
         self._buffered = 0
         self._closed = True
-        self._close = (1008, REASON_SLOW_CONSUMER)
+        self._close = (1008, DisconnectReason.SLOW_CONSUMER)
         self._wake_writer()
-        self.handler.ws_closed(1008, REASON_SLOW_CONSUMER)
+        self.handler.ws_closed(1008, DisconnectReason.SLOW_CONSUMER)
 
     def start(self) -> None:
         """Start the writer (after ``websocket.accept`` went out)."""

@@ -28,7 +28,6 @@ import orjson
 
 from socketwire.client.errors import HandshakeRefused, TransportError
 from socketwire.client.transports import (
-    POLLING,
     EngineTransport,
     TransportOptions,
     WebSocketTransport,
@@ -41,6 +40,8 @@ from socketwire.core.engineio.packet import (
     PROBE_PING,
     EnginePacketType,
 )
+from socketwire.core.engineio.transport import POLLING, WEBSOCKET
+from socketwire.core.reasons import DisconnectReason
 
 __all__ = ["EngineClient"]
 
@@ -125,7 +126,7 @@ class EngineClient:
         opts: TransportOptions,
         *,
         query: dict[str, str] | None = None,
-        transports: Sequence[str] = (POLLING, "websocket"),
+        transports: Sequence[str] = (POLLING, WEBSOCKET),
         upgrade: bool = True,
         max_message_size: int = 100 * 1024 * 1024,
     ) -> None:
@@ -203,7 +204,7 @@ class EngineClient:
         transport.on_close = self._on_transport_close
 
     def _on_transport_close(self, description: Any) -> None:
-        self._on_close("transport close", description)
+        self._on_close(DisconnectReason.TRANSPORT_CLOSE, description)
 
     def _on_transport_error(self, reason: str, description: Any, context: Any = None) -> None:
         err = TransportError(reason, description, context)
@@ -211,7 +212,7 @@ class EngineClient:
             err = _refusal(reason, description, context) or err
         log.debug("engine %s transport error: %s", self.id, err)
         self.on_error(err)
-        self._on_close("transport error", err)
+        self._on_close(DisconnectReason.TRANSPORT_ERROR, err)
 
     # -- receiving -------------------------------------------------------------------------
 
@@ -241,7 +242,7 @@ class EngineClient:
             if not isinstance(sid, str) or not isinstance(upgrades, list):
                 raise TypeError("bad handshake types")
         except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
-            self._on_transport_error("parse error", f"invalid handshake: {exc}")
+            self._on_transport_error(DisconnectReason.PARSE_ERROR, f"invalid handshake: {exc}")
             return
         self.id = sid
         transport = self.transport
@@ -290,7 +291,9 @@ class EngineClient:
             self._ping_timer.cancel()
         delay = (self.ping_interval + self.ping_timeout) / 1000
         self._ping_deadline = self._loop.time() + delay
-        self._ping_timer = self._loop.call_later(delay, self._on_close, "ping timeout")
+        self._ping_timer = self._loop.call_later(
+            delay, self._on_close, DisconnectReason.PING_TIMEOUT
+        )
 
     def has_ping_expired(self) -> bool:
         """Whether the ping deadline passed unnoticed (a throttled timer): then close soon."""
@@ -299,7 +302,7 @@ class EngineClient:
         expired = self._loop.time() > self._ping_deadline
         if expired:
             self._ping_deadline = 0.0
-            self._loop.call_soon(self._on_close, "ping timeout")
+            self._loop.call_soon(self._on_close, DisconnectReason.PING_TIMEOUT)
         return expired
 
     # -- upgrade (Engine.IO v4 "Upgrade") --------------------------------------------------------
@@ -468,7 +471,7 @@ class EngineClient:
         self._close_now()
 
     def _close_now(self) -> None:
-        self._on_close("forced close")
+        self._on_close(DisconnectReason.FORCED_CLOSE)
 
     def _on_close(self, reason: str, description: Any = None) -> None:
         state = self.ready_state

@@ -34,8 +34,10 @@ from socketwire.client.engine import EngineClient
 from socketwire.client.errors import TransportError
 from socketwire.client.listeners import EventEmitter, F, Handler
 from socketwire.client.socket import Client, use_manager_lookup
-from socketwire.client.transports import POLLING, WEBSOCKET, TransportOptions
+from socketwire.client.transports import TransportOptions
 from socketwire.client.url import ParsedUrl, parse_url
+from socketwire.core.engineio.transport import POLLING, WEBSOCKET
+from socketwire.core.reasons import DisconnectReason
 from socketwire.core.socketio.packet import Packet
 from socketwire.core.socketio.parser import Decoder, Parser, resolve_parser
 from socketwire.errors import RemoteProtocolError
@@ -366,7 +368,7 @@ class Manager:
             packet = decoder.feed_binary(data) if binary else decoder.feed_text(data)
         except RemoteProtocolError as exc:
             log.info("invalid Socket.IO packet from the server: %s", exc)
-            self._on_close("parse error", exc)
+            self._on_close(DisconnectReason.PARSE_ERROR, exc)
             return
         if packet is None:
             return
@@ -426,7 +428,7 @@ class Manager:
     def _close(self) -> None:
         self._skip_reconnect = True
         self._reconnecting = False
-        self._on_close("forced close")
+        self._on_close(DisconnectReason.FORCED_CLOSE)
 
     def close(self) -> None:
         """Close the connection for every namespace; no reconnection."""

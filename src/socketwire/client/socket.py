@@ -36,6 +36,7 @@ from socketwire.client.engine import EngineClient
 from socketwire.client.listeners import runner, spawn
 from socketwire.client.retry import RetryQueue
 from socketwire.client.url import ParsedUrl
+from socketwire.core.reasons import DisconnectReason
 from socketwire.core.socketio.packet import Packet, PacketType
 from socketwire.core.socketio.parser import Parser, resolve_parser
 from socketwire.emit_options import EmitMethods
@@ -552,8 +553,8 @@ class Client(SocketListeners, EmitMethods):
                 self._emit_reserved("connect_error", ConnectionRefused(_V2_MESSAGE))
         elif ptype == _DISCONNECT:
             self._destroy()
-            self.handle_close("io server disconnect")
-            self._fail_waiters(Disconnected("io server disconnect"))
+            self.handle_close(DisconnectReason.IO_SERVER_DISCONNECT)
+            self._fail_waiters(Disconnected(DisconnectReason.IO_SERVER_DISCONNECT))
         elif ptype == _CONNECT_ERROR:
             data = packet.data
             if isinstance(data, dict):
@@ -728,8 +729,8 @@ class Client(SocketListeners, EmitMethods):
             self.manager.send_packet(Packet(_DISCONNECT, self.namespace))
         self._destroy()
         if was_connected:
-            self.handle_close("io client disconnect")
-        self._fail_waiters(Disconnected("io client disconnect"))
+            self.handle_close(DisconnectReason.IO_CLIENT_DISCONNECT)
+        self._fail_waiters(Disconnected(DisconnectReason.IO_CLIENT_DISCONNECT))
         return _Closing(self._io)
 
     close = disconnect

@@ -37,6 +37,8 @@ from socketwire.core.engineio.packet import (
     encode_polling_binary,
     parse_text_packet,
 )
+from socketwire.core.engineio.transport import POLLING, WEBSOCKET
+from socketwire.core.reasons import DisconnectReason
 from socketwire.core.websocket.frames import Opcode
 from socketwire.errors import RemoteProtocolError
 
@@ -52,8 +54,6 @@ __all__ = [
 
 log = logging.getLogger("socketwire.client")
 
-POLLING: Final = "polling"
-WEBSOCKET: Final = "websocket"
 
 # Bound on the work done while closing (sending the close packet, the last POST).
 CLOSE_TIMEOUT: Final = 2.0
@@ -282,7 +282,7 @@ class PollingTransport(EngineTransport):
         try:
             packets = decode_payload(body)
         except RemoteProtocolError as exc:
-            self._error("parse error", exc)
+            self._error(DisconnectReason.PARSE_ERROR, exc)
             return
         for ptype, data, binary in packets:
             if self.state == "opening" and ptype == _OPEN:
@@ -436,7 +436,7 @@ class WebSocketTransport(EngineTransport):
             try:
                 ptype, data = parse_text_packet(payload)
             except RemoteProtocolError as exc:
-                self._error("parse error", exc)
+                self._error(DisconnectReason.PARSE_ERROR, exc)
                 return
             self.on_packet(ptype, data, False)
         else:

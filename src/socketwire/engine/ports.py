@@ -13,6 +13,8 @@ import asyncio
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
+from socketwire.core.engineio.errors import EngineErrorCode
+
 if TYPE_CHECKING:
     from socketwire.engine.socket import EngineSocket
 
@@ -148,7 +150,7 @@ class EngineServerPort(Protocol):
     def respond_error(
         self,
         req: HttpRequest,
-        code: int,
+        code: EngineErrorCode,
         message: str | None = None,
         context: dict[str, Any] | None = None,
     ) -> None:

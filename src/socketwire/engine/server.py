@@ -34,12 +34,12 @@ from typing import Any, TypeVar, overload
 
 import orjson
 
+from socketwire.core.engineio.errors import EngineErrorCode
 from socketwire.core.engineio.session import (
-    POLLING,
-    REASON_SERVER_CLOSE,
-    WEBSOCKET,
     UpgradeState,
 )
+from socketwire.core.engineio.transport import POLLING, WEBSOCKET
+from socketwire.core.reasons import DisconnectReason
 from socketwire.engine.cors import CorsPolicy
 from socketwire.engine.ports import HttpRequest
 from socketwire.engine.process import run_until_signalled
@@ -50,24 +50,8 @@ from socketwire.ids import random_id
 
 log = logging.getLogger("socketwire.engine")
 
-# Node's engine.io ``Server.errors`` and their messages.
-UNKNOWN_TRANSPORT = 0
-UNKNOWN_SID = 1
-BAD_HANDSHAKE_METHOD = 2
-BAD_REQUEST = 3
-FORBIDDEN = 4
-UNSUPPORTED_PROTOCOL_VERSION = 5
-# Not one of Node's codes: a handshake refused by max_connections / max_handshake_rate
-# (HTTP 503).
-SERVER_BUSY = 6
-ERROR_MESSAGES = {
-    UNKNOWN_TRANSPORT: "Transport unknown",
-    UNKNOWN_SID: "Session ID unknown",
-    BAD_HANDSHAKE_METHOD: "Bad handshake method",
-    BAD_REQUEST: "Bad request",
-    FORBIDDEN: "Forbidden",
-    UNSUPPORTED_PROTOCOL_VERSION: "Unsupported protocol version",
-}
+# The handshake's "upgrades" list of a polling session that may upgrade.
+_UPGRADE_TO_WEBSOCKET = orjson.dumps([WEBSOCKET])
 
 _TEXT_PLAIN = [("Content-Type", "text/plain; charset=UTF-8")]
 _OK_HEADERS = [("Content-Type", "text/html")]
@@ -221,20 +205,20 @@ class EngineServer:
             ):
                 # Browsers open cross-origin WebSockets freely: apply the CORS
                 # origin policy to them too (cross-site WebSocket hijacking).
-                return self.respond_error(req, FORBIDDEN, "Origin not allowed")
+                return self.respond_error(req, EngineErrorCode.FORBIDDEN, "Origin not allowed")
             query = req.query
             transport = query.get("transport")
             if transport not in self.transports:
-                return self.respond_error(req, UNKNOWN_TRANSPORT)
+                return self.respond_error(req, EngineErrorCode.UNKNOWN_TRANSPORT)
             sid = query.get("sid")
             if sid is not None:
                 return self._handle_existing(req, sid, transport)
             if query.get("EIO") != "4":
-                return self.respond_error(req, UNSUPPORTED_PROTOCOL_VERSION)
+                return self.respond_error(req, EngineErrorCode.UNSUPPORTED_PROTOCOL_VERSION)
             if req.method != "GET":
-                return self.respond_error(req, BAD_HANDSHAKE_METHOD)
+                return self.respond_error(req, EngineErrorCode.BAD_HANDSHAKE_METHOD)
             if (transport == WEBSOCKET) != req.is_websocket():
-                return self.respond_error(req, BAD_REQUEST)
+                return self.respond_error(req, EngineErrorCode.BAD_REQUEST)
             if self._over_capacity():
                 return self._respond_busy(req)
             if self.allow_request is not None:
@@ -246,7 +230,7 @@ class EngineServer:
         except Exception:
             log.exception("unexpected error while answering %s %s", req.method, req.path)
             with contextlib.suppress(Exception):
-                self.respond_error(req, BAD_REQUEST)
+                self.respond_error(req, EngineErrorCode.BAD_REQUEST)
 
     def _spawn(self, coro: Any) -> None:
         task = self.loop.create_task(coro)
@@ -269,21 +253,21 @@ class EngineServer:
             if inspect.isawaitable(result):
                 result = await result
         except ConnectionRefused as exc:
-            self.respond_error(req, FORBIDDEN, exc.message)
+            self.respond_error(req, EngineErrorCode.FORBIDDEN, exc.message)
             return False
         except Exception:
             log.exception("allow_request raised; refusing the handshake")
-            self.respond_error(req, FORBIDDEN)
+            self.respond_error(req, EngineErrorCode.FORBIDDEN)
             return False
         if not result:
-            self.respond_error(req, FORBIDDEN)
+            self.respond_error(req, EngineErrorCode.FORBIDDEN)
             return False
         return True
 
     def _handle_existing(self, req: HttpRequest, sid: str, transport: str) -> None:
         client = self.clients.get(sid)
         if client is None:
-            return self.respond_error(req, UNKNOWN_SID, context={"sid": sid})
+            return self.respond_error(req, EngineErrorCode.UNKNOWN_SID, context={"sid": sid})
         if req.is_websocket():
             if transport == WEBSOCKET and self.allow_upgrades and client.session.can_upgrade():
                 client.start_upgrade(req, self._extra_headers(req))
@@ -309,13 +293,13 @@ class EngineServer:
                 "transport": transport,
                 "previousTransport": client.transport,
             }
-            return self.respond_error(req, BAD_REQUEST, context=context)
+            return self.respond_error(req, EngineErrorCode.BAD_REQUEST, context=context)
         if req.method == "GET":
             client.handle_get(req)
         elif req.method == "POST":
             client.handle_post(req)
         else:
-            self.respond_error(req, BAD_REQUEST)
+            self.respond_error(req, EngineErrorCode.BAD_REQUEST)
 
     def _handshake(self, req: HttpRequest, transport: str) -> None:
         sid = self.generate_id(req)
@@ -330,7 +314,7 @@ class EngineServer:
         )
         sock = EngineSocket(self, sid, transport, info)
         upgrades = (
-            b'["websocket"]'
+            _UPGRADE_TO_WEBSOCKET
             if transport == POLLING and self.allow_upgrades and WEBSOCKET in self.transports
             else b"[]"
         )
@@ -357,7 +341,7 @@ class EngineServer:
                 fn(sock)
             except Exception:
                 log.exception("connection listener failed for sid=%s", sid)
-                sock.close_now("transport error")
+                sock.close_now(DisconnectReason.TRANSPORT_ERROR)
                 return
 
     def _cookie_header(self, sid: str) -> str:
@@ -459,13 +443,13 @@ class EngineServer:
     def respond_error(
         self,
         req: HttpRequest,
-        code: int,
+        code: EngineErrorCode,
         message: str | None = None,
         context: dict[str, Any] | None = None,
     ) -> None:
         """Refuse ``req`` with Node's ``{"code", "message"}`` body (HTTP 403 or 400)."""
-        status = 403 if code == FORBIDDEN else 400
-        text = message or ERROR_MESSAGES[code]
+        status = code.status
+        text = message or code.message
         body = orjson.dumps({"code": code, "message": text})
         log.info("refused %s %s: %s", req.method, req.path, body.decode())
         if "connection_error" in self._hooks:
@@ -493,9 +477,10 @@ class EngineServer:
 
     def _respond_busy(self, req: HttpRequest) -> None:
         log.warning("refused a handshake from %s: server at capacity", req.remote_address)
-        body = orjson.dumps({"code": SERVER_BUSY, "message": "Server busy"})
+        busy = EngineErrorCode.SERVER_BUSY
+        body = orjson.dumps({"code": busy, "message": busy.message})
         headers = [("Content-Type", "application/json"), ("Retry-After", "1")]
-        req.respond(503, headers + self._extra_headers(req), body)
+        req.respond(busy.status, headers + self._extra_headers(req), body)
 
     def respond_ok(self, req: HttpRequest) -> None:
         """Answer a polling ``POST`` (``200 ok``)."""
@@ -585,7 +570,7 @@ class EngineServer:
     def close(self) -> None:
         """Close every session, stop the heartbeat and stop listening (``listen``)."""
         for sock in list(self.clients.values()):
-            sock.close_now(REASON_SERVER_CLOSE)
+            sock.close_now(DisconnectReason.FORCED_SERVER_CLOSE)
         self._pings.cancel()
         self._pongs.cancel()
         servers, self._servers = self._servers, []
@@ -593,4 +578,4 @@ class EngineServer:
             server.close()
 
 
-__all__ = ["ERROR_MESSAGES", "EVENTS", "ConnectionErrorInfo", "EngineServer", "default_generate_id"]
+__all__ = ["EVENTS", "ConnectionErrorInfo", "EngineServer", "default_generate_id"]

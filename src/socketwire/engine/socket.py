@@ -20,6 +20,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
 
+from socketwire.core.engineio.errors import EngineErrorCode
 from socketwire.core.engineio.message import OutgoingMessage
 from socketwire.core.engineio.packet import (
     MESSAGE_PREFIX,
@@ -31,17 +32,12 @@ from socketwire.core.engineio.packet import (
     parse_text_packet,
 )
 from socketwire.core.engineio.session import (
-    POLLING,
-    REASON_FORCED_CLOSE,
-    REASON_PARSE_ERROR,
-    REASON_PING_TIMEOUT,
-    REASON_SLOW_CONSUMER,
-    REASON_TRANSPORT_CLOSE,
-    REASON_TRANSPORT_ERROR,
     EngineSession,
     Heartbeat,
     ReadyState,
 )
+from socketwire.core.engineio.transport import POLLING
+from socketwire.core.reasons import DisconnectReason
 from socketwire.core.websocket.frames import Opcode
 from socketwire.engine.ports import EngineServerPort, HttpRequest, WebSocketPort
 from socketwire.errors import RemoteProtocolError
@@ -278,7 +274,7 @@ class EngineSocket:
                 self.id,
                 self.server.write_buffer_limit,
             )
-            self.close_now(REASON_SLOW_CONSUMER)
+            self.close_now(DisconnectReason.SLOW_CONSUMER)
 
     # -- sending -----------------------------------------------------------------
 
@@ -344,7 +340,7 @@ class EngineSocket:
             if s.heartbeat is Heartbeat.WAIT_PONG:
                 self.server.schedule_ping(self)
         elif ptype == EnginePacketType.CLOSE:
-            self.close_now(REASON_TRANSPORT_CLOSE, by_peer=True)
+            self.close_now(DisconnectReason.TRANSPORT_CLOSE, by_peer=True)
         elif ptype in (EnginePacketType.PING, EnginePacketType.UPGRADE, EnginePacketType.OPEN):
             # v4 clients never send ping (the server pings) nor open; an upgrade
             # packet outside an upgrade is out of order: Node ignores these too.
@@ -362,7 +358,7 @@ class EngineSocket:
                 ptype, data = parse_text_packet(payload)
             except RemoteProtocolError:
                 log.info("sid=%s invalid Engine.IO packet %r: closing", self.id, payload[:32])
-                self.close_now(REASON_PARSE_ERROR)
+                self.close_now(DisconnectReason.PARSE_ERROR)
                 return
             self._on_packet(ptype, data, False)
         else:
@@ -372,13 +368,13 @@ class EngineSocket:
         """WebSocketHandler: the WebSocket transport went away."""
         self.ws = None
         self._wsw = None
-        if reason == REASON_SLOW_CONSUMER:
-            self.close_now(REASON_SLOW_CONSUMER)
+        if reason == DisconnectReason.SLOW_CONSUMER:
+            self.close_now(DisconnectReason.SLOW_CONSUMER)
             return
         self.close_now(
-            REASON_TRANSPORT_CLOSE
+            DisconnectReason.TRANSPORT_CLOSE
             if code in (1000, 1001, 1005, 1006, 1012)
-            else REASON_TRANSPORT_ERROR
+            else DisconnectReason.TRANSPORT_ERROR
         )
 
     # -- polling -----------------------------------------------------------------
@@ -387,8 +383,8 @@ class EngineSocket:
         s = self.session
         if not s.begin_get():
             log.info("sid=%s polling GET overlap: closing", self.id)
-            self.server.respond_error(req, 3, "Bad request")
-            self.close_now(REASON_TRANSPORT_ERROR)
+            self.server.respond_error(req, EngineErrorCode.BAD_REQUEST)
+            self.close_now(DisconnectReason.TRANSPORT_ERROR)
             return
         self._get = req
         req.on_abort(self._get_aborted)
@@ -400,7 +396,7 @@ class EngineSocket:
         self._get = None
         self.session.end_get()
         log.info("sid=%s polling connection closed prematurely", self.id)
-        self.close_now(REASON_TRANSPORT_ERROR)
+        self.close_now(DisconnectReason.TRANSPORT_ERROR)
 
     def _flush_get(self) -> None:
         req = self._get
@@ -420,15 +416,15 @@ class EngineSocket:
     def handle_post(self, req: HttpRequest) -> None:
         s = self.session
         if s.post_active:
-            self.server.respond_error(req, 3, "Bad request")
-            self.close_now(REASON_TRANSPORT_ERROR)
+            self.server.respond_error(req, EngineErrorCode.BAD_REQUEST)
+            self.close_now(DisconnectReason.TRANSPORT_ERROR)
             return
         try:
             packets = decode_payload(req.body)
         except Exception as exc:
             log.info("sid=%s malformed polling payload: %s", self.id, exc)
-            self.server.respond_error(req, 3, "Bad request")
-            self.close_now(REASON_PARSE_ERROR)
+            self.server.respond_error(req, EngineErrorCode.BAD_REQUEST)
+            self.close_now(DisconnectReason.PARSE_ERROR)
             return
         s.post_active = True
         # Answer first: a handler that closes the session must not leave the POST open.
@@ -493,11 +489,11 @@ class EngineSocket:
             self.server.schedule_pong_deadline(self)
         else:
             log.info("sid=%s ping timeout", self.id)
-            self.close_now(REASON_PING_TIMEOUT)
+            self.close_now(DisconnectReason.PING_TIMEOUT)
 
     # -- closing -----------------------------------------------------------------
 
-    def close(self, reason: str = REASON_FORCED_CLOSE) -> None:
+    def close(self, reason: str = DisconnectReason.FORCED_CLOSE) -> None:
         """Close from the server side, delivering what is already buffered first."""
         s = self.session
         if s.ready_state is not ReadyState.OPEN:

@@ -19,7 +19,7 @@ from socketwire.core.engineio.message import (
     OutgoingMessage,
     frame_text_message,
 )
-from socketwire.core.engineio.session import REASON_SLOW_CONSUMER as SLOW_CONSUMER
+from socketwire.core.reasons import DisconnectReason
 from socketwire.core.websocket.frames import Opcode
 from socketwire.core.websocket.protocol import WebSocketProtocol
 from socketwire.engine.ports import WebSocketHandler
@@ -165,7 +165,7 @@ class WebSocketConnection:
         self.transport.abort()
         if not self._closed:
             self._closed = True
-            self.handler.ws_closed(1008, SLOW_CONSUMER)
+            self.handler.ws_closed(1008, DisconnectReason.SLOW_CONSUMER)
 
     def pause_writing(self) -> None:
         self.paused = True

@@ -12,7 +12,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from socketwire.core.engineio.message import OutgoingMessage
-from socketwire.core.engineio.session import REASON_SERVER_CLOSE
+from socketwire.core.reasons import DisconnectReason
 from socketwire.core.socketio.packet import Packet, PacketType
 from socketwire.engine.socket import EngineSocket
 from socketwire.errors import RemoteProtocolError
@@ -46,12 +46,12 @@ class Connection:
             packet = self.decoder.feed_binary(data) if binary else self.decoder.feed_text(data)
         except RemoteProtocolError as exc:
             log.info("sid=%s invalid Socket.IO packet: %s: closing", self.engine.id, exc)
-            self.close_on_error("parse error")
+            self.close_on_error(DisconnectReason.PARSE_ERROR)
             return
         except Exception:
             # A decoder bug must not take the connection handler down with it.
             log.exception("sid=%s undecodable Socket.IO packet: closing", self.engine.id)
-            self.close_on_error("parse error")
+            self.close_on_error(DisconnectReason.PARSE_ERROR)
             return
         if packet is None:
             return
@@ -70,7 +70,7 @@ class Connection:
                 ptype,
                 packet.nsp,
             )
-            self.close_on_error("parse error")
+            self.close_on_error(DisconnectReason.PARSE_ERROR)
 
     # -- answers ---------------------------------------------------------------------
 
@@ -107,7 +107,7 @@ class Connection:
         """Disconnect every namespace, then close the Engine.IO connection."""
         for socket in list(self.sockets.values()):
             socket.disconnect()
-        self.engine.close(REASON_SERVER_CLOSE)
+        self.engine.close(DisconnectReason.FORCED_SERVER_CLOSE)
 
     def _close_sockets(self, reason: str) -> None:
         for socket in list(self.sockets.values()):
@@ -121,4 +121,4 @@ class Connection:
         """No namespace joined within ``connect_timeout``: close (as Node does)."""
         if self.deadline == deadline and not self.sockets and self.engine.connected:
             log.info("sid=%s joined no namespace in time: closing", self.engine.id)
-            self.engine.close_now("forced close")
+            self.engine.close_now(DisconnectReason.FORCED_CLOSE)

@@ -20,6 +20,7 @@ from typing import Any, overload
 
 from socketwire.adapters.base import Adapter, SocketView
 from socketwire.adapters.session_aware import SessionAwareAdapter
+from socketwire.core.reasons import DisconnectReason
 from socketwire.core.socketio.parser import Parser, resolve_parser
 from socketwire.engine.ports import HttpRequest
 from socketwire.engine.process import run_until_signalled
@@ -452,7 +453,7 @@ class Server:
         """Disconnect every client (reason ``server shutting down``) and stop listening."""
         for nsp in list(self._nsps.values()):
             for socket in list(nsp.sockets.values()):
-                socket.handle_close("server shutting down")
+                socket.handle_close(DisconnectReason.SERVER_SHUTTING_DOWN)
             with contextlib.suppress(Exception):
                 await nsp.adapter.close()
         self.engine.close()

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from socketwire.acks import CallbackAck, ErrorFirstAck, FutureAck, PendingAck
 from socketwire.adapters.session_aware import RECOVERABLE_REASONS
 from socketwire.core.engineio.message import OutgoingMessage
+from socketwire.core.reasons import DisconnectReason
 from socketwire.core.socketio.packet import (
     RESERVED_EVENTS,
     Packet,
@@ -324,10 +325,10 @@ class Socket(SocketListeners, EmitMethods):
                 return
             entry.resolve(packet.data)
         elif ptype == _DISCONNECT:
-            self.handle_close("client namespace disconnect")
+            self.handle_close(DisconnectReason.CLIENT_NAMESPACE_DISCONNECT)
         else:
             log.info("sid=%s unexpected packet type %s: closing", self.id, ptype)
-            self.conn.close_on_error("parse error")
+            self.conn.close_on_error(DisconnectReason.PARSE_ERROR)
 
     def _dispatch_event(self, data: list[Any], ack_id: int | None) -> None:
         event = data[0]
@@ -419,7 +420,7 @@ class Socket(SocketListeners, EmitMethods):
             self.conn.disconnect_all()
         else:
             self._send_packet(Packet(_DISCONNECT, self.nsp.name))
-            self.handle_close("server namespace disconnect")
+            self.handle_close(DisconnectReason.SERVER_NAMESPACE_DISCONNECT)
         return self
 
     def _send_packet(self, packet: Packet) -> None:

@@ -31,10 +31,8 @@ from socketwire.core.engineio.packet import (
     EnginePacketType,
     encode_polling_binary,
 )
+from socketwire.core.engineio.transport import POLLING, WEBSOCKET
 from socketwire.errors import LocalProtocolError
-
-POLLING: Final = "polling"
-WEBSOCKET: Final = "websocket"
 
 
 class ReadyState(IntEnum):
@@ -53,17 +51,6 @@ class UpgradeState(IntEnum):
 class Heartbeat(IntEnum):
     WAIT_PING = 0  # next deadline sends a ping
     WAIT_PONG = 1  # next deadline closes with "ping timeout"
-
-
-# Node's close reasons (engine.io ``Socket.onClose``).
-REASON_TRANSPORT_CLOSE: Final = "transport close"
-REASON_TRANSPORT_ERROR: Final = "transport error"
-REASON_PING_TIMEOUT: Final = "ping timeout"
-REASON_PARSE_ERROR: Final = "parse error"
-REASON_FORCED_CLOSE: Final = "forced close"
-REASON_SERVER_CLOSE: Final = "forced server close"
-# Not one of Node's: the peer stopped reading and its write buffer passed the cap.
-REASON_SLOW_CONSUMER: Final = "slow consumer"
 
 
 # The buffer of a session with nothing to send: one shared empty tuple, so a
@@ -252,8 +239,6 @@ class EngineSession:
 
 
 __all__ = [
-    "POLLING",
-    "WEBSOCKET",
     "EnginePacketType",
     "EngineSession",
     "Heartbeat",
