@@ -16,8 +16,7 @@ import pytest
 
 from socketwire.acks import ack_args, ack_value
 from socketwire.handlers import Listener, Runner
-
-WAIT = 5.0
+from tests.waits import WAIT
 
 
 class RecordingSink:

@@ -8,8 +8,7 @@ from typing import Any
 
 from socketwire.client import Client
 from socketwire.client.socket import ManagerPort
-
-WAIT = 5.0  # the bound of every wait
+from tests.waits import WAIT as WAIT
 
 
 class Events:

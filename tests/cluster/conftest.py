@@ -25,12 +25,13 @@ from redis.asyncio import Redis
 import socketwire
 from socketwire.adapters.redis import create_adapter
 from socketwire.client import Client
+from tests.waits import scaled
 
 ROOT = Path(__file__).resolve().parents[2]
 JS_DIR = ROOT / "tests" / "js"
 NODE_MODULES = JS_DIR / "node_modules"
 CLUSTER_PEER = JS_DIR / "cluster_peer.js"
-TIMEOUT = 10.0
+TIMEOUT = scaled(10.0)  # Redis round trips across several servers
 
 
 class RedisServer:

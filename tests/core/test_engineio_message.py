@@ -8,7 +8,7 @@ bytes are the same for every WebSocket recipient and are built once.
 
 from __future__ import annotations
 
-from socketwire.core.engineio.message import OutgoingMessage
+from socketwire.core.engineio.message import OutgoingMessage, frame_text_message
 from socketwire.core.websocket.frames import Opcode, encode_frame
 
 
@@ -42,3 +42,13 @@ def test_frames_are_built_once() -> None:
     first = message.frames
     assert message.frames is first
     assert OutgoingMessage(b"2[1]").frames == first
+
+
+def test_frame_text_message_matches_the_message_frames() -> None:
+    # Short (7-bit length, from the header table) and long (16-bit length) texts:
+    # the per-socket framing equals what a broadcast's message would hold.
+    for n in (0, 1, 123, 124, 125, 126, 1000, 70_000):
+        text = b"x" * n
+        if n:  # an empty text makes a message of no text packet
+            assert frame_text_message(text) == OutgoingMessage(text).frames
+        assert frame_text_message(text) == encode_frame(Opcode.TEXT, b"4" + text)

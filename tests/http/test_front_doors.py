@@ -18,8 +18,8 @@ from socketwire.asgi import ASGIApp
 from socketwire.engine.ports import HttpRequest
 from tests.conftest import ServerStarter
 from tests.integration.rawclient import http_request
+from tests.waits import WAIT
 
-WAIT = 5.0
 Response = tuple[int, bytes]
 Send = Callable[[str, str, list[tuple[str, str]], bytes], Awaitable[Response]]
 

@@ -31,8 +31,7 @@ from socketwire.core.websocket.frames import (
     encode_close_payload,
     encode_frame,
 )
-
-DEFAULT_TIMEOUT = 5.0
+from tests.waits import WAIT as DEFAULT_TIMEOUT
 
 
 def host_port(base: str) -> tuple[str, int]:

@@ -36,10 +36,11 @@ from socketwire.core.websocket import handshake
 from tests.conftest import run_node
 from tests.integration.asgi_app import create_app
 from tests.integration.rawclient import WebSocketClient, host_port
+from tests.waits import WAIT
 
 ROOT = Path(__file__).resolve().parents[2]
 SCENARIO = Path(__file__).resolve().parent / "js" / "asgi_scenario.js"
-WAIT = 5.0  # seconds: the longest any single wait may take
+
 HAS_WS_LIBRARY = any(importlib.util.find_spec(m) for m in ("websockets", "wsproto"))
 
 

@@ -36,8 +36,8 @@ from tests.integration.rawclient import (
     parse_response,
     send_raw,
 )
+from tests.waits import WAIT as TIMEOUT
 
-TIMEOUT = 5.0
 WS_QUERY = "EIO=4&transport=websocket"
 POLLING_QUERY = "EIO=4&transport=polling"
 

@@ -28,12 +28,11 @@ from tests.conftest import (
     load_example,
     run_node,
 )
+from tests.waits import WAIT
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 JS = Path(__file__).resolve().parent / "js"
-
-WAIT = 5.0  # seconds: the longest the Python side waits for a server-side event
 
 
 # -- helpers ---------------------------------------------------------------------------

@@ -33,8 +33,8 @@ from tests.integration.rawclient import (
     http_request,
     parse_head,
 )
+from tests.waits import WAIT as TIMEOUT
 
-TIMEOUT = 5.0
 WS = "/socket.io/?EIO=4&transport=websocket"
 POLLING = "/socket.io/?EIO=4&transport=polling"
 URLSAFE = string.ascii_letters + string.digits + "-_"

@@ -26,12 +26,13 @@ import socketwire
 from socketwire.server.parent_namespace import ParentNamespace
 from tests.conftest import NODE_MODULES, ServerStarter, create_example_server, load_example
 from tests.integration.rawclient import WebSocketClient, WebSocketClosed, http_request
+from tests.waits import WAIT
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 DRIVER = Path(__file__).resolve().parent / "js" / "v4_driver.js"
 
-WAIT = 5.0  # seconds: the longest any single wait may take
+
 POLLING = "/socket.io/?EIO=4&transport=polling"
 WEBSOCKET = "/socket.io/?EIO=4&transport=websocket"
 RESERVED = (

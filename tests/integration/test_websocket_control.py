@@ -22,8 +22,8 @@ from socketwire.core.websocket.frames import (
 )
 from tests.conftest import ServerStarter
 from tests.integration.rawclient import WebSocketClient
+from tests.waits import WAIT
 
-WAIT = 5.0
 WS_TARGET = "/socket.io/?EIO=4&transport=websocket"
 
 

@@ -17,8 +17,7 @@ import pytest
 import socketwire
 from socketwire.client import Client
 from tests.conftest import ServerStarter
-
-WAIT = 5.0
+from tests.waits import WAIT
 
 
 @pytest.fixture

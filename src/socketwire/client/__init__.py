@@ -25,7 +25,7 @@ from __future__ import annotations
 from typing import Any
 
 from socketwire.client.backoff import Backoff, backoff_delays, backoff_ms
-from socketwire.client.errors import TransportError
+from socketwire.client.errors import HandshakeRefused, TransportError
 from socketwire.client.manager import Manager
 from socketwire.client.socket import Client
 from socketwire.emit_options import EmitOptions
@@ -34,6 +34,7 @@ __all__ = [
     "Backoff",
     "Client",
     "EmitOptions",
+    "HandshakeRefused",
     "Manager",
     "TransportError",
     "backoff_delays",
