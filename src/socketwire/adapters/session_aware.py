@@ -125,3 +125,10 @@ class SessionAwareAdapter(Adapter):
             old = packets.popleft()
             self._index.pop(old.offset, None)
             self._first_seq += 1
+
+
+__all__ = [
+    "RECOVERABLE_REASONS",
+    "Session",
+    "SessionAwareAdapter",
+]

@@ -125,3 +125,9 @@ class CorsPolicy:
         if exposed:
             out.append(("Access-Control-Expose-Headers", exposed))
         return out
+
+
+__all__ = [
+    "CorsPolicy",
+    "OriginOption",
+]

@@ -167,3 +167,11 @@ class EngineServerPort(Protocol):
 
     def socket_closed(self, sock: EngineSocket) -> None:
         """``sock`` is closed: the server forgets its session id."""
+
+
+__all__ = [
+    "EngineServerPort",
+    "HttpRequest",
+    "WebSocketHandler",
+    "WebSocketPort",
+]

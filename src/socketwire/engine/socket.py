@@ -591,3 +591,11 @@ class _Probe:
         self.owner._probe_done(self, False)
         if ws is not None:
             ws.close(1000, "")
+
+
+__all__ = [
+    "CloseListener",
+    "EngineSocket",
+    "MessageListener",
+    "RequestInfo",
+]

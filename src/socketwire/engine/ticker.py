@@ -55,3 +55,8 @@ class Ticker(Generic[T]):
             self._handle.cancel()
             self._handle = None
         self.queue.clear()
+
+
+__all__ = [
+    "Ticker",
+]

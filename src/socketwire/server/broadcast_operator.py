@@ -160,3 +160,8 @@ class BroadcastOperator:
     def disconnect_sockets(self, close: bool = False) -> None:
         """Disconnect the targeted sockets (``close=True`` closes their connections)."""
         self._nsp.adapter.disconnect_sockets(self._opts, close)
+
+
+__all__ = [
+    "BroadcastOperator",
+]

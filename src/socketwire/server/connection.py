@@ -122,3 +122,8 @@ class Connection:
         if self.deadline == deadline and not self.sockets and self.engine.connected:
             log.info("sid=%s joined no namespace in time: closing", self.engine.id)
             self.engine.close_now(DisconnectReason.FORCED_CLOSE)
+
+
+__all__ = [
+    "Connection",
+]

@@ -296,3 +296,9 @@ class Namespace(Emitter):
 
     def disconnect_sockets(self, close: bool = False) -> None:
         self._operator().disconnect_sockets(close)
+
+
+__all__ = [
+    "Middleware",
+    "Namespace",
+]

@@ -105,3 +105,9 @@ class ParentNamespace(Namespace):
         child.parent = self
         self.children.add(child)
         return child
+
+
+__all__ = [
+    "Matcher",
+    "ParentNamespace",
+]

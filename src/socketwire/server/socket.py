@@ -449,3 +449,9 @@ class Socket(SocketListeners, EmitMethods):
         if "disconnect" in self._listeners:
             self._emit_local("disconnect", reason, where=f"disconnect sid={self.id}")
         self.nsp.dispatch_socket_event("disconnect", self, reason)
+
+
+__all__ = [
+    "Handshake",
+    "Socket",
+]
