@@ -23,6 +23,7 @@ import socketwire
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 
+
 def public_module_names() -> list[str]:
     names = ["socketwire"]
     for info in pkgutil.walk_packages(socketwire.__path__, "socketwire."):

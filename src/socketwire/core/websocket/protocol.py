@@ -113,17 +113,7 @@ class WebSocketProtocol(FrameReader):
     the TCP connection): the caller bounds that wait with its own timer.
     """
 
-    __slots__ = (
-        "_mask_key",
-        "_out",
-        "close_code",
-        "close_reason",
-        "close_received",
-        "close_sent",
-        "error",
-        "should_end_transport",
-        "state",
-    )
+    __slots__ = ("_close", "_mask_key", "_out", "should_end_transport", "state")
 
     def __init__(
         self,
@@ -147,20 +137,47 @@ class WebSocketProtocol(FrameReader):
         # connection keeps no list.
         self._out: list[bytes] | None = None
         self.state = _OPEN
-        #: ``(code, reason)`` of our close frame once it is queued, else None.
-        self.close_sent: tuple[int, str] | None = None
-        #: ``(code, reason)`` of the peer's close frame once it arrived, else None.
-        self.close_received: tuple[int, str] | None = None
-        #: Why the connection ends (section 7.1.5): the code of the peer's close
-        #: frame (1005 when it had none), else the code we failed the connection
-        #: with, else 1006 once the TCP connection ended without either.
-        self.close_code: int | None = None
-        self.close_reason = ""
-        #: The peer's protocol violation that failed the connection, if any.
-        self.error: WebSocketProtocolError | None = None
+        # What the closing handshake said; created when it starts, so an open
+        # connection holds one slot for it (see the properties below).
+        self._close: _CloseInfo | None = None
         #: Whether this side should end the TCP connection now, after writing
         #: ``data_to_send()``.
         self.should_end_transport = False
+
+    # -- the close state ---------------------------------------------------------------
+
+    def _closing(self) -> _CloseInfo:
+        info = self._close
+        if info is None:
+            info = self._close = _CloseInfo()
+        return info
+
+    @property
+    def close_sent(self) -> tuple[int, str] | None:
+        """``(code, reason)`` of our close frame once it is queued, else None."""
+        return None if self._close is None else self._close.sent
+
+    @property
+    def close_received(self) -> tuple[int, str] | None:
+        """``(code, reason)`` of the peer's close frame once it arrived, else None."""
+        return None if self._close is None else self._close.received
+
+    @property
+    def close_code(self) -> int | None:
+        """Why the connection ends (section 7.1.5): the code of the peer's close
+        frame (1005 when it had none), else the code we failed the connection
+        with, else 1006 once the TCP connection ended without either."""
+        return None if self._close is None else self._close.code
+
+    @property
+    def close_reason(self) -> str:
+        """The reason that goes with ``close_code`` (``""`` when none)."""
+        return "" if self._close is None else self._close.reason
+
+    @property
+    def error(self) -> WebSocketProtocolError | None:
+        """The peer's protocol violation that failed the connection, if any."""
+        return None if self._close is None else self._close.error
 
     @property
     def client_side(self) -> bool:
@@ -220,9 +237,10 @@ class WebSocketProtocol(FrameReader):
         Without a close frame before it, the connection closed abnormally: 1006
         (section 7.1.5), a code that is only ever reported, never sent.
         """
-        if self.close_code is None:
-            self.close_code = CloseCode.ABNORMAL
-            self.close_reason = ""
+        info = self._closing()
+        if info.code is None:
+            info.code = CloseCode.ABNORMAL
+            info.reason = ""
         self.state = _CLOSED
         self.should_end_transport = True
 
@@ -242,26 +260,28 @@ class WebSocketProtocol(FrameReader):
     def _close_frame_received(self, payload: bytes) -> None:
         # The reader validated the payload (1002 / 1007 otherwise).
         code, reason = decode_close_payload(payload)
-        self.close_received = (code, reason)
-        self.close_code = code
-        self.close_reason = reason
-        if self.close_sent is None:
+        info = self._closing()
+        info.received = (code, reason)
+        info.code = code
+        info.reason = reason
+        if info.sent is None:
             # Section 5.5.1: answer with a close frame echoing the status code; a
             # close without one (1005, section 7.1.5) gets a close without one.
             self._queue(self._frame(_CLOSE, encode_close_payload(code, "")))
-            self.close_sent = (code, "")
+            info.sent = (code, "")
         self._handshake_done()
 
     def _fail(self, exc: WebSocketProtocolError) -> tuple[int, bytes]:
         """Section 7.1.7, Fail the WebSocket Connection: close frame, then end TCP."""
-        self.error = exc
-        self.close_code = exc.code
-        self.close_reason = exc.reason
+        info = self._closing()
+        info.error = exc
+        info.code = exc.code
+        info.reason = exc.reason
         reason = _wire_reason(exc.reason)
         payload = encode_close_payload(exc.code, reason)
-        if self.close_sent is None:
+        if info.sent is None:
             self._queue(self._frame(_CLOSE, payload))
-            self.close_sent = (exc.code, reason)
+            info.sent = (exc.code, reason)
         self.state = _CLOSED
         # Both sides end the TCP connection at once: no closing handshake with a
         # peer that breaks the protocol.
@@ -282,9 +302,9 @@ class WebSocketProtocol(FrameReader):
         out = self._out
         if not out:
             return b""
-        data = out[0] if len(out) == 1 else b"".join(out)
-        out.clear()
-        return data
+        # Dropped, not cleared: an idle connection keeps no empty list around.
+        self._out = None
+        return out[0] if len(out) == 1 else b"".join(out)
 
     def _queue(self, data: bytes) -> None:
         out = self._out
@@ -337,7 +357,7 @@ class WebSocketProtocol(FrameReader):
             raise LocalProtocolError("the close frame was already sent (RFC 6455 5.5.1)")
         payload = encode_close_payload(code, reason)
         self._queue(self._frame(_CLOSE, payload))
-        self.close_sent = (code, reason)
+        self._closing().sent = (code, reason)
         # Section 7.1.2: wait for the peer's close frame.
         self.state = _CLOSING
 
@@ -352,3 +372,16 @@ class WebSocketProtocol(FrameReader):
         if mask_key is None:
             return encode_frame(opcode, payload)
         return encode_frame(opcode, payload, mask=mask_key())
+
+
+class _CloseInfo:
+    """The closing handshake of one connection (section 7): what each side said."""
+
+    __slots__ = ("code", "error", "reason", "received", "sent")
+
+    def __init__(self) -> None:
+        self.sent: tuple[int, str] | None = None
+        self.received: tuple[int, str] | None = None
+        self.code: int | None = None
+        self.reason = ""
+        self.error: WebSocketProtocolError | None = None
