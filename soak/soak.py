@@ -40,6 +40,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 NODE_MODULES = ROOT / "tests" / "js" / "node_modules"
 LOAD_JS = Path(__file__).resolve().parent / "load.js"
+HOSTILE_PY = Path(__file__).resolve().parent / "hostile.py"
 
 
 # -- the server -----------------------------------------------------------------------------
@@ -121,10 +122,19 @@ def create_server() -> Any:
         counters["bcast_responses"] += len(responses)
         return {"responses": len(responses), "timeout": timed_out}
 
+    # The hostile mix sends duplicate CONNECTs here: a middleware that takes a
+    # while keeps the first CONNECT pending when the second arrives.
+    slow = sio.of("/slow")
+
+    @slow.use
+    async def slow_middleware(socket: socketwire.Socket) -> None:
+        await asyncio.sleep(0.2)
+
     @nsp.on("stats")
     def stats(socket: socketwire.Socket) -> dict[str, Any]:
         return {
             "sockets": len(nsp.sockets),
+            "slow sockets": len(slow.sockets),
             "engine_clients": len(sio.engine.clients),
             "rooms": len(nsp.adapter.rooms),
             "adapter_sids": len(nsp.adapter.sids),
@@ -277,6 +287,8 @@ def orchestrate(args: argparse.Namespace) -> int:
         cwd=ROOT,
     )
     node: subprocess.Popen[bytes] | None = None
+    hostile: subprocess.Popen[bytes] | None = None
+    hostile_out: Reader | None = None
     try:
         assert server.stdout is not None and server.stderr is not None
         port = wait_for_port(server)
@@ -314,6 +326,25 @@ def orchestrate(args: argparse.Namespace) -> int:
         load_err = Reader(node.stderr, parse_json=False)
         load_out.start()
         load_err.start()
+        if args.hostile:
+            hostile = subprocess.Popen(
+                [
+                    sys.executable,
+                    str(HOSTILE_PY),
+                    "--url",
+                    f"http://127.0.0.1:{port}",
+                    "--seconds",
+                    str(seconds),
+                    "--report",
+                    str(args.sample),
+                ],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+                cwd=ROOT,
+            )
+            assert hostile.stdout is not None
+            hostile_out = Reader(hostile.stdout, parse_json=True)
+            hostile_out.start()
 
         t0 = time.monotonic()
         hard_deadline = t0 + seconds + args.drain + 60
@@ -383,10 +414,18 @@ def orchestrate(args: argparse.Namespace) -> int:
         closed: dict[str, Any] = next((x for x in load_out.snapshot() if x.get("closed")), {})
         if final is not None:
             final["serverAfter"] = closed.get("serverAfter")
+            if hostile_out is not None:
+                if hostile is not None and hostile.poll() is None:
+                    stop(hostile)
+                hostile_out.join(5)
+                said = [x for x in hostile_out.snapshot() if "hostile" in x]
+                final["hostile"] = said[-1]["hostile"] if said else {}
         stop(server, signal.SIGINT)
         server_err.join(5)
         return summarize(args, rss, after, final, server_err.snapshot(), load_err.snapshot())
     finally:
+        if hostile is not None:
+            stop(hostile, signal.SIGKILL, 5)
         if node is not None:
             stop(node, signal.SIGKILL, 5)
         stop(server, signal.SIGKILL, 5)
@@ -456,6 +495,7 @@ def summarize(
             "tracebacks": tracebacks,
             "first log lines": server_log[:10],
             "sockets before the clients left": server.get("sockets"),
+            "/slow sockets before the clients left": server.get("slow sockets"),
             "rooms before the clients left": server.get("rooms"),
             "asyncio tasks": server.get("tasks"),
             "pending acks before the clients left": server.get("pending_acks"),
@@ -465,6 +505,7 @@ def summarize(
             "fds after the clients left": after.get("fds"),
             "peak RSS (MiB)": round(after.get("VmHWM", 0) / 1024, 1),
         },
+        "hostile mix": final.get("hostile"),
         "RSS levelled off": ok,
         "RSS reading": reading,
     }
@@ -482,6 +523,9 @@ def main() -> int:
     parser.add_argument("--sample", type=float, default=10.0, help="s between RSS samples")
     parser.add_argument("--drain", type=float, default=30.0, help="s to wait for late acks")
     parser.add_argument("--port", type=int, default=0)
+    parser.add_argument(
+        "--hostile", action="store_true", help="run the hostile mix (soak/hostile.py) beside"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:

@@ -97,6 +97,7 @@ _MAX_ID: Final = 10**_MAX_ID_DIGITS - 1
 _MAX_ATTACHMENT_DIGITS: Final = 9
 
 _dumps = orjson.dumps
+_NON_STR_KEYS = orjson.OPT_NON_STR_KEYS
 _loads = orjson.loads
 _JSONDecodeError = orjson.JSONDecodeError
 
@@ -204,7 +205,9 @@ def _dumps_binary(data: Any) -> tuple[bytes, list[bytes]]:
     """JSON of ``data`` with binary extracted, and the attachments."""
     buffers: list[bytes] = []
     try:
-        body = _dumps(_deconstruct(data, buffers))
+        # Keys that are not exactly ``str`` (a ``StrEnum`` such as a disconnect
+        # reason, an int) are written as strings, as JSON.stringify does.
+        body = _dumps(_deconstruct(data, buffers), option=_NON_STR_KEYS)
     except RecursionError:
         raise LocalProtocolError("data is nested too deeply (or is cyclic)") from None
     except TypeError as exc:
@@ -224,9 +227,15 @@ def _encode_args(kind: int, nsp: str, data: Any, ack_id: int | None) -> tuple[by
         body = _dumps(data)
     except TypeError as exc:
         body, buffers = _dumps_binary(data)
-        if not buffers:
+        if buffers:
+            return _binary_header(kind + 3, len(buffers), nsp, ack_id) + body, buffers
+        # No binary: only keys that are not plain ``str`` may be why orjson
+        # refused (written as strings, as JSON.stringify does). The walk's other
+        # changes (a tuple becoming a list) must not turn a refusal into a yes.
+        try:
+            body = _dumps(data, option=_NON_STR_KEYS)
+        except TypeError:
             raise LocalProtocolError(f"data is not JSON-serialisable: {exc}") from None
-        return _binary_header(kind + 3, len(buffers), nsp, ack_id) + body, buffers
     # "Format": <type>[<namespace>,][<id>]<JSON>
     if nsp == "/":
         if ack_id is None:
