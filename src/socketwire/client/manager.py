@@ -263,6 +263,7 @@ class Manager:
             ssl=self.ssl,
             headers=list(self.headers),
             timestamp_requests=self.timestamp_requests,
+            max_http_buffer_size=self.max_message_size,
         )
 
     def open(self, callback: Callable[[BaseException | None], None] | None = None) -> None:
