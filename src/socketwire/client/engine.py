@@ -204,6 +204,13 @@ class EngineClient:
         transport.on_close = self._on_transport_close
 
     def _on_transport_close(self, description: Any) -> None:
+        transport = self.transport
+        if self.ready_state == "opening" and transport is not None:
+            # Ended before the open packet (Engine.IO v4, "Handshake"): the open
+            # failed, and says so now rather than at the connect timeout.
+            reason = "websocket error" if transport.name == WEBSOCKET else "xhr poll error"
+            self._on_transport_error(reason, description)
+            return
         self._on_close(DisconnectReason.TRANSPORT_CLOSE, description)
 
     def _on_transport_error(self, reason: str, description: Any, context: Any = None) -> None:
@@ -233,22 +240,17 @@ class EngineClient:
 
     def _on_handshake(self, data: bytes) -> None:
         try:
-            info = orjson.loads(data)
-            sid = info["sid"]
-            upgrades = info.get("upgrades") or []
-            ping_interval = int(info["pingInterval"])
-            ping_timeout = int(info["pingTimeout"])
-            max_payload = int(info.get("maxPayload") or 0)
-            if not isinstance(sid, str) or not isinstance(upgrades, list):
-                raise TypeError("bad handshake types")
-        except (orjson.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            sid, upgrades, ping_interval, ping_timeout, max_payload = _parse_handshake(data)
+        except ValueError as exc:
             self._on_transport_error(DisconnectReason.PARSE_ERROR, f"invalid handshake: {exc}")
             return
         self.id = sid
         transport = self.transport
         if transport is not None:
             transport.query["sid"] = sid
-        self.upgrades = [u for u in upgrades if u in self.transports]
+        # Each known name once, in the server's order: a handshake listing a name
+        # many times must not open many probes (Engine.IO v4, "Upgrade").
+        self.upgrades = [u for u in dict.fromkeys(upgrades) if u in self.transports]
         self.ping_interval = ping_interval
         self.ping_timeout = ping_timeout
         self.max_payload = max_payload
@@ -511,6 +513,53 @@ class EngineClient:
 
 def _ignore_packet_cb(ptype: int, data: bytes, binary: bool) -> None:
     return None
+
+
+# The largest maxPayload and heartbeat interval taken from a handshake: beyond
+# these a value is nonsense (Node's default maxPayload is 1e6, its intervals
+# are seconds), and an absurd value would disable the client's own bounds.
+MAX_HANDSHAKE_PAYLOAD = 1 << 32
+MAX_HANDSHAKE_INTERVAL_MS = 86_400_000
+
+
+def _positive_int(info: dict[str, Any], key: str, limit: int) -> int:
+    value = info.get(key)
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or not 0 < value <= limit
+        or value != value
+    ):
+        raise ValueError(f"{key} must be a positive number up to {limit}")
+    return int(value)
+
+
+def _parse_handshake(data: bytes) -> tuple[str, list[str], int, int, int]:
+    """Validate the open packet's JSON (Engine.IO v4, "Handshake").
+
+    Returns ``(sid, upgrades, pingInterval, pingTimeout, maxPayload)`` (``maxPayload``
+    0 when absent); raises ``ValueError`` naming the first nonsensical field.
+    """
+    try:
+        info = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc})") from None
+    if not isinstance(info, dict):
+        raise ValueError("not a JSON object")
+    sid = info.get("sid")
+    if not isinstance(sid, str) or not sid:
+        raise ValueError("sid must be a non-empty string")
+    upgrades = info.get("upgrades")
+    if upgrades is None:
+        upgrades = []
+    if not isinstance(upgrades, list) or not all(isinstance(u, str) for u in upgrades):
+        raise ValueError("upgrades must be a list of strings")
+    ping_interval = _positive_int(info, "pingInterval", MAX_HANDSHAKE_INTERVAL_MS)
+    ping_timeout = _positive_int(info, "pingTimeout", MAX_HANDSHAKE_INTERVAL_MS)
+    max_payload = 0
+    if info.get("maxPayload") is not None:
+        max_payload = _positive_int(info, "maxPayload", MAX_HANDSHAKE_PAYLOAD)
+    return sid, upgrades, ping_interval, ping_timeout, max_payload
 
 
 def _refusal(reason: str, description: Any, context: Any) -> HandshakeRefused | None:

@@ -21,12 +21,32 @@ from typing import cast
 
 import httptools
 
-__all__ = ["HttpChannel", "HttpConnection", "HttpResponse", "open_connection"]
+__all__ = [
+    "HttpChannel",
+    "HttpConnection",
+    "HttpResponse",
+    "ResponseTooLarge",
+    "open_connection",
+]
 
 # A kept-alive connection idle for longer than this is not reused: servers close
 # idle connections (Node after 5 s), and a request written just as the server
 # closes would be lost.
 MAX_IDLE = 4.0
+
+# A response head (status line and header fields) larger than this, or with more
+# header lines, fails the request: Engine.IO servers send a handful of short
+# headers, and the parser's cost grows with what it is fed (Node's own limit on
+# a head is 16 KiB).
+MAX_HEAD = 64 * 1024
+MAX_HEADER_LINES = 100
+
+# The default bound on a response body (a poll response carries one payload).
+DEFAULT_MAX_BODY = 100_000_000
+
+
+class ResponseTooLarge(ConnectionError):
+    """A response head or body went over its limit; the connection is dropped."""
 
 
 @dataclass(slots=True)
@@ -43,13 +63,17 @@ class HttpConnection(asyncio.Protocol):
 
     __slots__ = (
         "_body",
+        "_body_size",
         "_closed",
         "_framed",
         "_head_done",
+        "_head_size",
+        "_header_lines",
         "_headers",
         "_host",
         "_idle_since",
         "_loop",
+        "_max_body",
         "_parser",
         "_received",
         "_transport",
@@ -57,9 +81,15 @@ class HttpConnection(asyncio.Protocol):
         "closed_event",
     )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, host: str) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, host: str, max_body: int = DEFAULT_MAX_BODY
+    ) -> None:
         self._loop = loop
         self._host = host
+        self._max_body = max_body
+        self._body_size = 0
+        self._head_size = 0
+        self._header_lines = 0
         self._transport: asyncio.Transport | None = None
         self._parser: httptools.HttpResponseParser | None = None
         self._waiter: asyncio.Future[HttpResponse] | None = None
@@ -85,11 +115,35 @@ class HttpConnection(asyncio.Protocol):
             self.close()
             return
         self._received = True
+        if not self._head_done:
+            # Count the head's bytes as they arrive, before the parser sees them: a
+            # server that never ends its head costs at most MAX_HEAD bytes.
+            self._head_size += len(data)
+            if self._head_size > MAX_HEAD and not self._head_ends_within(data):
+                self._too_large(f"response head exceeds {MAX_HEAD} bytes")
+                return
         try:
             parser.feed_data(data)
+        except httptools.HttpParserCallbackError as exc:
+            # A callback raised: httptools chains the callback's exception.
+            cause = exc.__context__
+            if isinstance(cause, ResponseTooLarge):
+                self._too_large(str(cause))
+            else:
+                self._fail(ConnectionError(f"invalid HTTP response: {exc}"))
+                self.close()
         except httptools.HttpParserError as exc:
             self._fail(ConnectionError(f"invalid HTTP response: {exc}"))
             self.close()
+
+    def _head_ends_within(self, data: bytes) -> bool:
+        # The head may end in this chunk with the body's first bytes after it.
+        end = data.find(b"\r\n\r\n")
+        return end >= 0 and self._head_size - len(data) + end + 4 <= MAX_HEAD
+
+    def _too_large(self, message: str) -> None:
+        self._fail(ResponseTooLarge(message))
+        self.close()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._closed = True
@@ -107,6 +161,9 @@ class HttpConnection(asyncio.Protocol):
     # -- httptools callbacks -----------------------------------------------------------
 
     def on_header(self, name: bytes, value: bytes) -> None:
+        self._header_lines += 1
+        if self._header_lines > MAX_HEADER_LINES:
+            raise ResponseTooLarge(f"response head has more than {MAX_HEADER_LINES} header lines")
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
         previous = self._headers.get(key)
@@ -119,6 +176,9 @@ class HttpConnection(asyncio.Protocol):
         self._framed = chunked or "content-length" in headers
 
     def on_body(self, body: bytes) -> None:
+        self._body_size += len(body)
+        if self._body_size > self._max_body:
+            raise ResponseTooLarge(f"response body exceeds {self._max_body} bytes")
         self._body.append(body)
 
     def on_message_complete(self) -> None:
@@ -149,6 +209,9 @@ class HttpConnection(asyncio.Protocol):
         self._waiter = None
         self._headers = {}
         self._body = []
+        self._body_size = 0
+        self._head_size = 0
+        self._header_lines = 0
         self._framed = False
         self._head_done = False
         self._idle_since = self._loop.time()
@@ -216,10 +279,14 @@ async def open_connection(
     host_header: str,
     ssl: ssl_module.SSLContext | None = None,
     timeout: float | None = None,
+    max_body: int = DEFAULT_MAX_BODY,
 ) -> HttpConnection:
-    """Open an :class:`HttpConnection` to ``host:port`` (TLS when ``ssl`` is given)."""
+    """Open an :class:`HttpConnection` to ``host:port`` (TLS when ``ssl`` is given).
+
+    A response body larger than ``max_body`` bytes fails with :class:`ResponseTooLarge`.
+    """
     loop = asyncio.get_running_loop()
-    conn = HttpConnection(loop, host_header)
+    conn = HttpConnection(loop, host_header, max_body)
     coro = loop.create_connection(
         lambda: conn, host, port, ssl=ssl, server_hostname=host if ssl is not None else None
     )
@@ -234,7 +301,17 @@ async def open_connection(
 class HttpChannel:
     """Requests sent one after another over a reused keep-alive connection."""
 
-    __slots__ = ("_busy", "_closing", "_conn", "_host", "_host_header", "_port", "_ssl", "_timeout")
+    __slots__ = (
+        "_busy",
+        "_closing",
+        "_conn",
+        "_host",
+        "_host_header",
+        "_max_body",
+        "_port",
+        "_ssl",
+        "_timeout",
+    )
 
     def __init__(
         self,
@@ -244,8 +321,10 @@ class HttpChannel:
         host_header: str,
         ssl: ssl_module.SSLContext | None = None,
         connect_timeout: float | None = None,
+        max_body: int = DEFAULT_MAX_BODY,
     ) -> None:
         self._host = host
+        self._max_body = max_body
         self._port = port
         self._host_header = host_header
         self._ssl = ssl
@@ -294,6 +373,7 @@ class HttpChannel:
             host_header=self._host_header,
             ssl=self._ssl,
             timeout=self._timeout,
+            max_body=self._max_body,
         )
         return await conn.request(method, target, headers, body)
 

@@ -71,7 +71,9 @@ class Manager:
       ``headers`` (extra HTTP headers, sent with polling requests and the WebSocket
       handshake), ``transports`` (``["polling", "websocket"]``: polling first, then
       upgrade), ``upgrade`` (True), ``ssl`` (an ``ssl.SSLContext`` for https/wss;
-      the default context when None), ``timestamp_requests`` (True);
+      the default context when None), ``timestamp_requests`` (True),
+      ``max_message_size`` (100 MiB: the largest WebSocket message and poll
+      response body accepted from the server);
     * ``reconnection`` (True), ``reconnection_attempts`` (infinite),
       ``reconnection_delay`` (1), ``reconnection_delay_max`` (5),
       ``randomization_factor`` (0.5), ``timeout`` (20: the connect timeout, ``None``
@@ -263,6 +265,7 @@ class Manager:
             ssl=self.ssl,
             headers=list(self.headers),
             timestamp_requests=self.timestamp_requests,
+            max_http_buffer_size=self.max_message_size,
         )
 
     def open(self, callback: Callable[[BaseException | None], None] | None = None) -> None:

@@ -25,7 +25,7 @@ from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Final
 
-from socketwire.client.http import HttpChannel
+from socketwire.client.http import DEFAULT_MAX_BODY, HttpChannel
 from socketwire.client.url import engine_target
 from socketwire.client.websocket import WebSocketConnection, connect_websocket
 from socketwire.core.engineio.packet import (
@@ -90,6 +90,8 @@ class TransportOptions:
     headers: list[tuple[str, str]] = field(default_factory=list)
     timestamp_requests: bool = True
     timestamp_param: str = "t"
+    # The largest poll response body accepted (the whole payload of one poll).
+    max_http_buffer_size: int = DEFAULT_MAX_BODY
 
 
 def _nothing() -> None:
@@ -240,6 +242,7 @@ class PollingTransport(EngineTransport):
         channel_args: dict[str, Any] = {
             "host_header": opts.host_header,
             "ssl": opts.ssl,
+            "max_body": opts.max_http_buffer_size,
         }
         self._get = HttpChannel(opts.host, opts.port, **channel_args)
         self._post = HttpChannel(opts.host, opts.port, **channel_args)
@@ -443,7 +446,8 @@ class WebSocketTransport(EngineTransport):
             self.on_packet(_MESSAGE, payload, True)
 
     def _on_ws_close(self, code: int, reason: str) -> None:
-        self._closed_by_peer("websocket connection closed")
+        detail = f"code {code}: {reason}" if reason else f"code {code}"
+        self._closed_by_peer(f"websocket connection closed ({detail})")
 
     @property
     def volatile_writable(self) -> bool:

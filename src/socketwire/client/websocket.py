@@ -105,6 +105,7 @@ class WebSocketConnection(asyncio.Protocol):
         "_key",
         "_loop",
         "_parser",
+        "_peer_close",
         "_pending",
         "_protocol",
         "_status",
@@ -127,6 +128,7 @@ class WebSocketConnection(asyncio.Protocol):
             client_side=True, max_message_size=max_message_size, mask_key=new_mask
         )
         self._pending: list[tuple[int, bytes]] | None = []
+        self._peer_close: tuple[int, str] = (CloseCode.ABNORMAL, "")
         self._close_timer: asyncio.TimerHandle | None = None
         self._closed = False
         self.closed_event = asyncio.Event()
@@ -233,7 +235,9 @@ class WebSocketConnection(asyncio.Protocol):
                     pending.append((opcode, payload))
                 else:
                     self.on_message(opcode, payload)
-        if control:
+        # A protocol error (a frame too big, a bad opcode) closes the protocol
+        # without a control frame from the server: follow it at once too.
+        if control or self._protocol.state is not _OPEN:
             self._after_control()
 
     def _after_control(self) -> None:
@@ -243,10 +247,13 @@ class WebSocketConnection(asyncio.Protocol):
         if protocol.state is _OPEN:
             return
         error = protocol.error
+        code = protocol.close_code
+        reason = protocol.close_reason
         if error is not None:
             log.info("invalid frame from the server: %s", error.reason)
-        code = protocol.close_code
-        self._finish(CloseCode.ABNORMAL if code is None else code, protocol.close_reason)
+            # The close is this side's: report why (RFC 6455 section 7.1.7).
+            reason = error.reason
+        self._finish(CloseCode.ABNORMAL if code is None else code, reason)
         self._follow_close()
 
     def _flush(self) -> None:
@@ -271,6 +278,7 @@ class WebSocketConnection(asyncio.Protocol):
         if self._closed:
             return
         self._closed = True
+        self._peer_close = (code, reason)
         on_close = self.on_close
         self.on_close = _ignore_close
         self.on_message = _ignore_message
@@ -293,7 +301,7 @@ class WebSocketConnection(asyncio.Protocol):
             # Closed before anyone listened: deliver what came, then the close.
             for opcode, payload in early:
                 on_message(opcode, payload)
-            on_close(CloseCode.ABNORMAL, "")
+            on_close(*self._peer_close)
             return
         self.on_message = on_message
         self.on_close = on_close
