@@ -1,0 +1,158 @@
+"""The built-in HTTP server's bounds on request heads, and ``Expect: 100-continue``.
+
+A real ``socketwire.Server`` on 127.0.0.1 (port 0) and raw sockets: each test
+asserts the exact answer (status line, closed connection), the log line, and
+that a healthy client still completes a handshake afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+import pytest
+
+import socketwire
+from socketwire.serve.connection import MAX_HEAD_SIZE, MAX_HEADER_COUNT
+from tests.conftest import ServerStarter
+from tests.integration.rawclient import host_port, http_request, parse_head, send_raw
+from tests.waits import WAIT
+
+POLLING = "/socket.io/?EIO=4&transport=polling"
+
+
+async def assert_healthy(url: str) -> None:
+    resp = await http_request(url, "GET", POLLING)
+    assert resp.status == 200 and resp.body.startswith(b"0{"), resp
+
+
+def status_of(answer: bytes) -> int:
+    head, sep, _ = answer.partition(b"\r\n\r\n")
+    assert sep, answer[:200]
+    return parse_head(head)[0]
+
+
+async def test_streamed_header_value_is_refused_as_it_arrives(
+    start_server: ServerStarter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A header value that never ends is refused once the head passes the limit,
+    not after it is complete: the server closes while the client is still sending."""
+    caplog.set_level(logging.INFO, "socketwire.http")
+    url = await start_server(socketwire.Server())
+    host, port = host_port(url)
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(b"GET " + POLLING.encode() + b" HTTP/1.1\r\nHost: x\r\nX-Big: ")
+    chunk = b"a" * 16384
+    sent = 0
+    cpu = time.process_time()
+    answer = b""
+
+    async def read_all() -> bytes:
+        parts = []
+        while part := await reader.read(65536):
+            parts.append(part)
+        return b"".join(parts)
+
+    reading = asyncio.ensure_future(read_all())
+    try:
+        # Up to 128 MiB offered; the server must stop us long before.
+        while sent < 128 * 1024 * 1024 and not reading.done():
+            writer.write(chunk)
+            sent += len(chunk)
+            try:
+                await asyncio.wait_for(writer.drain(), WAIT)
+            except ConnectionError:
+                break
+        answer = await asyncio.wait_for(reading, WAIT)
+    finally:
+        reading.cancel()
+        writer.close()
+    assert status_of(answer) == 431
+    # Refused within one read (256 KiB) past the limit, plus what the socket
+    # buffers held in flight.
+    assert sent < 16 * MAX_HEAD_SIZE + 8 * 1024 * 1024, sent
+    # Linear work: nowhere near the tens of seconds a quadratic head costs.
+    assert time.process_time() - cpu < 5
+    assert "request head from 127.0.0.1 too large" in caplog.text
+    await assert_healthy(url)
+
+
+async def test_too_many_header_lines_is_431(
+    start_server: ServerStarter, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, "socketwire.http")
+    url = await start_server(socketwire.Server())
+    lines = b"".join(b"a: b\r\n" for _ in range(MAX_HEADER_COUNT + 1))
+    answer = await send_raw(
+        url, b"GET " + POLLING.encode() + b" HTTP/1.1\r\nHost: x\r\n" + lines + b"\r\n"
+    )
+    assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), answer[:100]
+    assert b"Connection: close" in answer
+    assert "too large: Request Header Fields Too Large" in caplog.text
+    # 60,000 tiny repeated lines (the head limit alone let them through).
+    many = b"".join(b"a:b\r\n" for _ in range(60_000))
+    answer = await send_raw(url, b"GET " + POLLING.encode() + b" HTTP/1.1\r\n" + many + b"\r\n")
+    assert status_of(answer) == 431
+    await assert_healthy(url)
+
+
+async def test_header_lines_up_to_the_limit_are_accepted(start_server: ServerStarter) -> None:
+    url = await start_server(socketwire.Server())
+    # Host and Connection, then as many more as make the limit exactly.
+    lines = b"".join(b"x-h%d: v\r\n" % i for i in range(MAX_HEADER_COUNT - 2))
+    answer = await send_raw(
+        url,
+        b"GET "
+        + POLLING.encode()
+        + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+        + lines
+        + b"\r\n",
+    )
+    assert status_of(answer) == 200, answer[:100]
+
+
+async def test_expect_100_continue_is_answered_before_the_body(
+    start_server: ServerStarter,
+) -> None:
+    url = await start_server(socketwire.Server())
+    host, port = host_port(url)
+    reader, writer = await asyncio.open_connection(host, port)
+    try:
+        body = b'4["x"]'
+        writer.write(
+            b"POST /socket.io/?EIO=4&transport=polling&sid=nope HTTP/1.1\r\nHost: x\r\n"
+            b"Expect: 100-continue\r\nContent-Type: text/plain\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n"
+        )
+        interim = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
+        assert interim == b"HTTP/1.1 100 Continue\r\n\r\n"
+        writer.write(body)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
+        # The final answer follows (an unknown sid: 400), on the same connection.
+        assert parse_head(head[:-4])[0] == 400
+    finally:
+        writer.close()
+    await assert_healthy(url)
+
+
+async def test_expect_100_continue_with_a_body_over_the_limit_is_413_at_once(
+    start_server: ServerStarter,
+) -> None:
+    url = await start_server(socketwire.Server(max_http_buffer_size=1000))
+    answer = await send_raw(
+        url,
+        b"POST " + POLLING.encode() + b"&sid=x HTTP/1.1\r\nHost: x\r\n"
+        b"Expect: 100-continue\r\nContent-Length: 100000\r\n\r\n",
+    )
+    assert answer.startswith(b"HTTP/1.1 413 "), answer[:100]
+    assert b"100 Continue" not in answer
+
+
+async def test_unknown_expectation_is_417(start_server: ServerStarter) -> None:
+    url = await start_server(socketwire.Server())
+    answer = await send_raw(
+        url, b"GET " + POLLING.encode() + b" HTTP/1.1\r\nHost: x\r\nExpect: magic\r\n\r\n"
+    )
+    assert answer.startswith(b"HTTP/1.1 417 Expectation Failed\r\n"), answer[:100]
+    await assert_healthy(url)
