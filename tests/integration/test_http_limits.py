@@ -156,3 +156,57 @@ async def test_unknown_expectation_is_417(start_server: ServerStarter) -> None:
     )
     assert answer.startswith(b"HTTP/1.1 417 Expectation Failed\r\n"), answer[:100]
     await assert_healthy(url)
+
+
+async def test_pipelined_requests_behind_a_parked_get_pause_reading(
+    start_server: ServerStarter,
+) -> None:
+    """Requests queued behind a parked polling GET stop the server reading the
+    connection (the client's writes block); all are answered, in order, once
+    the GET is."""
+    url = await start_server(socketwire.Server())
+    handshake = await http_request(url, "GET", POLLING)
+    sid = handshake.body.split(b'"sid":"')[1].split(b'"')[0].decode()
+    host, port = host_port(url)
+    reader, writer = await asyncio.open_connection(host, port)
+    body = b"x" * 65536
+    post = (
+        b"POST " + POLLING.encode() + b"&sid=unknown HTTP/1.1\r\nHost: x\r\n"
+        b"Content-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % len(body) + body
+    )
+    try:
+        writer.write(
+            b"GET %s&sid=%s HTTP/1.1\r\nHost: x\r\n\r\n" % (POLLING.encode(), sid.encode())
+        )
+        sent = 0
+        blocked = False
+        # Without a bound the server reads all 64 MiB at once; with it, the
+        # writes block once the queue (1 MiB) and the socket buffers are full.
+        while sent < 64 * 1024 * 1024:
+            writer.write(post)
+            sent += len(post)
+            try:
+                await asyncio.wait_for(writer.drain(), 1.0)
+            except TimeoutError:
+                blocked = True
+                break
+        assert blocked, f"{sent} bytes accepted while a GET was parked"
+        count = sent // len(post)
+        assert sent < 48 * 1024 * 1024
+        # A healthy client meanwhile; its close packet answers the parked GET.
+        close = await http_request(url, "POST", f"{POLLING}&sid={sid}", body="1")
+        assert close.status == 200
+        statuses: list[int] = []
+
+        async def read_answers() -> None:
+            while len(statuses) < count + 1:
+                head = await reader.readuntil(b"\r\n\r\n")
+                status, headers = parse_head(head[:-4])
+                await reader.readexactly(int(headers["content-length"]))
+                statuses.append(status)
+
+        await asyncio.wait_for(read_answers(), WAIT * 4)
+        assert statuses == [200] + [400] * count
+    finally:
+        writer.close()
+    await assert_healthy(url)

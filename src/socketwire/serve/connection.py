@@ -25,7 +25,14 @@ from socketwire.http.request import BodyBuffer, RequestTooLarge, add_header, dis
 from socketwire.http.response import error_response, response_head
 from socketwire.serve.websocket import WebSocketConnection
 
-__all__ = ["MAX_HEADER_COUNT", "MAX_HEAD_SIZE", "HttpConnection", "Request"]
+__all__ = [
+    "MAX_HEADER_COUNT",
+    "MAX_HEAD_SIZE",
+    "MAX_PIPELINED_BYTES",
+    "MAX_PIPELINED_REQUESTS",
+    "HttpConnection",
+    "Request",
+]
 
 log = logging.getLogger("socketwire.http")
 
@@ -37,6 +44,14 @@ MAX_HEAD_SIZE = 64 * 1024
 # behind proxies rarely more than 50, so 100 leaves room while keeping the cost
 # of a head of many tiny lines small. Over it: 431.
 MAX_HEADER_COUNT = 100
+
+# What one keep-alive connection may have queued behind the request being
+# answered (a parked polling GET, say) before the server stops reading it, as
+# Node's http does: a count, and the bytes of the queued bodies. Reading resumes
+# once the queue is empty. What arrives in the read that crosses a limit is
+# still parsed, so the queue holds at most one read (256 KiB) more.
+MAX_PIPELINED_REQUESTS = 16
+MAX_PIPELINED_BYTES = 1024 * 1024
 
 _CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -97,7 +112,9 @@ class HttpConnection(asyncio.Protocol):
         "_headers",
         "_in_head",
         "_parser",
+        "_paused",
         "_pending",
+        "_pending_bytes",
         "_upgrade_rest",
         "_upgrade_sync",
         "_url",
@@ -135,6 +152,8 @@ class HttpConnection(asyncio.Protocol):
         self._in_head = False
         self._current: Request | None = None
         self._pending: list[Request] = _NO_PENDING
+        self._pending_bytes = 0
+        self._paused = False
         self._upgrade_rest = b""
         self._upgrade_sync = False
         self.remote_address = ""
@@ -268,10 +287,18 @@ class HttpConnection(asyncio.Protocol):
         # An upgrade is dispatched from data_received once httptools signals it.
         if self._current is None and not req.upgrade:
             self._dispatch(req)
-        elif self._pending is _NO_PENDING:
-            self._pending = [req]
         else:
-            self._pending.append(req)
+            if self._pending is _NO_PENDING:
+                self._pending = [req]
+            else:
+                self._pending.append(req)
+            self._pending_bytes += len(req.body)
+            if not self._paused and (
+                len(self._pending) >= MAX_PIPELINED_REQUESTS
+                or self._pending_bytes >= MAX_PIPELINED_BYTES
+            ):
+                self._paused = True
+                self.transport.pause_reading()
 
     # -- dispatching ----------------------------------------------------------------
 
@@ -284,6 +311,7 @@ class HttpConnection(asyncio.Protocol):
             self._fail(400, "Bad Request")
             return
         req = self._pending.pop()
+        self._pending_bytes -= len(req.body)
         # Bytes after the head belong to the WebSocket; they are handled once the
         # request is accepted, after the first frames the server writes.
         self._upgrade_rest = rest
@@ -319,6 +347,7 @@ class HttpConnection(asyncio.Protocol):
         self._headers = _NO_HEADERS
         self._body = _NO_BODY
         self._pending = _NO_PENDING
+        self._pending_bytes = 0
         self._url = b""
         if self._upgrade_sync:
             # Accepted synchronously: the 101 response and whatever the handler
@@ -355,7 +384,12 @@ class HttpConnection(asyncio.Protocol):
         if self._current is req:
             self._current = None
             while self._pending and self._current is None and not self._pending[0].upgrade:
-                self._dispatch(self._pending.pop(0))
+                queued = self._pending.pop(0)
+                self._pending_bytes -= len(queued.body)
+                self._dispatch(queued)
+            if self._paused and not self._pending and self.ws is None:
+                self._paused = False
+                transport.resume_reading()
 
     def _fail(self, status: int, message: str) -> None:
         transport = self.transport
