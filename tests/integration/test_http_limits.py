@@ -210,3 +210,87 @@ async def test_pipelined_requests_behind_a_parked_get_pause_reading(
     finally:
         writer.close()
     await assert_healthy(url)
+
+
+# -- time limits ------------------------------------------------------------------------
+
+
+async def listen_with(sio: socketwire.Server, **options: float) -> str:
+    port = await sio.listen(0, "127.0.0.1", **options)
+    return f"http://127.0.0.1:{port}"
+
+
+async def read_until_closed(reader: asyncio.StreamReader) -> bytes:
+    async def run() -> bytes:
+        parts = []
+        while part := await reader.read(65536):
+            parts.append(part)
+        return b"".join(parts)
+
+    return await asyncio.wait_for(run(), WAIT)
+
+
+async def test_unfinished_head_times_out_with_408(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "socketwire.http")
+    sio = socketwire.Server()
+    try:
+        url = await listen_with(sio, http_head_timeout=0.3)
+        host, port = host_port(url)
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(b"GET " + POLLING.encode() + b" HTTP/1.1\r\nHost: x\r\n")
+        answer = await read_until_closed(reader)
+        writer.close()
+        assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), answer[:100]
+        assert "request head from 127.0.0.1 timed out" in caplog.text
+        # A connection that never sends a byte is under the same limit.
+        reader, writer = await asyncio.open_connection(host, port)
+        assert status_of(await read_until_closed(reader)) == 408
+        writer.close()
+        await assert_healthy(url)
+    finally:
+        await sio.close()
+
+
+async def test_unfinished_body_times_out_with_408(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, "socketwire.http")
+    sio = socketwire.Server()
+    try:
+        url = await listen_with(sio, http_body_timeout=0.3)
+        host, port = host_port(url)
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(
+            b"POST " + POLLING.encode() + b"&sid=x HTTP/1.1\r\nHost: x\r\n"
+            b"Content-Length: 100\r\n\r\n" + b"4" * 10
+        )
+        answer = await read_until_closed(reader)
+        writer.close()
+        assert status_of(answer) == 408
+        assert "request body from 127.0.0.1 timed out" in caplog.text
+        await assert_healthy(url)
+    finally:
+        await sio.close()
+
+
+async def test_idle_keep_alive_connection_is_closed_but_a_parked_get_is_not() -> None:
+    sio = socketwire.Server(ping_interval=1.0, ping_timeout=5.0)
+    try:
+        url = await listen_with(sio, keep_alive_timeout=0.3)
+        host, port = host_port(url)
+        # One request answered, then nothing: closed after the idle limit.
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(b"GET " + POLLING.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = await read_until_closed(reader)
+        writer.close()
+        assert status_of(answer) == 200
+        sid = answer.split(b'"sid":"')[1].split(b'"')[0]
+        # A GET parked for longer than the idle limit (until the 1 s ping) is
+        # answered, not cut.
+        reader, writer = await asyncio.open_connection(host, port)
+        writer.write(b"GET %s&sid=%s HTTP/1.1\r\nHost: x\r\n\r\n" % (POLLING.encode(), sid))
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
+        status, headers = parse_head(head[:-4])
+        assert status == 200
+        assert await reader.readexactly(int(headers["content-length"])) == b"2"
+        writer.close()
+    finally:
+        await sio.close()

@@ -19,6 +19,7 @@ import httptools
 
 from socketwire.core.websocket import handshake as ws_handshake
 from socketwire.engine.ports import WebSocketHandler
+from socketwire.engine.ticker import Ticker
 from socketwire.errors import RemoteProtocolError
 from socketwire.http import request as http_request
 from socketwire.http.request import BodyBuffer, RequestTooLarge, add_header, dispatch
@@ -31,6 +32,7 @@ __all__ = [
     "MAX_PIPELINED_BYTES",
     "MAX_PIPELINED_REQUESTS",
     "HttpConnection",
+    "HttpTimeouts",
     "Request",
 ]
 
@@ -52,6 +54,12 @@ MAX_HEADER_COUNT = 100
 # still parsed, so the queue holds at most one read (256 KiB) more.
 MAX_PIPELINED_REQUESTS = 16
 MAX_PIPELINED_BYTES = 1024 * 1024
+
+# Time limits of the HTTP layer (seconds), as Node's headersTimeout,
+# requestTimeout and keepAliveTimeout.
+HTTP_HEAD_TIMEOUT = 60.0
+HTTP_BODY_TIMEOUT = 300.0
+KEEP_ALIVE_TIMEOUT = 5.0
 
 _CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 
@@ -91,6 +99,51 @@ class Request(http_request.Request):
         return self._conn.switch_to_websocket(ws_handshake.server_response(key, headers), handler)
 
 
+class HttpTimeouts:
+    """The time limits shared by every connection of one listening server.
+
+    One deadline queue per limit (each has a constant delay), each driven by one
+    loop callback (``engine.ticker.Ticker``): arming a limit is an append, not a
+    timer object per connection per request. A connection remembers the one
+    deadline that applies to it now; an entry whose deadline is no longer the
+    connection's is stale and ignored when it expires (lazy cancelling).
+
+    * ``head``: from the first byte of a request (or from the connection's
+      start) until its head is complete; then 408 and close.
+    * ``body``: from the end of the head until the body is complete; 408, close.
+    * ``idle``: a keep-alive connection with nothing to answer and no request
+      begun; closed silently. A request being answered (a parked polling GET)
+      and an upgraded WebSocket are not idle: no limit runs for them.
+    """
+
+    __slots__ = ("body", "head", "idle")
+
+    def __init__(
+        self,
+        head: float = HTTP_HEAD_TIMEOUT,
+        body: float = HTTP_BODY_TIMEOUT,
+        idle: float = KEEP_ALIVE_TIMEOUT,
+    ) -> None:
+        for name, value in (("head", head), ("body", body), ("idle", idle)):
+            if not value > 0:
+                raise ValueError(f"{name} timeout must be positive, got {value!r}")
+        self.head: Ticker[HttpConnection] = Ticker(head, _head_expired)
+        self.body: Ticker[HttpConnection] = Ticker(body, _body_expired)
+        self.idle: Ticker[HttpConnection] = Ticker(idle, _idle_expired)
+
+
+def _head_expired(conn: HttpConnection, deadline: float) -> None:
+    conn.deadline_expired(deadline, 408, "request head")
+
+
+def _body_expired(conn: HttpConnection, deadline: float) -> None:
+    conn.deadline_expired(deadline, 408, "request body")
+
+
+def _idle_expired(conn: HttpConnection, deadline: float) -> None:
+    conn.deadline_expired(deadline, 0, "keep-alive")
+
+
 # Stand-ins for the per-request containers between requests: shared, and
 # immutable, so that a write that skipped ``on_message_begin`` raises instead of
 # reaching every connection. Typed as the containers they stand in for: no write
@@ -107,14 +160,17 @@ class HttpConnection(asyncio.Protocol):
     __slots__ = (
         "_body",
         "_current",
+        "_deadline",
         "_head_size",
         "_header_count",
         "_headers",
         "_in_head",
+        "_loop",
         "_parser",
         "_paused",
         "_pending",
         "_pending_bytes",
+        "_timeouts",
         "_upgrade_rest",
         "_upgrade_sync",
         "_url",
@@ -131,8 +187,14 @@ class HttpConnection(asyncio.Protocol):
         app: Callable[[Request], None],
         max_body_size: int,
         write_buffer_limit: int = 4 * 1024 * 1024,
+        timeouts: HttpTimeouts | None = None,
     ) -> None:
         self.app = app
+        # None (a connection made by hand, in tests and fuzzing): no time limits.
+        self._timeouts = timeouts
+        # The deadline that applies now (0: none); see ``HttpTimeouts``.
+        self._deadline = 0.0
+        self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.max_body_size = max_body_size
         self.write_buffer_limit = write_buffer_limit
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
@@ -164,6 +226,12 @@ class HttpConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self.remote_address = peer[0] if peer else ""
+        timeouts = self._timeouts
+        if timeouts is not None:
+            self._loop = asyncio.get_running_loop()
+            # Until its first request has a complete head, a connection is under
+            # the head limit (a client that connects and says nothing is closed).
+            self._deadline = timeouts.head.push(self._loop, self)
 
     def data_received(self, data: bytes) -> None:
         ws = self.ws
@@ -229,7 +297,11 @@ class HttpConnection(asyncio.Protocol):
         self._body = BodyBuffer(self.max_body_size)
         self._head_size = 0
         self._header_count = 0
-        self._in_head = True
+        if not self._in_head:
+            self._in_head = True
+            timeouts = self._timeouts
+            if timeouts is not None and self._current is None:
+                self._deadline = timeouts.head.push(self._loop, self)
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -248,6 +320,11 @@ class HttpConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        timeouts = self._timeouts
+        if timeouts is not None and self._current is None:
+            self._deadline = timeouts.body.push(self._loop, self)
+        else:
+            self._deadline = 0.0
         expect = self._headers.get("expect")
         if expect is not None:
             self._expect(expect)
@@ -274,6 +351,8 @@ class HttpConnection(asyncio.Protocol):
         self._body.add(body)  # 413 over max_body_size
 
     def on_message_complete(self) -> None:
+        # Being answered or queued: no limit until the answers are written.
+        self._deadline = 0.0
         parser = self._parser
         req = Request(
             self,
@@ -342,6 +421,7 @@ class HttpConnection(asyncio.Protocol):
         )
         self.ws = ws
         self._current = None
+        self._deadline = 0.0
         # Nothing of the HTTP request is kept for the connection's lifetime.
         self._parser = None  # type: ignore[assignment]
         self._headers = _NO_HEADERS
@@ -390,6 +470,28 @@ class HttpConnection(asyncio.Protocol):
             if self._paused and not self._pending and self.ws is None:
                 self._paused = False
                 transport.resume_reading()
+            timeouts = self._timeouts
+            if timeouts is not None and self._current is None and not self._pending:
+                ticker = timeouts.head if self._in_head else timeouts.idle
+                self._deadline = ticker.push(self._loop, self)
+
+    def deadline_expired(self, deadline: float, status: int, what: str) -> None:
+        """A time limit ran out (``HttpTimeouts``): close unless it was stale."""
+        transport = self.transport
+        if (
+            deadline != self._deadline
+            or self.ws is not None
+            or transport is None
+            or transport.is_closing()
+        ):
+            return
+        self._deadline = 0.0
+        if status:
+            log.info("%s from %s timed out", what, self.remote_address)
+            self._fail(status, "Request Timeout")
+        else:
+            log.debug("%s connection from %s closed when idle", what, self.remote_address)
+            transport.close()
 
     def _fail(self, status: int, message: str) -> None:
         transport = self.transport
