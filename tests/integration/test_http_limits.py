@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sys
 import time
+from pathlib import Path
 
 import pytest
 
@@ -294,3 +296,60 @@ async def test_idle_keep_alive_connection_is_closed_but_a_parked_get_is_not() ->
         writer.close()
     finally:
         await sio.close()
+
+
+# -- descriptors ------------------------------------------------------------------------
+
+
+async def test_accept_failures_are_logged_once_and_serving_resumes() -> None:
+    script = Path(__file__).with_name("emfile_server.py")
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        str(script),
+        "8",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        cwd=str(Path(__file__).parents[2]),
+    )
+    assert proc.stdout is not None and proc.stderr is not None
+    held: list[asyncio.StreamWriter] = []
+    try:
+        port = int(await asyncio.wait_for(proc.stdout.readline(), WAIT))
+        url = f"http://127.0.0.1:{port}"
+        # More connections than the server has descriptors: the kernel's backlog
+        # takes them, the server's accept() fails.
+        for _ in range(20):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            held.append(writer)
+        line = await asyncio.wait_for(proc.stderr.readline(), WAIT)
+        assert line.startswith(b"cannot accept connections: [Errno 24]"), line
+        for writer in held:
+            writer.close()
+        held.clear()
+        # Descriptors are back: the server accepts again (asyncio retries after 1 s).
+        await assert_healthy(url)
+        assert proc.returncode is None
+    finally:
+        for writer in held:
+            writer.close()
+        proc.kill()
+        await proc.wait()
+    rest = await proc.stderr.read()
+    # One line for the burst, nothing else (no traceback per failed accept).
+    assert b"cannot accept" not in rest and b"Traceback" not in rest, rest[:500]
+
+
+async def test_run_raises_the_soft_descriptor_limit_to_the_hard_one() -> None:
+    code = (
+        "import resource\n"
+        "from socketwire.engine.process import raise_nofile_limit\n"
+        "soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)\n"
+        "resource.setrlimit(resource.RLIMIT_NOFILE, (min(256, hard), hard))\n"
+        "raise_nofile_limit()\n"
+        "print(resource.getrlimit(resource.RLIMIT_NOFILE) == (hard, hard))\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(proc.communicate(), WAIT)
+    assert out.strip() == b"True"
