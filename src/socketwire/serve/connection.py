@@ -161,6 +161,7 @@ class HttpConnection(asyncio.Protocol):
         "_body",
         "_current",
         "_deadline",
+        "_head_bytes",
         "_head_size",
         "_header_count",
         "_headers",
@@ -208,6 +209,9 @@ class HttpConnection(asyncio.Protocol):
         self._headers: dict[str, str] = _NO_HEADERS
         self._body = _NO_BODY
         self._head_size = 0
+        # Raw bytes of the unfinished head (``data_received``); ``_head_size``
+        # counts its URL and header fields exactly once they are parsed.
+        self._head_bytes = 0
         self._header_count = 0
         # True while a request head is being received: bytes that arrive then
         # are counted before httptools sees them (see ``data_received``).
@@ -245,8 +249,8 @@ class HttpConnection(asyncio.Protocol):
             # chunk in which a head begins is not counted (part of it may belong
             # to the previous request's body): a head is refused at most one
             # read (256 KiB) past the limit, before its cost grows further.
-            self._head_size += len(data)
-            if self._head_size > MAX_HEAD_SIZE:
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_SIZE:
                 log.info("request head from %s too large", self.remote_address)
                 self._fail(431, "Request Header Fields Too Large")
                 return
@@ -297,6 +301,7 @@ class HttpConnection(asyncio.Protocol):
         self._body = BodyBuffer(self.max_body_size)
         self._head_size = 0
         self._header_count = 0
+        self._head_bytes = 0
         if not self._in_head:
             self._in_head = True
             timeouts = self._timeouts
