@@ -11,11 +11,26 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import gc
+import logging
 import signal
 from collections.abc import Awaitable, Callable
+from typing import Any, Final
 
-__all__ = ["run_until_signalled", "settle_gc"]
+__all__ = [
+    "AcceptErrorLogger",
+    "raise_nofile_limit",
+    "run_until_signalled",
+    "settle_gc",
+]
+
+log = logging.getLogger("socketwire.engine")
+
+# Accept failures closer together than this are one burst, logged once.
+ACCEPT_BURST_GAP = 10.0
+
+_OUT_OF_DESCRIPTORS: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 # Young-generation threshold while a server owns the process (CPython's default is 700).
 GC_THRESHOLD0 = 7000
@@ -40,7 +55,10 @@ def run_until_signalled(
         except ImportError:
             pass
 
+    raise_nofile_limit()
+
     async def main() -> None:
+        AcceptErrorLogger().install(asyncio.get_running_loop())
         await start()
         settle_gc()
         stopping = asyncio.Event()
@@ -72,3 +90,68 @@ def settle_gc() -> None:
     threshold0, threshold1, threshold2 = gc.get_threshold()
     if threshold0:  # 0: the application disabled the collector; leave it so
         gc.set_threshold(max(threshold0, GC_THRESHOLD0), threshold1, threshold2)
+
+
+def raise_nofile_limit() -> None:
+    """Raise the soft limit on open descriptors to the hard one, as Node does.
+
+    Every connection holds a descriptor, and the usual soft limit (1,024) is far
+    below what a server holds; the hard limit is what the administrator allows.
+    """
+    try:
+        import resource
+    except ImportError:  # not on this platform
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        except (ValueError, OSError) as exc:
+            log.warning("could not raise the open file limit from %d: %s", soft, exc)
+
+
+class AcceptErrorLogger:
+    """A loop exception handler that turns accept failures into one log line per burst.
+
+    When ``accept()`` fails for want of descriptors (EMFILE, ENFILE...), asyncio
+    reports it through the loop's exception handler on every attempt and stops
+    accepting for a second before trying again, so the server serves again once
+    descriptors come back. That report would repeat every second for as long as
+    the shortage lasts: here the first failure of a burst is logged (a warning
+    with the error), later ones are counted, and the count is logged with the
+    next burst. Anything else goes to the handler that was there before.
+    """
+
+    __slots__ = ("_last", "_previous", "_suppressed")
+
+    def __init__(self) -> None:
+        self._last = -ACCEPT_BURST_GAP * 2
+        self._suppressed = 0
+        self._previous: Callable[[asyncio.AbstractEventLoop, dict[str, Any]], object] | None = None
+
+    def install(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._previous = loop.get_exception_handler()
+        loop.set_exception_handler(self)
+
+    def __call__(self, loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+        exc = context.get("exception")
+        if (
+            isinstance(exc, OSError)
+            and exc.errno in _OUT_OF_DESCRIPTORS
+            and "accept" in str(context.get("message", ""))
+        ):
+            now = loop.time()
+            if now - self._last > ACCEPT_BURST_GAP:
+                more = (
+                    f" ({self._suppressed} more in the previous burst)" if self._suppressed else ""
+                )
+                log.warning("cannot accept connections: %s%s", exc, more)
+                self._suppressed = 0
+            else:
+                self._suppressed += 1
+            self._last = now
+            return
+        if self._previous is not None:
+            self._previous(loop, context)
+        else:
+            loop.default_exception_handler(context)

@@ -130,7 +130,7 @@ def parse_query(raw: str) -> dict[str, str]:
 
 
 class RequestTooLarge(Exception):
-    """A request over a limit; ``status`` is the answer (413, 414 or 431)."""
+    """A request refused before it is read; ``status`` is the answer (413, 414, 417 or 431)."""
 
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)

@@ -15,12 +15,21 @@ from collections.abc import Callable
 from typing import Any
 
 from socketwire.engine.server import EngineServer
-from socketwire.serve.connection import MAX_HEAD_SIZE, HttpConnection, Request
+from socketwire.serve.connection import (
+    HTTP_BODY_TIMEOUT,
+    HTTP_HEAD_TIMEOUT,
+    KEEP_ALIVE_TIMEOUT,
+    MAX_HEAD_SIZE,
+    HttpConnection,
+    HttpTimeouts,
+    Request,
+)
 from socketwire.serve.websocket import WebSocketConnection
 
 __all__ = [
     "MAX_HEAD_SIZE",
     "HttpConnection",
+    "HttpTimeouts",
     "Request",
     "WebSocketConnection",
     "listen",
@@ -30,12 +39,16 @@ __all__ = [
 
 
 def make_protocol_factory(
-    app: Callable[[Any], None], max_body_size: int, write_buffer_limit: int = 4 * 1024 * 1024
+    app: Callable[[Any], None],
+    max_body_size: int,
+    write_buffer_limit: int = 4 * 1024 * 1024,
+    timeouts: HttpTimeouts | None = None,
 ) -> Callable[[], Any]:
     """The factory that ``loop.create_server`` takes."""
+    shared = timeouts if timeouts is not None else HttpTimeouts()
 
     def factory() -> HttpConnection:
-        return HttpConnection(app, max_body_size, write_buffer_limit)
+        return HttpConnection(app, max_body_size, write_buffer_limit, shared)
 
     return factory
 
@@ -47,12 +60,22 @@ async def listen(
     *,
     max_body_size: int,
     write_buffer_limit: int = 4 * 1024 * 1024,
+    http_head_timeout: float = HTTP_HEAD_TIMEOUT,
+    http_body_timeout: float = HTTP_BODY_TIMEOUT,
+    keep_alive_timeout: float = KEEP_ALIVE_TIMEOUT,
     **kwargs: Any,
 ) -> asyncio.Server:
-    """Serve ``app`` (called with each ``Request``) on ``host:port``."""
+    """Serve ``app`` (called with each ``Request``) on ``host:port``.
+
+    ``http_head_timeout`` (seconds, default 60) bounds the wait for a complete
+    request head, ``http_body_timeout`` (300) for its body (both then 408 and
+    close), ``keep_alive_timeout`` (5) an idle keep-alive connection; see
+    ``HttpTimeouts``. Other keyword arguments go to ``loop.create_server``.
+    """
     kwargs.setdefault("backlog", 4096)
     loop = asyncio.get_running_loop()
-    factory = make_protocol_factory(app, max_body_size, write_buffer_limit)
+    timeouts = HttpTimeouts(http_head_timeout, http_body_timeout, keep_alive_timeout)
+    factory = make_protocol_factory(app, max_body_size, write_buffer_limit, timeouts)
     return await loop.create_server(factory, host, port, **kwargs)
 
 

@@ -19,18 +19,49 @@ import httptools
 
 from socketwire.core.websocket import handshake as ws_handshake
 from socketwire.engine.ports import WebSocketHandler
+from socketwire.engine.ticker import Ticker
 from socketwire.errors import RemoteProtocolError
 from socketwire.http import request as http_request
 from socketwire.http.request import BodyBuffer, RequestTooLarge, add_header, dispatch
 from socketwire.http.response import error_response, response_head
 from socketwire.serve.websocket import WebSocketConnection
 
-__all__ = ["MAX_HEAD_SIZE", "HttpConnection", "Request"]
+__all__ = [
+    "MAX_HEADER_COUNT",
+    "MAX_HEAD_SIZE",
+    "MAX_PIPELINED_BYTES",
+    "MAX_PIPELINED_REQUESTS",
+    "HttpConnection",
+    "HttpTimeouts",
+    "Request",
+]
 
 log = logging.getLogger("socketwire.http")
 
 # The largest request head accepted (request line + headers).
 MAX_HEAD_SIZE = 64 * 1024
+
+# The most header lines one request may carry. Node's http accepts 2,000 (and
+# drops the rest silently); a Socket.IO client sends about a dozen, and browsers
+# behind proxies rarely more than 50, so 100 leaves room while keeping the cost
+# of a head of many tiny lines small. Over it: 431.
+MAX_HEADER_COUNT = 100
+
+# What one keep-alive connection may have queued behind the request being
+# answered (a parked polling GET, say) before the server stops reading it, as
+# Node's http does: a count, and the bytes of the queued bodies. Reading resumes
+# once the queue is empty. What arrives in the read that crosses a limit is
+# still parsed, so the queue holds at most one read (256 KiB) more.
+MAX_PIPELINED_REQUESTS = 16
+MAX_PIPELINED_BYTES = 1024 * 1024
+
+# Time limits of the HTTP layer (seconds), as Node's headersTimeout,
+# requestTimeout and keepAliveTimeout.
+HTTP_HEAD_TIMEOUT = 60.0
+HTTP_BODY_TIMEOUT = 300.0
+KEEP_ALIVE_TIMEOUT = 5.0
+
+_CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
 class Request(http_request.Request):
@@ -68,6 +99,51 @@ class Request(http_request.Request):
         return self._conn.switch_to_websocket(ws_handshake.server_response(key, headers), handler)
 
 
+class HttpTimeouts:
+    """The time limits shared by every connection of one listening server.
+
+    One deadline queue per limit (each has a constant delay), each driven by one
+    loop callback (``engine.ticker.Ticker``): arming a limit is an append, not a
+    timer object per connection per request. A connection remembers the one
+    deadline that applies to it now; an entry whose deadline is no longer the
+    connection's is stale and ignored when it expires (lazy cancelling).
+
+    * ``head``: from the first byte of a request (or from the connection's
+      start) until its head is complete; then 408 and close.
+    * ``body``: from the end of the head until the body is complete; 408, close.
+    * ``idle``: a keep-alive connection with nothing to answer and no request
+      begun; closed silently. A request being answered (a parked polling GET)
+      and an upgraded WebSocket are not idle: no limit runs for them.
+    """
+
+    __slots__ = ("body", "head", "idle")
+
+    def __init__(
+        self,
+        head: float = HTTP_HEAD_TIMEOUT,
+        body: float = HTTP_BODY_TIMEOUT,
+        idle: float = KEEP_ALIVE_TIMEOUT,
+    ) -> None:
+        for name, value in (("head", head), ("body", body), ("idle", idle)):
+            if not value > 0:
+                raise ValueError(f"{name} timeout must be positive, got {value!r}")
+        self.head: Ticker[HttpConnection] = Ticker(head, _head_expired)
+        self.body: Ticker[HttpConnection] = Ticker(body, _body_expired)
+        self.idle: Ticker[HttpConnection] = Ticker(idle, _idle_expired)
+
+
+def _head_expired(conn: HttpConnection, deadline: float) -> None:
+    conn.deadline_expired(deadline, 408, "request head")
+
+
+def _body_expired(conn: HttpConnection, deadline: float) -> None:
+    conn.deadline_expired(deadline, 408, "request body")
+
+
+def _idle_expired(conn: HttpConnection, deadline: float) -> None:
+    conn.deadline_expired(deadline, 0, "keep-alive")
+
+
 # Stand-ins for the per-request containers between requests: shared, and
 # immutable, so that a write that skipped ``on_message_begin`` raises instead of
 # reaching every connection. Typed as the containers they stand in for: no write
@@ -84,10 +160,18 @@ class HttpConnection(asyncio.Protocol):
     __slots__ = (
         "_body",
         "_current",
+        "_deadline",
+        "_head_bytes",
         "_head_size",
+        "_header_count",
         "_headers",
+        "_in_head",
+        "_loop",
         "_parser",
+        "_paused",
         "_pending",
+        "_pending_bytes",
+        "_timeouts",
         "_upgrade_rest",
         "_upgrade_sync",
         "_url",
@@ -104,8 +188,14 @@ class HttpConnection(asyncio.Protocol):
         app: Callable[[Request], None],
         max_body_size: int,
         write_buffer_limit: int = 4 * 1024 * 1024,
+        timeouts: HttpTimeouts | None = None,
     ) -> None:
         self.app = app
+        # None (a connection made by hand, in tests and fuzzing): no time limits.
+        self._timeouts = timeouts
+        # The deadline that applies now (0: none); see ``HttpTimeouts``.
+        self._deadline = 0.0
+        self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.max_body_size = max_body_size
         self.write_buffer_limit = write_buffer_limit
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
@@ -119,8 +209,17 @@ class HttpConnection(asyncio.Protocol):
         self._headers: dict[str, str] = _NO_HEADERS
         self._body = _NO_BODY
         self._head_size = 0
+        # Raw bytes of the unfinished head (``data_received``); ``_head_size``
+        # counts its URL and header fields exactly once they are parsed.
+        self._head_bytes = 0
+        self._header_count = 0
+        # True while a request head is being received: bytes that arrive then
+        # are counted before httptools sees them (see ``data_received``).
+        self._in_head = False
         self._current: Request | None = None
         self._pending: list[Request] = _NO_PENDING
+        self._pending_bytes = 0
+        self._paused = False
         self._upgrade_rest = b""
         self._upgrade_sync = False
         self.remote_address = ""
@@ -131,12 +230,30 @@ class HttpConnection(asyncio.Protocol):
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
         self.remote_address = peer[0] if peer else ""
+        timeouts = self._timeouts
+        if timeouts is not None:
+            self._loop = asyncio.get_running_loop()
+            # Until its first request has a complete head, a connection is under
+            # the head limit (a client that connects and says nothing is closed).
+            self._deadline = timeouts.head.push(self._loop, self)
 
     def data_received(self, data: bytes) -> None:
         ws = self.ws
         if ws is not None:
             ws.feed(data)
             return
+        if self._in_head:
+            # httptools only reports a header once it is complete, and grows a
+            # partial header by concatenation (quadratic in its length), so the
+            # bytes of an unfinished head are counted here, as they arrive. The
+            # chunk in which a head begins is not counted (part of it may belong
+            # to the previous request's body): a head is refused at most one
+            # read (256 KiB) past the limit, before its cost grows further.
+            self._head_bytes += len(data)
+            if self._head_bytes > MAX_HEAD_SIZE:
+                log.info("request head from %s too large", self.remote_address)
+                self._fail(431, "Request Header Fields Too Large")
+                return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -183,6 +300,13 @@ class HttpConnection(asyncio.Protocol):
         self._headers = {}
         self._body = BodyBuffer(self.max_body_size)
         self._head_size = 0
+        self._header_count = 0
+        self._head_bytes = 0
+        if not self._in_head:
+            self._in_head = True
+            timeouts = self._timeouts
+            if timeouts is not None and self._current is None:
+                self._deadline = timeouts.head.push(self._loop, self)
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -194,12 +318,46 @@ class HttpConnection(asyncio.Protocol):
         self._head_size += len(name) + len(value)
         if self._head_size > MAX_HEAD_SIZE:
             raise RequestTooLarge(431, "Request Header Fields Too Large")
+        self._header_count += 1
+        if self._header_count > MAX_HEADER_COUNT:
+            raise RequestTooLarge(431, "Request Header Fields Too Large")
         add_header(self._headers, name, value)
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        timeouts = self._timeouts
+        if timeouts is not None and self._current is None:
+            self._deadline = timeouts.body.push(self._loop, self)
+        else:
+            self._deadline = 0.0
+        expect = self._headers.get("expect")
+        if expect is not None:
+            self._expect(expect)
+
+    def _expect(self, expect: str) -> None:
+        """Answer ``Expect: 100-continue`` (RFC 9110 section 10.1.1).
+
+        A body over ``max_body_size`` is refused at once (413, then closed) rather
+        than read. Otherwise ``100 Continue`` is sent when this request is the next
+        to be answered; behind a parked request an interim answer would be read as
+        the earlier request's, so the client's own wait (a second or so in curl
+        and Node) sends the body instead.
+        """
+        if expect.lower() != "100-continue":
+            # The only expectation defined; others are refused (417).
+            raise RequestTooLarge(417, "Expectation Failed")
+        length = self._headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_body_size:
+            raise RequestTooLarge(413, "Payload Too Large")
+        if self._current is None and not self._pending:
+            self.transport.write(_CONTINUE)
 
     def on_body(self, body: bytes) -> None:
         self._body.add(body)  # 413 over max_body_size
 
     def on_message_complete(self) -> None:
+        # Being answered or queued: no limit until the answers are written.
+        self._deadline = 0.0
         parser = self._parser
         req = Request(
             self,
@@ -213,10 +371,18 @@ class HttpConnection(asyncio.Protocol):
         # An upgrade is dispatched from data_received once httptools signals it.
         if self._current is None and not req.upgrade:
             self._dispatch(req)
-        elif self._pending is _NO_PENDING:
-            self._pending = [req]
         else:
-            self._pending.append(req)
+            if self._pending is _NO_PENDING:
+                self._pending = [req]
+            else:
+                self._pending.append(req)
+            self._pending_bytes += len(req.body)
+            if not self._paused and (
+                len(self._pending) >= MAX_PIPELINED_REQUESTS
+                or self._pending_bytes >= MAX_PIPELINED_BYTES
+            ):
+                self._paused = True
+                self.transport.pause_reading()
 
     # -- dispatching ----------------------------------------------------------------
 
@@ -229,6 +395,7 @@ class HttpConnection(asyncio.Protocol):
             self._fail(400, "Bad Request")
             return
         req = self._pending.pop()
+        self._pending_bytes -= len(req.body)
         # Bytes after the head belong to the WebSocket; they are handled once the
         # request is accepted, after the first frames the server writes.
         self._upgrade_rest = rest
@@ -259,11 +426,13 @@ class HttpConnection(asyncio.Protocol):
         )
         self.ws = ws
         self._current = None
+        self._deadline = 0.0
         # Nothing of the HTTP request is kept for the connection's lifetime.
         self._parser = None  # type: ignore[assignment]
         self._headers = _NO_HEADERS
         self._body = _NO_BODY
         self._pending = _NO_PENDING
+        self._pending_bytes = 0
         self._url = b""
         if self._upgrade_sync:
             # Accepted synchronously: the 101 response and whatever the handler
@@ -300,7 +469,34 @@ class HttpConnection(asyncio.Protocol):
         if self._current is req:
             self._current = None
             while self._pending and self._current is None and not self._pending[0].upgrade:
-                self._dispatch(self._pending.pop(0))
+                queued = self._pending.pop(0)
+                self._pending_bytes -= len(queued.body)
+                self._dispatch(queued)
+            if self._paused and not self._pending and self.ws is None:
+                self._paused = False
+                transport.resume_reading()
+            timeouts = self._timeouts
+            if timeouts is not None and self._current is None and not self._pending:
+                ticker = timeouts.head if self._in_head else timeouts.idle
+                self._deadline = ticker.push(self._loop, self)
+
+    def deadline_expired(self, deadline: float, status: int, what: str) -> None:
+        """A time limit ran out (``HttpTimeouts``): close unless it was stale."""
+        transport = self.transport
+        if (
+            deadline != self._deadline
+            or self.ws is not None
+            or transport is None
+            or transport.is_closing()
+        ):
+            return
+        self._deadline = 0.0
+        if status:
+            log.info("%s from %s timed out", what, self.remote_address)
+            self._fail(status, "Request Timeout")
+        else:
+            log.debug("%s connection from %s closed when idle", what, self.remote_address)
+            transport.close()
 
     def _fail(self, status: int, message: str) -> None:
         transport = self.transport
