@@ -9,6 +9,7 @@ protocol": a receiver that gets an invalid payload closes the connection).
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from socketwire.core.engineio.message import OutgoingMessage
@@ -30,7 +31,9 @@ _CONNECT_ERROR = PacketType.CONNECT_ERROR
 class Connection:
     """The Socket.IO side of one Engine.IO connection."""
 
-    __slots__ = ("deadline", "decoder", "engine", "server", "sockets")
+    # ``__weakref__``: the connect-timeout queue holds connections weakly, so a
+    # connection that closes early is freed at once, not after ``connect_timeout``.
+    __slots__ = ("__weakref__", "deadline", "decoder", "engine", "server", "sockets")
 
     def __init__(self, server: Server, engine: EngineSocket) -> None:
         self.server = server
@@ -116,6 +119,13 @@ class Connection:
 
     def _on_close(self, reason: str, description: Any) -> None:
         self._close_sockets(reason)
+
+    @staticmethod
+    def connect_timeout_due_ref(ref: weakref.ref[Connection], deadline: float) -> None:
+        """The connect-timeout queue's callback: its entries are weak references."""
+        conn = ref()
+        if conn is not None:
+            conn.connect_timeout_due(deadline)
 
     def connect_timeout_due(self, deadline: float) -> None:
         """No namespace joined within ``connect_timeout``: close (as Node does)."""
