@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+from collections.abc import Callable
 
 import socketwire
 from socketwire.server.connection import Connection
@@ -76,3 +77,111 @@ async def test_connect_timeout_still_closes_an_idle_connection(
     await ws.wait_closed()
     await wait_until_no_engine_clients(sio)
     await ws.aclose()
+
+
+async def open_joined(url: str, nsp: str = "") -> WebSocketClient:
+    ws = await WebSocketClient.connect(url, WS)
+    assert (await ws.recv_text()).startswith("0{")
+    prefix = f"40{nsp}," if nsp else "40"
+    ws.send_text(prefix)
+    assert (await ws.recv_text()).startswith(prefix + "{")
+    return ws
+
+
+async def test_duplicate_connect_while_pending_is_ignored(start_server: ServerStarter) -> None:
+    sio = socketwire.Server()
+    url = await start_server(sio)
+    chat = sio.of("/chat")
+    release = asyncio.Event()
+    calls = 0
+
+    @chat.use
+    async def slow(socket: socketwire.Socket) -> None:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+
+    @chat.on("echo")
+    def echo(socket: socketwire.Socket, value: object) -> object:
+        return value
+
+    ws = await WebSocketClient.connect(url, WS)
+    assert (await ws.recv_text()).startswith("0{")
+    duplicates = 500
+    for _ in range(duplicates):
+        ws.send_text("40/chat,")
+    # A healthy client joins and round-trips meanwhile.
+    other = await open_joined(url)
+    other.send_text('40/chat,{"x":1}')
+    await asyncio.wait_for(_until(lambda: calls == 2), WAIT)
+    # One middleware run per connection: the 499 repeats were dropped on arrival.
+    assert calls == 2
+    assert len(chat.sockets) == 0
+
+    release.set()
+    assert (await ws.recv_text()).startswith("40/chat,{")
+    assert (await other.recv_text()).startswith("40/chat,{")
+    assert len(chat.sockets) == 2
+    ws.send_text('42/chat,1["echo","hi"]')
+    assert await ws.recv_text() == '43/chat,1["hi"]'
+
+    # Closing the connection frees its one socket: nothing stays in the namespace.
+    ws.send_text("1")
+    await ws.wait_closed()
+    await ws.aclose()
+    await asyncio.wait_for(_until(lambda: len(chat.sockets) == 1), WAIT)
+    assert len(chat.adapter.sids) == 1
+    other.send_text('42/chat,2["echo","still"]')
+    assert await other.recv_text() == '43/chat,2["still"]'
+    await other.aclose()
+
+
+async def test_socket_pending_when_its_connection_closes_never_joins(
+    start_server: ServerStarter,
+) -> None:
+    sio = socketwire.Server()
+    url = await start_server(sio)
+    release = asyncio.Event()
+    entered = asyncio.Event()
+    finished = asyncio.Event()
+
+    @sio.use
+    async def slow(socket: socketwire.Socket) -> None:
+        entered.set()
+        await release.wait()
+
+    @sio.use
+    def last(socket: socketwire.Socket) -> None:
+        # Runs in the same step as the join attempt that follows the middlewares.
+        finished.set()
+
+    ws = await WebSocketClient.connect(url, WS)
+    assert (await ws.recv_text()).startswith("0{")
+    ws.send_text("40")
+    await asyncio.wait_for(entered.wait(), WAIT)
+    ws.send_text("1")
+    await ws.wait_closed()
+    await ws.aclose()
+    await wait_until_no_engine_clients(sio)
+    release.set()
+    await asyncio.wait_for(finished.wait(), WAIT)
+    assert len(sio.sockets.sockets) == 0
+    assert len(sio.sockets.adapter.sids) == 0
+
+
+async def test_connect_to_a_joined_namespace_closes_the_connection(
+    start_server: ServerStarter,
+) -> None:
+    sio = socketwire.Server()
+    url = await start_server(sio)
+    ws = await open_joined(url)
+    ws.send_text("40")
+    await ws.wait_closed()
+    await ws.aclose()
+    await wait_until_no_engine_clients(sio)
+    assert len(sio.sockets.sockets) == 0
+
+
+async def _until(predicate: Callable[[], bool]) -> None:
+    while not predicate():
+        await asyncio.sleep(0.005)

@@ -33,7 +33,7 @@ class Connection:
 
     # ``__weakref__``: the connect-timeout queue holds connections weakly, so a
     # connection that closes early is freed at once, not after ``connect_timeout``.
-    __slots__ = ("__weakref__", "deadline", "decoder", "engine", "server", "sockets")
+    __slots__ = ("__weakref__", "deadline", "decoder", "engine", "pending", "server", "sockets")
 
     def __init__(self, server: Server, engine: EngineSocket) -> None:
         self.server = server
@@ -41,6 +41,9 @@ class Connection:
         self.decoder = server.parser.decoder()
         self.sockets: dict[str, Socket] = {}
         self.deadline = 0.0
+        # Namespaces whose CONNECT is still being answered (async middleware,
+        # dynamic namespace, session recovery); created on first use.
+        self.pending: set[str] | None = None
         engine.on("message", self._on_message)
         engine.on("close", self._on_close)
 
@@ -63,7 +66,7 @@ class Connection:
         if socket is not None and ptype != _CONNECT and ptype != _CONNECT_ERROR:
             socket.handle_packet(packet)
         elif socket is None and ptype == _CONNECT:
-            self.server.handle_connect(self, packet.nsp, packet.data)
+            self._connect(packet.nsp, packet.data)
         else:
             # Socket.IO v5 "Connection to a namespace": a CONNECT must come first;
             # like Node, any other order closes the connection.
@@ -74,6 +77,20 @@ class Connection:
                 packet.nsp,
             )
             self.close_on_error(DisconnectReason.PARSE_ERROR)
+
+    def _connect(self, nsp: str, auth: Any) -> None:
+        # At most one socket per namespace per connection: a CONNECT that arrives
+        # while an earlier one for the same namespace is unanswered is ignored
+        # (the client gets one answer, for the first). Node would create a second
+        # socket and keep both until the connection ends.
+        pending = self.pending
+        if pending is None:
+            pending = self.pending = set()
+        elif nsp in pending:
+            log.debug("sid=%s CONNECT to %s while one is pending: ignored", self.engine.id, nsp)
+            return
+        pending.add(nsp)
+        self.server.handle_connect(self, nsp, auth)
 
     # -- answers ---------------------------------------------------------------------
 
@@ -86,13 +103,18 @@ class Connection:
 
     def accept(self, socket: Socket, payload: dict[str, Any]) -> None:
         """Answer a CONNECT with ``payload`` (``{"sid": ...}``): ``socket`` joined its namespace."""
-        self.sockets[socket.nsp.name] = socket
+        name = socket.nsp.name
+        self.sockets[name] = socket
+        if self.pending is not None:
+            self.pending.discard(name)
         # The first namespace joined ends the connect timeout (as Node).
         self.deadline = -1.0
         self._send(Packet(_CONNECT, socket.nsp.name, payload))
 
     def refuse(self, nsp: str, payload: dict[str, Any]) -> None:
         """Answer a CONNECT with CONNECT_ERROR (Socket.IO v5 "Connection to a namespace")."""
+        if self.pending is not None:
+            self.pending.discard(nsp)
         self._send(Packet(PacketType.CONNECT_ERROR, nsp, payload))
 
     def remove_socket(self, socket: Socket) -> None:
