@@ -8,9 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import logging
 from collections.abc import Callable
 
+import pytest
+
 import socketwire
+from socketwire.server import listeners as server_listeners
 from socketwire.server.connection import Connection
 from tests.conftest import ServerStarter
 from tests.integration.rawclient import WebSocketClient
@@ -185,3 +189,45 @@ async def test_connect_to_a_joined_namespace_closes_the_connection(
 async def _until(predicate: Callable[[], bool]) -> None:
     while not predicate():
         await asyncio.sleep(0.005)
+
+
+async def test_repeated_handler_failures_are_summarised(
+    start_server: ServerStarter, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(server_listeners.runner, "failure_log_interval", 0.3)
+    sio = socketwire.Server()
+    url = await start_server(sio)
+
+    @sio.on("ferret")
+    def ferret(socket: socketwire.Socket) -> str:  # takes no argument: every call fails
+        return "woot"
+
+    @sio.on("echo")
+    def echo(socket: socketwire.Socket, value: object) -> object:
+        return value
+
+    caplog.set_level(logging.INFO, logger="socketwire.server")
+    ws = await open_joined(url)
+    repeats = 1000
+    for _ in range(repeats):
+        ws.send_text('42["ferret","tobi"]')
+    # Packets are handled in order: once this answer arrives, all failed.
+    ws.send_text('421["echo","hi"]')
+    assert await ws.recv_text() == '431["hi"]'
+    tracebacks = [r for r in caplog.records if r.exc_info is not None]
+    assert len(tracebacks) == 1
+    assert "ferret" in tracebacks[0].getMessage()
+
+    def summaries() -> list[str]:
+        return [r.getMessage() for r in caplog.records if "more times" in r.getMessage()]
+
+    await asyncio.wait_for(_until(lambda: bool(summaries())), WAIT)
+    assert summaries() == [
+        f"handler {ferret.__qualname__} failed {repeats - 1} more times on 'ferret' "
+        "with TypeError in the last 0.3 s (tracebacks omitted)"
+    ]
+    assert len([r for r in caplog.records if r.exc_info is not None]) == 1
+    # The connection is still healthy.
+    ws.send_text('422["echo","again"]')
+    assert await ws.recv_text() == '432["again"]'
+    await ws.aclose()
