@@ -231,3 +231,23 @@ async def test_repeated_handler_failures_are_summarised(
     ws.send_text('422["echo","again"]')
     assert await ws.recv_text() == '432["again"]'
     await ws.aclose()
+
+
+async def test_lone_surrogate_is_echoed_as_node_does(start_server: ServerStarter) -> None:
+    sio = socketwire.Server()
+    url = await start_server(sio)
+
+    @sio.on("echo")
+    def echo(socket: socketwire.Socket, value: object) -> object:
+        socket.emit("echoed", value)
+        return value
+
+    ws = await open_joined(url)
+    # JSON.stringify("hi \ud83d") as the official client writes it.
+    ws.send_text('421["echo","hi \\ud83d"]')
+    assert await ws.recv_text() == '42["echoed","hi \\ud83d"]'
+    assert await ws.recv_text() == '431["hi \\ud83d"]'
+    ws.send_text('422["echo","ok"]')
+    assert await ws.recv_text() == '42["echoed","ok"]'
+    assert await ws.recv_text() == '432["ok"]'
+    await ws.aclose()
