@@ -15,7 +15,11 @@ plain sync handler (learned once, at registration) is called directly and its
 usual answers (``None``, a tuple, a str, a number, a dict...) are sent as the
 ack with no awaitable check and no ack callable built.
 
-Handler failures are logged, never propagated into the connection.
+Handler failures are logged, never propagated into the connection. A peer can
+make a faulty handler fail once per packet, so repeats are summarised: the first
+failure of a handler on an event with an exception type is logged with its
+traceback, later ones within ``Runner.failure_log_interval`` seconds are counted
+and reported in one line when that window ends.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import sys
 from collections.abc import Awaitable, Callable, Mapping
 from types import CoroutineType, MappingProxyType
 from typing import Any, ClassVar, Final, TypeVar, overload
@@ -37,6 +42,14 @@ F = TypeVar("F", bound=Callable[..., Any])
 # Return values that are certainly not awaitable: checking their type first
 # saves the ``__await__`` lookup, which costs more than the rest of an ack.
 _PLAIN_ANSWERS = frozenset({str, int, float, bool, dict, list, bytes})
+
+# Distinct (handler, event, exception type) windows open at once; past it, the
+# failures of further events share one window per handler and exception type
+# (event names come from the peer, so their number must not size the state).
+_MAX_FAILURE_WINDOWS = 256
+_OTHER_EVENTS = "<other events>"
+
+_FailureKey = tuple[Any, Any, type[BaseException]]
 
 
 class Listener:
@@ -77,10 +90,14 @@ class Runner:
     carries its id and namespace); they are formatted only when a handler fails.
     """
 
-    __slots__ = ("_done", "_tasks", "log")
+    __slots__ = ("_done", "_failures", "_tasks", "failure_log_interval", "log")
 
     def __init__(self, log: logging.Logger, log_task_failures: bool = False) -> None:
         self.log = log
+        #: Seconds during which repeated failures are counted instead of logged.
+        self.failure_log_interval = 10.0
+        # Open windows: failures counted (not logged) since the last log line.
+        self._failures: dict[_FailureKey, int] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._done: Callable[[asyncio.Task[Any]], object] = (
             self._task_done if log_task_failures else self._tasks.discard
@@ -101,6 +118,53 @@ class Runner:
             exc = task.exception()
             if exc is not None:
                 self.log.error("task failed", exc_info=exc)
+
+    def _failed(self, fn: Any, event: Any, where: object) -> None:
+        """Log the handler failure being handled, or count it as a repeat.
+
+        Called from an ``except`` block. Not on the path of a successful call.
+        """
+        exc_type = sys.exc_info()[0] or Exception
+        name = "" if fn is None else _name(fn)
+        failures = self._failures
+        key: _FailureKey = (name, event, exc_type)
+        try:
+            count = failures.get(key)
+        except TypeError:  # an unhashable event (a peer's list, say)
+            key = (name, _OTHER_EVENTS, exc_type)
+            count = failures.get(key)
+        if count is None and len(failures) >= _MAX_FAILURE_WINDOWS:
+            key = (name, _OTHER_EVENTS, exc_type)
+            count = failures.get(key)
+        if count is not None:
+            failures[key] = count + 1
+            return
+        self.log.exception("handler %s failed on %r (%s)", name or "(awaitable)", event, where)
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop to end a window: every failure is logged
+        failures[key] = 0
+        loop.call_later(self.failure_log_interval, self._end_failure_window, key)
+
+    def _end_failure_window(self, key: _FailureKey) -> None:
+        count = self._failures.pop(key, 0)
+        if not count:
+            return  # quiet window: the next failure is logged in full again
+        name, event, exc_type = key
+        self.log.error(
+            "handler %s failed %d more times on %r with %s in the last %g s (tracebacks omitted)",
+            name or "(awaitable)",
+            count,
+            event,
+            exc_type.__name__,
+            self.failure_log_interval,
+        )
+        # Keep counting: a steady flood gives one line per window.
+        self._failures[key] = 0
+        asyncio.get_running_loop().call_later(
+            self.failure_log_interval, self._end_failure_window, key
+        )
 
     def dispatch(
         self,
@@ -143,7 +207,7 @@ class Runner:
             try:
                 result = fn(*args)
             except Exception:
-                self.log.exception("handler %s failed on %r (%s)", _name(fn), event, where)
+                self._failed(fn, event, where)
                 return
             if ack_id is None or sink is None:
                 if (
@@ -176,7 +240,7 @@ class Runner:
         try:
             result = fn(*args, **kwargs)
         except Exception:
-            self.log.exception("handler %s failed on %r (%s)", _name(fn), event, where)
+            self._failed(fn, event, where)
             return
         if inspect.isawaitable(result):
             self.spawn(self._finish(result, None, None, event, where))
@@ -195,7 +259,7 @@ class Runner:
         try:
             result = await fn(*args, **kwargs)
         except Exception:
-            self.log.exception("handler %s failed on %r (%s)", _name(fn), event, where)
+            self._failed(fn, event, where)
             return
         if ack_id is not None and sink is not None:
             sink.send_ack(ack_id, ack_args(result))
@@ -212,7 +276,7 @@ class Runner:
         try:
             result = await awaitable
         except Exception:
-            self.log.exception("handler failed on %r (%s)", event, where)
+            self._failed(None, event, where)
             return
         if ack_id is not None and sink is not None:
             sink.send_ack(ack_id, ack_args(result))

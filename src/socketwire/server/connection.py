@@ -9,6 +9,7 @@ protocol": a receiver that gets an invalid payload closes the connection).
 from __future__ import annotations
 
 import logging
+import weakref
 from typing import TYPE_CHECKING, Any
 
 from socketwire.core.engineio.message import OutgoingMessage
@@ -30,7 +31,9 @@ _CONNECT_ERROR = PacketType.CONNECT_ERROR
 class Connection:
     """The Socket.IO side of one Engine.IO connection."""
 
-    __slots__ = ("deadline", "decoder", "engine", "server", "sockets")
+    # ``__weakref__``: the connect-timeout queue holds connections weakly, so a
+    # connection that closes early is freed at once, not after ``connect_timeout``.
+    __slots__ = ("__weakref__", "deadline", "decoder", "engine", "pending", "server", "sockets")
 
     def __init__(self, server: Server, engine: EngineSocket) -> None:
         self.server = server
@@ -38,6 +41,9 @@ class Connection:
         self.decoder = server.parser.decoder()
         self.sockets: dict[str, Socket] = {}
         self.deadline = 0.0
+        # Namespaces whose CONNECT is still being answered (async middleware,
+        # dynamic namespace, session recovery); created on first use.
+        self.pending: set[str] | None = None
         engine.on("message", self._on_message)
         engine.on("close", self._on_close)
 
@@ -60,7 +66,7 @@ class Connection:
         if socket is not None and ptype != _CONNECT and ptype != _CONNECT_ERROR:
             socket.handle_packet(packet)
         elif socket is None and ptype == _CONNECT:
-            self.server.handle_connect(self, packet.nsp, packet.data)
+            self._connect(packet.nsp, packet.data)
         else:
             # Socket.IO v5 "Connection to a namespace": a CONNECT must come first;
             # like Node, any other order closes the connection.
@@ -71,6 +77,20 @@ class Connection:
                 packet.nsp,
             )
             self.close_on_error(DisconnectReason.PARSE_ERROR)
+
+    def _connect(self, nsp: str, auth: Any) -> None:
+        # At most one socket per namespace per connection: a CONNECT that arrives
+        # while an earlier one for the same namespace is unanswered is ignored
+        # (the client gets one answer, for the first). Node would create a second
+        # socket and keep both until the connection ends.
+        pending = self.pending
+        if pending is None:
+            pending = self.pending = set()
+        elif nsp in pending:
+            log.debug("sid=%s CONNECT to %s while one is pending: ignored", self.engine.id, nsp)
+            return
+        pending.add(nsp)
+        self.server.handle_connect(self, nsp, auth)
 
     # -- answers ---------------------------------------------------------------------
 
@@ -83,13 +103,18 @@ class Connection:
 
     def accept(self, socket: Socket, payload: dict[str, Any]) -> None:
         """Answer a CONNECT with ``payload`` (``{"sid": ...}``): ``socket`` joined its namespace."""
-        self.sockets[socket.nsp.name] = socket
+        name = socket.nsp.name
+        self.sockets[name] = socket
+        if self.pending is not None:
+            self.pending.discard(name)
         # The first namespace joined ends the connect timeout (as Node).
         self.deadline = -1.0
         self._send(Packet(_CONNECT, socket.nsp.name, payload))
 
     def refuse(self, nsp: str, payload: dict[str, Any]) -> None:
         """Answer a CONNECT with CONNECT_ERROR (Socket.IO v5 "Connection to a namespace")."""
+        if self.pending is not None:
+            self.pending.discard(nsp)
         self._send(Packet(PacketType.CONNECT_ERROR, nsp, payload))
 
     def remove_socket(self, socket: Socket) -> None:
@@ -116,6 +141,13 @@ class Connection:
 
     def _on_close(self, reason: str, description: Any) -> None:
         self._close_sockets(reason)
+
+    @staticmethod
+    def connect_timeout_due_ref(ref: weakref.ref[Connection], deadline: float) -> None:
+        """The connect-timeout queue's callback: its entries are weak references."""
+        conn = ref()
+        if conn is not None:
+            conn.connect_timeout_due(deadline)
 
     def connect_timeout_due(self, deadline: float) -> None:
         """No namespace joined within ``connect_timeout``: close (as Node does)."""

@@ -160,6 +160,11 @@ class Namespace(Emitter):
         socket.conn.refuse(self.name, payload)
 
     def _do_connect(self, socket: Socket, session: Any = None) -> None:
+        if not socket.conn.engine.connected:
+            # The connection closed while the CONNECT was being answered (an
+            # awaited adapter or middleware): joining now would leave a socket
+            # that nothing ever closes.
+            return
         sid = socket.id
         self.sockets[sid] = socket
         socket.connected = True

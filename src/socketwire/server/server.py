@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import re
+import weakref
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -144,8 +145,10 @@ class Server:
         self.event_rate_limit = event_rate_limit
         self.on_rate_limit = on_rate_limit
         self.cleanup_empty_child_namespaces = cleanup_empty_child_namespaces
-        self._connect_timer: Ticker[Connection] = Ticker(
-            self.connect_timeout, Connection.connect_timeout_due
+        # Weak entries: a closed connection must not stay alive for the rest of
+        # its ``connect_timeout`` just because its deadline is still queued.
+        self._connect_timer: Ticker[weakref.ref[Connection]] = Ticker(
+            self.connect_timeout, Connection.connect_timeout_due_ref
         )
         self._servers: list[asyncio.Server] = []
         self._client_dist: Path | None = None
@@ -242,7 +245,7 @@ class Server:
 
     def _on_engine_connection(self, engine: EngineSocket) -> None:
         conn = Connection(self, engine)
-        conn.deadline = self._connect_timer.push(self.engine.loop, conn)
+        conn.deadline = self._connect_timer.push(self.engine.loop, weakref.ref(conn))
 
     # -- main-namespace shortcuts --------------------------------------------------------
 

@@ -28,6 +28,7 @@ JSON-serialisable) raises :class:`~socketwire.errors.LocalProtocolError`.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from enum import IntEnum
 from typing import Any, Final
@@ -201,14 +202,39 @@ def _deconstruct(obj: Any, buffers: list[bytes]) -> Any:
     return obj
 
 
+def _refuse_constant(name: str) -> Any:
+    # JSON.parse refuses NaN and Infinity literals; so does the fallback.
+    raise ValueError(f"invalid JSON constant {name}")
+
+
+def _loads_fallback(text: bytes) -> Any:
+    """The stdlib decoder, for JSON that orjson refuses but JSON.parse accepts:
+    escaped lone surrogates (``"\\ud83d"``, as JSON.stringify writes them)."""
+    return json.loads(text, parse_constant=_refuse_constant)
+
+
+def _dumps_fallback(obj: Any) -> bytes:
+    """The stdlib encoder, for strings orjson refuses (lone surrogates): with
+    ``ensure_ascii`` they are written as escapes, as JSON.stringify does."""
+    return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
+
+
 def _dumps_binary(data: Any) -> tuple[bytes, list[bytes]]:
     """JSON of ``data`` with binary extracted, and the attachments."""
     buffers: list[bytes] = []
     try:
         # Keys that are not exactly ``str`` (a ``StrEnum`` such as a disconnect
         # reason, an int) are written as strings, as JSON.stringify does.
-        body = _dumps(_deconstruct(data, buffers), option=_NON_STR_KEYS)
-    except RecursionError:
+        tree = _deconstruct(data, buffers)
+        try:
+            body = _dumps(tree, option=_NON_STR_KEYS)
+        except TypeError as exc:
+            # Off the fast path: only strings orjson refused (lone surrogates,
+            # which JSON.stringify writes as escapes) go to the fallback.
+            if "surrogates" not in str(exc):
+                raise
+            body = _dumps_fallback(tree)
+    except (RecursionError, ValueError):
         raise LocalProtocolError("data is nested too deeply (or is cyclic)") from None
     except TypeError as exc:
         raise LocalProtocolError(f"data is not JSON-serialisable: {exc}") from None
@@ -229,13 +255,15 @@ def _encode_args(kind: int, nsp: str, data: Any, ack_id: int | None) -> tuple[by
         body, buffers = _dumps_binary(data)
         if buffers:
             return _binary_header(kind + 3, len(buffers), nsp, ack_id) + body, buffers
-        # No binary: only keys that are not plain ``str`` may be why orjson
-        # refused (written as strings, as JSON.stringify does). The walk's other
+        # No binary: keys that are not plain ``str`` (written as strings, as
+        # JSON.stringify does) or lone surrogates (the fallback encoder's
+        # escapes) may make a refusal of orjson acceptable; the walk's other
         # changes (a tuple becoming a list) must not turn a refusal into a yes.
-        try:
-            body = _dumps(data, option=_NON_STR_KEYS)
-        except TypeError:
-            raise LocalProtocolError(f"data is not JSON-serialisable: {exc}") from None
+        if "surrogates" not in str(exc):
+            try:
+                body = _dumps(data, option=_NON_STR_KEYS)
+            except TypeError:
+                raise LocalProtocolError(f"data is not JSON-serialisable: {exc}") from None
     # "Format": <type>[<namespace>,][<id>]<JSON>
     if nsp == "/":
         if ack_id is None:
@@ -465,6 +493,16 @@ class PacketDecoder:
         self._buffers = _IDLE_BUFFERS
         self._slots = _IDLE_SLOTS
 
+    def _decode_fallback(self, text: bytes, exc: Exception) -> Any:
+        """JSON that orjson refused: accepted when JSON.parse would accept it."""
+        try:
+            return _loads_fallback(text)
+        except (ValueError, RecursionError):
+            pass
+        if "UTF-8" in str(exc):
+            raise self._fail(f"invalid UTF-8 in packet payload: {exc}") from None
+        raise self._fail(f"invalid JSON payload: {exc}") from None
+
     def _fail(self, message: str) -> RemoteProtocolError:
         self.reset()
         return RemoteProtocolError(message)
@@ -580,9 +618,7 @@ class PacketDecoder:
             try:
                 payload = _loads(data[i:])
             except _JSONDecodeError as exc:
-                if "UTF-8" in str(exc):
-                    raise self._fail(f"invalid UTF-8 in packet payload: {exc}") from None
-                raise self._fail(f"invalid JSON payload: {exc}") from None
+                payload = self._decode_fallback(data[i:], exc)
             if not _is_payload_valid(ptype, payload):
                 raise self._fail(f"invalid {type_name} payload: {describe(payload)}")
         elif ptype == 2 or ptype == 3 or binary:
