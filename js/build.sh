@@ -6,6 +6,8 @@
 #   socket.io.js             the readable source as a classic script (global `io`)
 #   socket.io.min.js (+map)  the same, minified
 #   socket.io.esm.min.js     an ES module (+map); socket.io.d.ts declares its types
+#   socket.io.msgpack.min.js the classic script speaking socket.io-msgpack-parser's
+#                            format by default (+map)
 #
 # Usage: js/build.sh [OUT_DIR]   (npm ci in js/ first; OUT_DIR defaults to the package)
 set -euo pipefail
@@ -28,7 +30,8 @@ esbuild="$here/node_modules/.bin/esbuild"
 common=(--bundle --minify --target=es2020 --sourcemap --legal-comments=none --log-level=warning)
 (cd "$here/client" &&
   "$esbuild" global.js "${common[@]}" --format=iife --outfile="$out/socket.io.min.js" &&
-  "$esbuild" socket.io.js "${common[@]}" --format=esm --outfile="$out/socket.io.esm.min.js")
+  "$esbuild" socket.io.js "${common[@]}" --format=esm --outfile="$out/socket.io.esm.min.js" &&
+  "$esbuild" global-msgpack.js "${common[@]}" --format=iife --outfile="$out/socket.io.msgpack.min.js")
 # Source maps name their sources relative to the output folder: keep the file
 # names only, so that the maps do not depend on where they were built.
 node -e '
@@ -37,5 +40,5 @@ for (const f of process.argv.slice(1)) {
   const map = JSON.parse(fs.readFileSync(f, "utf8"));
   map.sources = map.sources.map((s) => s.split("/").pop());
   fs.writeFileSync(f, JSON.stringify(map));
-}' "$out/socket.io.min.js.map" "$out/socket.io.esm.min.js.map"
+}' "$out/socket.io.min.js.map" "$out/socket.io.esm.min.js.map" "$out/socket.io.msgpack.min.js.map"
 cp "$here/client/socket.io.d.ts" "$out/socket.io.d.ts"

@@ -1061,4 +1061,4 @@ function lookup(uri, opts) {
 
 Object.assign(lookup, { Manager, Socket, protocol: 5, connect: lookup, io: lookup, Engine, parser });
 
-export { lookup as io, lookup as connect, lookup as default, Manager, Socket, Engine, parser, Encoder, Decoder };
+export { lookup as io, lookup as connect, lookup as default, Manager, Socket, Engine, Emitter, parser, T as PacketType, Encoder, Decoder };

@@ -33,6 +33,8 @@ CLIENT_FILES = {
     "socket.io.min.js.map": "application/json; charset=utf-8",
     "socket.io.esm.min.js": "application/javascript; charset=utf-8",
     "socket.io.esm.min.js.map": "application/json; charset=utf-8",
+    "socket.io.msgpack.min.js": "application/javascript; charset=utf-8",
+    "socket.io.msgpack.min.js.map": "application/json; charset=utf-8",
     "socket.io.d.ts": "application/typescript; charset=utf-8",
 }
 

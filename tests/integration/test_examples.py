@@ -694,12 +694,14 @@ async def test_client_script_http(start_server: ServerStarter) -> None:
         ("socket.io.min.js.map", "application/json"),
         ("socket.io.esm.min.js", "application/javascript"),
         ("socket.io.esm.min.js.map", "application/json"),
+        ("socket.io.msgpack.min.js", "application/javascript"),
+        ("socket.io.msgpack.min.js.map", "application/json"),
         ("socket.io.d.ts", "application/typescript"),
     ]:
         status, headers, body = await http(url, f"/socket.io/{name}")
         assert status == 200 and body == (static / name).read_bytes(), name
         assert headers["content-type"].startswith(kind), name
-    status, _, _ = await http(url, "/socket.io/socket.io.msgpack.min.js")
+    status, _, _ = await http(url, "/socket.io/socket.io.js.map")
     assert status == 404
     official = (NODE_MODULES / "socket.io-client" / "dist" / "socket.io.js").read_bytes()
 

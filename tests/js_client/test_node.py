@@ -9,6 +9,7 @@ handlers on both servers.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import shutil
@@ -48,7 +49,9 @@ def peer_kind(request: pytest.FixtureRequest) -> str:
     return str(request.param)
 
 
+@contextlib.asynccontextmanager
 async def started(peer: Peer) -> AsyncIterator[Peer]:
+    """The peer, listening, for the ``async with`` block."""
     await peer.start()
     try:
         yield peer
@@ -66,29 +69,41 @@ def failures(lines: list[Any], steps: list[str]) -> list[Any]:
 
 @pytest.mark.parametrize("mode", ["polling", "websocket", "upgrade"])
 async def test_scenario(peer_kind: str, mode: str) -> None:
-    async for peer in started(make_peer(peer_kind)):
+    async with started(make_peer(peer_kind)) as peer:
         lines = await run_node(SCENARIO, peer.url, mode, "esm", timeout=6 * WAIT)
         assert failures(lines, STEPS) == []
 
 
 async def test_classic_script(peer_kind: str) -> None:
     """socket.io.js, the readable classic script, defines the global ``io``."""
-    async for peer in started(make_peer(peer_kind)):
+    async with started(make_peer(peer_kind)) as peer:
         steps = ["connect", "acks", "binary"]
         lines = await run_node(SCENARIO, peer.url, "upgrade", "classic", *steps, timeout=6 * WAIT)
         assert failures(lines, steps) == []
 
 
+@pytest.mark.parametrize("mode", ["polling", "upgrade"])
+async def test_msgpack_build(peer_kind: str, mode: str) -> None:
+    """socket.io.msgpack.min.js against servers speaking socket.io-msgpack-parser."""
+    server: Peer = (
+        NodePeer("--msgpack") if peer_kind == "node" else SocketwirePeer(parser="msgpack")
+    )
+    async with started(server) as peer:
+        steps = ["connect", "acks", "binary", "namespaces", "rooms", "retries"]
+        lines = await run_node(SCENARIO, peer.url, mode, "msgpack", *steps, timeout=6 * WAIT)
+        assert failures(lines, steps) == []
+
+
 @pytest.mark.parametrize("mode", ["polling", "websocket"])
 async def test_recovery(peer_kind: str, mode: str) -> None:
-    async for peer in started(make_peer(peer_kind, recovery=True)):
+    async with started(make_peer(peer_kind, recovery=True)) as peer:
         lines = await run_node(SCENARIO, peer.url, mode, "esm", "recovery", timeout=3 * WAIT)
         assert failures(lines, ["recovery"]) == []
 
 
 @pytest.mark.parametrize("mode", ["polling", "websocket"])
 async def test_ping_timeout(peer_kind: str, mode: str) -> None:
-    async for peer in started(make_peer(peer_kind, fast_pings=True)):
+    async with started(make_peer(peer_kind, fast_pings=True)) as peer:
         lines = await run_node(SCENARIO, peer.url, mode, "esm", "pingtimeout", timeout=3 * WAIT)
         assert failures(lines, ["pingtimeout"]) == []
 
