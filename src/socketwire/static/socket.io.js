@@ -1049,7 +1049,8 @@ const cache = {};
 function lookup(uri, opts) {
   if (typeof uri === "object") [uri, opts] = [undefined, uri];
   opts = opts || {};
-  const url = parseUrl(uri === undefined ? (typeof location !== "undefined" ? location.href : "") : uri);
+  // No URL: the page's origin and the main namespace.
+  const url = parseUrl(uri === undefined ? (typeof location !== "undefined" ? location.origin : "") : uri);
   const nsp = url.pathname || "/";
   const id = `${url.protocol}//${url.host}`;
   const shared = cache[id] && nsp in cache[id].nsps;
