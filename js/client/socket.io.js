@@ -134,6 +134,8 @@ class Transport extends Emitter {
 class Polling extends Transport {
   constructor(engine) {
     super(engine, "polling");
+    // Aborts the pending GET when the transport closes (no request left hanging).
+    this.aborter = new AbortController();
   }
   open() {
     this.poll();
@@ -145,6 +147,7 @@ class Polling extends Transport {
       body,
       headers: { ...(body ? { "Content-Type": "text/plain;charset=UTF-8" } : {}), ...o.extraHeaders },
       credentials: o.withCredentials ? "include" : "same-origin",
+      signal: method === "GET" ? this.aborter.signal : undefined,
     }).then((res) => {
       if (!res.ok) throw Object.assign(new Error("xhr poll error"), { status: res.status });
       return res.text();
@@ -170,7 +173,7 @@ class Polling extends Transport {
       },
       (err) => {
         this.polling = false;
-        this.emit("error", err);
+        if (!this.closed) this.emit("error", err);
       },
     );
   }
@@ -207,11 +210,13 @@ class Polling extends Transport {
       this.emit("error", err);
     }
   }
+  onClose(reason, description) {
+    super.onClose(reason, description);
+    this.aborter.abort();
+  }
   close() {
-    const bye = () => {
-      this.send([{ type: "close" }]).finally(() => this.onClose("forced close"));
-    };
-    if (this.writable) bye();
+    // An open session says goodbye with a close packet (EIO §4, "close").
+    if (this.writable) this.send([{ type: "close" }]).finally(() => this.onClose("forced close"));
     else this.onClose("forced close");
   }
 }
@@ -1048,7 +1053,7 @@ function lookup(uri, opts) {
   if (typeof uri === "object") [uri, opts] = [undefined, uri];
   opts = opts || {};
   // No URL: the page's origin and the main namespace.
-  const url = parseUrl(uri === undefined ? (typeof location !== "undefined" ? location.origin : "") : uri);
+  const url = parseUrl(uri === undefined ? (typeof location !== "undefined" ? location.protocol + "//" + location.host : "") : uri);
   const nsp = url.pathname || "/";
   const id = `${url.protocol}//${url.host}`;
   const shared = cache[id] && nsp in cache[id].nsps;

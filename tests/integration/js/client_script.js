@@ -27,6 +27,7 @@ async function main() {
     WebSocket,
     XMLHttpRequest,
     fetch,
+    AbortController,
     URL,
     URLSearchParams,
     Blob,
