@@ -121,6 +121,7 @@ export declare class Socket extends Emitter {
 }
 
 export declare const parser: Parser & { protocol: 5; PacketType: Record<string, number> };
+export declare const PacketType: Record<"CONNECT" | "DISCONNECT" | "EVENT" | "ACK" | "CONNECT_ERROR" | "BINARY_EVENT" | "BINARY_ACK", number>;
 export declare const Encoder: Parser["Encoder"];
 export declare const Decoder: Parser["Decoder"];
 
