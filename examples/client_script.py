@@ -1,9 +1,9 @@
-"""Serving the client: the official browser bundle and a page that uses it.
+"""Serving the client: the browser client and a page that uses it.
 
 The server answers ``/socket.io/socket.io.js`` (and ``.min.js``, ``.esm.min.js``,
-their source maps...) with the official ``socket.io-client`` bundle, found in
-``node_modules/socket.io-client/dist`` (``$SOCKETWIRE_CLIENT_DIST`` overrides
-where). Every other path goes to the ``fallback`` handler, here a tiny web app
+their source maps, ``socket.io.d.ts``) with socketwire's own browser client,
+packaged with the server (``$SOCKETWIRE_CLIENT_DIST`` names another bundle to
+serve instead, such as the official ``socket.io-client/dist``). Every other path goes to the ``fallback`` handler, here a tiny web app
 with one page at ``/``. The page loads the bundle, connects to the server it
 came from, says hello and shows the answer::
 

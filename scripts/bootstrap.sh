@@ -44,4 +44,17 @@ if [ "${1:-}" = "--with-npm" ]; then
     (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
     echo "$want_lock" > "$lock_stamp"
   fi
+  # Chromium, for the browser tests (tests/browser, driven by Playwright).
+  if [ ! -x /usr/bin/chromium ]; then
+    echo "bootstrap: installing chromium" >&2
+    apt-get update -qq && apt-get install -y -qq chromium >/dev/null
+  fi
+  # esbuild, for js/build.sh (the browser client's minified files).
+  js_stamp=js/node_modules/.socketwire-lock
+  want_js="$(sha1sum js/package-lock.json | cut -d' ' -f1)"
+  if [ ! -f "$js_stamp" ] || [ "$(cat "$js_stamp")" != "$want_js" ]; then
+    echo "bootstrap: installing the client's build tools in js" >&2
+    (cd js && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$want_js" > "$js_stamp"
+  fi
 fi

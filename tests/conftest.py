@@ -19,9 +19,9 @@ import socketwire
 ROOT = Path(__file__).resolve().parent.parent
 JS_DIR = ROOT / "tests" / "js"
 NODE_MODULES = JS_DIR / "node_modules"
-# The servers under test serve the official client bundle of the npm peers
-# (the installed package looks only where it is told, never in this tree).
-os.environ.setdefault("SOCKETWIRE_CLIENT_DIST", str(NODE_MODULES / "socket.io-client" / "dist"))
+# The servers under test serve the package's own browser client unless a test
+# says otherwise ($SOCKETWIRE_CLIENT_DIST names another bundle).
+os.environ.pop("SOCKETWIRE_CLIENT_DIST", None)
 
 
 class NodeError(AssertionError):

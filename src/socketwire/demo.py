@@ -1,7 +1,7 @@
 """A small chat server to try socketwire in a browser (layer 3).
 
 ``python -m socketwire.demo --port 3000`` then open http://127.0.0.1:3000/ in two
-tabs. The page loads the official client from ``/socket.io/socket.io.js``; the
+tabs. The page loads the browser client from ``/socket.io/socket.io.js``; the
 server uses the in-memory adapter.
 """
 

@@ -7,8 +7,9 @@ environment's ``PYTHON*`` variables can stand in for the installed package.
 Checks: the import comes from site-packages with the version of pyproject.toml,
 the compiled accelerator or its fallback loads, a server starts, the
 package's own client makes an acknowledged round trip over WebSocket and over
-polling, and ``GET /socket.io/socket.io.js`` gets what an installed package
-serves there.
+polling, and ``GET /socket.io/socket.io.js`` (and the minified files, the ES
+module, its source maps and type declarations) answers with the browser client
+packaged in the wheel.
 
 Usage: ``python -I smoke.py EXPECTED_VERSION``; exits non-zero on any failure.
 """
@@ -16,6 +17,7 @@ Usage: ``python -I smoke.py EXPECTED_VERSION``; exits non-zero on any failure.
 from __future__ import annotations
 
 import asyncio
+import gzip
 import logging
 import sys
 import sysconfig
@@ -23,6 +25,18 @@ from pathlib import Path
 
 import socketwire
 import socketwire.client
+
+# The files the wheel carries in socketwire/static and their types.
+CLIENT_FILES = {
+    "socket.io.js": "application/javascript; charset=utf-8",
+    "socket.io.min.js": "application/javascript; charset=utf-8",
+    "socket.io.min.js.map": "application/json; charset=utf-8",
+    "socket.io.esm.min.js": "application/javascript; charset=utf-8",
+    "socket.io.esm.min.js.map": "application/json; charset=utf-8",
+    "socket.io.msgpack.min.js": "application/javascript; charset=utf-8",
+    "socket.io.msgpack.min.js.map": "application/json; charset=utf-8",
+    "socket.io.d.ts": "application/typescript; charset=utf-8",
+}
 
 WAIT = 10.0
 
@@ -70,18 +84,19 @@ async def round_trip(url: str, transport: str) -> None:
         await client.disconnect()
 
 
-async def http_get(port: int, target: str) -> tuple[int, bytes]:
+async def http_get(port: int, target: str, extra: str = "") -> tuple[int, dict[str, str], bytes]:
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
     try:
         writer.write(
-            f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n".encode()
+            f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n{extra}\r\n".encode()
         )
         raw = await asyncio.wait_for(reader.read(), WAIT)
     finally:
         writer.close()
     head, _, body = raw.partition(b"\r\n\r\n")
-    status = int(head.split(b" ", 2)[1])
-    return status, body
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    headers = {k.strip().lower(): v.strip() for k, _, v in (x.partition(":") for x in lines)}
+    return int(status_line.split(" ", 2)[1]), headers, body
 
 
 async def main(expected_version: str) -> None:
@@ -102,15 +117,24 @@ async def main(expected_version: str) -> None:
         await round_trip(url, "websocket")
         await round_trip(url, "polling")
 
-        # The browser client is not in the package yet: the installed server
-        # answers 404 and says why, once, in one log line.
+        # The browser client is package data, served from the installed package.
+        package = Path(socketwire.__file__).resolve().parent
+        for name in CLIENT_FILES:
+            status, headers, body = await http_get(port, f"/socket.io/{name}")
+            assert status == 200, (name, status)
+            assert headers["content-type"] == CLIENT_FILES[name], (name, headers)
+            assert body == (package / "static" / name).read_bytes(), name
+        status, headers, body = await http_get(
+            port, "/socket.io/socket.io.min.js", "Accept-Encoding: gzip\r\n"
+        )
+        assert status == 200 and headers["content-encoding"] == "gzip", headers
+        assert gzip.decompress(body) == (package / "static" / "socket.io.min.js").read_bytes()
+        # A file the package does not have: 404, said once in one log line.
         for _ in range(2):
-            status, body = await http_get(port, "/socket.io/socket.io.js")
+            status, _, body = await http_get(port, "/socket.io/socket.io.js.map")
             assert status == 404, status
-            assert b"not installed" in body, body
-        said = [r.getMessage() for r in captured.records if "socket.io.js" in r.getMessage()]
-        assert len(said) == 1, said
-        assert "\n" not in said[0] and "SOCKETWIRE_CLIENT_DIST" in said[0], said[0]
+        said = [r.getMessage() for r in captured.records if "socket.io.js.map" in r.getMessage()]
+        assert len(said) == 1 and "\n" not in said[0], said
     finally:
         await sio.close()
     print(f"smoke: socketwire {socketwire.__version__} from {Path(socketwire.__file__).parent}: ok")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gzip
 import hashlib
 import json
 from collections.abc import Callable
@@ -651,7 +652,7 @@ async def test_client_script_runs_in_sandbox(start_server: ServerStarter, mode: 
     assert bundle == {
         "status": 200,
         "type": "application/javascript; charset=utf-8",
-        "same_as_npm": True,
+        "same_as_package": True,
     }
     assert next(x["bundle_io"] for x in lines if "bundle_io" in x) == {
         "io": "function",
@@ -664,23 +665,45 @@ async def test_client_script_runs_in_sandbox(start_server: ServerStarter, mode: 
 
 async def test_client_script_http(start_server: ServerStarter) -> None:
     url = await start_server(create_server("client_script"))
-    dist = NODE_MODULES / "socket.io-client" / "dist"
-    official = (dist / "socket.io.js").read_bytes()
+    static = ROOT / "src" / "socketwire" / "static"
+    packaged = (static / "socket.io.js").read_bytes()
 
     status, headers, body = await http(url, "/socket.io/socket.io.js")
     assert status == 200
     assert headers["content-type"].startswith("application/javascript")
-    assert body == official
+    assert headers["cache-control"] == "public, max-age=0"
+    assert body == packaged
     # Revalidation with the ETag.
     status, _, body = await http(
         url, "/socket.io/socket.io.js", headers={"If-None-Match": headers["etag"]}
     )
     assert (status, body) == (304, b"")
-    # The other files of the bundle.
-    status, headers, body = await http(url, "/socket.io/socket.io.min.js")
-    assert status == 200 and body == (dist / "socket.io.min.js").read_bytes()
-    status, headers, body = await http(url, "/socket.io/socket.io.js.map")
-    assert status == 200 and headers["content-type"].startswith("application/json")
+    # Compressed when the request allows it, with its own ETag.
+    status, zipped, body = await http(
+        url, "/socket.io/socket.io.js", headers={"Accept-Encoding": "br, gzip"}
+    )
+    assert status == 200 and zipped["content-encoding"] == "gzip"
+    assert gzip.decompress(body) == packaged and zipped["etag"] != headers["etag"]
+    status, plain, body = await http(
+        url, "/socket.io/socket.io.js", headers={"Accept-Encoding": "gzip;q=0"}
+    )
+    assert "content-encoding" not in plain and body == packaged
+    # The other files of the package.
+    for name, kind in [
+        ("socket.io.min.js", "application/javascript"),
+        ("socket.io.min.js.map", "application/json"),
+        ("socket.io.esm.min.js", "application/javascript"),
+        ("socket.io.esm.min.js.map", "application/json"),
+        ("socket.io.msgpack.min.js", "application/javascript"),
+        ("socket.io.msgpack.min.js.map", "application/json"),
+        ("socket.io.d.ts", "application/typescript"),
+    ]:
+        status, headers, body = await http(url, f"/socket.io/{name}")
+        assert status == 200 and body == (static / name).read_bytes(), name
+        assert headers["content-type"].startswith(kind), name
+    status, _, _ = await http(url, "/socket.io/socket.io.js.map")
+    assert status == 404
+    official = (NODE_MODULES / "socket.io-client" / "dist" / "socket.io.js").read_bytes()
 
     # An unknown file under the path is not the bundle: it goes to Engine.IO,
     # which refuses it (Node answers the same 400 "Transport unknown").
@@ -695,6 +718,17 @@ async def test_client_script_http(start_server: ServerStarter) -> None:
     assert b'<script src="/socket.io/socket.io.js"></script>' in body
     status, _, _ = await http(url, "/missing")
     assert status == 404
+
+
+async def test_client_dist_overrides_the_packaged_client(
+    start_server: ServerStarter, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dist = NODE_MODULES / "socket.io-client" / "dist"
+    monkeypatch.setenv("SOCKETWIRE_CLIENT_DIST", str(dist))
+    url = await start_server(create_server("client_script"))
+    for name in ("socket.io.js", "socket.io.min.js", "socket.io.msgpack.min.js"):
+        status, _, body = await http(url, f"/socket.io/{name}")
+        assert status == 200 and body == (dist / name).read_bytes(), name
 
 
 def test_examples_have_a_docstring_and_main() -> None:

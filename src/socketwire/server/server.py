@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import re
 import weakref
 from collections.abc import Callable, Iterable
@@ -30,6 +29,7 @@ from socketwire.engine.socket import EngineSocket
 from socketwire.engine.ticker import Ticker
 from socketwire.ids import random_id
 from socketwire.server.broadcast_operator import BroadcastOperator
+from socketwire.server.client_files import CLIENT_FILES, ClientFiles, find_client_dist
 from socketwire.server.connection import Connection
 from socketwire.server.listeners import F, Handler, spawn
 from socketwire.server.namespace import Namespace
@@ -37,39 +37,7 @@ from socketwire.server.parent_namespace import ParentNamespace
 
 log = logging.getLogger("socketwire.server")
 
-_NO_CLIENT = b"socket.io client bundle not installed on this server\n"
-
-# Files of the official client bundle served under ``<path>/`` (as Node does).
-CLIENT_FILES = {
-    "socket.io.js": "application/javascript; charset=utf-8",
-    "socket.io.js.map": "application/json; charset=utf-8",
-    "socket.io.min.js": "application/javascript; charset=utf-8",
-    "socket.io.min.js.map": "application/json; charset=utf-8",
-    "socket.io.esm.min.js": "application/javascript; charset=utf-8",
-    "socket.io.esm.min.js.map": "application/json; charset=utf-8",
-    "socket.io.msgpack.min.js": "application/javascript; charset=utf-8",
-    "socket.io.msgpack.min.js.map": "application/json; charset=utf-8",
-}
-
-
-def find_client_dist(start: Path | None = None) -> Path | None:
-    """Where a ``socket.io-client`` browser bundle is installed, if anywhere.
-
-    Looks at ``$SOCKETWIRE_CLIENT_DIST`` (a folder holding ``socket.io.js``), then
-    for ``node_modules/socket.io-client/dist`` in ``start`` (the working
-    directory by default) and its parents, as a project with its own npm
-    packages has it.
-    """
-    env = os.environ.get("SOCKETWIRE_CLIENT_DIST")
-    if env:
-        p = Path(env)
-        return p if (p / "socket.io.js").is_file() else None
-    base = start or Path.cwd()
-    for folder in (base, *base.parents):
-        dist = folder / "node_modules" / "socket.io-client" / "dist"
-        if (dist / "socket.io.js").is_file():
-            return dist
-    return None
+_NO_CLIENT = b"no such client file on this server\n"
 
 
 @dataclass(slots=True)
@@ -151,8 +119,7 @@ class Server:
             self.connect_timeout, Connection.connect_timeout_due_ref
         )
         self._servers: list[asyncio.Server] = []
-        self._client_dist: Path | None = None
-        self._client_cache: dict[str, bytes] = {}
+        self._client_files = ClientFiles()
         self._client_missing_logged: set[str] = set()
         self.sockets = self.of("/")
 
@@ -361,22 +328,9 @@ class Server:
         if req.method not in ("GET", "HEAD"):
             req.respond(405, [("Allow", "GET, HEAD")], b"")
             return
-        body = self._client_cache.get(name)
-        if body is None:
-            dist = self._client_dist or find_client_dist()
-            if dist is None or not (dist / name).is_file():
-                self._client_missing(name, dist)
-                req.respond(404, [("Content-Type", "text/plain")], _NO_CLIENT)
-                return
-            self._client_dist = dist
-            body = self._client_cache[name] = (dist / name).read_bytes()
-        etag = f'"{len(body):x}-{hash(body) & 0xFFFFFFFF:x}"'
-        headers = [("Cache-Control", "public, max-age=0"), ("ETag", etag)]
-        if req.headers.get("if-none-match") == etag:
-            req.respond(304, headers, b"")
-            return
-        headers.append(("Content-Type", CLIENT_FILES[name]))
-        req.respond(200, headers, b"" if req.method == "HEAD" else body)
+        if not self._client_files.serve(req, name):
+            self._client_missing(name, find_client_dist())
+            req.respond(404, [("Content-Type", "text/plain")], _NO_CLIENT)
 
     def _client_missing(self, name: str, dist: Path | None) -> None:
         # Once per server and file: a page that loads the script on every visit
@@ -384,11 +338,9 @@ class Server:
         if name in self._client_missing_logged:
             return
         self._client_missing_logged.add(name)
-        where = f"not in {dist}" if dist is not None else "no socket.io-client bundle found"
+        where = f"not in SOCKETWIRE_CLIENT_DIST={dist}" if dist is not None else "not packaged"
         log.warning(
-            "GET %s/%s: 404, %s; set SOCKETWIRE_CLIENT_DIST to a socket.io-client dist "
-            "folder (or run `npm install socket.io-client` in the working directory), "
-            "or pass serve_client=False",
+            "GET %s/%s: 404, %s",
             self.path,
             name,
             where,

@@ -1,8 +1,9 @@
 "use strict";
 // examples/client_script.py: load the page, then the bundle it references, and
 // run that bundle as a browser would (in a sandbox whose globals are a
-// browser's: location, navigator, WebSocket, XMLHttpRequest).
+// browser's: location, navigator, WebSocket, fetch, XMLHttpRequest).
 const fs = require("fs");
+const path = require("path");
 const vm = require("vm");
 const WebSocket = require("ws");
 const { XMLHttpRequest } = require("xmlhttprequest-ssl");
@@ -16,8 +17,8 @@ async function main() {
 
   const res = await fetch(url + src);
   const code = await res.text();
-  const official = fs.readFileSync(require.resolve("socket.io-client/dist/socket.io.js"), "utf8");
-  out({ bundle: { status: res.status, type: res.headers.get("content-type"), same_as_npm: code === official } });
+  const packaged = fs.readFileSync(path.join(__dirname, "../../../src/socketwire/static/socket.io.js"), "utf8");
+  out({ bundle: { status: res.status, type: res.headers.get("content-type"), same_as_package: code === packaged } });
 
   const origin = new URL(url);
   const window = {
@@ -25,6 +26,13 @@ async function main() {
     navigator: { userAgent: "sandboxed-browser" },
     WebSocket,
     XMLHttpRequest,
+    fetch,
+    AbortController,
+    URL,
+    URLSearchParams,
+    Blob,
+    btoa,
+    atob,
     setTimeout,
     clearTimeout,
     setInterval,
