@@ -8,6 +8,7 @@ that a healthy client still completes a handshake afterwards.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import sys
 import time
@@ -353,3 +354,28 @@ async def test_run_raises_the_soft_descriptor_limit_to_the_hard_one() -> None:
     )
     out, _ = await asyncio.wait_for(proc.communicate(), WAIT)
     assert out.strip() == b"True"
+
+
+def live_http_connections() -> int:
+    from socketwire.serve.connection import HttpConnection
+
+    gc.collect()
+    return sum(1 for o in gc.get_objects() if type(o) is HttpConnection)
+
+
+async def test_closed_connections_are_not_held_by_the_time_limit_queues(
+    start_server: ServerStarter,
+) -> None:
+    """A time limit's queue keeps its entry until the deadline (a minute for a
+    head): it must not keep the closed connection alive until then."""
+    url = await start_server(socketwire.Server())
+    before = live_http_connections()
+    for _ in range(200):
+        # Each request arms the head limit, then the keep-alive limit; the
+        # client hangs up at once.
+        resp = await http_request(url, "GET", "/not-here")
+        assert resp.status == 404
+    async with asyncio.timeout(WAIT):
+        while live_http_connections() > before + 5:
+            await asyncio.sleep(0.05)  # the server sees the closes on its next turns
+    await assert_healthy(url)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import weakref
 from collections.abc import Callable
 from types import MappingProxyType
 from typing import Final, cast
@@ -99,6 +100,9 @@ class Request(http_request.Request):
         return self._conn.switch_to_websocket(ws_handshake.server_response(key, headers), handler)
 
 
+_ConnRef = weakref.ReferenceType["HttpConnection"]
+
+
 class HttpTimeouts:
     """The time limits shared by every connection of one listening server.
 
@@ -127,21 +131,30 @@ class HttpTimeouts:
         for name, value in (("head", head), ("body", body), ("idle", idle)):
             if not value > 0:
                 raise ValueError(f"{name} timeout must be positive, got {value!r}")
-        self.head: Ticker[HttpConnection] = Ticker(head, _head_expired)
-        self.body: Ticker[HttpConnection] = Ticker(body, _body_expired)
-        self.idle: Ticker[HttpConnection] = Ticker(idle, _idle_expired)
+        # The queues hold connections weakly: an entry stays until its deadline
+        # (lazy cancelling), and must not keep a closed connection alive that
+        # long (a minute of churn would otherwise hold a minute of connections).
+        self.head: Ticker[_ConnRef] = Ticker(head, _head_expired)
+        self.body: Ticker[_ConnRef] = Ticker(body, _body_expired)
+        self.idle: Ticker[_ConnRef] = Ticker(idle, _idle_expired)
 
 
-def _head_expired(conn: HttpConnection, deadline: float) -> None:
-    conn.deadline_expired(deadline, 408, "request head")
+def _head_expired(ref: _ConnRef, deadline: float) -> None:
+    conn = ref()
+    if conn is not None:
+        conn.deadline_expired(deadline, 408, "request head")
 
 
-def _body_expired(conn: HttpConnection, deadline: float) -> None:
-    conn.deadline_expired(deadline, 408, "request body")
+def _body_expired(ref: _ConnRef, deadline: float) -> None:
+    conn = ref()
+    if conn is not None:
+        conn.deadline_expired(deadline, 408, "request body")
 
 
-def _idle_expired(conn: HttpConnection, deadline: float) -> None:
-    conn.deadline_expired(deadline, 0, "keep-alive")
+def _idle_expired(ref: _ConnRef, deadline: float) -> None:
+    conn = ref()
+    if conn is not None:
+        conn.deadline_expired(deadline, 0, "keep-alive")
 
 
 # Stand-ins for the per-request containers between requests: shared, and
@@ -158,6 +171,7 @@ class HttpConnection(asyncio.Protocol):
     """One TCP connection of the built-in server."""
 
     __slots__ = (
+        "__weakref__",
         "_body",
         "_current",
         "_deadline",
@@ -171,6 +185,7 @@ class HttpConnection(asyncio.Protocol):
         "_paused",
         "_pending",
         "_pending_bytes",
+        "_ref",
         "_timeouts",
         "_upgrade_rest",
         "_upgrade_sync",
@@ -193,6 +208,8 @@ class HttpConnection(asyncio.Protocol):
         self.app = app
         # None (a connection made by hand, in tests and fuzzing): no time limits.
         self._timeouts = timeouts
+        # What the time-limit queues hold (see ``HttpTimeouts``).
+        self._ref: _ConnRef = weakref.ref(self)
         # The deadline that applies now (0: none); see ``HttpTimeouts``.
         self._deadline = 0.0
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
@@ -235,7 +252,7 @@ class HttpConnection(asyncio.Protocol):
             self._loop = asyncio.get_running_loop()
             # Until its first request has a complete head, a connection is under
             # the head limit (a client that connects and says nothing is closed).
-            self._deadline = timeouts.head.push(self._loop, self)
+            self._deadline = timeouts.head.push(self._loop, self._ref)
 
     def data_received(self, data: bytes) -> None:
         ws = self.ws
@@ -306,7 +323,7 @@ class HttpConnection(asyncio.Protocol):
             self._in_head = True
             timeouts = self._timeouts
             if timeouts is not None and self._current is None:
-                self._deadline = timeouts.head.push(self._loop, self)
+                self._deadline = timeouts.head.push(self._loop, self._ref)
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -327,7 +344,7 @@ class HttpConnection(asyncio.Protocol):
         self._in_head = False
         timeouts = self._timeouts
         if timeouts is not None and self._current is None:
-            self._deadline = timeouts.body.push(self._loop, self)
+            self._deadline = timeouts.body.push(self._loop, self._ref)
         else:
             self._deadline = 0.0
         expect = self._headers.get("expect")
@@ -478,7 +495,7 @@ class HttpConnection(asyncio.Protocol):
             timeouts = self._timeouts
             if timeouts is not None and self._current is None and not self._pending:
                 ticker = timeouts.head if self._in_head else timeouts.idle
-                self._deadline = ticker.push(self._loop, self)
+                self._deadline = ticker.push(self._loop, self._ref)
 
     def deadline_expired(self, deadline: float, status: int, what: str) -> None:
         """A time limit ran out (``HttpTimeouts``): close unless it was stale."""
