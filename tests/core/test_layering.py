@@ -118,6 +118,7 @@ LAYERS: dict[str, int] = {
     "socketwire.core": 0,
     "socketwire.errors": 0,
     "socketwire.ids": 0,
+    "socketwire.rooms": 0,
     "socketwire._speedups": 0,
     # What the server's Socket and the client's Client share.
     "socketwire.handlers": 1,

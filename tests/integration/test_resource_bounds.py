@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import json
 import logging
 from collections.abc import Callable
 
@@ -17,7 +18,7 @@ import socketwire
 from socketwire.server import listeners as server_listeners
 from socketwire.server.connection import Connection
 from tests.conftest import ServerStarter
-from tests.integration.rawclient import WebSocketClient
+from tests.integration.rawclient import WebSocketClient, http_request
 from tests.waits import WAIT
 
 WS = "/socket.io/?EIO=4&transport=websocket"
@@ -251,3 +252,75 @@ async def test_lone_surrogate_is_echoed_as_node_does(start_server: ServerStarter
     assert await ws.recv_text() == '42["echoed","ok"]'
     assert await ws.recv_text() == '432["ok"]'
     await ws.aclose()
+
+
+def _echo_server() -> socketwire.Server:
+    sio = socketwire.Server()
+
+    @sio.on("echo")
+    def echo(socket: socketwire.Socket, value: object) -> object:
+        socket.emit("echoed", value)
+        return value
+
+    return sio
+
+
+async def test_invalid_utf8_in_a_polling_body_reads_as_replacement_characters(
+    start_server: ServerStarter,
+) -> None:
+    url = await start_server(_echo_server())
+    polling = "/socket.io/?EIO=4&transport=polling"
+    resp = await http_request(url, "GET", polling)
+    sid = json.loads(resp.body[1:])["sid"]
+    session = f"{polling}&sid={sid}"
+    assert (await http_request(url, "POST", session, body=b"40")).body == b"ok"
+    assert (await http_request(url, "GET", session)).body.startswith(b"40{")
+    # "\xff" is no UTF-8; "\xed\xa0\x80" is an encoded surrogate (CESU-8).
+    resp = await http_request(url, "POST", session, body=b'421["echo","a\xffb\xed\xa0\x80"]')
+    assert (resp.status, resp.body) == (200, b"ok")
+    resp = await http_request(url, "GET", session)
+    replaced = "a\ufffdb\ufffd\ufffd\ufffd".encode()
+    assert resp.body.split(b"\x1e") == [
+        b'42["echoed","' + replaced + b'"]',
+        b'431["' + replaced + b'"]',
+    ]
+
+
+async def test_numbers_and_ack_ids_that_node_accepts(start_server: ServerStarter) -> None:
+    url = await start_server(_echo_server())
+    ws = await open_joined(url)
+    # JSON.parse reads 1e400 as Infinity, which JSON.stringify writes as null.
+    ws.send_text('421["echo",1e400]')
+    assert await ws.recv_text() == '42["echoed",null]'
+    assert await ws.recv_text() == "431[null]"
+    # Ack ids past 15 digits are answered with the same digits.
+    ws.send_text('4212345678901234567890123["echo","x"]')
+    assert await ws.recv_text() == '42["echoed","x"]'
+    assert await ws.recv_text() == '4312345678901234567890123["x"]'
+    # 254 levels (the event array and 253 inside it) go out as they came in.
+    deep = "[" * 253 + "]" * 253
+    ws.send_text(f'422["echo",{deep}]')
+    assert await ws.recv_text() == f'42["echoed",{deep}]'
+    assert await ws.recv_text() == f"432[{deep}]"
+    await ws.aclose()
+
+
+async def test_too_deep_to_send_back_is_refused_on_arrival(
+    start_server: ServerStarter, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger="socketwire")
+    sio = _echo_server()
+    url = await start_server(sio)
+    healthy = await open_joined(url)
+    bad = await open_joined(url)
+    deep = "[" * 254 + "]" * 254
+    bad.send_text(f'421["echo",{deep}]')
+    await bad.wait_closed()
+    lines = [r.getMessage() for r in caplog.records if "nested deeper" in r.getMessage()]
+    assert len(lines) == 1 and "payload nested deeper than 254 levels" in lines[0]
+    assert all(r.exc_info is None for r in caplog.records)
+    healthy.send_text('421["echo","still here"]')
+    assert await healthy.recv_text() == '42["echoed","still here"]'
+    assert await healthy.recv_text() == '431["still here"]'
+    await healthy.aclose()
+    await bad.aclose()

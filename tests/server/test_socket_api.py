@@ -81,3 +81,45 @@ async def test_catch_all_and_emit_flags(start_server: ServerStarter, clients: li
     socket.off_any_outgoing(outgoing)
     assert socket.listeners_any_outgoing() == []
     assert not sio.of("/").has_outgoing_listeners
+
+
+async def test_numbers_name_rooms(start_server: ServerStarter, clients: list[Client]) -> None:
+    sio = socketwire.Server()
+    sockets: asyncio.Queue[socketwire.Socket] = asyncio.Queue()
+    sio.on("connection", sockets.put_nowait)
+    url = await start_server(sio)
+    got: list[asyncio.Queue[Any]] = []
+    members: list[socketwire.Socket] = []
+    for _ in range(2):
+        client = Client(url, transports=["websocket"], force_new=True)
+        clients.append(client)
+        inbox: asyncio.Queue[Any] = asyncio.Queue()
+        client.on("news", inbox.put_nowait)
+        got.append(inbox)
+        await asyncio.wait_for(client.connect(), WAIT)
+        members.append(await asyncio.wait_for(sockets.get(), WAIT))
+    first, second = members
+
+    first.join(5)  # as socket.join(5) in Node
+    second.join([7, "x"])
+    assert first.rooms == {first.id, "5"}
+    assert second.rooms == {second.id, "7", "x"}
+    sio.to(5).emit("news", "to 5")
+    sio.to("7").emit("news", "to 7")
+    assert await asyncio.wait_for(got[0].get(), WAIT) == "to 5"
+    assert await asyncio.wait_for(got[1].get(), WAIT) == "to 7"
+    sio.except_(5).emit("news", "not 5")
+    assert await asyncio.wait_for(got[1].get(), WAIT) == "not 5"
+    first.leave(5)
+    assert first.rooms == {first.id}
+    sio.in_(7).sockets_join(8)
+    assert "8" in second.rooms
+
+    # Anything else names no room: a TypeError that says what is accepted.
+    with pytest.raises(TypeError, match=r"a room is a str or an int, got bool True"):
+        first.join(True)
+    with pytest.raises(TypeError, match=r"rooms are a str, an int or an iterable of them"):
+        sio.to(None)  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match=r"a room is a str or an int, got float 1.5"):
+        first.join([1.5])  # type: ignore[list-item]
+    assert first.rooms == {first.id}

@@ -18,6 +18,7 @@ from typing import Any
 
 from socketwire.adapters.ports import AckCollector, LocalSocket, NamespacePort
 from socketwire.core.engineio.message import OutgoingMessage
+from socketwire.rooms import Rooms
 
 __all__ = [
     "AckCollector",
@@ -65,10 +66,10 @@ class SocketView:
     def emit(self, event: str, *args: Any) -> None:
         self._op().emit(event, *args)
 
-    def join(self, rooms: str | Iterable[str]) -> None:
+    def join(self, rooms: Rooms) -> None:
         self._op().sockets_join(rooms)
 
-    def leave(self, rooms: str | Iterable[str]) -> None:
+    def leave(self, rooms: Rooms) -> None:
         self._op().sockets_leave(rooms)
 
     def disconnect(self, close: bool = False) -> None:

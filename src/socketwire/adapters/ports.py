@@ -9,11 +9,12 @@ its private methods): it sees a ``NamespacePort``, whose sockets it reaches as
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from socketwire.core.engineio.message import OutgoingMessage
 from socketwire.core.socketio.parser import Parser
+from socketwire.rooms import Room, Rooms
 
 __all__ = ["AckCollector", "AckEntry", "LocalSocket", "NamespacePort"]
 
@@ -68,10 +69,10 @@ class LocalSocket(Protocol):
     def handshake_dict(self) -> dict[str, Any]:
         """The handshake as Node's ``fetchSockets`` describes it."""
 
-    def join(self, rooms: str | Iterable[str]) -> None:
+    def join(self, rooms: Rooms) -> None:
         """Join one room or several."""
 
-    def leave(self, room: str) -> None:
+    def leave(self, room: Room) -> None:
         """Leave one room."""
 
     def disconnect(self, close: bool = False) -> Any:

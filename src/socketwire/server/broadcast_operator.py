@@ -9,7 +9,7 @@ adapter, which writes them to every recipient.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -17,14 +17,11 @@ from socketwire.adapters.base import BroadcastOptions, SocketView
 from socketwire.core.engineio.message import OutgoingMessage
 from socketwire.core.socketio.packet import RESERVED_EVENTS, Packet, PacketType
 from socketwire.errors import AckTimeout
+from socketwire.rooms import Rooms, room_names
 from socketwire.server.acks import BroadcastAck
 
 if TYPE_CHECKING:
     from socketwire.server.namespace import Namespace
-
-
-def _as_set(rooms: str | Iterable[str]) -> frozenset[str]:
-    return frozenset((rooms,)) if isinstance(rooms, str) else frozenset(rooms)
 
 
 class BroadcastOperator:
@@ -45,15 +42,15 @@ class BroadcastOperator:
     def _with(self, **changes: Any) -> BroadcastOperator:
         return BroadcastOperator(self._nsp, opts=replace(self._opts, **changes))
 
-    def to(self, rooms: str | Iterable[str]) -> BroadcastOperator:
+    def to(self, rooms: Rooms) -> BroadcastOperator:
         """Add rooms to the target (a socket in any of them is reached)."""
-        return self._with(rooms=self._opts.rooms | _as_set(rooms))
+        return self._with(rooms=self._opts.rooms | room_names(rooms))
 
     in_ = to
 
-    def except_(self, rooms: str | Iterable[str]) -> BroadcastOperator:
+    def except_(self, rooms: Rooms) -> BroadcastOperator:
         """Leave out the sockets of these rooms."""
-        return self._with(except_rooms=self._opts.except_rooms | _as_set(rooms))
+        return self._with(except_rooms=self._opts.except_rooms | room_names(rooms))
 
     @property
     def volatile(self) -> BroadcastOperator:
@@ -149,13 +146,13 @@ class BroadcastOperator:
             SocketView(d["id"], d["handshake"], set(d["rooms"]), d["data"], nsp.to) for d in found
         ]
 
-    def sockets_join(self, rooms: str | Iterable[str]) -> None:
+    def sockets_join(self, rooms: Rooms) -> None:
         """Make the targeted sockets join ``rooms``."""
-        self._nsp.adapter.add_sockets(self._opts, _as_set(rooms))
+        self._nsp.adapter.add_sockets(self._opts, room_names(rooms))
 
-    def sockets_leave(self, rooms: str | Iterable[str]) -> None:
+    def sockets_leave(self, rooms: Rooms) -> None:
         """Make the targeted sockets leave ``rooms``."""
-        self._nsp.adapter.del_sockets(self._opts, _as_set(rooms))
+        self._nsp.adapter.del_sockets(self._opts, room_names(rooms))
 
     def disconnect_sockets(self, close: bool = False) -> None:
         """Disconnect the targeted sockets (``close=True`` closes their connections)."""

@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, cast, overload
 
 from socketwire.adapters.base import Adapter, SocketView
 from socketwire.adapters.ports import LocalSocket
 from socketwire.core.socketio.packet import RESERVED_EVENTS
 from socketwire.errors import ConnectionRefused
+from socketwire.rooms import Rooms
 from socketwire.server.broadcast_operator import BroadcastOperator
 from socketwire.server.listeners import Emitter, F, Handler, spawn
 from socketwire.server.socket import Socket
@@ -215,12 +216,12 @@ class Namespace(Emitter):
 
     write = send
 
-    def to(self, rooms: str | Iterable[str]) -> BroadcastOperator:
+    def to(self, rooms: Rooms) -> BroadcastOperator:
         return self._operator().to(rooms)
 
     in_ = to
 
-    def except_(self, rooms: str | Iterable[str]) -> BroadcastOperator:
+    def except_(self, rooms: Rooms) -> BroadcastOperator:
         return self._operator().except_(rooms)
 
     @property
@@ -293,10 +294,10 @@ class Namespace(Emitter):
                 answer = result
         return answer
 
-    def sockets_join(self, rooms: str | Iterable[str]) -> None:
+    def sockets_join(self, rooms: Rooms) -> None:
         self._operator().sockets_join(rooms)
 
-    def sockets_leave(self, rooms: str | Iterable[str]) -> None:
+    def sockets_leave(self, rooms: Rooms) -> None:
         self._operator().sockets_leave(rooms)
 
     def disconnect_sockets(self, close: bool = False) -> None:

@@ -13,7 +13,7 @@ import contextlib
 import logging
 import re
 import weakref
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, overload
@@ -28,6 +28,7 @@ from socketwire.engine.server import EngineServer
 from socketwire.engine.socket import EngineSocket
 from socketwire.engine.ticker import Ticker
 from socketwire.ids import random_id
+from socketwire.rooms import Rooms
 from socketwire.server.broadcast_operator import BroadcastOperator
 from socketwire.server.client_files import CLIENT_FILES, ClientFiles, find_client_dist
 from socketwire.server.connection import Connection
@@ -245,12 +246,12 @@ class Server:
 
     write = send
 
-    def to(self, rooms: str | Iterable[str]) -> BroadcastOperator:
+    def to(self, rooms: Rooms) -> BroadcastOperator:
         return self.sockets.to(rooms)
 
     in_ = to
 
-    def except_(self, rooms: str | Iterable[str]) -> BroadcastOperator:
+    def except_(self, rooms: Rooms) -> BroadcastOperator:
         return self.sockets.except_(rooms)
 
     @property
@@ -267,7 +268,7 @@ class Server:
     async def fetch_sockets(self) -> list[SocketView]:
         return await self.sockets.fetch_sockets()
 
-    def sockets_join(self, rooms: str | Iterable[str]) -> None:
+    def sockets_join(self, rooms: Rooms) -> None:
         self.sockets.sockets_join(rooms)
 
     def server_side_emit(self, event: str, *args: Any) -> None:
@@ -290,7 +291,7 @@ class Server:
         namespace); without a handler, return a decorator."""
         return self.sockets.on_server_side_emit(event, handler)
 
-    def sockets_leave(self, rooms: str | Iterable[str]) -> None:
+    def sockets_leave(self, rooms: Rooms) -> None:
         self.sockets.sockets_leave(rooms)
 
     def disconnect_sockets(self, close: bool = False) -> None:

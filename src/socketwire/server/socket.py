@@ -15,7 +15,7 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -32,6 +32,7 @@ from socketwire.emit_options import EmitMethods
 from socketwire.errors import Disconnected, LocalProtocolError
 from socketwire.handlers import Runner
 from socketwire.listeners import SocketListeners
+from socketwire.rooms import Room, Rooms, room_name, room_names
 from socketwire.server.listeners import runner, spawn
 from socketwire.server.rate_limit import EventRateLimit
 
@@ -288,23 +289,24 @@ class Socket(SocketListeners, EmitMethods):
         """Every socket of the namespace but this one."""
         return self._operator()
 
-    def to(self, rooms: str | Iterable[str]) -> BroadcastOperator:
+    def to(self, rooms: Rooms) -> BroadcastOperator:
         """The sockets of ``rooms``, this one excepted."""
         return self._operator().to(rooms)
 
     in_ = to
 
-    def except_(self, rooms: str | Iterable[str]) -> BroadcastOperator:
+    def except_(self, rooms: Rooms) -> BroadcastOperator:
         return self._operator().except_(rooms)
 
     # -- rooms ----------------------------------------------------------------------------
 
-    def join(self, rooms: str | Iterable[str]) -> None:
+    def join(self, rooms: Rooms) -> None:
         """Join one room or several."""
-        self.nsp.adapter.add_all(self.id, (rooms,) if isinstance(rooms, str) else rooms)
+        self.nsp.adapter.add_all(self.id, room_names(rooms))
 
-    def leave(self, room: str) -> None:
-        self.nsp.adapter.delete(self.id, room)
+    def leave(self, room: Room) -> None:
+        """Leave one room (a room this socket is not in is ignored)."""
+        self.nsp.adapter.delete(self.id, room_name(room))
 
     # -- receiving ------------------------------------------------------------------------
 

@@ -90,12 +90,19 @@ RESERVED_EVENTS: Final[frozenset[str]] = frozenset(
     }
 )
 
-# An acknowledgement id is at most 15 decimal digits (below 2**53, so a
-# JavaScript peer reads it back exactly).
-_MAX_ID_DIGITS: Final = 15
+# An acknowledgement id is any run of decimal digits, as socket.io-parser reads
+# it (a JavaScript peer only ever counts up from 0; a longer id is echoed back
+# exactly).  The bound keeps int() linear and under CPython's digit limit.
+_MAX_ID_DIGITS: Final = 4000
 _MAX_ID: Final = 10**_MAX_ID_DIGITS - 1
 # More attachment-count digits than this is "too many" whatever the limit.
 _MAX_ATTACHMENT_DIGITS: Final = 9
+
+# orjson writes at most this many nested arrays and objects; a payload that
+# nests deeper is refused on arrival, since it could not be sent back.
+MAX_DEPTH: Final = 254
+# A payload shorter than this cannot hold MAX_DEPTH + 1 bracket pairs.
+_DEPTH_SCREEN: Final = 2 * MAX_DEPTH + 1
 
 _dumps = orjson.dumps
 _NON_STR_KEYS = orjson.OPT_NON_STR_KEYS
@@ -207,7 +214,24 @@ def _refuse_constant(name: str) -> Any:
     raise ValueError(f"invalid JSON constant {name}")
 
 
-def _loads_fallback(text: bytes) -> Any:
+def _depth(obj: Any) -> int:
+    """How many arrays and objects nest in ``obj`` (decoded JSON), without recursion."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(obj, 1)]
+    while stack:
+        node, level = stack.pop()
+        if type(node) is list:
+            children: Any = node
+        elif type(node) is dict:
+            children = node.values()
+        else:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children)
+    return deepest
+
+
+def _loads_fallback(text: str) -> Any:
     """The stdlib decoder, for JSON that orjson refuses but JSON.parse accepts:
     escaped lone surrogates (``"\\ud83d"``, as JSON.stringify writes them)."""
     return json.loads(text, parse_constant=_refuse_constant)
@@ -217,6 +241,19 @@ def _dumps_fallback(obj: Any) -> bytes:
     """The stdlib encoder, for strings orjson refuses (lone surrogates): with
     ``ensure_ascii`` they are written as escapes, as JSON.stringify does."""
     return json.dumps(obj, separators=(",", ":"), allow_nan=False).encode()
+
+
+def _dumps_plain(data: Any) -> bytes:
+    """JSON of ``data`` (no binary), lone surrogates written as escapes."""
+    try:
+        return _dumps(data)
+    except TypeError as exc:
+        if "surrogates" not in str(exc):
+            raise LocalProtocolError(f"data is not JSON-serialisable: {exc}") from None
+    try:
+        return _dumps_fallback(data)
+    except (RecursionError, ValueError, TypeError) as exc:
+        raise LocalProtocolError(f"data is not JSON-serialisable: {exc}") from None
 
 
 def _dumps_binary(data: Any) -> tuple[bytes, list[bytes]]:
@@ -381,11 +418,7 @@ def encode(packet: Packet) -> tuple[bytes, list[bytes]]:
         head += b"%d" % ack_id
     if data is None:
         return head, []
-    try:
-        body = _dumps(data)
-    except TypeError as exc:
-        raise LocalProtocolError(f"data is not JSON-serialisable: {exc}") from None
-    return head + body, []
+    return head + _dumps_plain(data), []
 
 
 # ---------------------------------------------------------------------------
@@ -494,14 +527,35 @@ class PacketDecoder:
         self._slots = _IDLE_SLOTS
 
     def _decode_fallback(self, text: bytes, exc: Exception) -> Any:
-        """JSON that orjson refused: accepted when JSON.parse would accept it."""
+        """JSON that orjson refused: accepted when JSON.parse would accept it.
+
+        Bytes that are not UTF-8 read as U+FFFD, as Node reads an HTTP body
+        (over WebSocket, a text frame that is not UTF-8 never gets here).
+        """
         try:
-            return _loads_fallback(text)
-        except (ValueError, RecursionError):
-            pass
-        if "UTF-8" in str(exc):
-            raise self._fail(f"invalid UTF-8 in packet payload: {exc}") from None
-        raise self._fail(f"invalid JSON payload: {exc}") from None
+            return _loads_fallback(text.decode("utf-8", "replace"))
+        except RecursionError:
+            raise self._fail(f"payload nested deeper than {MAX_DEPTH} levels") from None
+        except ValueError as fallback_exc:
+            if "depth" in str(exc):
+                raise self._fail(f"payload nested deeper than {MAX_DEPTH} levels") from None
+            raise self._fail(f"invalid JSON payload: {fallback_exc}") from None
+
+    def _check_depth(self, text: bytes, payload: Any) -> None:
+        """Refuse a payload nested deeper than the encoder can write back."""
+        # Screen: without MAX_DEPTH + 1 opening brackets nothing nests that deep.
+        if text.count(b"[") + text.count(b"{") <= MAX_DEPTH:
+            return
+        try:
+            _dumps(payload)  # in C: refuses past MAX_DEPTH levels
+            return
+        except TypeError as exc:
+            if "surrogates" in str(exc):
+                if _depth(payload) <= MAX_DEPTH:
+                    return
+            elif "ecursion" not in str(exc):
+                return
+        raise self._fail(f"payload nested deeper than {MAX_DEPTH} levels")
 
     def _fail(self, message: str) -> RemoteProtocolError:
         self.reset()
@@ -533,6 +587,8 @@ class PacketDecoder:
                 payload = _loads(data[k:])  # JSON text starting with "[": a list
             except _JSONDecodeError:
                 return self._decode(data)
+            if len(data) > _DEPTH_SCREEN:
+                self._check_depth(data, payload)
             if data[0] == 0x32:
                 # isPayloadValid, EVENT: non-empty array, first element a
                 # number or a non-reserved string.
@@ -582,10 +638,8 @@ class PacketDecoder:
             j = data.find(b",", i)
             if j < 0:
                 j = n
-            try:
-                nsp = data[i:j].decode("utf-8")
-            except UnicodeDecodeError:
-                raise self._fail(f"invalid UTF-8 in namespace {data[i:j]!r}") from None
+            # Not UTF-8: U+FFFD, as Node reads an HTTP body (no such namespace).
+            nsp = data[i:j].decode("utf-8", "replace")
             i = j + 1
         elif i < n and data[i] not in _NOT_NSP_START:
             # Something like "admin," where the namespace would be: neither an
@@ -619,6 +673,8 @@ class PacketDecoder:
                 payload = _loads(data[i:])
             except _JSONDecodeError as exc:
                 payload = self._decode_fallback(data[i:], exc)
+            if n - i > _DEPTH_SCREEN:
+                self._check_depth(data[i:], payload)
             if not _is_payload_valid(ptype, payload):
                 raise self._fail(f"invalid {type_name} payload: {describe(payload)}")
         elif ptype == 2 or ptype == 3 or binary:
