@@ -289,6 +289,11 @@ def test_encode_what_was_decoded_at_the_limits() -> None:
     )
     assert encode_ack("/", [], 10**4000 - 1) == (b"3" + b"9" * 4000 + b"[]", [])
     assert encode(Packet(CONNECT_ERROR, "/", "\ud83d", None)) == (b'4"\\ud83d"', [])
+    # A lone surrogate met first, then nesting too deep for either encoder.
+    with pytest.raises(LocalProtocolError, match="not JSON-serialisable"):
+        encode(Packet(CONNECT_ERROR, "/", {"s": "\ud83d", "d": _nested(5000)}))
+    with pytest.raises(LocalProtocolError, match="not JSON-serialisable"):
+        encode(Packet(CONNECT, "/", {"d": _nested(300)}))
 
 
 def test_encode_plain_int_type() -> None:
@@ -449,6 +454,12 @@ def test_reserved_events() -> None:
         (b"1/\xc3", Packet(DISCONNECT, "/\ufffd")),
         # 1e400 is Infinity to JSON.parse (sent back as null, as JSON.stringify does).
         (b'2["a",1e400]', Packet(EVENT, "/", ["a", float("inf")])),
+        # Many brackets, shallow: accepted, with or without a lone surrogate.
+        (b'2["a",' + b"[1]," * 300 + b"{}]", Packet(EVENT, "/", ["a", *[[1]] * 300, {}])),
+        (
+            b'2["\\ud83d",' + b"[1]," * 300 + b'{"a":[]}]',
+            Packet(EVENT, "/", ["\ud83d", *[[1]] * 300, {"a": []}]),
+        ),
         # 254 levels: as deep as the encoder writes, so accepted.
         (b'2["a",' + b"[" * 253 + b"]" * 253 + b"]", Packet(EVENT, "/", ["a", _nested(253)])),
         (b'2 ["a"] ', Packet(EVENT, "/", ["a"])),

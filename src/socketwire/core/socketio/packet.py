@@ -526,7 +526,7 @@ class PacketDecoder:
         self._buffers = _IDLE_BUFFERS
         self._slots = _IDLE_SLOTS
 
-    def _decode_fallback(self, text: bytes, exc: Exception) -> Any:
+    def _decode_fallback(self, text: bytes) -> Any:
         """JSON that orjson refused: accepted when JSON.parse would accept it.
 
         Bytes that are not UTF-8 read as U+FFFD, as Node reads an HTTP body
@@ -534,11 +534,9 @@ class PacketDecoder:
         """
         try:
             return _loads_fallback(text.decode("utf-8", "replace"))
-        except RecursionError:
+        except RecursionError:  # deeper than orjson's 1,024 levels too
             raise self._fail(f"payload nested deeper than {MAX_DEPTH} levels") from None
         except ValueError as fallback_exc:
-            if "depth" in str(exc):
-                raise self._fail(f"payload nested deeper than {MAX_DEPTH} levels") from None
             raise self._fail(f"invalid JSON payload: {fallback_exc}") from None
 
     def _check_depth(self, text: bytes, payload: Any) -> None:
@@ -550,10 +548,9 @@ class PacketDecoder:
             _dumps(payload)  # in C: refuses past MAX_DEPTH levels
             return
         except TypeError as exc:
-            if "surrogates" in str(exc):
-                if _depth(payload) <= MAX_DEPTH:
-                    return
-            elif "ecursion" not in str(exc):
+            # Decoded JSON is refused for its depth or for a lone surrogate
+            # (met first); only the latter needs the walk.
+            if "surrogates" in str(exc) and _depth(payload) <= MAX_DEPTH:
                 return
         raise self._fail(f"payload nested deeper than {MAX_DEPTH} levels")
 
@@ -671,8 +668,8 @@ class PacketDecoder:
         if i < n:
             try:
                 payload = _loads(data[i:])
-            except _JSONDecodeError as exc:
-                payload = self._decode_fallback(data[i:], exc)
+            except _JSONDecodeError:
+                payload = self._decode_fallback(data[i:])
             if n - i > _DEPTH_SCREEN:
                 self._check_depth(data[i:], payload)
             if not _is_payload_valid(ptype, payload):
