@@ -356,6 +356,34 @@ async def test_run_raises_the_soft_descriptor_limit_to_the_hard_one() -> None:
     assert out.strip() == b"True"
 
 
+async def test_run_takes_the_time_limits() -> None:
+    """``Server.run(..., http_head_timeout=...)`` reaches the built-in server
+    (the default, 60 s, is far past the bound of the wait)."""
+    code = (
+        "import logging, socketwire\n"
+        "logging.basicConfig(level=logging.INFO, format='%(message)s')\n"
+        "socketwire.Server().run(0, '127.0.0.1', use_uvloop=False, http_head_timeout=0.2)\n"
+    )
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, stderr=asyncio.subprocess.PIPE
+    )
+    assert proc.stderr is not None
+    try:
+        line = b""
+        while b"listening on" not in line:
+            line = await asyncio.wait_for(proc.stderr.readline(), WAIT)
+            assert line, "the server exited before listening"
+        port = int(line.split(b"127.0.0.1:")[1].split(b"/")[0])
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET " + POLLING.encode() + b" HTTP/1.1\r\nHost: x\r\n")
+        answer = await read_until_closed(reader)
+        assert status_of(answer) == 408
+        writer.close()
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), WAIT)
+
+
 def live_http_connections() -> int:
     from socketwire.serve.connection import HttpConnection
 

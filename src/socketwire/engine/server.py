@@ -530,9 +530,11 @@ class EngineServer:
         """Serve this engine alone with the built-in server, inside a running loop.
 
         Requests under ``path`` reach the engine, others get 404 (as Node's
-        ``engine.io.listen``). Returns the bound port (useful with ``port=0``);
-        extra keyword arguments go to ``loop.create_server`` (``ssl=``...).
-        ``close`` stops listening.
+        ``engine.io.listen``). Returns the bound port (useful with ``port=0``).
+        Keyword arguments: the built-in server's time limits in seconds
+        (``http_head_timeout``, ``http_body_timeout``, ``keep_alive_timeout``),
+        then anything ``loop.create_server`` takes (``ssl=``...). ``close``
+        stops listening.
         """
         # The built-in server is a front door above this layer: imported when used,
         # never when the engine is.
@@ -551,12 +553,14 @@ class EngineServer:
         *,
         path: str = "/engine.io",
         use_uvloop: bool = True,
+        **kwargs: Any,
     ) -> None:
         """Serve until interrupted (Ctrl-C or SIGTERM); blocks. Uses uvloop when
-        installed and settles the cycle collector once listening, as ``Server.run``."""
+        installed and settles the cycle collector once listening, as ``Server.run``.
+        Keyword arguments go to ``listen``."""
 
         async def start() -> None:
-            await self.listen(port, host, path=path)
+            await self.listen(port, host, path=path, **kwargs)
 
         async def stop() -> None:
             servers = list(self._servers)

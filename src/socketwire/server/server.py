@@ -352,8 +352,10 @@ class Server:
     async def listen(self, port: int = 3000, host: str = "0.0.0.0", **kwargs: Any) -> int:
         """Start the built-in server on ``host:port`` inside a running loop.
 
-        Returns the bound port (useful with ``port=0``). Extra keyword arguments go
-        to ``loop.create_server`` (``ssl=`` for HTTPS, ``backlog=``...).
+        Returns the bound port (useful with ``port=0``). Keyword arguments: the
+        built-in server's time limits in seconds (``http_head_timeout=60``,
+        ``http_body_timeout=300``, ``keep_alive_timeout=5``), then anything
+        ``loop.create_server`` takes (``ssl=`` for HTTPS, ``backlog=``...).
         """
         # The built-in server is a front door above this layer: imported when used.
         from socketwire.serve import listen
@@ -391,8 +393,12 @@ class Server:
         port: int = self._servers[0].sockets[0].getsockname()[1]
         return port
 
-    def run(self, port: int = 3000, host: str = "0.0.0.0", *, use_uvloop: bool = True) -> None:
+    def run(
+        self, port: int = 3000, host: str = "0.0.0.0", *, use_uvloop: bool = True, **kwargs: Any
+    ) -> None:
         """Serve until interrupted (Ctrl-C or SIGTERM); blocks. Uses uvloop when installed.
+
+        Keyword arguments go to ``listen`` (time limits, ``ssl=``...).
 
         ``run`` owns the process, so it also settles the cycle collector for a
         long-running server once listening: the objects of start-up (modules,
@@ -401,7 +407,7 @@ class Server:
         """
 
         async def start() -> None:
-            await self.listen(port, host)
+            await self.listen(port, host, **kwargs)
 
         run_until_signalled(start, self.close, use_uvloop=use_uvloop)
 
