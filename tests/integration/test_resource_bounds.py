@@ -15,6 +15,7 @@ from collections.abc import Callable
 import pytest
 
 import socketwire
+from socketwire.engine.socket import EngineSocket
 from socketwire.server import listeners as server_listeners
 from socketwire.server.connection import Connection
 from tests.conftest import ServerStarter
@@ -29,6 +30,11 @@ def live_connections() -> int:
     return sum(1 for obj in gc.get_objects() if type(obj) is Connection)
 
 
+def live_engine_sockets() -> int:
+    gc.collect()
+    return sum(1 for obj in gc.get_objects() if type(obj) is EngineSocket)
+
+
 async def wait_until_no_engine_clients(sio: socketwire.Server) -> None:
     async def poll() -> None:
         while sio.engine.clients:
@@ -40,11 +46,12 @@ async def wait_until_no_engine_clients(sio: socketwire.Server) -> None:
 async def test_closed_connections_are_freed_before_the_connect_timeout(
     start_server: ServerStarter,
 ) -> None:
-    # A connect timeout far longer than the test: the connections must be freed
-    # because they closed, not because their deadline passed.
-    sio = socketwire.Server(connect_timeout=3600)
+    # A connect timeout and a ping interval far longer than the test: the
+    # connections must be freed because they closed, not because a deadline passed.
+    sio = socketwire.Server(connect_timeout=3600, ping_interval=3600)
     url = await start_server(sio)
     before = live_connections()
+    engine_before = live_engine_sockets()
     cycles = 200
     for _ in range(cycles):
         ws = await WebSocketClient.connect(url, WS)
@@ -56,6 +63,7 @@ async def test_closed_connections_are_freed_before_the_connect_timeout(
     # The deadlines are still queued, but hold nothing alive.
     assert len(sio._connect_timer.queue) == cycles
     assert live_connections() - before == 0
+    assert live_engine_sockets() - engine_before == 0
 
     # A healthy client still connects and round-trips.
     @sio.on("echo")

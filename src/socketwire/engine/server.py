@@ -27,6 +27,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import weakref
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -152,8 +153,12 @@ class EngineServer:
         self._rate_count = 0
         self._pending_handshakes = 0
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._pings = Ticker(self.ping_interval, EngineSocket.heartbeat_due)
-        self._pongs = Ticker(self.ping_timeout, EngineSocket.heartbeat_due)
+        self._pings: Ticker[weakref.ref[EngineSocket]] = Ticker(
+            self.ping_interval, EngineSocket.heartbeat_due_ref
+        )
+        self._pongs: Ticker[weakref.ref[EngineSocket]] = Ticker(
+            self.ping_timeout, EngineSocket.heartbeat_due_ref
+        )
         self._open_tail = orjson.dumps(
             {
                 "pingInterval": int(self.ping_interval * 1000),
@@ -505,11 +510,11 @@ class EngineServer:
 
     def schedule_ping(self, sock: EngineSocket) -> None:
         """Queue the next ping of ``sock``, ``ping_interval`` from now."""
-        sock.session.schedule_ping(self._pings.push(self.loop, sock))
+        sock.session.schedule_ping(self._pings.push(self.loop, sock.ref))
 
     def schedule_pong_deadline(self, sock: EngineSocket) -> None:
         """Queue the deadline of the pong of ``sock``, ``ping_timeout`` from now."""
-        sock.session.ping_sent(self._pongs.push(self.loop, sock))
+        sock.session.ping_sent(self._pongs.push(self.loop, sock.ref))
 
     # -- bookkeeping (EngineServerPort) ------------------------------------------------
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar, overload
@@ -134,6 +135,7 @@ class EngineSocket:
     """
 
     __slots__ = (
+        "__weakref__",
         "_drain_waiters",
         "_get",
         "_on_close",
@@ -142,6 +144,7 @@ class EngineSocket:
         "_upgrade_timer",
         "_wsw",
         "id",
+        "ref",
         "request",
         "server",
         "session",
@@ -153,6 +156,10 @@ class EngineSocket:
     ) -> None:
         self.server = server
         self.id = sid
+        # What the heartbeat queues hold: a closed socket is freed at once, not
+        # when its ping or pong deadline comes round (up to ping_interval later).
+        # One per socket, reused for every deadline.
+        self.ref: weakref.ref[EngineSocket] = weakref.ref(self)
         self.session = EngineSession(sid, transport)
         self.request = request
         self.ws: WebSocketPort | None = None
@@ -478,6 +485,13 @@ class EngineSocket:
         self.server.socket_upgraded(self)
 
     # -- heartbeat ---------------------------------------------------------------
+
+    @staticmethod
+    def heartbeat_due_ref(ref: weakref.ref[EngineSocket], deadline: float) -> None:
+        """A heartbeat queue reached a deadline of the socket behind ``ref`` (if alive)."""
+        sock = ref()
+        if sock is not None:
+            sock.heartbeat_due(deadline)
 
     def heartbeat_due(self, deadline: float) -> None:
         """The server's heartbeat queue reached this socket's deadline."""
