@@ -89,6 +89,7 @@ def create_server(**options: Any) -> Server:
 
 
 def main(argv: list[str] | None = None) -> None:
+    """The demo's command line: ``python -m socketwire.demo --host H --port P``."""
     parser = argparse.ArgumentParser(description="socketwire demo chat server")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=3000)

@@ -64,18 +64,23 @@ class SocketView:
         return self._operator_factory(self.id)
 
     def emit(self, event: str, *args: Any) -> None:
+        """Send ``event`` to this socket, wherever it is connected."""
         self._op().emit(event, *args)
 
     def join(self, rooms: Rooms) -> None:
+        """Make this socket join ``rooms`` (a room or a list of rooms)."""
         self._op().sockets_join(rooms)
 
     def leave(self, rooms: Rooms) -> None:
+        """Make this socket leave ``rooms`` (a room or a list of rooms)."""
         self._op().sockets_leave(rooms)
 
     def disconnect(self, close: bool = False) -> None:
+        """Disconnect this socket; ``close=True`` also ends its connection."""
         self._op().disconnect_sockets(close)
 
     def timeout(self, seconds: float) -> Any:
+        """An operator on this socket whose acks wait ``seconds`` at most."""
         return self._op().timeout(seconds)
 
     def __repr__(self) -> str:
@@ -103,11 +108,13 @@ class Adapter:
         """Called when the server closes."""
 
     async def server_count(self) -> int:
+        """How many servers the cluster has (1 for the in-memory adapter)."""
         return 1
 
     # -- membership ---------------------------------------------------------------------
 
     def add_all(self, sid: str, rooms: Iterable[str]) -> None:
+        """Add socket ``sid`` to ``rooms``."""
         mine = self.sids.get(sid)
         if mine is None:
             mine = self.sids[sid] = set()
@@ -125,9 +132,11 @@ class Adapter:
             self.on_join_room(room, sid)
 
     def add(self, sid: str, room: str) -> None:
+        """Add socket ``sid`` to ``room``."""
         self.add_all(sid, (room,))
 
     def delete(self, sid: str, room: str) -> None:
+        """Remove socket ``sid`` from ``room``."""
         mine = self.sids.get(sid)
         if mine is None or room not in mine:
             return
@@ -135,6 +144,7 @@ class Adapter:
         self._remove_from_room(room, sid)
 
     def delete_all(self, sid: str) -> None:
+        """Remove socket ``sid`` from every room (it disconnected)."""
         mine = self.sids.pop(sid, None)
         if not mine:
             return
@@ -153,17 +163,22 @@ class Adapter:
 
     # Hooks for subclasses and for the namespace's room events (Node emits
     # "create-room", "join-room", "leave-room", "delete-room" on the adapter).
-    def on_create_room(self, room: str) -> None: ...
+    def on_create_room(self, room: str) -> None:
+        """Hook: ``room`` got its first member. Does nothing here."""
 
-    def on_join_room(self, room: str, sid: str) -> None: ...
+    def on_join_room(self, room: str, sid: str) -> None:
+        """Hook: socket ``sid`` joined ``room``. Does nothing here."""
 
-    def on_leave_room(self, room: str, sid: str) -> None: ...
+    def on_leave_room(self, room: str, sid: str) -> None:
+        """Hook: socket ``sid`` left ``room``. Does nothing here."""
 
-    def on_delete_room(self, room: str) -> None: ...
+    def on_delete_room(self, room: str) -> None:
+        """Hook: ``room`` lost its last member. Does nothing here."""
 
     # -- queries -----------------------------------------------------------------------------
 
     def socket_rooms(self, sid: str) -> set[str] | None:
+        """The rooms of socket ``sid``, or None when it is unknown."""
         return self.sids.get(sid)
 
     def compute_sids(self, opts: BroadcastOptions) -> Iterable[str]:
@@ -196,6 +211,7 @@ class Adapter:
         return set(self.rooms)
 
     def sockets(self, rooms: Iterable[str] = ()) -> set[str]:
+        """The ids of the sockets in any of ``rooms`` (every socket when empty)."""
         return set(self.compute_sids(BroadcastOptions(rooms=frozenset(rooms))))
 
     # -- broadcast ---------------------------------------------------------------------------
@@ -278,17 +294,20 @@ class Adapter:
         ]
 
     def add_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
+        """Make the sockets that ``opts`` selects join ``rooms``."""
         rooms = list(rooms)
         for s in self._local_targets(opts):
             s.join(rooms)
 
     def del_sockets(self, opts: BroadcastOptions, rooms: Iterable[str]) -> None:
+        """Make the sockets that ``opts`` selects leave ``rooms``."""
         rooms = list(rooms)
         for s in self._local_targets(opts):
             for room in rooms:
                 s.leave(room)
 
     def disconnect_sockets(self, opts: BroadcastOptions, close: bool) -> None:
+        """Disconnect the sockets that ``opts`` selects (``close``: their connections too)."""
         for s in self._local_targets(opts):
             s.disconnect(close)
 

@@ -536,6 +536,7 @@ class Client(SocketListeners, EmitMethods):
     # -- receiving -------------------------------------------------------------------------------
 
     def handle_packet(self, packet: Packet) -> None:
+        """Handle one Socket.IO packet of this namespace (called by the manager)."""
         ptype = packet.type
         if ptype == _EVENT or ptype == _BINARY_EVENT:
             if self.connected:

@@ -230,10 +230,12 @@ class EngineSocket:
 
     @property
     def transport(self) -> str:
+        """The transport in use: ``"polling"`` or ``"websocket"``."""
         return self.session.transport
 
     @property
     def connected(self) -> bool:
+        """Whether the session is open."""
         return self.session.ready_state is ReadyState.OPEN
 
     @property
@@ -387,6 +389,7 @@ class EngineSocket:
     # -- polling -----------------------------------------------------------------
 
     def handle_get(self, req: HttpRequest) -> None:
+        """Answer a long-polling GET (called by the engine server)."""
         s = self.session
         if not s.begin_get():
             log.info("sid=%s polling GET overlap: closing", self.id)
@@ -421,6 +424,7 @@ class EngineSocket:
             self.ws_drained()
 
     def handle_post(self, req: HttpRequest) -> None:
+        """Take the packets of a long-polling POST (called by the engine server)."""
         s = self.session
         if s.post_active:
             self.server.respond_error(req, EngineErrorCode.BAD_REQUEST)
@@ -447,6 +451,7 @@ class EngineSocket:
     # -- upgrade -----------------------------------------------------------------
 
     def start_upgrade(self, req: HttpRequest, headers: list[tuple[str, str]]) -> None:
+        """Accept the WebSocket of an upgrade and start its probe."""
         probe = _Probe(self)
         ws = req.accept_websocket(probe, headers)
         if ws is None:

@@ -63,13 +63,16 @@ class BroadcastOperator:
         return self._with(local=True)
 
     def compress(self, value: bool = True) -> BroadcastOperator:
+        """Node's ``compress`` flag: accepted, and changes nothing on the wire."""
         return self._with(compress=value)
 
     def timeout(self, seconds: float) -> BroadcastOperator:
+        """The same broadcast, whose acks wait ``seconds`` at most."""
         return self._with(timeout=seconds)
 
     @property
     def options(self) -> BroadcastOptions:
+        """The rooms, exceptions and flags this operator broadcasts with."""
         return self._opts
 
     # -- emitting -----------------------------------------------------------------------
@@ -132,6 +135,7 @@ class BroadcastOperator:
         nsp.adapter.broadcast_with_ack(message, packet, self._opts, collector)
 
     def send(self, *args: Any) -> None:
+        """Broadcast a ``message`` event (``write`` is the same method)."""
         self.emit("message", *args)
 
     write = send

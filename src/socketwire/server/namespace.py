@@ -212,30 +212,37 @@ class Namespace(Emitter):
         self._operator().emit(event, *args)
 
     def send(self, *args: Any) -> None:
+        """Send a ``message`` event to the namespace (``write`` is the same)."""
         self._operator().emit("message", *args)
 
     write = send
 
     def to(self, rooms: Rooms) -> BroadcastOperator:
+        """A broadcast to the sockets in ``rooms`` (``in_`` is the same)."""
         return self._operator().to(rooms)
 
     in_ = to
 
     def except_(self, rooms: Rooms) -> BroadcastOperator:
+        """A broadcast to every socket but those in ``rooms``."""
         return self._operator().except_(rooms)
 
     @property
     def volatile(self) -> BroadcastOperator:
+        """A broadcast that skips the clients that cannot take it now."""
         return self._operator().volatile
 
     @property
     def local(self) -> BroadcastOperator:
+        """A broadcast to this server's sockets only (not the cluster)."""
         return self._operator().local
 
     def timeout(self, seconds: float) -> BroadcastOperator:
+        """A broadcast whose acks wait ``seconds`` at most."""
         return self._operator().timeout(seconds)
 
     async def fetch_sockets(self) -> list[SocketView]:
+        """Every socket of the namespace, on every server (``SocketView``)."""
         return await self._operator().fetch_sockets()
 
     # -- server-side emit (between the servers of a cluster) ---------------------------
@@ -295,12 +302,15 @@ class Namespace(Emitter):
         return answer
 
     def sockets_join(self, rooms: Rooms) -> None:
+        """Make every socket of the namespace join ``rooms``."""
         self._operator().sockets_join(rooms)
 
     def sockets_leave(self, rooms: Rooms) -> None:
+        """Make every socket of the namespace leave ``rooms``."""
         self._operator().sockets_leave(rooms)
 
     def disconnect_sockets(self, close: bool = False) -> None:
+        """Disconnect every socket of the namespace (``close``: their connections too)."""
         self._operator().disconnect_sockets(close)
 
 

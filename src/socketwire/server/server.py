@@ -155,6 +155,7 @@ class Server:
 
     @property
     def namespaces(self) -> dict[str, Namespace]:
+        """The namespaces by name (a copy)."""
         return dict(self._nsps)
 
     def new_socket_id(self) -> str:
@@ -228,9 +229,11 @@ class Server:
         return self.sockets.on(event, handler)
 
     def once(self, event: str, handler: Callable[..., Any] | None = None) -> Any:
+        """Register a one-time handler on the main namespace (also a decorator)."""
         return self.sockets.once(event, handler)
 
     def off(self, event: str | None = None, handler: Callable[..., Any] | None = None) -> None:
+        """Remove a handler of the main namespace (every handler of ``event``, or all)."""
         self.sockets.off(event, handler)
 
     def use(self, fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -242,33 +245,41 @@ class Server:
         self.sockets.emit(event, *args)
 
     def send(self, *args: Any) -> None:
+        """Send a ``message`` event to the main namespace (``write`` is the same)."""
         self.sockets.send(*args)
 
     write = send
 
     def to(self, rooms: Rooms) -> BroadcastOperator:
+        """A broadcast to the sockets in ``rooms`` (``in_`` is the same)."""
         return self.sockets.to(rooms)
 
     in_ = to
 
     def except_(self, rooms: Rooms) -> BroadcastOperator:
+        """A broadcast to every socket but those in ``rooms``."""
         return self.sockets.except_(rooms)
 
     @property
     def volatile(self) -> BroadcastOperator:
+        """A broadcast that skips the clients that cannot take it now."""
         return self.sockets.volatile
 
     @property
     def local(self) -> BroadcastOperator:
+        """A broadcast to this server's sockets only (not the cluster)."""
         return self.sockets.local
 
     def timeout(self, seconds: float) -> BroadcastOperator:
+        """A broadcast whose acks wait ``seconds`` at most."""
         return self.sockets.timeout(seconds)
 
     async def fetch_sockets(self) -> list[SocketView]:
+        """Every socket of the main namespace, on every server (``SocketView``)."""
         return await self.sockets.fetch_sockets()
 
     def sockets_join(self, rooms: Rooms) -> None:
+        """Make every socket of the main namespace join ``rooms``."""
         self.sockets.sockets_join(rooms)
 
     def server_side_emit(self, event: str, *args: Any) -> None:
@@ -278,6 +289,7 @@ class Server:
     async def server_side_emit_with_ack(
         self, event: str, *args: Any, timeout: float | None = None
     ) -> list[Any]:
+        """Send an event to the other servers and await their answers (one each)."""
         return await self.sockets.server_side_emit_with_ack(event, *args, timeout=timeout)
 
     @overload
@@ -292,9 +304,11 @@ class Server:
         return self.sockets.on_server_side_emit(event, handler)
 
     def sockets_leave(self, rooms: Rooms) -> None:
+        """Make every socket of the main namespace leave ``rooms``."""
         self.sockets.sockets_leave(rooms)
 
     def disconnect_sockets(self, close: bool = False) -> None:
+        """Disconnect every socket of the main namespace (``close``: their connections too)."""
         self.sockets.disconnect_sockets(close)
 
     def asgi_app(self, other_asgi_app: Any = None) -> Any:

@@ -68,6 +68,7 @@ class Handshake:
     extra: dict[str, Any] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
+        """The handshake as Node's ``socket.handshake`` object (a dict)."""
         return {
             "headers": dict(self.headers),
             "time": self.time,
@@ -162,6 +163,7 @@ class Socket(SocketListeners, EmitMethods):
 
     @property
     def disconnected(self) -> bool:
+        """Whether this socket is no longer connected."""
         return not self.connected
 
     @property
@@ -186,6 +188,7 @@ class Socket(SocketListeners, EmitMethods):
     # -- LocalSocket port (used by the adapter) -------------------------------------
 
     def deliver(self, message: OutgoingMessage, volatile: bool) -> None:
+        """Write an encoded message to the connection (volatile: only if writable)."""
         engine = self.conn.engine
         if volatile and not engine.writable:
             return
@@ -196,6 +199,7 @@ class Socket(SocketListeners, EmitMethods):
         self._acks[ack_id] = entry
 
     def handshake_dict(self) -> dict[str, Any]:
+        """The handshake as a dict (``Handshake.as_dict``)."""
         return self.handshake.as_dict()
 
     # -- emitting ----------------------------------------------------------------------
@@ -296,6 +300,7 @@ class Socket(SocketListeners, EmitMethods):
     in_ = to
 
     def except_(self, rooms: Rooms) -> BroadcastOperator:
+        """Broadcast to everyone but this socket and the sockets in ``rooms``."""
         return self._operator().except_(rooms)
 
     # -- rooms ----------------------------------------------------------------------------
@@ -311,6 +316,7 @@ class Socket(SocketListeners, EmitMethods):
     # -- receiving ------------------------------------------------------------------------
 
     def handle_packet(self, packet: Packet) -> None:
+        """Handle one Socket.IO packet of this socket (called by its connection)."""
         ptype = packet.type
         if ptype == _EVENT or ptype == _BINARY_EVENT:
             if self._bucket is not None and not self._bucket.allow(self, packet.data[0]):
@@ -359,6 +365,7 @@ class Socket(SocketListeners, EmitMethods):
         self.nsp.outgoing_listeners += 1 if watched else -1
 
     def notify_outgoing_broadcast(self, data: list[Any]) -> None:
+        """Tell the outgoing catch-all listeners of a broadcast this socket receives."""
         if self._any_out is not None:
             self._notify_outgoing(data)
 
@@ -430,6 +437,7 @@ class Socket(SocketListeners, EmitMethods):
         self.conn.engine.write_message(OutgoingMessage(text, attachments))
 
     def handle_close(self, reason: str) -> None:
+        """Leave the namespace for ``reason`` (called when the socket or its connection closes)."""
         if not self.connected:
             return
         if "disconnecting" in self._listeners:

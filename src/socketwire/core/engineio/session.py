@@ -36,12 +36,16 @@ from socketwire.errors import LocalProtocolError
 
 
 class ReadyState(IntEnum):
+    """The session's state: open, closing (flushing its last packets), closed."""
+
     OPEN = 1
     CLOSING = 2
     CLOSED = 3
 
 
 class UpgradeState(IntEnum):
+    """How far the upgrade of a polling session to WebSocket has gone."""
+
     NONE = 0
     PROBING = 1  # WebSocket open for this sid, waiting for "2probe"
     PROBED = 2  # "3probe" answered, waiting for "5"
@@ -49,6 +53,8 @@ class UpgradeState(IntEnum):
 
 
 class Heartbeat(IntEnum):
+    """What the next heartbeat deadline does: send a ping, or give up waiting for the pong."""
+
     WAIT_PING = 0  # next deadline sends a ping
     WAIT_PONG = 1  # next deadline closes with "ping timeout"
 
