@@ -146,7 +146,7 @@ def test_event_decorator_names_the_event_after_the_function() -> None:
     with pytest.raises(TypeError, match='cannot be the "connect" handler'):
 
         @sio.event
-        def connect(sid: str, environ: Any) -> None: ...  # noqa: F811
+        def connect(sid: str, environ: Any) -> None: ...
 
 
 def test_unknown_options_name_the_nearest_one() -> None:
