@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 
 import socketwire
-from socketwire.adapters.redis import create_adapter
+from socketwire.adapters.redis import RedisAdapter, create_adapter
 from socketwire.client import Client
 from tests.cluster.conftest import TIMEOUT, RedisServer
 
@@ -82,6 +82,7 @@ async def test_mounted_apps_agree_on_fetch_sockets_from_the_first_request(
 async def test_lifespan_starts_and_stops_the_adapters(redis_server: RedisServer, key: str) -> None:
     sio = socketwire.Server(adapter=create_adapter(redis_server.url, key=key))
     adapter = sio.of("/").adapter
+    assert isinstance(adapter, RedisAdapter)
     assert not adapter.ready
     async with sio.lifespan() as entered:
         assert entered is sio
@@ -107,4 +108,4 @@ async def test_cluster_operation_before_the_adapter_started_warns(
     ]
     await sio.close()
     # The adapter never subscribed, so closing it left the bus to its owner: this test.
-    await factory.bus.close()
+    await getattr(factory, "bus").close()  # noqa: B009 - set on the factory, untyped

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -87,11 +87,11 @@ async def test_awaiting_an_emit_completes_at_once(
     got = inbox(client, "ev")
     socket = await asyncio.wait_for(sockets.get(), WAIT)
 
-    assert await socket.emit("ev", 1) is None
-    assert await sio.emit("ev", 2) is None
-    assert await sio.to(socket.id).emit("ev", 3) is None
-    assert await socket.timeout(1).emit("ev", 4) is None
-    assert await client.emit("back", 5) is None
+    await socket.emit("ev", 1)
+    await sio.emit("ev", 2)
+    await sio.to(socket.id).emit("ev", 3)
+    await socket.timeout(1).emit("ev", 4)
+    await client.emit("back", 5)
     assert [await asyncio.wait_for(got.get(), WAIT) for _ in range(4)] == [(1,), (2,), (3,), (4,)]
 
 
@@ -153,8 +153,11 @@ async def test_packet_middleware_with_next_is_refused(
 
     @sio.on("connection")
     def connection(socket: socketwire.Socket) -> None:
+        def with_next(packet: list[Any], next: Any) -> None:
+            next()
+
         try:
-            socket.use(lambda packet, next: next())
+            socket.use(cast(Any, with_next))
         except TypeError as exc:
             refused.set_result(str(exc))
 

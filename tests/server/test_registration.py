@@ -14,6 +14,7 @@ import pytest
 
 import socketwire
 from socketwire.durations import SecondsWarning
+from socketwire.server.server import AddressInUse
 from socketwire.signatures import arity, check_call
 
 CATCH_ALL = (
@@ -143,10 +144,13 @@ def test_event_decorator_names_the_event_after_the_function() -> None:
 
     assert sio.sockets.listeners("chat_message") == [chat_message]
     assert sio.of("/admin").listeners("connect") == [connect]
-    with pytest.raises(TypeError, match='cannot be the "connect" handler'):
 
+    def python_socketio_style() -> None:
         @sio.event
         def connect(sid: str, environ: Any) -> None: ...
+
+    with pytest.raises(TypeError, match='cannot be the "connect" handler'):
+        python_socketio_style()
 
 
 def test_unknown_options_name_the_nearest_one() -> None:
@@ -211,7 +215,7 @@ async def test_listen_on_a_busy_port_says_so() -> None:
     port = await first.listen(0, "127.0.0.1")
     second = socketwire.Server()
     try:
-        with pytest.raises(socketwire.server.server.AddressInUse) as info:
+        with pytest.raises(AddressInUse) as info:
             await second.listen(port, "127.0.0.1")
         assert str(info.value) == (
             f"cannot listen on 127.0.0.1:{port}: the address is already in use (another "
