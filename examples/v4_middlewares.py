@@ -3,9 +3,11 @@
 A middleware runs once per namespace connection, before the ``connection``
 handler, in the order it was added. It gets the socket (``socket.handshake``
 holds what the client sent, ``socket.auth`` included) and may fill
-``socket.data``. It may be sync or async. Raising refuses the connection: the
-client gets ``connect_error`` with the exception's message, and with
-``ConnectionRefused(message, data=...)`` also ``err.data``::
+``socket.data``. It may be sync or async. Raising ``ConnectionRefused(message,
+data=...)`` refuses the connection: the client gets ``connect_error`` with
+``err.message`` and ``err.data``. Any other exception is a bug of the server:
+it is logged with its traceback and the client only learns "Internal server
+error"::
 
     const socket = io("http://localhost:3000", { auth: { token: "alice-token" } });
     socket.on("welcome", (data) => console.log(data));   // {user: "alice", trail: [...]}
@@ -13,7 +15,7 @@ client gets ``connect_error`` with the exception's message, and with
     // no token: "not authorized" {reason: "unknown token"}
 
     const admin = io("http://localhost:3000/admin", { auth: { token: "bob-token" } });
-    // bob is no admin: connect_error "admins only" (a plain ValueError)
+    // bob is no admin: connect_error "admins only"
 
 Middlewares of ``/`` do not run for ``/admin`` and the other way round.
 """
@@ -66,7 +68,7 @@ def create_server(**options: Any) -> socketwire.Server:
     @admin.use
     def only_admins(socket: socketwire.Socket) -> None:
         if socket.data["user"] not in ADMINS:
-            raise ValueError("admins only")
+            raise socketwire.ConnectionRefused("admins only")
         remember(socket, "only_admins")
 
     @sio.on("connection")

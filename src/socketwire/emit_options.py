@@ -14,14 +14,43 @@ Acknowledgements: ``callback(*args)`` is called with the peer's ack arguments;
 when a deadline applies it is called error first, ``callback(err, *args)`` with
 ``err`` None, or an :class:`~socketwire.errors.AckTimeout` at the deadline.
 ``emit_with_ack`` returns the single ack argument, a tuple of several, or None.
+
+``emit`` sends at once and returns :data:`SENT`, which may be awaited (it
+completes at once): ``await sio.emit(...)``, as code written for
+python-socketio's asyncio server has it, works. Durations are seconds; a
+``timeout`` above an hour warns (:mod:`socketwire.durations`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Generator
+from typing import Any, Final, Protocol
 
-__all__ = ["EmitMethods", "EmitOptions", "EmitPort"]
+from socketwire.durations import check_seconds
+
+__all__ = ["SENT", "EmitMethods", "EmitOptions", "EmitPort", "Sent"]
+
+
+class Sent:
+    """What ``emit`` returns: the packet is already sent, there is nothing to wait for.
+
+    Awaiting it completes at once, so ``await socket.emit(...)`` (python-socketio's
+    asyncio habit) works as well as ``socket.emit(...)``. One shared instance,
+    :data:`SENT`: an emit allocates nothing for it.
+    """
+
+    __slots__ = ()
+
+    def __await__(self) -> Generator[None, None, None]:
+        return
+        yield  # a generator function: awaiting yields nothing and returns None
+
+    def __repr__(self) -> str:
+        return "<socketwire SENT>"
+
+
+#: The value of every ``emit``.
+SENT: Final = Sent()
 
 
 class EmitPort(Protocol):
@@ -48,17 +77,20 @@ class EmitMethods:
 
     def emit(
         self: EmitPort, event: str, *args: Any, callback: Callable[..., Any] | None = None
-    ) -> None:
-        """Send ``event`` with ``args`` (``bytes`` anywhere travel as binary). Needs no ``await``.
+    ) -> Sent:
+        """Send ``event`` with ``args`` (``bytes`` anywhere travel as binary). Needs no
+        ``await`` (awaiting the result completes at once).
 
         ``callback`` receives the peer's acknowledgement (see the module docstring
         for when it is called error first).
         """
         self._emit(event, args, callback, False, None)
+        return SENT
 
-    def send(self: EmitPort, *args: Any, callback: Callable[..., Any] | None = None) -> None:
+    def send(self: EmitPort, *args: Any, callback: Callable[..., Any] | None = None) -> Sent:
         """Emit a ``message`` event (the WebSocket-like API)."""
         self._emit("message", args, callback, False, None)
+        return SENT
 
     write = send
 
@@ -72,6 +104,7 @@ class EmitMethods:
         ``timeout`` seconds and :class:`~socketwire.errors.Disconnected` if the
         connection goes away first.
         """
+        check_seconds(timeout, "emit_with_ack(..., timeout={})")
         return await self._emit_with_ack(event, args, False, timeout)
 
     @property
@@ -80,7 +113,10 @@ class EmitMethods:
         return EmitOptions(self, volatile=True)
 
     def timeout(self: EmitPort, seconds: float) -> EmitOptions:
-        """Emit with an acknowledgement deadline: the callback then takes an error first."""
+        """Emit with an acknowledgement deadline in seconds: the callback then takes an
+        error first. Above an hour, a ``SecondsWarning`` says that this is not Node's
+        milliseconds."""
+        check_seconds(seconds, "timeout({})")
         return EmitOptions(self, timeout=seconds)
 
     def compress(self: EmitPort, value: bool = True) -> EmitOptions:
@@ -118,20 +154,22 @@ class EmitOptions:
         return EmitOptions(self._target, True, self._timeout, self._compress)
 
     def timeout(self, seconds: float) -> EmitOptions:
-        """The same flags, with an acknowledgement deadline."""
+        """The same flags, with an acknowledgement deadline (seconds)."""
+        check_seconds(seconds, "timeout({})")
         return EmitOptions(self._target, self._volatile, seconds, self._compress)
 
     def compress(self, value: bool = True) -> EmitOptions:
         """The same flags, with Node's compression flag (no effect on the wire)."""
         return EmitOptions(self._target, self._volatile, self._timeout, value)
 
-    def emit(self, event: str, *args: Any, callback: Callable[..., Any] | None = None) -> None:
+    def emit(self, event: str, *args: Any, callback: Callable[..., Any] | None = None) -> Sent:
         """Emit with these flags; with a timeout, ``callback(err, *args)``."""
         self._target._emit(event, args, callback, self._volatile, self._timeout)
+        return SENT
 
-    def send(self, *args: Any, callback: Callable[..., Any] | None = None) -> None:
+    def send(self, *args: Any, callback: Callable[..., Any] | None = None) -> Sent:
         """Emit a ``message`` event with these flags."""
-        self.emit("message", *args, callback=callback)
+        return self.emit("message", *args, callback=callback)
 
     write = send
 

@@ -15,11 +15,18 @@ plain sync handler (learned once, at registration) is called directly and its
 usual answers (``None``, a tuple, a str, a number, a dict...) are sent as the
 ack with no awaitable check and no ack callable built.
 
-Handler failures are logged, never propagated into the connection. A peer can
-make a faulty handler fail once per packet, so repeats are summarised: the first
-failure of a handler on an event with an exception type is logged with its
-traceback, later ones within ``Runner.failure_log_interval`` seconds are counted
-and reported in one line when that window ends.
+Handler failures are logged, never propagated into the connection, in one
+format whether the handler is sync or async: ``<where>: handler <name> failed on
+event <event>`` at ERROR with the traceback (``where`` is the socket: its id and
+namespace on the server). A peer can make a faulty handler fail once per packet,
+so repeats are summarised: the first failure of a handler on an event with an
+exception type is logged with its traceback, later ones within
+``Runner.failure_log_interval`` seconds are counted and reported in one line
+when that window ends.
+
+Each side checks a handler's parameters when it is registered
+(:meth:`Emitter._prepare`, with :mod:`socketwire.signatures`), so that one that
+cannot take its arguments fails at once, not when its event arrives.
 """
 
 from __future__ import annotations
@@ -53,12 +60,19 @@ _FailureKey = tuple[Any, Any, type[BaseException]]
 
 
 class Listener:
-    """A registered handler with what was learned about it once, at registration."""
+    """A registered handler with what was learned about it once, at registration.
 
-    __slots__ = ("fn", "is_async", "once", "plain", "wants_ack")
+    ``handler`` is what was registered (``off`` and ``listeners`` see it),
+    ``fn`` what is called: the handler itself, or a thin wrapper that leaves
+    out trailing arguments the handler does not take (a ``disconnect`` handler
+    without the reason).
+    """
 
-    def __init__(self, fn: Handler, once: bool = False) -> None:
-        self.fn = fn
+    __slots__ = ("fn", "handler", "is_async", "once", "plain", "wants_ack")
+
+    def __init__(self, fn: Handler, once: bool = False, call: Handler | None = None) -> None:
+        self.handler = fn
+        self.fn = fn if call is None else call
         self.is_async = inspect.iscoroutinefunction(fn) or inspect.iscoroutinefunction(
             getattr(fn, "__call__", None)  # noqa: B004 - async callable objects
         )
@@ -139,7 +153,7 @@ class Runner:
         if count is not None:
             failures[key] = count + 1
             return
-        self.log.exception("handler %s failed on %r (%s)", name or "(awaitable)", event, where)
+        self.log.exception("%s: handler %s failed on event %r", where, name, event)
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:
@@ -154,7 +168,7 @@ class Runner:
         name, event, exc_type = key
         self.log.error(
             "handler %s failed %d more times on %r with %s in the last %g s (tracebacks omitted)",
-            name or "(awaitable)",
+            name,
             count,
             event,
             exc_type.__name__,
@@ -207,7 +221,7 @@ class Runner:
             try:
                 result = fn(*args)
             except Exception:
-                self._failed(fn, event, where)
+                self._failed(listener.handler, event, where)
                 return
             if ack_id is None or sink is None:
                 if (
@@ -216,7 +230,7 @@ class Runner:
                     and inspect.isawaitable(result)
                 ):
                     # A sync function that returned a coroutine: run it to the end.
-                    self.spawn(self._finish(result, None, None, event, where))
+                    self.spawn(self._finish(result, listener.handler, None, None, event, where))
                 return
             t = type(result)
             if t is tuple:
@@ -226,7 +240,7 @@ class Runner:
             elif t in _PLAIN_ANSWERS or not hasattr(t, "__await__"):
                 sink.send_ack(ack_id, [result])
             else:
-                self.spawn(self._finish(result, ack_id, sink, event, where))
+                self.spawn(self._finish(result, listener.handler, ack_id, sink, event, where))
             return
         kwargs: dict[str, Any]
         if listener.wants_ack:
@@ -235,19 +249,22 @@ class Runner:
         else:
             kwargs = {}
         if listener.is_async:
-            self.spawn(self._run_async(fn, args, kwargs, ack_id, sink, event, where))
+            self.spawn(
+                self._run_async(fn, listener.handler, args, kwargs, ack_id, sink, event, where)
+            )
             return
         try:
             result = fn(*args, **kwargs)
         except Exception:
-            self._failed(fn, event, where)
+            self._failed(listener.handler, event, where)
             return
         if inspect.isawaitable(result):
-            self.spawn(self._finish(result, None, None, event, where))
+            self.spawn(self._finish(result, listener.handler, None, None, event, where))
 
     async def _run_async(
         self,
         fn: Handler,
+        handler: Handler,
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         ack_id: int | None,
@@ -259,7 +276,7 @@ class Runner:
         try:
             result = await fn(*args, **kwargs)
         except Exception:
-            self._failed(fn, event, where)
+            self._failed(handler, event, where)
             return
         if ack_id is not None and sink is not None:
             sink.send_ack(ack_id, ack_args(result))
@@ -267,6 +284,7 @@ class Runner:
     async def _finish(
         self,
         awaitable: Any,
+        handler: Handler,
         ack_id: int | None,
         sink: AckSink | None,
         event: Any,
@@ -276,7 +294,7 @@ class Runner:
         try:
             result = await awaitable
         except Exception:
-            self._failed(None, event, where)
+            self._failed(handler, event, where)
             return
         if ack_id is not None and sink is not None:
             sink.send_ack(ack_id, ack_args(result))
@@ -344,8 +362,15 @@ class Emitter:
                 return fn
 
             return decorator
-        self._own_listeners().setdefault(event, []).append(Listener(handler, once))
+        call = self._prepare(event, handler)
+        self._own_listeners().setdefault(event, []).append(Listener(handler, once, call))
         return handler
+
+    def _prepare(self, event: str, handler: Handler) -> Handler | None:
+        """Check ``handler`` for ``event`` before it is registered (raise
+        ``TypeError`` when it cannot be called as it will be); return a wrapper
+        to call instead, or None to call it as it is. Each side says how."""
+        return None
 
     def off(self, event: str | None = None, handler: Handler | None = None) -> None:
         """Remove one handler, every handler of ``event``, or every handler."""
@@ -359,13 +384,13 @@ class Emitter:
             return
         lst = self._listeners.get(event)
         if lst:
-            lst[:] = [x for x in lst if x.fn is not handler]
+            lst[:] = [x for x in lst if x.handler is not handler]
             if not lst:
                 del self._own_listeners()[event]
 
     def listeners(self, event: str) -> list[Handler]:
         """The handlers of ``event``, in call order."""
-        return [x.fn for x in self._listeners.get(event, ())]
+        return [x.handler for x in self._listeners.get(event, ())]
 
     def _take(self, event: str) -> list[Listener] | None:
         """The listeners of ``event`` for one dispatch (``once`` ones are removed).

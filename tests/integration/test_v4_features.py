@@ -336,11 +336,11 @@ async def test_middleware_refusals_reach_connect_error(
     )
     wrong = await client.refused("wrong", auth={"token": "guess"})
     assert (wrong["message"], wrong["data"]) == ("not authorized", {"reason": "unknown token"})
-    # A plain exception: its message, no data.
+    # A plain exception is the server's failure: a generic message, no data.
     boomed = await client.refused("boomed", "/boom")
-    assert (boomed["message"], boomed["data"]) == ("boom", None)
+    assert (boomed["message"], boomed["data"]) == ("Internal server error", None)
 
-    # bob gets / but not /admin (ValueError("admins only")), on one connection.
+    # bob gets / but not /admin (ConnectionRefused("admins only")), on one connection.
     bob = await client.connect("bob", auth={"token": "bob-token"})
     not_admin = await client.refused("bob/admin", "/admin", conn="bob", auth={"token": "bob-token"})
     assert (not_admin["message"], not_admin["data"]) == ("admins only", None)

@@ -22,6 +22,10 @@ share one cluster, and leaves the transport to a subclass. As in Node's
   it reached and that many acks arrived, or at its timeout;
 * connection state recovery is not supported (as Node's classic Redis adapter):
   sessions are not restored.
+
+A cluster operation before ``init()`` (the adapter of a mounted ASGI app whose
+host never started it, say) reaches no other server and is not seen by them:
+the first one logs a warning that says how to start the adapters.
 """
 
 from __future__ import annotations
@@ -181,6 +185,27 @@ class ClusterAdapter(Adapter):
         self.channels = Channels(nsp.name, self.uid, key)
         self._requests: dict[str, _Pending] = {}
         self._ack_requests: dict[str, _AckRequest] = {}
+        self._warned_not_ready = False
+
+    @property
+    def ready(self) -> bool:
+        """Whether the adapter is connected to the cluster (``init`` done); a
+        subclass whose ``init`` subscribes says so here."""
+        return True
+
+    def warn_if_not_ready(self, operation: str) -> None:
+        """Log once that ``operation`` ran before the adapter joined the cluster."""
+        if self._warned_not_ready or self.ready:
+            return
+        self._warned_not_ready = True
+        self.log.warning(
+            "nsp=%s: %s ran before the cluster adapter started, so the other servers "
+            "neither see nor answer it. Start the adapters first: `await sio.listen()`, "
+            "the ASGI lifespan, or `async with sio.lifespan():` (FastAPI: "
+            "lifespan=sio.lifespan) when the app is mounted in another one",
+            self.nsp.name,
+            operation,
+        )
 
     # -- the transport (a subclass's part) ------------------------------------------------
 
@@ -395,6 +420,7 @@ class ClusterAdapter(Adapter):
 
     def broadcast(self, message: OutgoingMessage, packet: Any, opts: BroadcastOptions) -> None:
         if not opts.local:
+            self.warn_if_not_ready("a broadcast")
             payload = encode_broadcast(
                 self.uid,
                 self.nsp.name,
@@ -417,6 +443,7 @@ class ClusterAdapter(Adapter):
         if opts.local:
             super().broadcast_with_ack(message, packet, opts, collector)
             return
+        self.warn_if_not_ready("a broadcast with acks")
         request_id = new_uid()
         payload = encode_broadcast_request(
             self.uid,
@@ -450,6 +477,7 @@ class ClusterAdapter(Adapter):
         self, kind: RequestType, local: list[Any], what: str, **fields: Any
     ) -> list[Any]:
         """Publish a request to the other servers and gather their answers with ``local``."""
+        self.warn_if_not_ready(what)
         servers = await self.server_count()
         if servers <= 1:
             return local
@@ -480,6 +508,7 @@ class ClusterAdapter(Adapter):
         return set(rooms)
 
     def _publish_targeted(self, kind: RequestType, opts: BroadcastOptions, **fields: Any) -> None:
+        self.warn_if_not_ready(kind.name)
         payload = encode_request(
             self.uid, kind, opts=targets(opts.rooms, opts.except_rooms), **fields
         )
@@ -504,6 +533,7 @@ class ClusterAdapter(Adapter):
             self._publish_targeted(RequestType.REMOTE_DISCONNECT, opts, close=close)
 
     async def server_side_emit(self, packet: list[Any]) -> None:
+        self.warn_if_not_ready("serverSideEmit")
         self.publish(
             self.channels.request,
             encode_request(self.uid, RequestType.SERVER_SIDE_EMIT, data=packet),
@@ -512,6 +542,7 @@ class ClusterAdapter(Adapter):
     async def server_side_emit_with_ack(
         self, packet: list[Any], timeout: float | None
     ) -> list[Any]:
+        self.warn_if_not_ready("serverSideEmit")
         others = await self.server_count() - 1
         if others <= 0:
             return []

@@ -82,6 +82,11 @@ class RedisAdapter(ClusterAdapter):
         self.bus = bus
         self._subscribed = False
 
+    @property
+    def ready(self) -> bool:
+        """Subscribed: the other servers count this one and reach it."""
+        return self._subscribed
+
     def publish(self, channel: str, payload: bytes) -> None:
         """Queue a message on the bus (its one writer task publishes it)."""
         self.bus.publish(channel, payload)

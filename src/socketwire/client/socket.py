@@ -39,6 +39,7 @@ from socketwire.client.url import ParsedUrl
 from socketwire.core.reasons import DisconnectReason
 from socketwire.core.socketio.packet import Packet, PacketType
 from socketwire.core.socketio.parser import Parser, resolve_parser
+from socketwire.durations import check_seconds
 from socketwire.emit_options import EmitMethods
 from socketwire.errors import ConnectionRefused, Disconnected, LocalProtocolError
 from socketwire.handlers import F, Handler, Runner
@@ -266,6 +267,7 @@ class Client(SocketListeners, EmitMethods):
         super().__init__()
         self.auth = auth
         self.retries = retries
+        check_seconds(ack_timeout, "ack_timeout={}")
         self.ack_timeout = ack_timeout
         self.namespace = "/"
         self.id: str | None = None
@@ -298,6 +300,15 @@ class Client(SocketListeners, EmitMethods):
     def __repr__(self) -> str:
         where = self._io.url.id if self._io is not None else "(no URL)"
         return f"<Client {where} nsp={self.namespace!r} id={self.id!r} connected={self.connected}>"
+
+    def _prepare(self, event: str, handler: Handler) -> Handler | None:
+        """Refuse ``on("*")``: here it would name an event, never a catch-all."""
+        if event == "*":
+            raise ValueError(
+                '"*" is an ordinary event name in socketwire, not a catch-all: use '
+                "client.on_any(fn), fn(event, *args) then sees every event"
+            )
+        return None
 
     # -- the manager ---------------------------------------------------------------------------
 

@@ -31,7 +31,7 @@ import weakref
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar, overload
+from typing import Any, Never, TypeVar, overload
 
 import orjson
 
@@ -41,7 +41,9 @@ from socketwire.core.engineio.session import (
 )
 from socketwire.core.engineio.transport import POLLING, WEBSOCKET
 from socketwire.core.reasons import DisconnectReason
+from socketwire.durations import check_seconds
 from socketwire.engine.cors import CorsPolicy
+from socketwire.engine.options import CompressionOptions, CookieOptions, CorsOptions, reject_unknown
 from socketwire.engine.ports import HttpRequest
 from socketwire.engine.process import run_until_signalled
 from socketwire.engine.socket import EngineSocket, RequestInfo
@@ -81,6 +83,26 @@ EVENTS = ("connection", *_HOOK_EVENTS)
 
 F = TypeVar("F", bound=Callable[..., object])
 
+#: The keyword options of ``EngineServer`` (also passed through by ``Server``).
+ENGINE_OPTIONS: frozenset[str] = frozenset(
+    {
+        "ping_interval",
+        "ping_timeout",
+        "upgrade_timeout",
+        "max_http_buffer_size",
+        "transports",
+        "allow_upgrades",
+        "cors",
+        "allow_request",
+        "cookie",
+        "http_compression",
+        "generate_id",
+        "write_buffer_limit",
+        "max_connections",
+        "max_handshake_rate",
+    }
+)
+
 
 def default_generate_id(req: HttpRequest | None = None) -> str:
     """A session id: 15 bytes of cryptographic randomness, 20 URL-safe characters."""
@@ -116,15 +138,21 @@ class EngineServer:
         max_http_buffer_size: int = 1_000_000,
         transports: Sequence[str] = (POLLING, WEBSOCKET),
         allow_upgrades: bool = True,
-        cors: Any = None,
+        cors: bool | CorsOptions | CorsPolicy | None = None,
         allow_request: Callable[[HttpRequest], Any] | None = None,
-        cookie: bool | dict[str, Any] = False,
-        http_compression: bool | dict[str, Any] = True,
+        cookie: bool | CookieOptions = False,
+        http_compression: bool | CompressionOptions = True,
         generate_id: Callable[[HttpRequest], str] = default_generate_id,
         write_buffer_limit: int = 4 * 1024 * 1024,
         max_connections: int | None = None,
         max_handshake_rate: tuple[int, float] | None = None,
+        **unknown: Never,
     ) -> None:
+        # ``Never``: mypy refuses any other keyword; at run time, the nearest name.
+        reject_unknown(type(self).__name__, unknown, ENGINE_OPTIONS)
+        check_seconds(ping_interval, "ping_interval={}")
+        check_seconds(ping_timeout, "ping_timeout={}")
+        check_seconds(upgrade_timeout, "upgrade_timeout={}")
         for t in transports:
             if t not in (POLLING, WEBSOCKET):
                 raise ValueError(f"unknown transport {t!r}")
@@ -137,10 +165,11 @@ class EngineServer:
         self.cors = CorsPolicy.from_option(cors)
         self.allow_request = allow_request
         self.cookie = self._cookie_option(cookie)
-        if http_compression is True:
-            http_compression = {}
+        compression: CompressionOptions | None = (
+            {} if http_compression is True else http_compression or None
+        )
         self.compression_threshold: int | None = (
-            None if http_compression is False else int(http_compression.get("threshold", 1024))
+            None if compression is None else int(compression.get("threshold", 1024))
         )
         self.generate_id = generate_id
         self.clients: dict[str, EngineSocket] = {}
@@ -173,7 +202,7 @@ class EngineServer:
         self._servers: list[asyncio.Server] = []
 
     @staticmethod
-    def _cookie_option(cookie: bool | dict[str, Any]) -> dict[str, Any] | None:
+    def _cookie_option(cookie: bool | CookieOptions) -> dict[str, Any] | None:
         if not cookie:
             return None
         base: dict[str, Any] = {"name": "io", "path": "/", "http_only": True, "same_site": "lax"}
@@ -587,4 +616,4 @@ class EngineServer:
             server.close()
 
 
-__all__ = ["EVENTS", "ConnectionErrorInfo", "EngineServer", "default_generate_id"]
+__all__ = ["ENGINE_OPTIONS", "EVENTS", "ConnectionErrorInfo", "EngineServer", "default_generate_id"]

@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 from socketwire.adapters.base import BroadcastOptions, SocketView
 from socketwire.core.engineio.message import OutgoingMessage
 from socketwire.core.socketio.packet import RESERVED_EVENTS, Packet, PacketType
+from socketwire.durations import check_seconds
+from socketwire.emit_options import SENT, Sent
 from socketwire.errors import AckTimeout
 from socketwire.rooms import Rooms, room_names
 from socketwire.server.acks import BroadcastAck
@@ -67,7 +69,9 @@ class BroadcastOperator:
         return self._with(compress=value)
 
     def timeout(self, seconds: float) -> BroadcastOperator:
-        """The same broadcast, whose acks wait ``seconds`` at most."""
+        """Ask every reached client for an ack within ``seconds`` (not Node's
+        milliseconds: above an hour, a ``SecondsWarning`` says so)."""
+        check_seconds(seconds, "timeout({})")
         return self._with(timeout=seconds)
 
     @property
@@ -79,8 +83,9 @@ class BroadcastOperator:
 
     def emit(
         self, event: str, *args: Any, callback: Callable[[Any, list[Any]], Any] | None = None
-    ) -> None:
-        """Send ``event`` to every targeted socket. Needs no ``await``.
+    ) -> Sent:
+        """Send ``event`` to every targeted socket. Needs no ``await`` (awaiting the
+        result completes at once).
 
         With ``callback``, every reached client is asked for an ack and
         ``callback(err, responses)`` runs once they all answered (``err`` None) or
@@ -90,7 +95,7 @@ class BroadcastOperator:
             raise ValueError(f'"{event}" is a reserved event name')
         if callback is not None:
             self._emit_with_ack(event, args, callback)
-            return
+            return SENT
         nsp = self._nsp
         data = [event, *args]
         opts = self._opts
@@ -99,6 +104,7 @@ class BroadcastOperator:
         text, attachments = nsp.parser.encode_event(nsp.name, data)
         message = OutgoingMessage(text, attachments)
         nsp.adapter.broadcast(message, Packet(PacketType.EVENT, nsp.name, data), opts)
+        return SENT
 
     async def emit_with_ack(self, event: str, *args: Any) -> list[Any]:
         """Broadcast and await one response per reached client.
@@ -134,9 +140,9 @@ class BroadcastOperator:
         packet = Packet(PacketType.EVENT, nsp.name, data, ack_id)
         nsp.adapter.broadcast_with_ack(message, packet, self._opts, collector)
 
-    def send(self, *args: Any) -> None:
+    def send(self, *args: Any) -> Sent:
         """Broadcast a ``message`` event (``write`` is the same method)."""
-        self.emit("message", *args)
+        return self.emit("message", *args)
 
     write = send
 

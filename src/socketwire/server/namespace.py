@@ -17,11 +17,14 @@ from typing import TYPE_CHECKING, Any, cast, overload
 from socketwire.adapters.base import Adapter, SocketView
 from socketwire.adapters.ports import LocalSocket
 from socketwire.core.socketio.packet import RESERVED_EVENTS
+from socketwire.durations import check_seconds
+from socketwire.emit_options import Sent
 from socketwire.errors import ConnectionRefused
 from socketwire.rooms import Rooms
 from socketwire.server.broadcast_operator import BroadcastOperator
 from socketwire.server.listeners import Emitter, F, Handler, spawn
-from socketwire.server.socket import Socket
+from socketwire.server.socket import CATCH_ALL_HINT, Socket, without_trailing
+from socketwire.signatures import check_call
 
 if TYPE_CHECKING:
     from socketwire.server.connection import Connection
@@ -30,6 +33,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("socketwire.server")
 
 Middleware = Callable[[Socket], Any]
+
+#: What a client is told when a middleware fails with anything but
+#: ``ConnectionRefused``: the exception's text is the server's business.
+MIDDLEWARE_FAILED = "Internal server error"
+
+_CONNECT_HINT = (
+    "socketwire passes the Socket alone: socket.id is its id, socket.handshake holds "
+    "the headers, query and auth (python-socketio's (sid, environ, auth) does not "
+    "apply); raise socketwire.ConnectionRefused(message, data) to refuse"
+)
+_MIDDLEWARE_HINT = (
+    "a middleware gets the Socket alone, without Node's next: return (or finish the "
+    "coroutine) to accept, raise socketwire.ConnectionRefused(message, data) to refuse"
+)
 
 
 class Namespace(Emitter):
@@ -73,14 +90,50 @@ class Namespace(Emitter):
         self._ack_ids = n + 1
         return n
 
+    # -- handlers ----------------------------------------------------------------------
+
+    def _prepare(self, event: str, handler: Handler) -> Handler | None:
+        """Check a handler against the way this namespace calls it (``Emitter``)."""
+        if event == "*":
+            raise ValueError(CATCH_ALL_HINT)
+        where = f'"{event}" handler of namespace "{self.name}"'
+        if event in ("connection", "connect"):
+            check_call(handler, where, "fn(socket)", (1,), hint=_CONNECT_HINT)
+            return None
+        if event in ("disconnect", "disconnecting"):
+            # fn(socket) is accepted: python-socketio's disconnect(sid) habit.
+            taken = check_call(handler, where, "fn(socket, reason)", (2, 1))
+            return without_trailing(handler, 1) if taken == 1 else None
+        check_call(
+            handler,
+            where,
+            "fn(socket, *args)",
+            range(1, 256),
+            ack=True,
+            hint="its first argument is the Socket that sent the event",
+        )
+        return None
+
+    def event(self, handler: F) -> F:
+        """``@nsp.event``: register a handler for the event named as the function
+        (python-socketio's decorator); ``def connect(socket)`` handles connections."""
+        self.on(handler.__name__, handler)
+        return handler
+
     # -- middlewares ---------------------------------------------------------------------
 
     def use(self, fn: Middleware) -> Middleware:
         """Add a middleware run at each connection to this namespace, in order.
 
-        ``fn(socket)`` may be sync or async; raising ``ConnectionRefused`` (or any
-        exception) refuses the connection with a CONNECT_ERROR.
+        ``fn(socket)`` may be sync or async; raising ``ConnectionRefused(message,
+        data)`` refuses the connection with a CONNECT_ERROR carrying them. Any other
+        exception is a failure of the server: logged at ERROR with its traceback,
+        and the client is refused with a generic message (``MIDDLEWARE_FAILED``).
+        A middleware that cannot be called as ``fn(socket)`` is refused here.
         """
+        check_call(
+            fn, f'middleware of namespace "{self.name}"', "fn(socket)", (1,), hint=_MIDDLEWARE_HINT
+        )
         self._middlewares.append(fn)
         return fn
 
@@ -130,7 +183,7 @@ class Namespace(Emitter):
             try:
                 result = fn(socket)
             except Exception as exc:
-                self._refuse(socket, exc)
+                self._refuse(socket, exc, fn)
                 return
             if inspect.isawaitable(result):
                 spawn(self._finish_middlewares(socket, session, result, i + 1))
@@ -140,6 +193,7 @@ class Namespace(Emitter):
     async def _finish_middlewares(
         self, socket: Socket, session: Any, pending: Any, start: int
     ) -> None:
+        fn: Middleware = self._middlewares[start - 1]
         try:
             await pending
             for fn in self._middlewares[start:]:
@@ -147,17 +201,33 @@ class Namespace(Emitter):
                 if inspect.isawaitable(result):
                     await result
         except Exception as exc:
-            self._refuse(socket, exc)
+            self._refuse(socket, exc, fn)
             return
         if socket.conn.engine.connected:
             self._do_connect(socket, session)
 
-    def _refuse(self, socket: Socket, exc: Exception) -> None:
+    def _refuse(self, socket: Socket, exc: Exception, fn: Middleware) -> None:
         if isinstance(exc, ConnectionRefused):
+            # The application's own refusal: its message and data are for the client.
+            log.log(
+                self.server.connection_log_level,
+                "%s: connection refused by middleware %s: %s",
+                socket,
+                _name(fn),
+                exc.message,
+            )
             payload = exc.payload()
         else:
-            log.info("middleware refused sid=%s on %s: %r", socket.id, self.name, exc)
-            payload = {"message": str(exc) or type(exc).__name__}
+            # A failure, not a decision: its text may hold anything (paths, SQL,
+            # secrets), so the client gets a generic message and the log the rest.
+            log.error(
+                "%s: middleware %s failed; connection refused with %r",
+                socket,
+                _name(fn),
+                MIDDLEWARE_FAILED,
+                exc_info=exc,
+            )
+            payload = {"message": MIDDLEWARE_FAILED}
         socket.conn.refuse(self.name, payload)
 
     def _do_connect(self, socket: Socket, session: Any = None) -> None:
@@ -182,13 +252,21 @@ class Namespace(Emitter):
             # in order, each once (their offset is still their last argument).
             for data in session.missed:
                 socket.send_data(data)
+        level = self.server.connection_log_level
+        if log.isEnabledFor(level):
+            log.log(
+                level,
+                "%s: connected (%s from %s%s)",
+                socket,
+                socket.transport,
+                socket.conn.engine.request.address,
+                ", recovered" if socket.recovered else "",
+            )
         listeners = self._listeners
-        # Checked first so that a namespace without connection handlers builds
-        # no log context per connection.
         if "connection" in listeners:
-            self._emit_local("connection", socket, where=f"connection sid={sid} nsp={self.name}")
+            self._emit_local("connection", socket, where=socket)
         if "connect" in listeners:
-            self._emit_local("connect", socket, where=f"connect sid={sid} nsp={self.name}")
+            self._emit_local("connect", socket, where=socket)
 
     def remove_socket(self, socket: Socket) -> None:
         """``socket`` left the namespace."""
@@ -200,20 +278,22 @@ class Namespace(Emitter):
         """Call the namespace's listeners of a socket's ``disconnecting`` or
         ``disconnect`` as ``fn(socket, *args)``."""
         if event in self._listeners:
-            self._emit_local(event, socket, *args, where=f"{event} sid={socket.id} nsp={self.name}")
+            self._emit_local(event, socket, *args, where=socket)
 
     # -- broadcasting -------------------------------------------------------------------
 
     def _operator(self) -> BroadcastOperator:
         return BroadcastOperator(self)
 
-    def emit(self, event: str, *args: Any) -> None:
-        """Send ``event`` to every socket of the namespace."""
-        self._operator().emit(event, *args)
+    def emit(
+        self, event: str, *args: Any, callback: Callable[[Any, list[Any]], Any] | None = None
+    ) -> Sent:
+        """Send ``event`` to every socket of the namespace (see ``BroadcastOperator.emit``)."""
+        return self._operator().emit(event, *args, callback=callback)
 
-    def send(self, *args: Any) -> None:
+    def send(self, *args: Any) -> Sent:
         """Send a ``message`` event to the namespace (``write`` is the same)."""
-        self._operator().emit("message", *args)
+        return self._operator().emit("message", *args)
 
     write = send
 
@@ -284,6 +364,7 @@ class Namespace(Emitter):
         """
         if event in RESERVED_EVENTS:
             raise ValueError(f'"{event}" is a reserved event name')
+        check_seconds(timeout, "server_side_emit_with_ack(..., timeout={})")
         result: list[Any] = await self.adapter.server_side_emit_with_ack([event, *args], timeout)
         return result
 
@@ -314,7 +395,12 @@ class Namespace(Emitter):
         self._operator().disconnect_sockets(close)
 
 
+def _name(fn: Any) -> str:
+    return str(getattr(fn, "__qualname__", fn))
+
+
 __all__ = [
+    "MIDDLEWARE_FAILED",
     "Middleware",
     "Namespace",
 ]

@@ -10,21 +10,32 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import re
 import weakref
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, Never, TypedDict, overload
 
 from socketwire.adapters.base import Adapter, SocketView
 from socketwire.adapters.session_aware import SessionAwareAdapter
+from socketwire.core.engineio.transport import Transport
 from socketwire.core.reasons import DisconnectReason
 from socketwire.core.socketio.parser import Parser, resolve_parser
+from socketwire.durations import check_seconds
+from socketwire.emit_options import Sent
+from socketwire.engine.cors import CorsPolicy
+from socketwire.engine.options import (
+    CompressionOptions,
+    CookieOptions,
+    CorsOptions,
+    reject_unknown,
+)
 from socketwire.engine.ports import HttpRequest
 from socketwire.engine.process import run_until_signalled
-from socketwire.engine.server import EngineServer
+from socketwire.engine.server import ENGINE_OPTIONS, EngineServer, default_generate_id
 from socketwire.engine.socket import EngineSocket
 from socketwire.engine.ticker import Ticker
 from socketwire.ids import random_id
@@ -35,10 +46,22 @@ from socketwire.server.connection import Connection
 from socketwire.server.listeners import F, Handler, spawn
 from socketwire.server.namespace import Namespace
 from socketwire.server.parent_namespace import ParentNamespace
+from socketwire.server.socket import Socket
+
+if TYPE_CHECKING:
+    from socketwire.asgi import ASGIApp
+    from socketwire.asgi.types import ASGIApplication
 
 log = logging.getLogger("socketwire.server")
 
 _NO_CLIENT = b"no such client file on this server\n"
+
+
+class RecoveryDict(TypedDict, total=False):
+    """The ``connection_state_recovery`` option as a dict (seconds)."""
+
+    max_disconnection_duration: float
+    skip_middlewares: bool
 
 
 @dataclass(slots=True)
@@ -49,12 +72,48 @@ class RecoveryOptions:
     skip_middlewares: bool = True
 
     @classmethod
-    def from_option(cls, option: bool | dict[str, Any] | None) -> RecoveryOptions | None:
+    def from_option(cls, option: bool | RecoveryDict | None) -> RecoveryOptions | None:
         if not option:
             return None
         if option is True:
             return cls()
+        reject_unknown(
+            "connection_state_recovery",
+            {k: v for k, v in option.items() if k not in _RECOVERY_KEYS},
+            _RECOVERY_KEYS,
+        )
+        check_seconds(option.get("max_disconnection_duration"), "max_disconnection_duration={}")
         return cls(**option)
+
+
+_RECOVERY_KEYS = frozenset(RecoveryDict.__annotations__)
+
+#: The keyword options of ``Server``.
+SERVER_OPTIONS: frozenset[str] = ENGINE_OPTIONS | {
+    "path",
+    "serve_client",
+    "connect_timeout",
+    "adapter",
+    "fallback",
+    "parser",
+    "cleanup_empty_child_namespaces",
+    "connection_state_recovery",
+    "event_rate_limit",
+    "on_rate_limit",
+    "log_connections",
+}
+
+#: Who may be named by ``to=`` and ``skip_sid=`` (python-socketio's emit keywords).
+Target = str | int | Socket | Sequence[str | int | Socket]
+
+
+def _rooms_of(target: Target) -> list[str | int]:
+    # A python-socketio handler's first argument is a sid; here it is the Socket:
+    # either names the socket's own room.
+    items: Sequence[str | int | Socket] = (
+        target if isinstance(target, (list, tuple)) else [target]  # type: ignore[list-item]
+    )
+    return [x.id if isinstance(x, Socket) else x for x in items]
 
 
 class Server:
@@ -72,7 +131,13 @@ class Server:
 
     Engine.IO options (``ping_interval``, ``ping_timeout``, ``upgrade_timeout``,
     ``max_http_buffer_size``, ``transports``, ``allow_upgrades``, ``cors``,
-    ``allow_request``, ``cookie``, ``http_compression``) are passed through.
+    ``allow_request``, ``cookie``, ``http_compression``, ``generate_id``,
+    ``write_buffer_limit``, ``max_connections``, ``max_handshake_rate``) are
+    passed to its ``EngineServer``. An unknown option is a ``TypeError`` naming
+    the nearest valid one (``pingInterval``: "did you mean ping_interval?").
+
+    ``log_connections=True`` logs each connection and disconnection (with its
+    reason) at INFO instead of DEBUG.
     """
 
     def __init__(
@@ -83,13 +148,31 @@ class Server:
         connect_timeout: float = 45.0,
         adapter: Callable[[Namespace], Adapter] | type[Adapter] = Adapter,
         fallback: Callable[[HttpRequest], None] | None = None,
-        parser: Any = None,
+        parser: Parser | str | None = None,
         cleanup_empty_child_namespaces: bool = False,
-        connection_state_recovery: bool | dict[str, Any] | None = None,
+        connection_state_recovery: bool | RecoveryDict | None = None,
         event_rate_limit: tuple[int, float] | None = None,
-        on_rate_limit: Callable[[Any, Any], Any] | None = None,
-        **engine_options: Any,
+        on_rate_limit: Callable[[Socket, str], Any] | None = None,
+        log_connections: bool = False,
+        ping_interval: float = 25.0,
+        ping_timeout: float = 20.0,
+        upgrade_timeout: float = 10.0,
+        max_http_buffer_size: int = 1_000_000,
+        transports: Sequence[str] = (Transport.POLLING, Transport.WEBSOCKET),
+        allow_upgrades: bool = True,
+        cors: bool | CorsOptions | CorsPolicy | None = None,
+        allow_request: Callable[[HttpRequest], Any] | None = None,
+        cookie: bool | CookieOptions = False,
+        http_compression: bool | CompressionOptions = True,
+        generate_id: Callable[[HttpRequest], str] = default_generate_id,
+        write_buffer_limit: int = 4 * 1024 * 1024,
+        max_connections: int | None = None,
+        max_handshake_rate: tuple[int, float] | None = None,
+        **unknown: Never,
     ) -> None:
+        # ``Never``: mypy refuses any other keyword; at run time, the nearest name.
+        reject_unknown(type(self).__name__, unknown, SERVER_OPTIONS)
+        check_seconds(connect_timeout, "connect_timeout={}")
         self.parser: Parser = resolve_parser(parser)
         self.path = "/" + path.strip("/")
         self._engine_prefix = self.path + "/"
@@ -106,7 +189,24 @@ class Server:
         # Called with each new namespace (Namespace builds its adapter with it).
         self.adapter_factory: Callable[[Namespace], Adapter] = adapter
         self.fallback = fallback
-        self.engine = EngineServer(**engine_options)
+        #: The level of the connection and disconnection lines (``log_connections``).
+        self.connection_log_level = logging.INFO if log_connections else logging.DEBUG
+        self.engine = EngineServer(
+            ping_interval=ping_interval,
+            ping_timeout=ping_timeout,
+            upgrade_timeout=upgrade_timeout,
+            max_http_buffer_size=max_http_buffer_size,
+            transports=transports,
+            allow_upgrades=allow_upgrades,
+            cors=cors,
+            allow_request=allow_request,
+            cookie=cookie,
+            http_compression=http_compression,
+            generate_id=generate_id,
+            write_buffer_limit=write_buffer_limit,
+            max_connections=max_connections,
+            max_handshake_rate=max_handshake_rate,
+        )
         self.engine.on("connection", self._on_engine_connection)
         self._nsps: dict[str, Namespace] = {}
         self._parents: list[ParentNamespace] = []
@@ -236,17 +336,66 @@ class Server:
         """Remove a handler of the main namespace (every handler of ``event``, or all)."""
         self.sockets.off(event, handler)
 
+    @overload
+    def event(self, handler: F) -> F: ...
+
+    @overload
+    def event(self, handler: None = None, *, namespace: str | None = None) -> Callable[[F], F]: ...
+
+    def event(self, handler: Handler | None = None, *, namespace: str | None = None) -> Any:
+        """Register a handler for the event named as the function, as python-socketio's
+        ``@sio.event`` (``@sio.event(namespace="/chat")`` for another namespace).
+
+        The handler is called as any handler of a namespace: ``fn(socket, *args)``,
+        and ``def connect(socket)`` for connections.
+        """
+        nsp = self.sockets if namespace is None else self.of(namespace)
+        return nsp.event if handler is None else nsp.event(handler)
+
     def use(self, fn: Callable[..., Any]) -> Callable[..., Any]:
         """A middleware of the main namespace."""
         return self.sockets.use(fn)
 
-    def emit(self, event: str, *args: Any) -> None:
-        """Send ``event`` to every socket of the main namespace."""
-        self.sockets.emit(event, *args)
+    def emit(
+        self,
+        event: str,
+        *args: Any,
+        to: Target | None = None,
+        room: Target | None = None,
+        skip_sid: Target | None = None,
+        namespace: str | None = None,
+        callback: Callable[[Any, list[Any]], Any] | None = None,
+    ) -> Sent:
+        """Send ``event`` to every socket of the main namespace; awaiting the result
+        completes at once.
 
-    def send(self, *args: Any) -> None:
-        """Send a ``message`` event to the main namespace (``write`` is the same)."""
-        self.sockets.send(*args)
+        The keywords are python-socketio's, for code that comes from it: ``to``
+        (or ``room``) is a room, a socket id, a ``Socket`` or a list of them;
+        ``skip_sid`` leaves sockets or rooms out; ``namespace`` names another
+        namespace; ``callback(err, responses)`` collects one ack per client (see
+        ``BroadcastOperator.emit``). ``sio.to(room).except_(sid).emit(...)`` is
+        the same in socketwire's own words.
+        """
+        nsp = self.sockets if namespace is None else self.of(namespace)
+        if to is None and room is None and skip_sid is None:
+            return nsp.emit(event, *args, callback=callback)
+        op = nsp.to([]) if to is None else nsp.to(_rooms_of(to))
+        if room is not None:
+            op = op.to(_rooms_of(room))
+        if skip_sid is not None:
+            op = op.except_(_rooms_of(skip_sid))
+        return op.emit(event, *args, callback=callback)
+
+    def send(
+        self,
+        *args: Any,
+        to: Target | None = None,
+        room: Target | None = None,
+        skip_sid: Target | None = None,
+        namespace: str | None = None,
+    ) -> Sent:
+        """Emit a ``message`` event (same keywords as :meth:`emit`)."""
+        return self.emit("message", *args, to=to, room=room, skip_sid=skip_sid, namespace=namespace)
 
     write = send
 
@@ -311,9 +460,14 @@ class Server:
         """Disconnect every socket of the main namespace (``close``: their connections too)."""
         self.sockets.disconnect_sockets(close)
 
-    def asgi_app(self, other_asgi_app: Any = None) -> Any:
+    def asgi_app(self, other_asgi_app: ASGIApplication | None = None) -> ASGIApp:
         """This server as an ASGI 3 application (``socketwire.asgi.ASGIApp``),
-        for uvicorn, granian or any ASGI server."""
+        for uvicorn, granian or any ASGI server.
+
+        Mounted under another framework's router (Starlette's ``Mount``, FastAPI's
+        ``app.mount``), the app gets no lifespan events: start the adapters from
+        the host application's lifespan with :meth:`lifespan`.
+        """
         # A front door above this layer: imported when asked for, never with the server.
         from socketwire.asgi import ASGIApp
 
@@ -375,18 +529,45 @@ class Server:
         from socketwire.serve import listen
 
         await self.init_adapters()
-        server = await listen(
-            self.handle_request,
-            port,
-            host,
-            max_body_size=self.engine.max_http_buffer_size,
-            write_buffer_limit=self.engine.write_buffer_limit,
-            **kwargs,
-        )
+        try:
+            server = await listen(
+                self.handle_request,
+                port,
+                host,
+                max_body_size=self.engine.max_http_buffer_size,
+                write_buffer_limit=self.engine.write_buffer_limit,
+                **kwargs,
+            )
+        except OSError as exc:
+            if exc.errno != errno.EADDRINUSE:
+                raise
+            raise AddressInUse(host, port) from exc
         self._servers.append(server)
         bound: int = server.sockets[0].getsockname()[1]
         log.info("listening on %s:%d%s/", host, bound, self.path)
         return bound
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app: object = None) -> AsyncIterator[Server]:
+        """Start the adapters on entry, ``close()`` on exit: for a host application
+        whose lifespan a mounted socketwire app never sees.
+
+        Starlette and FastAPI run no lifespan of mounted apps, so an adapter
+        (Redis, say) would start only at the process's first Socket.IO request,
+        and cluster operations before it would miss this server. Give the host
+        app's lifespan to this method; ``app`` is ignored, so that it fits
+        FastAPI's ``lifespan=`` as it is::
+
+            app = FastAPI(lifespan=sio.lifespan)
+            app.mount("/ws", sio.asgi_app())
+
+        or inside a lifespan of your own: ``async with sio.lifespan(): yield``.
+        """
+        await self.init_adapters()
+        try:
+            yield self
+        finally:
+            await self.close()
 
     async def init_adapters(self) -> None:
         """Initialise the adapters of namespaces declared before the loop ran
@@ -420,10 +601,29 @@ class Server:
         young collections run less often (see ``socketwire.engine.process``).
         """
 
-        async def start() -> None:
-            await self.listen(port, host, **kwargs)
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass
+        else:
+            raise RuntimeError(
+                "Server.run() starts and owns an event loop, and one is already running "
+                f"here: use `await sio.listen({port})` inside it instead"
+            )
+        # The front door's banner and the run's own lines: imported when used.
+        from socketwire.serve.banner import announce, ensure_console_logging
 
-        run_until_signalled(start, self.close, use_uvloop=use_uvloop)
+        ensure_console_logging()
+
+        async def start() -> None:
+            bound = await self.listen(port, host, **kwargs)
+            announce(host, bound, self.path + "/", ssl=kwargs.get("ssl") is not None)
+
+        try:
+            run_until_signalled(start, self.close, use_uvloop=use_uvloop)
+        except AddressInUse as exc:
+            # ``run`` owns the process: one line and exit status 1, as uvicorn does.
+            raise SystemExit(f"error: {exc}") from None
 
     async def close(self) -> None:
         """Disconnect every client (reason ``server shutting down``) and stop listening."""
@@ -442,4 +642,28 @@ class Server:
                 await asyncio.wait_for(server.wait_closed(), 1.0)
 
 
-__all__ = ["Server", "find_client_dist"]
+class AddressInUse(OSError):
+    """``listen`` could not bind: another program listens on that port."""
+
+    def __init__(self, host: str, port: int) -> None:
+        super().__init__(
+            errno.EADDRINUSE,
+            f"cannot listen on {host}:{port}: the address is already in use (another "
+            "server runs there; stop it or choose another port, port=0 picks a free one)",
+        )
+        self.host = host
+        self.port = port
+
+    def __str__(self) -> str:
+        return str(self.strerror)
+
+
+__all__ = [
+    "SERVER_OPTIONS",
+    "AddressInUse",
+    "RecoveryDict",
+    "RecoveryOptions",
+    "Server",
+    "Target",
+    "find_client_dist",
+]

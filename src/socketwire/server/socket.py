@@ -30,11 +30,12 @@ from socketwire.core.socketio.packet import (
 )
 from socketwire.emit_options import EmitMethods
 from socketwire.errors import Disconnected, LocalProtocolError
-from socketwire.handlers import Runner
+from socketwire.handlers import Handler, Runner
 from socketwire.listeners import SocketListeners
 from socketwire.rooms import Room, Rooms, room_name, room_names
 from socketwire.server.listeners import runner, spawn
 from socketwire.server.rate_limit import EventRateLimit
+from socketwire.signatures import check_call
 
 if TYPE_CHECKING:
     from socketwire.server.broadcast_operator import BroadcastOperator
@@ -50,6 +51,28 @@ _BINARY_ACK = PacketType.BINARY_ACK
 _DISCONNECT = PacketType.DISCONNECT
 _call = runner.call
 _NSP_EVENTS = frozenset({"connection", "connect", "disconnect", "disconnecting"})
+
+#: Why ``on("*")`` is refused: a catch-all that is never called would fail silently.
+CATCH_ALL_HINT = (
+    '"*" is an ordinary event name in socketwire, not a catch-all: use '
+    "socket.on_any(fn) in a connection handler, fn(event, *args) then sees every "
+    "event of that socket"
+)
+
+_PACKET_MIDDLEWARE_HINT = (
+    "a packet middleware gets the packet alone, without Node's next: return to let it "
+    'through, raise to stop it (the exception goes to the socket\'s "error" handlers)'
+)
+
+
+def without_trailing(handler: Handler, keep: int) -> Handler:
+    """``handler`` called with its first ``keep`` positional arguments only, for a
+    handler that leaves out an argument the event carries (the disconnect reason)."""
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return handler(*args[:keep], **kwargs)
+
+    return call
 
 
 @dataclass(slots=True)
@@ -133,6 +156,23 @@ class Socket(SocketListeners, EmitMethods):
 
     def __repr__(self) -> str:
         return f"<Socket id={self.id!r} nsp={self.nsp.name!r} connected={self.connected}>"
+
+    def __str__(self) -> str:
+        # The prefix of every log line about this socket.
+        return f"sid={self.id} nsp={self.nsp.name}"
+
+    def _prepare(self, event: str, handler: Handler) -> Handler | None:
+        """Check a handler of this socket against the way it is called (``Emitter``)."""
+        if event == "*":
+            raise ValueError(CATCH_ALL_HINT)
+        if event in ("disconnect", "disconnecting"):
+            where = f'"{event}" handler of a socket'
+            taken = check_call(handler, where, "fn(reason)", (1, 0))
+            return without_trailing(handler, 0) if taken == 0 else None
+        if event == "error":
+            check_call(handler, '"error" handler of a socket', "fn(exception)", (1,))
+        # Other events carry what the client sends: any count may be right.
+        return None
 
     # -- properties -------------------------------------------------------------------
 
@@ -274,7 +314,9 @@ class Socket(SocketListeners, EmitMethods):
             text, attachments = nsp.parser.encode_ack(nsp.name, args, ack_id)
         except LocalProtocolError as exc:
             # A handler's return value that cannot travel: the peer gets no ack.
-            log.error("sid=%s ack %d not sent: %s", self.id, ack_id, exc)
+            log.error(
+                "%s: ack %d not sent, the handler's answer cannot be sent: %s", self, ack_id, exc
+            )
             return
         if attachments:
             self.conn.engine.write_message(OutgoingMessage(text, attachments))
@@ -329,13 +371,13 @@ class Socket(SocketListeners, EmitMethods):
         elif ptype == _ACK or ptype == _BINARY_ACK:
             entry = self._acks.pop(packet.id, None)  # type: ignore[arg-type]
             if entry is None:
-                log.info("sid=%s ack %s matches no pending emit: ignored", self.id, packet.id)
+                log.info("%s: ack %s matches no pending emit: ignored", self, packet.id)
                 return
             entry.resolve(packet.data)
         elif ptype == _DISCONNECT:
             self.handle_close(DisconnectReason.CLIENT_NAMESPACE_DISCONNECT)
         else:
-            log.info("sid=%s unexpected packet type %s: closing", self.id, ptype)
+            log.info("%s: unexpected packet type %s: closing", self, ptype)
             self.conn.close_on_error(DisconnectReason.PARSE_ERROR)
 
     def _dispatch_event(self, data: list[Any], ack_id: int | None) -> None:
@@ -378,6 +420,9 @@ class Socket(SocketListeners, EmitMethods):
         place; raising stops the packet and the exception goes to the socket's
         ``error`` handlers.
         """
+        check_call(
+            fn, "packet middleware of a socket", "fn(packet)", (1,), hint=_PACKET_MIDDLEWARE_HINT
+        )
         if self._middlewares is None:
             self._middlewares = []
         self._middlewares.append(fn)
@@ -414,9 +459,9 @@ class Socket(SocketListeners, EmitMethods):
 
     def _on_error(self, exc: BaseException) -> None:
         if self._listeners.get("error"):
-            self._emit_local("error", exc, where=f"error sid={self.id}")
+            self._emit_local("error", exc, where=self)
         else:
-            log.info("sid=%s middleware refused a packet: %r", self.id, exc)
+            log.info("%s: a packet middleware refused a packet: %r", self, exc)
 
     # -- disconnecting -------------------------------------------------------------------
 
@@ -441,7 +486,7 @@ class Socket(SocketListeners, EmitMethods):
         if not self.connected:
             return
         if "disconnecting" in self._listeners:
-            self._emit_local("disconnecting", reason, where=f"disconnecting sid={self.id}")
+            self._emit_local("disconnecting", reason, where=self)
         self.nsp.dispatch_socket_event("disconnecting", self, reason)
         nsp = self.nsp
         if self.pid is not None and reason in RECOVERABLE_REASONS:
@@ -456,12 +501,17 @@ class Socket(SocketListeners, EmitMethods):
         acks, self._acks = self._acks, {}
         for entry in acks.values():
             entry.drop(reason)
+        level = self.server.connection_log_level
+        if log.isEnabledFor(level):
+            log.log(level, "%s: disconnected (%s)", self, reason)
         if "disconnect" in self._listeners:
-            self._emit_local("disconnect", reason, where=f"disconnect sid={self.id}")
+            self._emit_local("disconnect", reason, where=self)
         self.nsp.dispatch_socket_event("disconnect", self, reason)
 
 
 __all__ = [
+    "CATCH_ALL_HINT",
     "Handshake",
     "Socket",
+    "without_trailing",
 ]
