@@ -3,7 +3,7 @@
 The server's ``Socket`` and the client's ``Client`` inherit :class:`EmitMethods`
 (``emit``, ``send``/``write``, ``emit_with_ack``, and the flag builders
 ``volatile``, ``timeout(s)``, ``compress(b)``); each side implements the
-:class:`EmitPort` underneath: ``_emit`` and ``_emit_with_ack`` with the flags
+:class:`EmitPort` underneath: ``emit_flagged`` and ``emit_flagged_with_ack`` with the flags
 spelled out.  A flag builder returns an :class:`EmitOptions`, which carries the
 flags to one emit (Node's ``socket.volatile.timeout(5000).emit(...)``)::
 
@@ -56,18 +56,20 @@ SENT: Final = Sent()
 class EmitPort(Protocol):
     """What a socket implements for :class:`EmitMethods` and :class:`EmitOptions`."""
 
-    def _emit(
+    def emit_flagged(
         self,
         event: str,
         args: tuple[Any, ...],
         callback: Callable[..., Any] | None,
         volatile: bool,
         timeout: float | None,
-    ) -> None: ...
+    ) -> None:
+        """Send ``event`` with ``args`` and the flags; ``callback`` gets the ack."""
 
-    def _emit_with_ack(
+    def emit_flagged_with_ack(
         self, event: str, args: tuple[Any, ...], volatile: bool, timeout: float | None
-    ) -> Awaitable[Any]: ...
+    ) -> Awaitable[Any]:
+        """Send ``event`` with ``args`` and the flags; the result is the ack."""
 
 
 class EmitMethods:
@@ -84,12 +86,12 @@ class EmitMethods:
         ``callback`` receives the peer's acknowledgement (see the module docstring
         for when it is called error first).
         """
-        self._emit(event, args, callback, False, None)
+        self.emit_flagged(event, args, callback, False, None)
         return SENT
 
     def send(self: EmitPort, *args: Any, callback: Callable[..., Any] | None = None) -> Sent:
         """Emit a ``message`` event (the WebSocket-like API)."""
-        self._emit("message", args, callback, False, None)
+        self.emit_flagged("message", args, callback, False, None)
         return SENT
 
     write = send
@@ -105,7 +107,7 @@ class EmitMethods:
         connection goes away first.
         """
         check_seconds(timeout, "emit_with_ack(..., timeout={})")
-        return await self._emit_with_ack(event, args, False, timeout)
+        return await self.emit_flagged_with_ack(event, args, False, timeout)
 
     @property
     def volatile(self: EmitPort) -> EmitOptions:
@@ -164,7 +166,7 @@ class EmitOptions:
 
     def emit(self, event: str, *args: Any, callback: Callable[..., Any] | None = None) -> Sent:
         """Emit with these flags; with a timeout, ``callback(err, *args)``."""
-        self._target._emit(event, args, callback, self._volatile, self._timeout)
+        self._target.emit_flagged(event, args, callback, self._volatile, self._timeout)
         return SENT
 
     def send(self, *args: Any, callback: Callable[..., Any] | None = None) -> Sent:
@@ -175,4 +177,4 @@ class EmitOptions:
 
     async def emit_with_ack(self, event: str, *args: Any) -> Any:
         """Emit with these flags and await the ack (``AckTimeout`` after the timeout, if set)."""
-        return await self._target._emit_with_ack(event, args, self._volatile, self._timeout)
+        return await self._target.emit_flagged_with_ack(event, args, self._volatile, self._timeout)

@@ -32,7 +32,7 @@ class RetrySender(Protocol):
     @property
     def retries(self) -> int: ...
 
-    def _send_event(
+    def send_event(
         self,
         event: str,
         args: tuple[Any, ...],
@@ -41,7 +41,8 @@ class RetrySender(Protocol):
         volatile: bool,
         timeout: float | None,
         from_queue: bool = False,
-    ) -> None: ...
+    ) -> None:
+        """Encode and send one EVENT; ``from_queue`` when this queue sends it."""
 
 
 class _Queued:
@@ -100,7 +101,7 @@ class RetryQueue:
             return
         packet.pending = True
         packet.try_count += 1
-        sender._send_event(
+        sender.send_event(
             packet.event,
             packet.args,
             partial(self._on_ack, sender, packet),

@@ -639,7 +639,7 @@ class Client(SocketListeners, EmitMethods):
 
     # -- emitting (EmitMethods: emit, send, emit_with_ack, volatile, timeout) ------------------
 
-    def _emit(
+    def emit_flagged(
         self,
         event: str,
         args: tuple[Any, ...],
@@ -647,11 +647,15 @@ class Client(SocketListeners, EmitMethods):
         volatile: bool,
         timeout: float | None,
     ) -> None:
-        self._send_event(event, args, callback, None, volatile, timeout)
+        """``emit`` with its flags spelled out (the ``EmitPort`` of
+        ``socketwire.emit_options``)."""
+        self.send_event(event, args, callback, None, volatile, timeout)
 
-    def _emit_with_ack(
+    def emit_flagged_with_ack(
         self, event: str, args: tuple[Any, ...], volatile: bool, timeout: float | None
     ) -> Awaitable[Any]:
+        """``emit_with_ack`` with its flags spelled out (the ``EmitPort`` of
+        ``socketwire.emit_options``)."""
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
 
         def done(err: BaseException | None, *response: Any) -> None:
@@ -662,10 +666,10 @@ class Client(SocketListeners, EmitMethods):
             else:
                 fut.set_result(ack_value(response))
 
-        self._send_event(event, args, done, True, volatile, timeout)
+        self.send_event(event, args, done, True, volatile, timeout)
         return fut
 
-    def _send_event(
+    def send_event(
         self,
         event: str,
         args: tuple[Any, ...],
@@ -675,6 +679,11 @@ class Client(SocketListeners, EmitMethods):
         timeout: float | None,
         from_queue: bool = False,
     ) -> None:
+        """Encode and send one EVENT (the port of the retry queue).
+
+        ``with_error``: the callback takes an error first (None: only with a
+        timeout); ``from_queue``: sent by the retry queue, so not queued again.
+        """
         if event in RESERVED_EVENTS:
             raise ValueError(f'"{event}" is a reserved event name')
         if self.retries and not from_queue and not volatile:

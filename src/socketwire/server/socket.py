@@ -247,9 +247,11 @@ class Socket(SocketListeners, EmitMethods):
     # (``emit``, ``send``, ``emit_with_ack``, ``volatile``, ``timeout``: EmitMethods,
     # over the two methods below.)
 
-    def _emit_with_ack(
+    def emit_flagged_with_ack(
         self, event: str, args: tuple[Any, ...], volatile: bool, timeout: float | None
     ) -> asyncio.Future[Any]:
+        """``emit_with_ack`` with its flags spelled out (the ``EmitPort`` of
+        ``socketwire.emit_options``)."""
         if event in RESERVED_EVENTS:
             raise ValueError(f'"{event}" is a reserved event name')
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
@@ -261,7 +263,7 @@ class Socket(SocketListeners, EmitMethods):
         self._send_event(event, args, ack_id, volatile)
         return fut
 
-    def _emit(
+    def emit_flagged(
         self,
         event: str,
         args: tuple[Any, ...],
@@ -269,6 +271,8 @@ class Socket(SocketListeners, EmitMethods):
         volatile: bool,
         timeout: float | None,
     ) -> None:
+        """``emit`` with its flags spelled out (the ``EmitPort`` of
+        ``socketwire.emit_options``)."""
         if event in RESERVED_EVENTS:
             raise ValueError(f'"{event}" is a reserved event name')
         if not self.connected:
