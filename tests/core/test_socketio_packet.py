@@ -548,6 +548,8 @@ INVALID: list[tuple[str, bytes, str]] = [
     # ack id
     ("id-too-long", b"2" + b"1" * 4001 + b'["a"]', "ack id too long"),
     ("id-too-long-nsp", b"2/a," + b"1" * 4001 + b'["a"]', "ack id too long"),
+    ("name-infinite", b"2[1e400]", "invalid EVENT payload"),
+    ("name-minus-infinite", b'2[-1e400,"a"]', "invalid EVENT payload"),
     ("nested-255", b'2["a",' + b"[" * 254 + b"]" * 254 + b"]", "nested deeper than 254"),
     ("nested-1024", b'2["a",' + b"[" * 1023 + b"]" * 1023 + b"]", "nested deeper than 254"),
     ("nested-2000", b'2["a",' + b"[" * 2000 + b"]" * 2001, "nested deeper than 254"),

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from enum import IntEnum
+from math import isfinite
 from typing import Any, Final
 
 import orjson
@@ -435,7 +436,9 @@ def _is_event_payload(payload: Any) -> bool:
     t = type(name)
     if t is str:
         return name not in RESERVED_EVENTS
-    return t is int or t is float
+    # A number that is not finite (1e400) could not be sent back as a name: JSON
+    # has no Infinity (JSON.stringify writes null, which names no event).
+    return t is int or (t is float and isfinite(name))
 
 
 def _is_payload_valid(ptype: int, payload: Any) -> bool:
@@ -592,7 +595,7 @@ class PacketDecoder:
                 if payload:
                     name = payload[0]
                     t = type(name)
-                    if (t is str and name not in RESERVED_EVENTS) or t is int or t is float:
+                    if (t is str and name not in RESERVED_EVENTS) or t is int:
                         return Packet(_EVENT, "/", payload, ack_id)
             elif ack_id is not None:
                 # isPayloadValid, ACK: an array; the id is required.
