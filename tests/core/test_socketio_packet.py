@@ -456,7 +456,7 @@ def test_reserved_events() -> None:
         (b'2["a",1e400]', Packet(EVENT, "/", ["a", float("inf")])),
         # Integers beyond 64 bits are doubles, as orjson and JSON.parse read them,
         # also on the fallback path (the encoder could not write an exact int
-        # back): found by the client-http fuzz target's round trip.
+        # back): found by the sio fuzz target (see fuzz/RESULTS.md).
         (b'2["a",1' + b"0" * 400 + b"]", Packet(EVENT, "/", ["a", float("inf")])),
         (b'2["a",-1' + b"0" * 5000 + b"]", Packet(EVENT, "/", ["a", float("-inf")])),
         (
