@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 import logging
 import math
 import random
@@ -27,12 +28,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import orjson
+
 import socketwire
+from socketwire.client import engine as client_engine
+from socketwire.client import http as client_http
+from socketwire.client.errors import HandshakeRefused
 from socketwire.core.engineio import packet as eio
 from socketwire.core.socketio import packet as sio
+from socketwire.core.socketio.parser import DEFAULT_PARSER
 from socketwire.core.websocket import frames as wsf
 from socketwire.errors import LocalProtocolError, RemoteProtocolError, WebSocketProtocolError
 from socketwire.serve import HttpConnection
+from socketwire.serve.connection import MAX_HEAD_SIZE
 
 try:
     import msgpack  # type: ignore[import-untyped]
@@ -663,7 +671,8 @@ def _check_sio_packet(pkt: sio.Packet) -> None:
     check(type(pkt.type) is sio.PacketType, f"type {pkt.type!r}")
     check(type(pkt.nsp) is str and pkt.nsp.startswith("/"), f"namespace {pkt.nsp!r}")
     check("," not in pkt.nsp, "namespace with a comma")
-    check(pkt.id is None or (type(pkt.id) is int and 0 <= pkt.id < 10**15), f"id {pkt.id!r}")
+    # Ack ids of up to 4000 digits are taken (as socket.io-parser does) and echoed back.
+    check(pkt.id is None or (type(pkt.id) is int and 0 <= pkt.id < 10**4000), f"id {pkt.id!r}")
     kind = int(pkt.type)
     data = pkt.data
     if kind in (2, 5):
@@ -704,7 +713,35 @@ def _sio_round_trip(pkt: sio.Packet) -> None:
     for att in atts:
         check(again is None, "packet complete before its attachments")
         again = dec.feed_binary(att)
-    check(again == pkt, f"Socket.IO round trip: {again!r} != {pkt!r}")
+    expected = pkt
+    if _has_infinity(pkt.data):
+        # A number too large for a double (1e400) reads as infinity and is sent
+        # back as null, as JSON.parse and JSON.stringify do in Node.
+        expected = sio.Packet(pkt.type, pkt.nsp, _infinity_as_null(pkt.data), pkt.id)
+    check(again == expected, f"Socket.IO round trip: {again!r} != {expected!r}")
+
+
+def _has_infinity(obj: Any) -> bool:
+    stack = [obj]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, float) and math.isinf(node):
+            return True
+        if isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, dict):
+            stack.extend(node.values())
+    return False
+
+
+def _infinity_as_null(obj: Any) -> Any:
+    if isinstance(obj, float) and math.isinf(obj):
+        return None
+    if isinstance(obj, list):
+        return [_infinity_as_null(x) for x in obj]
+    if isinstance(obj, dict):
+        return {k: _infinity_as_null(v) for k, v in obj.items()}
+    return obj
 
 
 def _sio_outcome(dec: sio.PacketDecoder, text: bytes) -> Any:
@@ -1011,7 +1048,24 @@ def run_http(data: bytes) -> None:
         check(transport.output().startswith(b"HTTP/1.1 400 "), "garbage request: no 400")
     if size:
         whole = _feed_http(stream, 0)
-        check(whole.closed == transport.closed, "chunking changed whether the connection closed")
+        if whole.closed != transport.closed:
+            # The read in which a head begins is not counted against the head
+            # limit (part of it may be the previous request's body; see
+            # HttpConnection.data_received): an unfinished head over the limit
+            # that began in one long read is refused at the next read only. Fed
+            # whole and then ended, it is never answered; cut, it gets its 431.
+            a, a_fail = _split_failure(whole.output())
+            b, b_fail = _split_failure(transport.output())
+            deferred = (
+                not whole.closed
+                and not a_fail
+                and b_fail
+                and a == b
+                and transport.output()[len(b) :].startswith(b"HTTP/1.1 431 ")
+                and len(stream) > MAX_HEAD_SIZE
+            )
+            check(deferred, "chunking changed whether the connection closed")
+            return
         if b" 101 Switching Protocols" in whole.output():
             # After the upgrade, FrameReader drops the messages completed in the
             # same feed() as a protocol error, so only the HTTP part is compared.
@@ -2260,6 +2314,425 @@ _REDIS_TOKENS += (PENDING_MARKER, SIO_RECORD_SEP, b"\xa7connect", b"\xc4\x01", b
 
 
 # ---------------------------------------------------------------------------
+# The client's polling responses (client HttpConnection on a fake transport)
+# ---------------------------------------------------------------------------
+
+_CLIENT_MAX_BODIES = (client_http.DEFAULT_MAX_BODY, 0, 1, 16, 100, 1000, 4096, 65536)
+_CLIENT_ERRORS = ("invalid HTTP response", "connection closed before the response")
+_CLEAN_RESPONSE = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+_client_loop: asyncio.AbstractEventLoop | None = None
+
+
+def _client_event_loop() -> asyncio.AbstractEventLoop:
+    # The connection wants a loop for its futures and clock, never a running one:
+    # the request coroutine is stepped by hand, so one loop serves every input.
+    global _client_loop
+    if _client_loop is None:
+        _client_loop = asyncio.new_event_loop()
+    return _client_loop
+
+
+def _step(coro: Any) -> tuple[str, Any]:
+    """Resume ``request()`` once its future is done: ("ok", response) or ("error", exc)."""
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        return "ok", stop.value
+    except ConnectionError as exc:
+        return "error", exc
+    coro.close()
+    raise OracleError("request() waited again after its response was settled")
+
+
+def _head_limit_exceeded(stream: bytes) -> bool:
+    """Whether no blank line (with CRLF or bare LF) ends the head within MAX_HEAD bytes."""
+    ends = [i for i in (stream.find(b"\n\r\n"), stream.find(b"\n\n")) if i >= 0]
+    return not ends or min(ends) > client_http.MAX_HEAD
+
+
+def _feed_client(stream: bytes, pieces: list[bytes], max_body: int, eof: bool) -> tuple[Any, ...]:
+    """One request answered with ``pieces``; the outcome, as comparable data."""
+    loop = _client_event_loop()
+    conn = client_http.HttpConnection(loop, "example.com", max_body)
+    transport = FakeTransport()
+    conn.connection_made(transport)  # type: ignore[arg-type]
+    coro = conn.request("GET", "/socket.io/?EIO=4&transport=polling", [("Accept", "*/*")])
+    waiter = coro.send(None)
+    check(transport.output().startswith(b"GET /socket.io/"), "the request was not written")
+    # What the connection holds, summed as it grows (a whole sum after every
+    # one-byte read would cost as much as all the rest).
+    body_parts: list[bytes] = conn._body
+    counted = held_body = 0
+    head_key: tuple[int, int] = (0, 0)
+    for piece in pieces:
+        if transport.closed:
+            break  # a closed transport delivers nothing more
+        conn.data_received(piece)
+        # Bounded buffering: what the connection holds of a response never passes
+        # its limit by more than the read that brought it.
+        if conn._body is not body_parts:
+            body_parts, counted, held_body = conn._body, 0, 0
+        if len(body_parts) > counted:
+            held_body += sum(map(len, body_parts[counted:]))
+            counted = len(body_parts)
+        check(held_body <= max_body + len(piece), f"{held_body} body bytes held")
+        stall = conn._stall
+        check(stall <= client_http.MAX_STALL + len(piece), f"{stall} bytes read without progress")
+        key = (id(conn._headers), conn._header_lines)
+        if key != head_key:
+            head_key = key
+            held_head = sum(len(k) + len(v) for k, v in conn._headers.items())
+            check(held_head <= client_http.MAX_HEAD + len(piece), f"{held_head} head bytes held")
+            check(len(conn._headers) <= client_http.MAX_HEADER_LINES, "too many header fields")
+    closed_by_client = transport.closed
+    if closed_by_client or eof:
+        conn.connection_lost(None)
+    if not waiter.done():
+        check(not eof and not closed_by_client, "request still waiting after the connection ended")
+        coro.close()
+        return ("pending", closed_by_client)
+    kind, value = _step(coro)
+    if kind == "error":
+        exc = value
+        check(
+            isinstance(exc, client_http.ResponseTooLarge)
+            or (type(exc) is ConnectionError and str(exc).startswith(_CLIENT_ERRORS)),
+            f"the request failed with {exc!r}",
+        )
+        check(not conn.reusable, "connection kept after a failed response")
+        return ("refused",)
+    response = value
+    check(type(response) is client_http.HttpResponse, f"request() returned {response!r}")
+    # llhttp takes any three digits (000 to 999); anything but 200 fails the poll.
+    check(0 <= response.status <= 999, f"status {response.status}")
+    check(type(response.body) is bytes and len(response.body) <= max_body, "body over its limit")
+    check(not _head_limit_exceeded(stream), "a head over MAX_HEAD gave a response")
+    check(
+        sum(len(k) + len(v) for k, v in response.headers.items()) <= client_http.MAX_HEAD,
+        "headers over MAX_HEAD",
+    )
+    check(all(k == k.lower() for k in response.headers), "header name not lower-case")
+    reusable = conn.reusable
+    if reusable and not eof:
+        # A connection kept for the next poll must answer it from a clean slate.
+        coro = conn.request("GET", "/socket.io/?EIO=4&transport=polling&sid=x")
+        waiter = coro.send(None)
+        conn.data_received(_CLEAN_RESPONSE)
+        check(waiter.done(), "the next request on a kept connection got no response")
+        kind, again = _step(coro)
+        check(kind == "ok", f"the next request on a kept connection failed: {again!r}")
+        check(
+            (again.status, again.headers, again.body) == (200, {"content-length": "0"}, b""),
+            f"the next response on a kept connection is {again!r}",
+        )
+    return ("ok", response.status, response.headers, response.body, reusable)
+
+
+def _client_decode(body: bytes, msgpack_parser: bool) -> None:
+    """What the polling transport, the engine and the manager do with a 200 body."""
+    triples = eio.decode_payload(body)  # RemoteProtocolError: the transport's parse error
+    parser = sio_msgpack.MSGPACK_PARSER if msgpack_parser and sio_msgpack else DEFAULT_PARSER
+    decoder = parser.decoder()
+    for ptype, data, binary in triples:
+        check(0 <= ptype <= 6 and type(data) is bytes, f"Engine.IO packet {ptype}")
+        check(not binary or ptype == eio.EnginePacketType.MESSAGE, "binary packet not a message")
+        if ptype == eio.EnginePacketType.CLOSE:
+            return  # the transport closes: the rest of the payload is not read
+        if ptype == eio.EnginePacketType.OPEN:
+            try:
+                sid, upgrades, interval, timeout, max_payload = client_engine._parse_handshake(data)
+            except ValueError:
+                return  # the engine closes with a parse error
+            check(type(sid) is str and sid != "", "handshake sid")
+            check(all(type(u) is str for u in upgrades), "handshake upgrades")
+            check(
+                all(type(n) is int and n >= 0 for n in (interval, timeout, max_payload)),
+                "handshake numbers",
+            )
+        elif ptype == eio.EnginePacketType.MESSAGE:
+            # RemoteProtocolError: the manager closes the connection.
+            pkt = decoder.feed_binary(data) if binary else decoder.feed_text(data)
+            if pkt is not None:
+                if parser is DEFAULT_PARSER:
+                    _check_sio_packet(pkt)
+                    _sio_round_trip(pkt)
+                else:
+                    _check_msgpack_packet(pkt)
+
+
+def run_client_http(data: bytes) -> None:
+    """byte 0: chunk size (bits 0-3), no EOF (bit 4), msgpack parser (bit 5); byte 1:
+    max_body; byte 2: where the first cut falls; the rest is what the server sends."""
+    if len(data) < 3:
+        return
+    size = CHUNK_SIZES[data[0] & 0x0F]
+    eof = not data[0] & 0x10
+    max_body = _CLIENT_MAX_BODIES[data[1] % len(_CLIENT_MAX_BODIES)]
+    stream = data[3:]
+    first = len(stream) * data[2] // 256
+    pieces = [stream[:first], *chunks(stream[first:], size)] if first else chunks(stream, size)
+    whole = _feed_client(stream, [stream] if stream else [], max_body, eof)
+    cut = _feed_client(stream, [p for p in pieces if p], max_body, eof)
+    # Where the reads are cut changes nothing: the same response, or a refusal
+    # either way (which limit or parse error trips first may differ).
+    check(whole == cut, f"cutting changed the outcome: {whole[:2]!r} whole, {cut[:2]!r} cut")
+    if whole[0] == "ok" and whole[1] == 200:
+        _client_decode(whole[3], bool(data[0] & 0x20))
+    elif whole[0] == "ok":
+        # An error answer to the first poll: the engine reads Node's error object.
+        refusal = HandshakeRefused.from_response("xhr poll error", whole[1], whole[1], whole[3])
+        if refusal is not None:
+            check(type(refusal.code) is int and type(refusal.message) is str, "refusal fields")
+
+
+# -- generator ------------------------------------------------------------------------
+
+
+def _rand_handshake(rng: random.Random) -> bytes:
+    fields: dict[str, Any] = {
+        "sid": rng.choice(("lv_VI97HAXpY6yYWAAAC", "", "x", 5, None)),
+        "upgrades": rng.choice((["websocket"], [], ["websocket"] * 50, ["polling", 1], "ws")),
+        "pingInterval": rng.choice((25000, 0, -1, 2**31, 1.5, "25000", 10**30)),
+        "pingTimeout": rng.choice((20000, 0, 2**53, None)),
+        "maxPayload": rng.choice((1_000_000, None, -5, 10**20)),
+    }
+    for key in list(fields):
+        if rng.random() < 0.1:
+            del fields[key]
+    text = json_bytes(fields)
+    if rng.random() < 0.1:
+        text = nest(rng, text)
+    return b"0" + text
+
+
+def json_bytes(obj: Any) -> bytes:
+    # orjson refuses integers beyond 64 bits: those go through the standard library.
+    try:
+        out: bytes = orjson.dumps(obj)
+    except TypeError:
+        out = json.dumps(obj).encode()
+    return out
+
+
+def _rand_poll_segments(rng: random.Random) -> list[bytes]:
+    """The segments of one polling payload: handshake, messages with attachments, pings."""
+    segments: list[bytes] = []
+    for _ in range(rng.randrange(1, 5)):
+        r = rng.random()
+        if r < 0.15:
+            segments.append(_rand_handshake(rng))
+        elif r < 0.7:
+            text, atts = sio.encode(rand_sio_packet(rng))
+            if rng.random() < 0.3:
+                text = _mutate_sio_text(rng, text, len(atts))
+            segments.append(b"4" + text)
+            segments += [eio.encode_polling_binary(a) for a in atts]
+        elif r < 0.8 and msgpack is not None and sio_msgpack is not None:
+            segments.append(eio.encode_polling_binary(gen_msgpack(rng)))
+        else:
+            segments.append(rng.choice((b"2", b"6", b"1", b"3", b"5", b"2probe")))
+    return segments
+
+
+def _damage_payload(rng: random.Random, segments: list[bytes]) -> bytes:
+    r = rng.random()
+    sep = eio.SEPARATOR
+    if r < 0.1:  # the separator misplaced: leading, trailing, doubled, inside a packet
+        where = rng.randrange(4)
+        body = sep.join(segments)
+        if where == 0:
+            return sep + body
+        if where == 1:
+            return body + sep
+        if where == 2:
+            return body.replace(sep, sep + sep, 1) if sep in body else body + sep + sep
+        i = rng.randrange(len(body) + 1)
+        return body[:i] + sep + body[i:]
+    if r < 0.2:  # base64 "b" packets broken
+        broken = []
+        for seg in segments:
+            if seg[:1] == b"b" and rng.random() < 0.7:
+                seg = rng.choice(
+                    (
+                        seg.rstrip(b"="),
+                        seg + b"=",
+                        seg[:-1] + b"!",
+                        b"b" + base64.urlsafe_b64encode(rng.randbytes(7)),
+                        b"b",
+                        seg[:2] + b"\n" + seg[2:],
+                    )
+                )
+            broken.append(seg)
+        return sep.join(broken)
+    if r < 0.27:  # invalid UTF-8 in a text packet
+        i = rng.randrange(len(segments))
+        segments[i] = segments[i][:3] + rng.choice(_INVALID_UTF8) + segments[i][3:]
+    elif r < 0.32:  # deep nesting
+        segments.append(b"42" + nest(rng, b'"x"'))
+    elif r < 0.35:
+        segments.append(b"")
+    elif r < 0.4:
+        return sep.join(segments) + rand_bytes(rng, 20)
+    return sep.join(segments)
+
+
+def _gen_poll_body(rng: random.Random) -> bytes:
+    segments = _rand_poll_segments(rng)
+    if rng.random() < 0.4:
+        return _damage_payload(rng, segments)
+    return eio.SEPARATOR.join(segments)
+
+
+_STATUS_LINES = (
+    b"HTTP/1.1 200 OK",
+    b"HTTP/1.1 200 OK",
+    b"HTTP/1.1 200 OK",
+    b"HTTP/1.0 200 OK",
+    b"HTTP/1.1 200 ",
+    b"HTTP/1.1 200",
+    b"HTTP/1.1 400 Bad Request",
+    b"HTTP/1.1 403 Forbidden",
+    b"HTTP/1.1 204 No Content",
+    b"HTTP/1.1 304 Not Modified",
+    b"HTTP/1.1 101 Switching Protocols",
+    b"HTTP/1.1 500 Internal Server Error",
+    b"HTTP/1.1 999 Odd",
+    b"HTTP/1.1 099 Low",
+    b"HTTP/1.1 2000 OK",
+    b"HTTP/2 200",
+    b"HTTP/1.1 OK",
+    b"ICY 200 OK",
+    b"http/1.1 200 OK",
+    b"HTTP/1.1 200 \xff\xfe",
+)
+
+
+def _response_headers(rng: random.Random) -> list[bytes]:
+    pool = (
+        b"Content-Type: text/plain; charset=UTF-8",
+        b"Content-Type: application/octet-stream",
+        b"Access-Control-Allow-Origin: *",
+        b"Access-Control-Allow-Credentials: true",
+        b"Set-Cookie: io=abc; Path=/; HttpOnly",
+        b"Date: Sat, 05 Dec 2026 10:00:00 GMT",
+        b"X-Powered-By: Express",
+        b"Cache-Control: no-store",
+        b"Upgrade: websocket",
+        b"Keep-Alive: timeout=5",
+        b"Server: \xc3\xa9\xff",
+        b"X-Empty:",
+        b"X-Spaces:    padded   ",
+        b" folded",
+        b"\tfolded-tab",
+        b"NoColon",
+        b"Bad Name: x",
+        b": no-name",
+        b"X-Nul: a\x00b",
+    )
+    headers = [rng.choice(pool) for _ in range(rng.randrange(4))]
+    if rng.random() < 0.3:
+        headers.append(b"Connection: " + rng.choice((b"close", b"keep-alive", b"Upgrade", b"x")))
+    return headers
+
+
+def _frame_body(rng: random.Random, headers: list[bytes], body: bytes) -> bytes:
+    """Frame ``body`` with Content-Length, chunked or nothing; lying at times."""
+    r = rng.random()
+    if r < 0.5:
+        length = len(body)
+        if rng.random() < 0.15:
+            length = max(0, length + rng.choice((-5, -1, 1, 3, 1000, 10**6, 10**9)))
+        value = str(length).encode()
+        if rng.random() < 0.05:
+            value = rng.choice((b"-1", b"1e3", b"0x10", b"99999999999999999999999", b" 5", b""))
+        headers.append(b"Content-Length: " + value)
+        if rng.random() < 0.05:  # repeated, the same or not
+            headers.append(b"Content-Length: " + rng.choice((value, b"0", b"7")))
+        return body
+    if r < 0.85:
+        headers.append(
+            b"Transfer-Encoding: "
+            + rng.choice((b"chunked", b"chunked", b"Chunked", b"gzip, chunked", b"chunked, gzip"))
+        )
+        if rng.random() < 0.05:
+            headers.append(b"Content-Length: " + str(len(body)).encode())
+        return _response_chunks(rng, body)
+    if rng.random() < 0.2:
+        headers.append(b"Transfer-Encoding: " + rng.choice((b"identity", b"gzip", b"xchunked")))
+    return body  # delimited by the end of the connection
+
+
+def _response_chunks(rng: random.Random, body: bytes) -> bytes:
+    out = []
+    for piece in chunks(body, rng.choice((1, 3, 16, 100, 5000))):
+        size = f"{len(piece):x}".encode()
+        q = rng.random()
+        if q < 0.03:
+            size = rng.choice((b"ffffffffffffffff", b"fffffffffffffffff", b"7fffffffffffffff"))
+        elif q < 0.06:
+            size = rng.choice((b"zz", b"-1", b"", b" 1", b"1 ", b"0x1", b"+1"))
+        elif q < 0.09:
+            size += rng.choice((b";ext=1", b";", b'; q="x"', b";" + b"e" * 300))
+        elif q < 0.12:
+            size = f"{len(piece) + rng.choice((-1, 1, 100)):x}".encode().lstrip(b"-")
+        eol = b"\r\n" if rng.random() < 0.96 else rng.choice((b"\n", b"", b"\r", b"XX"))
+        out.append(size + eol + piece + (b"\r\n" if rng.random() < 0.96 else b"??"))
+    q = rng.random()
+    if q < 0.85:
+        out.append(b"0\r\n\r\n")
+    elif q < 0.92:
+        out.append(b"0\r\nX-Trailer: 1\r\n\r\n")
+    elif q < 0.96:
+        out.append(b"0\r\n" + b"T: x\r\n" * rng.choice((10, 200)) + b"\r\n")
+    return b"".join(out)
+
+
+def gen_client_response(rng: random.Random, max_body: int) -> bytes:
+    status = rng.choice(_STATUS_LINES)
+    headers = _response_headers(rng)
+    r = rng.random()
+    if b" 200" in status:
+        body = _gen_poll_body(rng)
+        if r < 0.05:  # around the body limit
+            n = rng.choice((max_body - 2, max_body - 1, max_body, max_body + 1, 70_000))
+            body = b"4" + b"x" * max(0, min(n, 70_000))
+    elif b" 4" in status:
+        body = json_bytes({"code": rng.choice((0, 1, 3, "3", None)), "message": rand_text(rng)})
+    else:
+        body = rand_bytes(rng, 30)
+    payload = _frame_body(rng, headers, body)
+    eol = b"\r\n" if rng.random() < 0.95 else rng.choice((b"\n", b"\r", b"\r\r\n"))
+    q = rng.random()
+    if q < 0.02:  # endless headers: many lines, or one huge one
+        headers += [b"X-H%d: v" % i for i in range(rng.choice((99, 100, 101, 500, 9000)))]
+    elif q < 0.04:
+        headers.append(b"X-Big: " + b"v" * rng.choice((60_000, 65_500, 70_000)))
+    head = eol.join([status, *headers]) + eol + eol
+    if q > 0.98:  # a head that ends right at MAX_HEAD, give or take a few bytes
+        pad = client_http.MAX_HEAD - len(head) - len(b"X-Pad: \r\n") + rng.randrange(-4, 5)
+        if pad > 0:
+            head = eol.join([status, *headers, b"X-Pad: " + b"p" * pad]) + eol + eol
+    if rng.random() < 0.03:
+        head = b"HTTP/1.1 100 Continue\r\n\r\n" + head
+    return head + payload
+
+
+def gen_client_http(rng: random.Random) -> bytes:
+    prefix = bytes((rng.randrange(256), rng.randrange(256), rng.randrange(256)))
+    max_body = _CLIENT_MAX_BODIES[prefix[1] % len(_CLIENT_MAX_BODIES)]
+    out = gen_client_response(rng, max_body)
+    r = rng.random()
+    if r < 0.1:  # a second response nobody asked for, or pieces of one
+        extra = gen_client_response(rng, max_body)
+        out += extra[: rng.randrange(len(extra) + 1)] if rng.random() < 0.5 else extra
+    elif r < 0.15:
+        out += rand_bytes(rng, 40)
+    elif r < 0.18:
+        out = out[: rng.randrange(len(out) + 1)]  # the server stops mid-response
+    return prefix + out
+
+
+# ---------------------------------------------------------------------------
 # Registry
 # ---------------------------------------------------------------------------
 
@@ -2320,6 +2793,13 @@ _MSGPACK_TOKENS += (b"\xd6\xff", b"\xc1", b"\xa1/", b"\xcf", b"\xcb")
 _HTTP_TOKENS: tuple[bytes, ...]
 _HTTP_TOKENS = (b"\r\n", b"\r\n\r\n", b": ", b"GET ", b"POST ", b" HTTP/1.1", b"Upgrade")
 _HTTP_TOKENS += (b"Content-Length: ", b"Transfer-Encoding: chunked", b"Connection: ", b"0\r\n")
+_CLIENT_HTTP_TOKENS: tuple[bytes, ...]
+_CLIENT_HTTP_TOKENS = (b"HTTP/1.1 200 OK\r\n", b"HTTP/1.0 ", b" 101 ", b" 204 ", b"\r\n\r\n")
+_CLIENT_HTTP_TOKENS += (b"Content-Length: ", b"Transfer-Encoding: chunked\r\n", b"\r\n0\r\n\r\n")
+_CLIENT_HTTP_TOKENS += (b"ffffffffffffffff\r\n", b";ext", b"Connection: close\r\n", b"\n")
+_CLIENT_HTTP_TOKENS += (b"Connection: keep-alive\r\n", b"Upgrade: websocket\r\n", b": ")
+_CLIENT_HTTP_TOKENS += (b'0{"sid":"a","upgrades":[],"pingInterval":1,"pingTimeout":1}', b"42")
+_CLIENT_HTTP_TOKENS += _EIO_TOKENS + _SIO_TOKENS
 
 TARGETS: dict[str, Target] = {
     t.name: t
@@ -2397,6 +2877,15 @@ TARGETS: dict[str, Target] = {
             (),
             gen_http,
             _HTTP_TOKENS,
+            max_len=80_000,
+        ),
+        Target(
+            "client-http",
+            "client HttpConnection.data_received on a fake transport, then the poll body decoded",
+            run_client_http,
+            (RemoteProtocolError,),
+            gen_client_http,
+            _CLIENT_HTTP_TOKENS,
             max_len=80_000,
         ),
         Target(

@@ -19,7 +19,7 @@ import orjson
 import pytest
 
 from socketwire.client import TransportError
-from socketwire.client.http import MAX_HEAD, MAX_HEADER_LINES
+from socketwire.client.http import MAX_HEAD, MAX_HEADER_LINES, MAX_STALL
 
 from .conftest import ClientFactory
 from .helpers import WAIT
@@ -154,6 +154,51 @@ async def test_endless_response_head_is_bounded(make_client: ClientFactory) -> N
     assert elapsed < WAIT
 
 
+async def test_endless_trailer_is_bounded(make_client: ClientFactory) -> None:
+    # Found by the client-http fuzz target: trailer fields (after the last chunk)
+    # were merged into the headers, unbounded, and httptools holds an unfinished
+    # one in memory; a trailer that never ended was read for ever.
+    async def serve(
+        srv: RawServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await read_head(reader)
+        await srv.write(
+            writer,
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n40\r\n0\r\nX-T: ",
+        )
+        while True:
+            await srv.write(writer, b"a" * 65536)
+
+    srv = RawServer(serve)
+    async with srv as url:
+        err, elapsed = await connect_fails(make_client, url, transports=["polling"])
+    assert str(err) == f"xhr poll error: response framing or trailers exceed {MAX_STALL} bytes"
+    assert srv.sent < MAX_STALL + 16 * 1024 * 1024
+    assert elapsed < WAIT
+
+
+async def test_trailers_are_not_headers(make_client: ClientFactory) -> None:
+    # Trailer fields are read and dropped (RFC 9110, 6.5.1), and bounded like a
+    # head: more than MAX_HEAD bytes of them fail the poll.
+    trailers = b"".join(b"X-%d: %s\r\n" % (i, b"t" * 1000) for i in range(70))
+
+    async def serve(
+        srv: RawServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await read_head(reader)
+        body = handshake()
+        await srv.write(
+            writer,
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+            b"%x\r\n%s\r\n0\r\n%s\r\n" % (len(body), body, trailers),
+        )
+        await reader.read()
+
+    async with RawServer(serve) as url:
+        err, _ = await connect_fails(make_client, url, transports=["polling"])
+    assert str(err) == f"xhr poll error: response trailers exceed {MAX_HEAD} bytes"
+
+
 async def test_too_many_header_lines(make_client: ClientFactory) -> None:
     lines = b"".join(b"X-%d: y\r\n" % i for i in range(MAX_HEADER_LINES + 1))
 
@@ -229,9 +274,22 @@ async def test_websocket_terabyte_frame_before_open_packet(make_client: ClientFa
 # -- item: nonsensical handshakes --------------------------------------------------------
 
 
-def polling_server(open_packet: bytes, probes: list[bytes] | None = None) -> RawServer:
-    """Answers the first poll with ``open_packet``, the second with a Socket.IO
-    connect, POSTs with ``ok``; holds later polls; records WebSocket probes."""
+Answer = Callable[[RawServer, asyncio.StreamWriter, bytes], Awaitable[None]]
+
+
+async def answer_at_once(srv: RawServer, writer: asyncio.StreamWriter, response: bytes) -> None:
+    await srv.write(writer, response)
+
+
+def polling_server(
+    open_packet: bytes,
+    probes: list[bytes] | None = None,
+    first: Answer = answer_at_once,
+    post: Answer = answer_at_once,
+) -> RawServer:
+    """Answers the first poll with ``open_packet`` (written by ``first``), the second
+    with a Socket.IO connect, POSTs with ``ok`` (written by ``post``); holds later
+    polls; records WebSocket probes."""
     gets = 0
 
     async def serve(
@@ -251,11 +309,11 @@ def polling_server(open_packet: bytes, probes: list[bytes] | None = None) -> Raw
                     if name.lower() == b"content-length":
                         length = int(value)
                 await reader.readexactly(length)
-                await srv.write(writer, ok_response(b"ok"))
+                await post(srv, writer, ok_response(b"ok"))
                 continue
             gets += 1
             if gets == 1:
-                await srv.write(writer, ok_response(open_packet))
+                await first(srv, writer, ok_response(open_packet))
             elif gets == 2:
                 await srv.write(writer, ok_response(b'40{"sid":"s1"}'))
             else:
@@ -304,6 +362,109 @@ async def test_repeated_upgrades_open_one_probe(make_client: ClientFactory) -> N
         await client.disconnect()
         await asyncio.wait_for(client.io.wait_closed(), WAIT)
     assert len(probes) == 1
+
+
+# -- found by the client-http fuzz target (fuzz/RESULTS.md) ---------------------------------
+
+
+async def connects(make_client: ClientFactory, server: RawServer) -> None:
+    """The client connects through ``server`` over polling, then disconnects."""
+    async with server as url:
+        client = make_client(
+            url, reconnection=False, timeout=CONNECT_TIMEOUT, transports=["polling"]
+        )
+        await asyncio.wait_for(client.connect(), WAIT)
+        assert client.connected
+        await client.disconnect()
+        await asyncio.wait_for(client.io.wait_closed(), WAIT)
+
+
+async def test_bytes_after_a_poll_answer_are_not_the_next_answer(
+    make_client: ClientFactory,
+) -> None:
+    # The open packet's response and the start of one nobody asked for, in one
+    # write: the stray response used to be parsed into the state cleared for the
+    # next poll on that connection, whose answer then carried its header and
+    # body bytes ("4stale" before the CONNECT packet: a parse error).
+    stray = b"HTTP/1.1 200 OK\r\nX-Stale: 1\r\nContent-Length: 100\r\n\r\n4stale"
+
+    async def first(srv: RawServer, writer: asyncio.StreamWriter, response: bytes) -> None:
+        await srv.write(writer, response + stray)
+
+    await connects(make_client, polling_server(handshake(), first=first))
+
+
+async def test_head_at_the_limit_with_its_blank_line_split(make_client: ClientFactory) -> None:
+    # A head of exactly MAX_HEAD bytes, its final CRLF CRLF cut in two by the
+    # reads: it used to be refused as too large (the blank line was searched for
+    # within the last read only), and accepted when it arrived in one piece.
+    async def first(srv: RawServer, writer: asyncio.StreamWriter, response: bytes) -> None:
+        head, _, body = response.partition(b"\r\n\r\n")
+        pad = MAX_HEAD - len(head) - len(b"\r\nX-Pad: \r\n\r\n")
+        padded = head + b"\r\nX-Pad: " + b"p" * pad + b"\r\n\r\n"
+        assert len(padded) == MAX_HEAD
+        await srv.write(writer, padded[:-2])
+        await asyncio.sleep(0.05)  # the client reads the head without its last CRLF
+        await srv.write(writer, padded[-2:] + body)
+
+    await connects(make_client, polling_server(handshake(), first=first))
+
+
+async def test_empty_line_after_a_post_answer_keeps_the_connection(
+    make_client: ClientFactory,
+) -> None:
+    # An empty line after a response is ignored when it comes in the same read
+    # (httptools skips it); arriving alone, between requests, it used to drop
+    # the connection, so that the next POST opened a new one.
+    async def post(srv: RawServer, writer: asyncio.StreamWriter, response: bytes) -> None:
+        await srv.write(writer, response)
+        await asyncio.sleep(0.05)
+        await srv.write(writer, b"\r\n")
+
+    server = polling_server(handshake(), post=post)
+    async with server as url:
+        client = make_client(
+            url, reconnection=False, timeout=CONNECT_TIMEOUT, transports=["polling"]
+        )
+        await asyncio.wait_for(client.connect(), WAIT)
+        for i in range(3):
+            await asyncio.sleep(0.1)  # the empty line arrives while no POST is in flight
+            client.emit("x", i)
+        await asyncio.sleep(0.1)
+        # One connection for the polls, one for every POST.
+        assert len(server.writers) == 2
+        await client.disconnect()
+        await asyncio.wait_for(client.io.wait_closed(), WAIT)
+
+
+async def test_poll_answered_with_101(make_client: ClientFactory) -> None:
+    # httptools stops a 101 with HttpParserUpgrade, which is not an
+    # HttpParserError: it used to escape data_received, to the event loop's
+    # exception handler ("Fatal error: protocol.data_received() call failed").
+    loop = asyncio.get_running_loop()
+    reported: list[dict[str, object]] = []
+    previous = loop.get_exception_handler()
+    loop.set_exception_handler(lambda _loop, context: reported.append(context))
+
+    async def serve(
+        srv: RawServer, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        await read_head(reader)
+        await srv.write(
+            writer,
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\n\r\n\x81\x05hello",
+        )
+        await reader.read()
+
+    try:
+        async with RawServer(serve) as url:
+            err, elapsed = await connect_fails(make_client, url, transports=["polling"])
+    finally:
+        loop.set_exception_handler(previous)
+    assert str(err) == "xhr poll error: 101"
+    assert elapsed < WAIT
+    assert reported == []
 
 
 # -- a healthy server still works with the limits -------------------------------------------

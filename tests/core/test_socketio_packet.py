@@ -454,6 +454,16 @@ def test_reserved_events() -> None:
         (b"1/\xc3", Packet(DISCONNECT, "/\ufffd")),
         # 1e400 is Infinity to JSON.parse (sent back as null, as JSON.stringify does).
         (b'2["a",1e400]', Packet(EVENT, "/", ["a", float("inf")])),
+        # Integers beyond 64 bits are doubles, as orjson and JSON.parse read them,
+        # also on the fallback path (the encoder could not write an exact int
+        # back): found by the sio fuzz target (see fuzz/RESULTS.md).
+        (b'2["a",1' + b"0" * 400 + b"]", Packet(EVENT, "/", ["a", float("inf")])),
+        (b'2["a",-1' + b"0" * 5000 + b"]", Packet(EVENT, "/", ["a", float("-inf")])),
+        (
+            b'2["\xff",-9223372036854785808,18446744073709551615]',
+            Packet(EVENT, "/", ["\ufffd", -9.223372036854786e18, 18446744073709551615]),
+        ),
+        (b'2["\\ud83d",18446744073709551616]', Packet(EVENT, "/", ["\ud83d", 2.0**64])),
         # Many brackets, shallow: accepted, with or without a lone surrogate.
         (b'2["a",' + b"[1]," * 300 + b"{}]", Packet(EVENT, "/", ["a", *[[1]] * 300, {}])),
         (

@@ -3,6 +3,8 @@
 Random bytes and structure-aware mutations of valid inputs are fed to:
 
 * ``HttpConnection.data_received`` (httptools request heads) on a fake transport;
+* the client's ``HttpConnection`` (httptools responses to a poll) on a fake
+  transport, and the poll's body through the Engine.IO and Socket.IO decoders;
 * ``FrameReader.feed`` (server and client side) and ``decode_close_payload``;
 * Engine.IO ``parse_text_packet`` and ``decode_payload``;
 * Socket.IO ``PacketDecoder.feed_text`` / ``feed_binary`` sequences;
@@ -44,6 +46,9 @@ from hypothesis import strategies as st
 
 import socketwire
 from socketwire.adapters.base import BroadcastOptions
+from socketwire.client.http import MAX_HEAD, ResponseTooLarge
+from socketwire.client.http import HttpConnection as ClientHttpConnection
+from socketwire.client.http import HttpResponse as ClientResponse
 from socketwire.core.engineio import packet as eio
 from socketwire.core.socketio.packet import (
     RESERVED_EVENTS,
@@ -906,6 +911,265 @@ def test_http_upgrade_then_random_frames(frames: bytes, cuts: list[int]) -> None
     )
     transport = feed_http(head + frames, [len(head) + c for c in cuts])
     assert transport.output().startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+
+
+# ---------------------------------------------------------------------------
+# The client's poll responses (client HttpConnection on a fake transport)
+# ---------------------------------------------------------------------------
+
+CLEAN_ANSWER = b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"
+CLIENT_ERRORS = ("invalid HTTP response", "connection closed before the response")
+
+
+def settle(coro: Any) -> tuple[Any, ...]:
+    """Resume a request whose future is done: ("ok", status, headers, body) or ("refused",).
+
+    ``answer_poll`` adds to an "ok" whether the connection is kept for the next poll.
+    """
+    try:
+        coro.send(None)
+    except StopIteration as stop:
+        response: ClientResponse = stop.value
+        return ("ok", response.status, response.headers, response.body)
+    except ResponseTooLarge:
+        return ("refused",)
+    except ConnectionError as exc:
+        assert type(exc) is ConnectionError and str(exc).startswith(CLIENT_ERRORS), exc
+        return ("refused",)
+    raise AssertionError("request() waited again after its answer")
+
+
+def answer_poll(
+    data: bytes, cuts: list[int] | tuple[int, ...], max_body: int, eof: bool
+) -> tuple[Any, ...]:
+    """``data``, cut at ``cuts``, as the server's answer to one poll; nothing may escape.
+
+    With ``eof`` the server then closes; without, a connection kept for the next
+    poll must answer it from a clean slate.
+    """
+    loop = asyncio.new_event_loop()
+    try:
+        conn = ClientHttpConnection(loop, "example.com", max_body)
+        transport = FakeTransport()
+        conn.connection_made(transport)  # type: ignore[arg-type]
+        coro = conn.request("GET", "/socket.io/?EIO=4&transport=polling")
+        waiter = coro.send(None)
+        points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
+        for a, b in itertools.pairwise(points):
+            if transport.closed:
+                break
+            conn.data_received(data[a:b])
+        if eof or transport.closed:
+            conn.connection_lost(None)
+        if not waiter.done():
+            assert not eof and not transport.closed
+            coro.close()
+            return ("pending",)
+        outcome = settle(coro)
+        if outcome[0] == "ok":
+            assert len(outcome[3]) <= max_body
+            outcome += (conn.reusable,)
+            if conn.reusable and not eof:
+                coro = conn.request("GET", "/socket.io/?EIO=4&transport=polling&sid=x")
+                coro.send(None)
+                conn.data_received(CLEAN_ANSWER)
+                assert settle(coro) == ("ok", 200, {"content-length": "0"}, b"")
+        else:
+            assert not conn.reusable
+        return outcome
+    finally:
+        loop.close()
+
+
+def poll_body(packets: list[Packet]) -> bytes:
+    segments = []
+    for packet in packets:
+        text, attachments = encode(packet)
+        segments.append(b"4" + text)
+        segments += [eio.encode_polling_binary(a) for a in attachments]
+    return eio.encode_payload(segments)
+
+
+@st.composite
+def poll_answers(draw: st.DrawFn) -> tuple[bytes, bytes, list[Packet]]:
+    """A valid answer to a poll: (response bytes, body, the packets in the body)."""
+    packets = draw(st.lists(sio_packets(), min_size=1, max_size=3))
+    records = [records_of(p) for p in packets]
+    assume(all(len(r) - 1 <= 10 for r in records))  # the default max_attachments
+    # A text packet holding the record separator cannot travel in a polling
+    # payload (the encoders of the polling transports never give one).
+    assume(not any(eio.SEPARATOR in r[0][1] for r in records))
+    body = poll_body(packets)
+    lines = [draw(st.sampled_from([b"HTTP/1.1 200 OK", b"HTTP/1.0 200 OK", b"HTTP/1.1 200 "]))]
+    lines += [
+        b"%s: %s" % (n.encode(), v.strip().encode())
+        for n, v in draw(
+            st.lists(
+                st.tuples(token, header_values).filter(
+                    lambda h: h[0] not in ("content-length", "transfer-encoding", "connection")
+                ),
+                max_size=4,
+            )
+        )
+    ]
+    framing = draw(st.sampled_from(["length", "chunked", "close"]))
+    if framing == "length":
+        lines.append(b"Content-Length: %d" % len(body))
+        payload = body
+    elif framing == "chunked":
+        lines.append(b"Transfer-Encoding: chunked")
+        size = draw(st.integers(min_value=1, max_value=64))
+        payload = b"".join(
+            b"%x\r\n%s\r\n" % (len(body[i : i + size]), body[i : i + size])
+            for i in range(0, len(body), size)
+        )
+        payload += b"0\r\n\r\n"
+    else:  # delimited by the end of the connection
+        payload = body
+    return b"\r\n".join(lines) + b"\r\n\r\n" + payload, body, packets
+
+
+@FUZZ
+@given(poll_answers(), st.lists(st.integers(min_value=0), max_size=6), st.booleans())
+def test_client_poll_valid_answers(
+    answer: tuple[bytes, bytes, list[Packet]], cuts: list[int], keep_open: bool
+) -> None:
+    data, body, packets = answer
+    delimited_by_close = b"\r\nContent-Length: " not in data and b"chunked" not in data
+    outcome = answer_poll(data, cuts, 100_000_000, eof=not keep_open or delimited_by_close)
+    assert outcome[0] == "ok" and outcome[1] == 200 and outcome[3] == body
+    triples = eio.decode_payload(outcome[3])
+    messages = [(binary, payload) for _, payload, binary in triples]
+    assert feed(PacketDecoder(), messages) == [decoded_form(p) for p in packets]
+
+
+@st.composite
+def damaged_poll_answers(draw: st.DrawFn) -> bytes:
+    """A valid answer to a poll, then damaged: lengths, chunks, heads, the payload."""
+    data = bytearray(draw(poll_answers())[0])
+    for _ in range(draw(st.integers(min_value=1, max_value=3))):
+        at = draw(st.integers(min_value=0, max_value=len(data)))
+        kind = draw(st.integers(min_value=0, max_value=5))
+        if kind == 0 and data[at:]:
+            data[at] ^= 1 << draw(st.integers(min_value=0, max_value=7))
+        elif kind == 1:
+            del data[at : at + draw(st.integers(min_value=1, max_value=8))]
+        elif kind == 2:
+            data[at:at] = draw(
+                st.sampled_from(
+                    [
+                        b"\r\n",
+                        b"\x1e",
+                        b"b!",
+                        b"\xff",
+                        b"Content-Length: 99\r\n",
+                        b"Content-Length: -1\r\n",
+                        b"Transfer-Encoding: chunked\r\n",
+                        b"ffffffffffffffff\r\n",
+                        b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n",
+                        b"HTTP/1.1 101 Switching Protocols\r\n\r\n",
+                        b"[" * 300,
+                    ]
+                )
+            )
+        elif kind == 3:
+            data[at:at] = b"X-Big: " + b"v" * 70_000 + b"\r\n"  # over MAX_HEAD
+        elif kind == 4:
+            data = data.replace(b"\r\n", b"\n", 1)
+        else:
+            data[at:at] = draw(st.binary(min_size=1, max_size=6))
+    return bytes(data)
+
+
+@FUZZ
+@given(
+    damaged_poll_answers() | st.binary(max_size=300),
+    st.lists(st.integers(min_value=0), max_size=4),
+    st.sampled_from([100_000_000, 0, 16, 1000]),
+    st.booleans(),
+)
+def test_client_poll_damaged_answers(
+    data: bytes, cuts: list[int], max_body: int, keep_open: bool
+) -> None:
+    whole = answer_poll(data, (), max_body, eof=not keep_open)
+    # Where the reads are cut changes nothing: the same answer, or a refusal.
+    assert answer_poll(data, cuts, max_body, eof=not keep_open) == whole
+    if whole[0] != "ok" or whole[1] != 200:
+        return
+    try:
+        triples = eio.decode_payload(whole[3])
+    except RemoteProtocolError:
+        return
+    decoder = PacketDecoder()
+    for ptype, payload, binary in triples:
+        assert 0 <= ptype <= 6 and type(payload) is bytes
+        assert not binary or ptype == 4
+        if ptype == 1:
+            break  # the transport closes: the rest is not read
+        if ptype == 4:
+            try:
+                packet = decoder.feed_binary(payload) if binary else decoder.feed_text(payload)
+            except RemoteProtocolError:
+                break  # the manager closes the connection
+            if packet is not None:
+                check_decoded(packet)
+
+
+@pytest.mark.parametrize(
+    ("data", "cuts", "expected"),
+    [
+        # A 101 stopped httptools with HttpParserUpgrade, which escaped data_received.
+        (
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\n\r\n\x81\x00",
+            (),
+            101,
+        ),
+        # A response nobody asked for, in the same read, was parsed into the state
+        # cleared for the next poll (answer_poll checks that next poll).
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n42"
+            b"HTTP/1.1 200 OK\r\nX: 1\r\nContent-Length: 9\r\n\r\n4ab",
+            (),
+            200,
+        ),
+    ],
+    ids=["101", "stray response"],
+)
+def test_client_poll_fuzz_reproducers(data: bytes, cuts: tuple[int, ...], expected: int) -> None:
+    outcome = answer_poll(data, cuts, 100_000_000, eof=False)
+    assert outcome[:2] == ("ok", expected)
+
+
+def test_client_poll_head_at_the_limit_split_at_its_blank_line() -> None:
+    # The blank line that ends a head of exactly MAX_HEAD bytes, cut between two
+    # reads: it was refused as too large, and accepted in one read.
+    start = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-Pad: "
+    data = start + b"p" * (MAX_HEAD - len(start) - 4) + b"\r\n\r\n42"
+    for cut in (MAX_HEAD - 3, MAX_HEAD - 2, MAX_HEAD - 1, MAX_HEAD):
+        assert answer_poll(data, (cut,), 100_000_000, eof=True)[:2] == ("ok", 200)
+    assert answer_poll(b"X" + data, (MAX_HEAD - 1,), 100_000_000, eof=True) == ("refused",)
+
+
+def test_client_poll_trailers_are_dropped_and_bounded() -> None:
+    head = b"HTTP/1.1 200 OK\r\nX-Head: 1\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n42\r\n0\r\n"
+    small = head + b"X-Trailer: 1\r\n\r\n"
+    for cuts in ((), (len(head) + 3,), tuple(range(len(small)))):
+        outcome = answer_poll(small, cuts, 1000, eof=False)
+        assert outcome == ("ok", 200, {"x-head": "1", "transfer-encoding": "chunked"}, b"42", True)
+    big = head + b"".join(b"X-%d: %s\r\n" % (i, b"t" * 1000) for i in range(70)) + b"\r\n"
+    assert answer_poll(big, (), 1000, eof=False) == ("refused",)
+    assert answer_poll(big, (len(head) + 10, len(head) + 5000), 1000, eof=False) == ("refused",)
+
+
+@pytest.mark.parametrize("empty", [b"\r\n", b"\n", b"\r\n\r\n"])
+def test_client_poll_empty_lines_after_the_answer(empty: bytes) -> None:
+    # Ignored in the same read as the answer (httptools skips them) and, since
+    # the fix, in a read of their own too: the connection is kept either way.
+    answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n42"
+    whole = answer_poll(answer + empty, (), 1000, eof=False)
+    assert whole == ("ok", 200, {"content-length": "2"}, b"42", True)
+    assert answer_poll(answer + empty, (len(answer),), 1000, eof=False) == whole
 
 
 # ---------------------------------------------------------------------------

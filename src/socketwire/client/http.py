@@ -7,7 +7,8 @@ one channel for its ``GET`` and one for its ``POST``, so at most one of each is 
 flight (Engine.IO v4, "HTTP long-polling").
 
 Only what Engine.IO needs: ``Content-Length`` or chunked or close-delimited
-response bodies, no redirects, no compression, no cookies.
+response bodies (trailer fields read and dropped), no redirects, no compression,
+no cookies.
 """
 
 from __future__ import annotations
@@ -41,12 +42,24 @@ MAX_IDLE = 4.0
 MAX_HEAD = 64 * 1024
 MAX_HEADER_LINES = 100
 
+# After the head, bytes that bring the parser no further (no body, no chunk
+# boundary, no complete trailer field) for longer than this fail the request:
+# httptools holds an unfinished trailer field in memory, and a chunk extension
+# or a trailer that never ends would otherwise be read for ever.  Trailer fields
+# are not merged into the headers (RFC 9110, 6.5.1); together they may take
+# MAX_HEAD bytes.
+MAX_STALL = 2 * MAX_HEAD
+
 # The default bound on a response body (a poll response carries one payload).
 DEFAULT_MAX_BODY = 100_000_000
 
 
 class ResponseTooLarge(ConnectionError):
     """A response head or body went over its limit; the connection is dropped."""
+
+
+class _Unsolicited(Exception):
+    """A response began while no request waits for one (raised to stop the parser)."""
 
 
 @dataclass(slots=True)
@@ -76,6 +89,8 @@ class HttpConnection(asyncio.Protocol):
         "_max_body",
         "_parser",
         "_received",
+        "_stall",
+        "_trailer_size",
         "_transport",
         "_waiter",
         "closed_event",
@@ -90,6 +105,8 @@ class HttpConnection(asyncio.Protocol):
         self._body_size = 0
         self._head_size = 0
         self._header_lines = 0
+        self._stall = 0
+        self._trailer_size = 0
         self._transport: asyncio.Transport | None = None
         self._parser: httptools.HttpResponseParser | None = None
         self._waiter: asyncio.Future[HttpResponse] | None = None
@@ -111,17 +128,47 @@ class HttpConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         parser = self._parser
         if parser is None:
+            if not data.strip(b"\r\n"):
+                # Empty lines after a response: ignored, as the parser ignores
+                # them when they come in the same read (RFC 9112, 2.2), so that
+                # the connection is kept or not whatever the cut of the reads.
+                return
             # Bytes nobody asked for: the connection is out of step, drop it.
             self.close()
             return
         self._received = True
-        if not self._head_done:
-            # Count the head's bytes as they arrive, before the parser sees them: a
-            # server that never ends its head costs at most MAX_HEAD bytes.
+        rest = b""
+        if self._head_done:
+            self._stall += len(data)
+        else:
+            # Count the head's bytes before the parser sees them: a server that
+            # never ends its head costs at most MAX_HEAD bytes.  The parser gets
+            # only what still fits; the rest of this read follows once the head
+            # has ended within it.  (Exact wherever the reads are cut, even with
+            # the blank line that ends the head split between two reads.)
+            room = MAX_HEAD - self._head_size
+            if len(data) > room:
+                data, rest = data[:room], data[room:]
             self._head_size += len(data)
-            if self._head_size > MAX_HEAD and not self._head_ends_within(data):
+        if not self._feed(parser, data):
+            return
+        if rest:
+            if self._parser is not parser:
+                # The whole response fitted in the head's room: the rest of the
+                # read answers nothing (as bytes arriving between requests).
+                self.close()
+                return
+            if not self._head_done:
                 self._too_large(f"response head exceeds {MAX_HEAD} bytes")
                 return
+            self._stall += len(rest)
+            if not self._feed(parser, rest):
+                return
+        if self._parser is parser and self._stall > MAX_STALL:
+            self._too_large(f"response framing or trailers exceed {MAX_STALL} bytes")
+
+    def _feed(self, parser: httptools.HttpResponseParser, data: bytes) -> bool:
+        """Parse ``data``; False when the response failed (the connection is closing)."""
         try:
             parser.feed_data(data)
         except httptools.HttpParserCallbackError as exc:
@@ -129,17 +176,24 @@ class HttpConnection(asyncio.Protocol):
             cause = exc.__context__
             if isinstance(cause, ResponseTooLarge):
                 self._too_large(str(cause))
+            elif isinstance(cause, _Unsolicited):
+                self.close()
             else:
                 self._fail(ConnectionError(f"invalid HTTP response: {exc}"))
                 self.close()
+            return False
         except httptools.HttpParserError as exc:
             self._fail(ConnectionError(f"invalid HTTP response: {exc}"))
             self.close()
-
-    def _head_ends_within(self, data: bytes) -> bool:
-        # The head may end in this chunk with the body's first bytes after it.
-        end = data.find(b"\r\n\r\n")
-        return end >= 0 and self._head_size - len(data) + end + 4 <= MAX_HEAD
+            return False
+        except httptools.HttpParserUpgrade:
+            # A 101 answer: what follows is another protocol, never an answer to
+            # a poll.  httptools stops with this error (not an HttpParserError)
+            # after delivering the 101 itself, so the waiter may have it already.
+            self._fail(ConnectionError("invalid HTTP response: unexpected protocol switch"))
+            self.close()
+            return False
+        return True
 
     def _too_large(self, message: str) -> None:
         self._fail(ResponseTooLarge(message))
@@ -160,10 +214,26 @@ class HttpConnection(asyncio.Protocol):
 
     # -- httptools callbacks -----------------------------------------------------------
 
+    def on_message_begin(self) -> None:
+        if self._waiter is None:
+            # A response right after the one just delivered, in the same read:
+            # nobody asked for it. Parsed, it would land in the state cleared for
+            # the next request (its headers and body prefixed to the next answer,
+            # its head not counted against MAX_HEAD); the connection is out of
+            # step, as for bytes arriving between requests (data_received).
+            raise _Unsolicited("response nobody asked for")
+
     def on_header(self, name: bytes, value: bytes) -> None:
         self._header_lines += 1
         if self._header_lines > MAX_HEADER_LINES:
             raise ResponseTooLarge(f"response head has more than {MAX_HEADER_LINES} header lines")
+        if self._head_done:
+            # A trailer field (after a chunked body): counted, not kept.
+            self._stall = 0
+            self._trailer_size += len(name) + len(value)
+            if self._trailer_size > MAX_HEAD:
+                raise ResponseTooLarge(f"response trailers exceed {MAX_HEAD} bytes")
+            return
         key = name.decode("latin-1").lower()
         text = value.decode("latin-1")
         previous = self._headers.get(key)
@@ -175,7 +245,14 @@ class HttpConnection(asyncio.Protocol):
         chunked = "chunked" in headers.get("transfer-encoding", "").lower()
         self._framed = chunked or "content-length" in headers
 
+    def on_chunk_header(self) -> None:
+        self._stall = 0
+
+    def on_chunk_complete(self) -> None:
+        self._stall = 0
+
     def on_body(self, body: bytes) -> None:
+        self._stall = 0
         self._body_size += len(body)
         if self._body_size > self._max_body:
             raise ResponseTooLarge(f"response body exceeds {self._max_body} bytes")
@@ -212,6 +289,8 @@ class HttpConnection(asyncio.Protocol):
         self._body_size = 0
         self._head_size = 0
         self._header_lines = 0
+        self._stall = 0
+        self._trailer_size = 0
         self._framed = False
         self._head_done = False
         self._idle_since = self._loop.time()

@@ -232,10 +232,22 @@ def _depth(obj: Any) -> int:
     return deepest
 
 
+def _parse_int(digits: str) -> int | float:
+    # As orjson reads an integer: exact within 64 bits, else a double as JSON.parse
+    # gives (Infinity past 1.8e308).  An exact int beyond could not be written back
+    # by the encoder, and int() refuses more than 4,300 digits.
+    if len(digits) <= 20:
+        value = int(digits)
+        if -(2**63) <= value < 2**64:
+            return value
+    return float(digits)
+
+
 def _loads_fallback(text: str) -> Any:
     """The stdlib decoder, for JSON that orjson refuses but JSON.parse accepts:
-    escaped lone surrogates (``"\\ud83d"``, as JSON.stringify writes them)."""
-    return json.loads(text, parse_constant=_refuse_constant)
+    escaped lone surrogates (``"\\ud83d"``, as JSON.stringify writes them), text
+    that was not UTF-8, integers too large for a double."""
+    return json.loads(text, parse_constant=_refuse_constant, parse_int=_parse_int)
 
 
 def _dumps_fallback(obj: Any) -> bytes:
