@@ -75,7 +75,7 @@ def run_until_signalled(
                 loop.add_signal_handler(sig, stopping.set)
         await stopping.wait()
         stopping.clear()
-        stopping_task = loop.create_task(stop())
+        stopping_task: asyncio.Future[Any] = asyncio.ensure_future(stop())
         second = loop.create_task(stopping.wait())
         bound = None if stop_timeout is None else stop_timeout + STOP_GRACE
         await asyncio.wait(

@@ -172,10 +172,8 @@ class AsgiHost:
         sock = transport.get_extra_info("sockname")
         address, secure = req.remote_address, req.secure
         port = peer[1] if isinstance(peer, tuple) and address == conn.remote_address else 0
-        if kind == "http":
-            scheme = "https" if secure else "http"
-        else:
-            scheme = "wss" if secure else "ws"
+        schemes = ("https", "http") if kind == "http" else ("wss", "ws")
+        scheme = schemes[0] if secure else schemes[1]
         return {
             "type": kind,
             "asgi": _ASGI,
