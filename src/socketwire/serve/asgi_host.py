@@ -366,6 +366,11 @@ class AsgiHttp:
         return self._held
 
     @property
+    def connection(self) -> HttpConnection:
+        """The connection the request came on."""
+        return self._conn
+
+    @property
     def response_started(self) -> bool:
         return self._started
 
