@@ -268,7 +268,8 @@ def load_server(target: str, factory: bool = False) -> Server:
     if not factory and _looks_like_asgi(obj):
         hint = "; for an ASGI app, pass the Server as TARGET and the app with --app"
     source = f"{target}()" if factory else target
-    raise LoadError(f"{source} is a {kind}, not a socketwire.Server{hint}")
+    article = "an" if kind[:1].lower() in "aeiou" else "a"
+    raise LoadError(f"{source} is {article} {kind}, not a socketwire.Server{hint}")
 
 
 def _looks_like_asgi(obj: Any) -> bool:

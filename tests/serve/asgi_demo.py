@@ -18,10 +18,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Awaitable, Callable
 from typing import Any
 
-Message = dict[str, Any]
+from socketwire.asgi import Receive, Scope, Send
 
 
 class DemoApp:
@@ -34,12 +33,7 @@ class DemoApp:
         self.slow_started = asyncio.Event()
         self.sink_receive: Any = None
 
-    async def __call__(
-        self,
-        scope: dict[str, Any],
-        receive: Callable[[], Awaitable[Message]],
-        send: Callable[[Message], Awaitable[None]],
-    ) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         kind = scope["type"]
         if kind == "lifespan":
             await self.lifespan(scope, receive, send)
@@ -48,7 +42,7 @@ class DemoApp:
         else:
             await self.http(scope, receive, send)
 
-    async def lifespan(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def lifespan(self, scope: Scope, receive: Any, send: Any) -> None:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
@@ -63,7 +57,7 @@ class DemoApp:
                 await send({"type": "lifespan.shutdown.complete"})
                 return
 
-    async def http(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def http(self, scope: Scope, receive: Any, send: Any) -> None:
         local = scope["path"][len(scope["root_path"]) :]
         if local == "/echo":
             await send({"type": "http.response.start", "status": 200, "headers": []})
@@ -102,7 +96,9 @@ class DemoApp:
                 }
             )
             for i in range(n):
-                await send({"type": "http.response.body", "body": b"chunk %d\n" % i, "more_body": True})
+                await send(
+                    {"type": "http.response.body", "body": b"chunk %d\n" % i, "more_body": True}
+                )
             await send({"type": "http.response.body", "body": b""})
         elif local == "/sink":
             # Reads nothing until released: the body waits in the server.
@@ -118,7 +114,7 @@ class DemoApp:
         else:
             await _json(send, 404, {"detail": "Not Found"})
 
-    async def websocket(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+    async def websocket(self, scope: Scope, receive: Any, send: Any) -> None:
         message = await receive()
         assert message["type"] == "websocket.connect"
         if scope["path"][len(scope["root_path"]) :] != "/ws":
@@ -142,7 +138,8 @@ async def _read_all(receive: Any) -> bytes:
         message = await receive()
         if message["type"] != "http.request":
             return body
-        body += message.get("body", b"")
+        chunk: bytes = message.get("body", b"")
+        body += chunk
         if not message.get("more_body", False):
             return body
 
@@ -153,7 +150,10 @@ async def _json(send: Any, status: int, value: Any) -> None:
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", b"%d" % len(body))],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", b"%d" % len(body)),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": body})

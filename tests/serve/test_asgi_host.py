@@ -165,7 +165,7 @@ async def test_request_body_streams_in_and_out(
     http = await Http.open(port)
     half = bytes(range(256)) * 8192  # 2 MiB
     try:
-        lines = "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: %d\r\n\r\n" % (4 * len(half))
+        lines = f"POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: {4 * len(half)}\r\n\r\n"
         http.writer.write(lines.encode() + half)
         status, headers = await http.head()
         assert status == 200 and headers["transfer-encoding"] == "chunked"

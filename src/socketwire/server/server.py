@@ -371,7 +371,6 @@ class Server:
         host: str = "0.0.0.0",
         *,
         app: Any = None,
-        root_path: str = "",
         **kwargs: Any,
     ) -> int:
         """Start the built-in server on ``host:port`` inside a running loop.
@@ -380,7 +379,7 @@ class Server:
         ``app``: an ASGI 3 application served on the same port for every request
         outside this server's path (its lifespan startup runs first: a failure
         raises ``socketwire.errors.StartupFailed``; ``close`` runs its shutdown),
-        mounted at ``root_path`` when given. Other keyword arguments: the built-in
+        mounted at ``root_path=`` when given. Other keyword arguments: the built-in
         server's time limits in seconds (``http_head_timeout=60``,
         ``http_body_timeout=300``, ``keep_alive_timeout=5``), ``uds=`` (a Unix
         socket path), ``proxy_headers=True`` with ``forwarded_allow_ips=``, then
@@ -391,6 +390,7 @@ class Server:
         from socketwire.serve import AsgiHost, listen
 
         await self.init_adapters()
+        root_path = str(kwargs.pop("root_path", ""))
         if app is not None:
             hosted = AsgiHost(app, sio_path=self.path, root_path=root_path)
             await hosted.startup()
