@@ -32,6 +32,8 @@ from http import HTTPStatus
 from typing import Any, Final
 from urllib.parse import unquote
 
+from socketwire.core.engineio.transport import Transport
+from socketwire.core.reasons import DisconnectReason
 from socketwire.core.websocket.frames import Opcode
 from socketwire.errors import StartupFailed
 from socketwire.http.response import TEXT_PLAIN
@@ -604,7 +606,8 @@ class AsgiWebSocket:
     async def run(self) -> None:
         req = self.req
         assert req is not None
-        scope = self.host.scope("websocket", req, self.conn)
+        # The ASGI scope type is spelled as the transport.
+        scope = self.host.scope(Transport.WEBSOCKET.value, req, self.conn)
         protocols = req.headers.get("sec-websocket-protocol")
         scope["subprotocols"] = [p.strip() for p in protocols.split(",")] if protocols else []
         scope["extensions"] = {"websocket.http.response": {}}
@@ -630,7 +633,7 @@ class AsgiWebSocket:
     def going_away(self) -> None:
         """The server is shutting down (close code 1001)."""
         if self.port is not None and not self.closed:
-            self.port.close(1001, "server shutting down")
+            self.port.close(1001, DisconnectReason.SERVER_SHUTTING_DOWN)
 
     # -- the application's side ------------------------------------------------------------
 
