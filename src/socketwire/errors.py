@@ -12,6 +12,8 @@
     ├── ConnectionRefused(message, data)   a namespace connection refused (CONNECT_ERROR)
     ├── AckTimeout                     no acknowledgement in time (also a ``TimeoutError``)
     ├── RequestTimeout                 a cluster request not answered in time (also a ``TimeoutError``)
+    ├── StartupFailed                  an ASGI app hosted by the built-in server failed its
+    │                                  lifespan startup (nothing is listening)
     └── Disconnected(reason)           the socket is gone; the operation cannot complete
 
 Remote garbage never escapes the protocol core as anything but a
@@ -99,6 +101,11 @@ class AckTimeout(SocketwireError, TimeoutError):
 
 class RequestTimeout(SocketwireError, TimeoutError):
     """The other servers of a cluster did not all answer a request in time."""
+
+
+class StartupFailed(SocketwireError):
+    """The ASGI application given to ``listen(app=...)`` failed its lifespan startup
+    (``lifespan.startup.failed``, or an exception); the server did not start."""
 
 
 class Disconnected(SocketwireError):

@@ -126,6 +126,25 @@ class Runner:
         task.add_done_callback(self._done)
         return task
 
+    async def wait_idle(self, timeout: float) -> bool:
+        """Wait until no spawned task runs (the calling task aside), for at most
+        ``timeout`` seconds; True if none is left.
+
+        Tasks spawned during the wait are waited for too: a graceful shutdown
+        lets the handlers in flight send their acknowledgements.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        me = asyncio.current_task()
+        while True:
+            tasks = self._tasks - {me} if me is not None else set(self._tasks)
+            left = deadline - loop.time()
+            if not tasks:
+                return True
+            if left <= 0:
+                return False
+            await asyncio.wait(tasks, timeout=left)
+
     def _task_done(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if not task.cancelled():

@@ -136,6 +136,8 @@ LAYERS: dict[str, int] = {
     "socketwire.http": 3,
     "socketwire.demo": 3,
     "socketwire.__main__": 3,
+    "socketwire.cli": 3,
+    "socketwire.reload": 3,
     "socketwire": 3,
 }
 

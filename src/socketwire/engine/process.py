@@ -32,6 +32,10 @@ ACCEPT_BURST_GAP = 10.0
 
 _OUT_OF_DESCRIPTORS: Final = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
+# Seconds a stop() that keeps its own time limit is given beyond it before it
+# is cancelled.
+STOP_GRACE = 0.5
+
 # Young-generation threshold while a server owns the process (CPython's default is 700).
 GC_THRESHOLD0 = 7000
 
@@ -41,10 +45,13 @@ def run_until_signalled(
     stop: Callable[[], Awaitable[object]],
     *,
     use_uvloop: bool = True,
+    stop_timeout: float | None = None,
 ) -> None:
     """Run ``start()``, serve until SIGINT or SIGTERM, then run ``stop()``; blocks.
 
     With ``use_uvloop`` the loop is uvloop's when the package is installed.
+    ``stop()`` is cancelled after ``stop_timeout`` seconds (a bit more, for its
+    own bounded steps to finish first) or at a second signal.
     """
     loop_factory = None
     if use_uvloop:
@@ -67,7 +74,21 @@ def run_until_signalled(
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, stopping.set)
         await stopping.wait()
-        await stop()
+        stopping.clear()
+        stopping_task: asyncio.Future[Any] = asyncio.ensure_future(stop())
+        second = loop.create_task(stopping.wait())
+        bound = None if stop_timeout is None else stop_timeout + STOP_GRACE
+        await asyncio.wait(
+            [stopping_task, second], timeout=bound, return_when=asyncio.FIRST_COMPLETED
+        )
+        second.cancel()
+        if not stopping_task.done():
+            log.warning("stopping took too long or was interrupted: exiting now")
+            stopping_task.cancel()
+            with contextlib.suppress(BaseException):
+                await stopping_task
+        else:
+            stopping_task.result()  # raises what stop() raised
 
     with asyncio.Runner(loop_factory=loop_factory) as runner:
         runner.run(main())

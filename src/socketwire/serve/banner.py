@@ -47,14 +47,14 @@ def describe_runtime() -> str:
     return f"{loop_name}, {speedups}"
 
 
-def announce(host: str, port: int, path: str, *, ssl: bool = False) -> None:
-    """Log where the server listens and how it runs (INFO, ``socketwire.server``)."""
+def announce(host: str, port: int, path: str, *, ssl: bool = False, uds: str | None = None) -> None:
+    """Log where the server listens and how it runs (INFO, ``socketwire.server``);
+    ``uds``: the Unix socket it listens on instead of ``host:port``."""
     scheme = "https" if ssl else "http"
+    where = f"unix:{uds}" if uds else f"{scheme}://{host}:{port}"
     log.info(
-        "socketwire running on %s://%s:%d%s (%s; press Ctrl-C to stop)",
-        scheme,
-        host,
-        port,
+        "socketwire running on %s%s (%s; press Ctrl-C to stop)",
+        where,
         path,
         describe_runtime(),
     )

@@ -14,7 +14,7 @@ import logging
 import weakref
 from collections.abc import Callable
 from types import MappingProxyType
-from typing import Final, cast
+from typing import Final, Protocol, cast
 
 import httptools
 
@@ -25,6 +25,7 @@ from socketwire.errors import RemoteProtocolError
 from socketwire.http import request as http_request
 from socketwire.http.request import BodyBuffer, RequestTooLarge, add_header, dispatch
 from socketwire.http.response import error_response, response_head
+from socketwire.serve.proxy import ProxyHeaders
 from socketwire.serve.websocket import WebSocketConnection
 
 __all__ = [
@@ -32,7 +33,9 @@ __all__ = [
     "MAX_HEAD_SIZE",
     "MAX_PIPELINED_BYTES",
     "MAX_PIPELINED_REQUESTS",
+    "ExchangeOpener",
     "HttpConnection",
+    "HttpExchange",
     "HttpTimeouts",
     "Request",
 ]
@@ -74,10 +77,19 @@ class Request(http_request.Request):
         self, conn: HttpConnection, method: str, url: str, headers: dict[str, str]
     ) -> None:
         path, _, query = url.partition("?")
-        super().__init__(method, path, query, url, headers, conn.remote_address, False)
+        if conn.trusts_proxy:
+            address, secure = conn.client_of(headers)
+        else:
+            address, secure = conn.remote_address, conn.secure
+        super().__init__(method, path, query, url, headers, address, secure)
         self._conn = conn
         self.upgrade = False
         self.keep_alive = True
+
+    @property
+    def connection(self) -> HttpConnection:
+        """The connection the request came on."""
+        return self._conn
 
     def is_websocket(self) -> bool:
         return self.upgrade and self.headers.get("upgrade", "").lower() == "websocket"
@@ -98,6 +110,60 @@ class Request(http_request.Request):
             return None
         self.answered = True
         return self._conn.switch_to_websocket(ws_handshake.server_response(key, headers), handler)
+
+
+class HttpExchange(Protocol):
+    """A request whose body is streamed to an application instead of read whole
+    (the ASGI host's requests, ``socketwire.serve.asgi_host``).
+
+    The connection feeds it the body as it arrives and starts it when its turn
+    comes (requests are answered in order); the exchange writes its response to
+    ``conn.transport`` itself and calls ``conn.exchange_done`` at its end.
+    """
+
+    #: Always False: an upgrade request is never streamed (the pipelining queue reads it).
+    upgrade: bool
+
+    @property
+    def held(self) -> int:
+        """Body bytes received and not yet taken by the application."""
+
+    @property
+    def response_started(self) -> bool:
+        """Whether the response head has been written."""
+
+    def start(self) -> None:
+        """Its turn to be answered: run the application."""
+
+    def feed_body(self, chunk: bytes) -> None:
+        """The next piece of the request body."""
+
+    def end_body(self) -> None:
+        """The request body is complete."""
+
+    def abort(self) -> None:
+        """The connection is gone."""
+
+    def pause_writing(self) -> None:
+        """The transport's write buffer went over its high-water mark."""
+
+    def resume_writing(self) -> None:
+        """The write buffer drained."""
+
+
+class ExchangeOpener(Protocol):
+    """Decides, once a request head is complete, whether its body is streamed."""
+
+    def open_exchange(
+        self,
+        conn: HttpConnection,
+        method: str,
+        url: str,
+        headers: dict[str, str],
+        keep_alive: bool,
+    ) -> HttpExchange | None:
+        """An exchange for the request, or None to read it whole and hand it to
+        the connection's ``app`` (the Socket.IO fast path)."""
 
 
 _ConnRef = weakref.ReferenceType["HttpConnection"]
@@ -164,7 +230,7 @@ def _idle_expired(ref: _ConnRef, deadline: float) -> None:
 # request is queued in a fresh list, see ``on_message_complete``).
 _NO_HEADERS: Final = cast("dict[str, str]", MappingProxyType({}))
 _NO_BODY = BodyBuffer(0)
-_NO_PENDING: Final = cast("list[Request]", ())
+_NO_PENDING: Final = cast("list[Request | HttpExchange]", ())
 
 
 class HttpConnection(asyncio.Protocol):
@@ -172,7 +238,9 @@ class HttpConnection(asyncio.Protocol):
 
     __slots__ = (
         "__weakref__",
+        "_active",
         "_body",
+        "_body_held",
         "_current",
         "_deadline",
         "_head_bytes",
@@ -186,14 +254,20 @@ class HttpConnection(asyncio.Protocol):
         "_pending",
         "_pending_bytes",
         "_ref",
+        "_stream",
+        "_stream_queued",
         "_timeouts",
         "_upgrade_rest",
         "_upgrade_sync",
         "_url",
         "app",
+        "exchanges",
         "max_body_size",
+        "proxy",
         "remote_address",
+        "secure",
         "transport",
+        "trusts_proxy",
         "write_buffer_limit",
         "ws",
     )
@@ -204,8 +278,25 @@ class HttpConnection(asyncio.Protocol):
         max_body_size: int,
         write_buffer_limit: int = 4 * 1024 * 1024,
         timeouts: HttpTimeouts | None = None,
+        *,
+        exchanges: ExchangeOpener | None = None,
+        proxy: ProxyHeaders | None = None,
     ) -> None:
         self.app = app
+        # Requests that ``exchanges`` claims stream their bodies (an ASGI app
+        # beside the Socket.IO server); the others are read whole, as before.
+        self.exchanges = exchanges
+        self.proxy = proxy
+        # The exchange whose body is being received, and whether it still waits
+        # behind earlier requests (its body then counts as pipelined bytes).
+        self._stream: HttpExchange | None = None
+        self._stream_queued = False
+        # The exchange being answered (``_current`` is it, or a ``Request``).
+        self._active: HttpExchange | None = None
+        # Reading paused for an exchange whose application is not taking its body.
+        self._body_held = False
+        self.secure = False
+        self.trusts_proxy = False
         # None (a connection made by hand, in tests and fuzzing): no time limits.
         self._timeouts = timeouts
         # What the time-limit queues hold (see ``HttpTimeouts``).
@@ -233,8 +324,8 @@ class HttpConnection(asyncio.Protocol):
         # True while a request head is being received: bytes that arrive then
         # are counted before httptools sees them (see ``data_received``).
         self._in_head = False
-        self._current: Request | None = None
-        self._pending: list[Request] = _NO_PENDING
+        self._current: Request | HttpExchange | None = None
+        self._pending: list[Request | HttpExchange] = _NO_PENDING
         self._pending_bytes = 0
         self._paused = False
         self._upgrade_rest = b""
@@ -246,7 +337,11 @@ class HttpConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         peer = transport.get_extra_info("peername")
-        self.remote_address = peer[0] if peer else ""
+        # A Unix socket's peer name is an empty string (or None): no address.
+        self.remote_address = peer[0] if isinstance(peer, tuple) else ""
+        self.secure = transport.get_extra_info("sslcontext") is not None
+        proxy = self.proxy
+        self.trusts_proxy = proxy is not None and proxy.trusts(self.remote_address)
         timeouts = self._timeouts
         if timeouts is not None:
             self._loop = asyncio.get_running_loop()
@@ -289,10 +384,25 @@ class HttpConnection(asyncio.Protocol):
     def pause_writing(self) -> None:
         if self.ws is not None:
             self.ws.pause_writing()
+        elif self._active is not None:
+            self._active.pause_writing()
 
     def resume_writing(self) -> None:
         if self.ws is not None:
             self.ws.resume_writing()
+        elif self._active is not None:
+            self._active.resume_writing()
+
+    def client_of(self, headers: dict[str, str]) -> tuple[str, bool]:
+        """The client's address and whether its connection is TLS: the peer's,
+        or what a trusted proxy says in ``X-Forwarded-For``/``-Proto``."""
+        proxy = self.proxy
+        if proxy is None or not self.trusts_proxy:
+            return self.remote_address, self.secure
+        return (
+            proxy.client_address(self.remote_address, headers.get("x-forwarded-for")),
+            proxy.is_secure(headers.get("x-forwarded-proto"), self.secure),
+        )
 
     def connection_lost(self, exc: Exception | None) -> None:
         # The references back to this object (the WebSocket's, the parser's
@@ -306,9 +416,14 @@ class HttpConnection(asyncio.Protocol):
             return
         req = self._current
         self._current = None
-        self._pending = _NO_PENDING
+        self._active = None
+        pending, self._pending = self._pending, _NO_PENDING
         if req is not None:
             req.abort()
+        for queued in pending:
+            if not isinstance(queued, Request):
+                queued.abort()
+        self._stream = None
 
     # -- httptools callbacks ---------------------------------------------------------
 
@@ -342,20 +457,47 @@ class HttpConnection(asyncio.Protocol):
 
     def on_headers_complete(self) -> None:
         self._in_head = False
+        first = self._current is None
         timeouts = self._timeouts
-        if timeouts is not None and self._current is None:
+        if timeouts is not None and first:
             self._deadline = timeouts.body.push(self._loop, self._ref)
         else:
             self._deadline = 0.0
-        expect = self._headers.get("expect")
+        headers = self._headers
+        opener = self.exchanges
+        stream = None
+        # An upgrade is never streamed: it is read whole and dispatched to ``app``.
+        if opener is not None and "upgrade" not in headers:
+            parser = self._parser
+            stream = opener.open_exchange(
+                self,
+                parser.get_method().decode("ascii", "replace"),
+                self._url.decode("latin-1"),
+                headers,
+                parser.should_keep_alive(),
+            )
+        expect = headers.get("expect")
         if expect is not None:
-            self._expect(expect)
+            self._expect(expect, stream is None)
+        if stream is None:
+            return
+        self._stream = stream
+        if first and not self._pending:
+            self._current = self._active = stream
+            stream.start()
+        else:
+            # Behind a request being answered: its body waits, as pipelined bytes.
+            self._stream_queued = True
+            if self._pending is _NO_PENDING:
+                self._pending = [stream]
+            else:
+                self._pending.append(stream)
 
-    def _expect(self, expect: str) -> None:
+    def _expect(self, expect: str, limited: bool) -> None:
         """Answer ``Expect: 100-continue`` (RFC 9110 section 10.1.1).
 
         A body over ``max_body_size`` is refused at once (413, then closed) rather
-        than read. Otherwise ``100 Continue`` is sent when this request is the next
+        than read (when ``limited``: a streamed body has no limit here). Otherwise ``100 Continue`` is sent when this request is the next
         to be answered; behind a parked request an interim answer would be read as
         the earlier request's, so the client's own wait (a second or so in curl
         and Node) sends the body instead.
@@ -364,17 +506,36 @@ class HttpConnection(asyncio.Protocol):
             # The only expectation defined; others are refused (417).
             raise RequestTooLarge(417, "Expectation Failed")
         length = self._headers.get("content-length", "")
-        if length.isdigit() and int(length) > self.max_body_size:
+        if limited and length.isdigit() and int(length) > self.max_body_size:
             raise RequestTooLarge(413, "Payload Too Large")
         if self._current is None and not self._pending:
             self.transport.write(_CONTINUE)
 
     def on_body(self, body: bytes) -> None:
-        self._body.add(body)  # 413 over max_body_size
+        stream = self._stream
+        if stream is None:
+            self._body.add(body)  # 413 over max_body_size
+            return
+        stream.feed_body(body)
+        if self._stream_queued:
+            self._pending_bytes += len(body)
+            if not self._paused and self._pending_bytes >= MAX_PIPELINED_BYTES:
+                self._paused = True
+                self.transport.pause_reading()
 
     def on_message_complete(self) -> None:
         # Being answered or queued: no limit until the answers are written.
         self._deadline = 0.0
+        stream = self._stream
+        if stream is not None:
+            self._stream = None
+            self._stream_queued = False
+            stream.end_body()
+            timeouts = self._timeouts
+            if timeouts is not None and self._current is None and not self._pending:
+                # Answered before its body ended: the connection is idle now.
+                self._deadline = timeouts.idle.push(self._loop, self._ref)
+            return
         parser = self._parser
         req = Request(
             self,
@@ -403,15 +564,20 @@ class HttpConnection(asyncio.Protocol):
 
     # -- dispatching ----------------------------------------------------------------
 
-    def _dispatch(self, req: Request) -> None:
+    def _dispatch(self, req: Request | HttpExchange) -> None:
         self._current = req
-        dispatch(self.app, req)
+        if isinstance(req, Request):
+            dispatch(self.app, req)
+        else:
+            self._active = req
+            req.start()
 
     def _upgrade(self, rest: bytes) -> None:
-        if not self._pending or self._current is not None:
+        req = self._pending[-1] if self._pending and self._current is None else None
+        if not isinstance(req, Request):
             self._fail(400, "Bad Request")
             return
-        req = self._pending.pop()
+        self._pending.pop()
         self._pending_bytes -= len(req.body)
         # Bytes after the head belong to the WebSocket; they are handled once the
         # request is accepted, after the first frames the server writes.
@@ -480,6 +646,35 @@ class HttpConnection(asyncio.Protocol):
             return
         keep_alive = req.keep_alive and not req.upgrade
         transport.write(response_head(status, headers, len(body), keep_alive) + body)
+        self._answered(req, keep_alive)
+
+    def exchange_done(self, exchange: HttpExchange, keep_alive: bool) -> None:
+        """An exchange wrote the end of its response: answer the next request.
+
+        A body the application left unread is still read (and dropped) to its
+        end before the next request, so the connection stays usable.
+        """
+        if self._active is exchange:
+            self._active = None
+        if self._body_held:
+            self.hold_body(False)
+        self._answered(exchange, keep_alive)
+
+    def hold_body(self, hold: bool) -> None:
+        """Pause (or resume) reading while a streamed body waits for its application."""
+        if hold == self._body_held:
+            return
+        self._body_held = hold
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if hold:
+            transport.pause_reading()
+        elif not self._paused and self.ws is None:
+            transport.resume_reading()
+
+    def _answered(self, req: Request | HttpExchange, keep_alive: bool) -> None:
+        transport = self.transport
         if not keep_alive:
             transport.close()
             return
@@ -487,13 +682,25 @@ class HttpConnection(asyncio.Protocol):
             self._current = None
             while self._pending and self._current is None and not self._pending[0].upgrade:
                 queued = self._pending.pop(0)
-                self._pending_bytes -= len(queued.body)
+                if isinstance(queued, Request):
+                    self._pending_bytes -= len(queued.body)
+                else:
+                    self._pending_bytes -= queued.held
+                    if queued is self._stream:
+                        self._stream_queued = False
                 self._dispatch(queued)
             if self._paused and not self._pending and self.ws is None:
                 self._paused = False
-                transport.resume_reading()
+                if not self._body_held:
+                    transport.resume_reading()
             timeouts = self._timeouts
-            if timeouts is not None and self._current is None and not self._pending:
+            # A body still arriving (answered before it was read) keeps its limit.
+            if (
+                timeouts is not None
+                and self._current is None
+                and not self._pending
+                and self._stream is None
+            ):
                 ticker = timeouts.head if self._in_head else timeouts.idle
                 self._deadline = ticker.push(self._loop, self._ref)
 
@@ -508,7 +715,12 @@ class HttpConnection(asyncio.Protocol):
         ):
             return
         self._deadline = 0.0
-        if status:
+        active = self._active
+        if status and active is not None and active.response_started:
+            # Too late for a 408: the application's answer has begun.
+            log.info("%s from %s timed out", what, self.remote_address)
+            transport.close()
+        elif status:
             log.info("%s from %s timed out", what, self.remote_address)
             self._fail(status, "Request Timeout")
         else:

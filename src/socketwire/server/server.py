@@ -17,7 +17,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Never, TypedDict, overload
+from typing import TYPE_CHECKING, Any, Never, Protocol, TypedDict, overload
 
 from socketwire.adapters.base import Adapter, SocketView
 from socketwire.adapters.session_aware import SessionAwareAdapter
@@ -43,7 +43,7 @@ from socketwire.rooms import Rooms
 from socketwire.server.broadcast_operator import BroadcastOperator
 from socketwire.server.client_files import CLIENT_FILES, ClientFiles, find_client_dist
 from socketwire.server.connection import Connection
-from socketwire.server.listeners import F, Handler, spawn
+from socketwire.server.listeners import F, Handler, runner, spawn
 from socketwire.server.namespace import Namespace
 from socketwire.server.parent_namespace import ParentNamespace
 from socketwire.server.socket import Socket
@@ -55,6 +55,20 @@ if TYPE_CHECKING:
 log = logging.getLogger("socketwire.server")
 
 _NO_CLIENT = b"no such client file on this server\n"
+
+#: Seconds ``run`` gives a graceful shutdown (SIGINT, SIGTERM) before it exits:
+#: within the 10 s that ``docker stop`` waits before killing.
+GRACEFUL_SHUTDOWN_TIMEOUT = 8.0
+
+
+class HostedApp(Protocol):
+    """An application served beside the server (``socketwire.serve.AsgiHost``)."""
+
+    async def drain(self, timeout: float) -> bool:
+        """Wait (at most ``timeout`` seconds) for its requests in flight."""
+
+    async def shutdown(self) -> None:
+        """Close what it still serves and run its shutdown."""
 
 
 class RecoveryDict(TypedDict, total=False):
@@ -220,6 +234,8 @@ class Server:
             self.connect_timeout, Connection.connect_timeout_due_ref
         )
         self._servers: list[asyncio.Server] = []
+        # ASGI apps served beside this server by ``listen(app=...)``.
+        self._hosted: list[HostedApp] = []
         self._client_files = ClientFiles()
         self._client_missing_logged: set[str] = set()
         self.sockets = self.of("/")
@@ -517,18 +533,37 @@ class Server:
 
     # -- running ---------------------------------------------------------------------------
 
-    async def listen(self, port: int = 3000, host: str = "0.0.0.0", **kwargs: Any) -> int:
+    async def listen(
+        self,
+        port: int = 3000,
+        host: str = "0.0.0.0",
+        *,
+        app: Any = None,
+        **kwargs: Any,
+    ) -> int:
         """Start the built-in server on ``host:port`` inside a running loop.
 
-        Returns the bound port (useful with ``port=0``). Keyword arguments: the
-        built-in server's time limits in seconds (``http_head_timeout=60``,
-        ``http_body_timeout=300``, ``keep_alive_timeout=5``), then anything
-        ``loop.create_server`` takes (``ssl=`` for HTTPS, ``backlog=``...).
+        Returns the bound port (useful with ``port=0``; 0 on a Unix socket).
+        ``app``: an ASGI 3 application served on the same port for every request
+        outside this server's path (its lifespan startup runs first: a failure
+        raises ``socketwire.errors.StartupFailed``; ``close`` runs its shutdown),
+        mounted at ``root_path=`` when given. Other keyword arguments: the built-in
+        server's time limits in seconds (``http_head_timeout=60``,
+        ``http_body_timeout=300``, ``keep_alive_timeout=5``), ``uds=`` (a Unix
+        socket path), ``proxy_headers=True`` with ``forwarded_allow_ips=``, then
+        anything ``loop.create_server`` takes (``ssl=`` for HTTPS, ``sock=``,
+        ``backlog=``...).
         """
         # The built-in server is a front door above this layer: imported when used.
-        from socketwire.serve import listen
+        from socketwire.serve import AsgiHost, listen
 
         await self.init_adapters()
+        root_path = str(kwargs.pop("root_path", ""))
+        if app is not None:
+            hosted = AsgiHost(app, sio_path=self.path, root_path=root_path)
+            await hosted.startup()
+            self._hosted.append(hosted)
+            kwargs["asgi_host"] = hosted
         try:
             server = await listen(
                 self.handle_request,
@@ -543,8 +578,12 @@ class Server:
                 raise
             raise AddressInUse(host, port) from exc
         self._servers.append(server)
-        bound: int = server.sockets[0].getsockname()[1]
-        log.info("listening on %s:%d%s/", host, bound, self.path)
+        name = server.sockets[0].getsockname()
+        if not isinstance(name, tuple):  # a Unix socket: its path
+            log.info("listening on unix:%s%s/", name, self.path)
+            return 0
+        bound: int = name[1]
+        log.info("listening on %s:%d%s/", name[0], bound, self.path)
         return bound
 
     @contextlib.asynccontextmanager
@@ -589,11 +628,19 @@ class Server:
         return port
 
     def run(
-        self, port: int = 3000, host: str = "0.0.0.0", *, use_uvloop: bool = True, **kwargs: Any
+        self,
+        port: int = 3000,
+        host: str = "0.0.0.0",
+        *,
+        use_uvloop: bool = True,
+        timeout_graceful_shutdown: float = GRACEFUL_SHUTDOWN_TIMEOUT,
+        **kwargs: Any,
     ) -> None:
         """Serve until interrupted (Ctrl-C or SIGTERM); blocks. Uses uvloop when installed.
 
-        Keyword arguments go to ``listen`` (time limits, ``ssl=``...).
+        Keyword arguments go to ``listen`` (``app=`` an ASGI app on the same port,
+        time limits, ``ssl=``...). On SIGINT or SIGTERM the server stops
+        gracefully (``shutdown``) within ``timeout_graceful_shutdown`` seconds.
 
         ``run`` owns the process, so it also settles the cycle collector for a
         long-running server once listening: the objects of start-up (modules,
@@ -617,16 +664,53 @@ class Server:
 
         async def start() -> None:
             bound = await self.listen(port, host, **kwargs)
-            announce(host, bound, self.path + "/", ssl=kwargs.get("ssl") is not None)
+            announce(
+                host,
+                bound,
+                self.path + "/",
+                ssl=kwargs.get("ssl") is not None,
+                uds=kwargs.get("uds"),
+            )
+
+        async def stop() -> None:
+            await self.shutdown(timeout_graceful_shutdown)
 
         try:
-            run_until_signalled(start, self.close, use_uvloop=use_uvloop)
+            run_until_signalled(
+                start, stop, use_uvloop=use_uvloop, stop_timeout=timeout_graceful_shutdown
+            )
         except AddressInUse as exc:
             # ``run`` owns the process: one line and exit status 1, as uvicorn does.
             raise SystemExit(f"error: {exc}") from None
 
+    async def shutdown(self, timeout: float = GRACEFUL_SHUTDOWN_TIMEOUT) -> None:
+        """Stop gracefully within ``timeout`` seconds.
+
+        Stop accepting connections; let the event handlers in flight finish and
+        send their acknowledgements, and the hosted ASGI app answer its requests
+        in flight (for most of ``timeout``); then ``close``: clients are told to
+        reconnect (reason ``server shutting down``) and the ASGI app's lifespan
+        shutdown runs. The handlers waited for are those of every server of the
+        process.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        for server in self._servers:
+            server.close()
+        # What is left after the drain is for close() and the lifespan shutdown.
+        drain = max(0.0, timeout - min(1.0, timeout / 4))
+        waits = [runner.wait_idle(drain), *(h.drain(drain) for h in self._hosted)]
+        if not all(await asyncio.gather(*waits)):
+            log.warning("shutting down with handlers or requests still running")
+        try:
+            async with asyncio.timeout_at(deadline):
+                await self.close()
+        except TimeoutError:
+            log.warning("graceful shutdown timed out after %.1fs", timeout)
+
     async def close(self) -> None:
-        """Disconnect every client (reason ``server shutting down``) and stop listening."""
+        """Disconnect every client (reason ``server shutting down``), stop listening,
+        and run the lifespan shutdown of an ASGI app given to ``listen``."""
         for nsp in list(self._nsps.values()):
             for socket in list(nsp.sockets.values()):
                 socket.handle_close(DisconnectReason.SERVER_SHUTTING_DOWN)
@@ -640,6 +724,9 @@ class Server:
         for server in servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(server.wait_closed(), 1.0)
+        hosted, self._hosted = self._hosted, []
+        for app in hosted:
+            await app.shutdown()
 
 
 class AddressInUse(OSError):
@@ -659,8 +746,10 @@ class AddressInUse(OSError):
 
 
 __all__ = [
+    "GRACEFUL_SHUTDOWN_TIMEOUT",
     "SERVER_OPTIONS",
     "AddressInUse",
+    "HostedApp",
     "RecoveryDict",
     "RecoveryOptions",
     "Server",
