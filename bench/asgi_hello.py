@@ -1,8 +1,10 @@
 """Requests per second of a "hello" ASGI app: the built-in server beside uvicorn.
 
-``python bench/asgi_hello.py [--duration 10] [--connections 50] [--threads 1]``
-starts, one after the other, each server in a subprocess on a free port with the
-same application (a plain ASGI 3 app answering ``GET /`` with ``Hello, world!``):
+``python bench/asgi_hello.py [--duration 10] [--connections 50] [--threads 1]
+[--app plain|fastapi]`` starts, one after the other, each server in a subprocess
+on a free port with the same application (``plain``: an ASGI 3 app answering
+``GET /`` with ``Hello, world!``; ``fastapi``: a FastAPI app whose ``GET /``
+returns ``{"hello": "world"}``):
 
 * ``socketwire``: ``sio.run(port, app=hello)``, the ASGI app beside a Socket.IO
   server on the built-in server (uvloop);
@@ -45,11 +47,25 @@ async def hello(scope: dict[str, Any], receive: Any, send: Any) -> None:
     await send({"type": "http.response.body", "body": BODY})
 
 
-def serve_socketwire(port: int) -> None:
+def make_fastapi() -> Any:
+    """The FastAPI variant of the application."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+
+    @app.get("/")
+    async def root() -> dict[str, str]:
+        return {"hello": "world"}
+
+    return app
+
+
+def serve_socketwire(port: int, app_name: str) -> None:
     import socketwire
 
     logging_off()
-    socketwire.Server().run(port, "127.0.0.1", app=hello)
+    app = make_fastapi() if app_name == "fastapi" else hello
+    socketwire.Server().run(port, "127.0.0.1", app=app)
 
 
 def logging_off() -> None:
@@ -78,11 +94,13 @@ def wait_listening(port: int, proc: subprocess.Popen[bytes]) -> None:
     raise SystemExit("the server did not start")
 
 
-def command(name: str, port: int) -> list[str]:
+def command(name: str, port: int, app_name: str) -> list[str]:
     if name == "socketwire":
-        return [sys.executable, __file__, "--serve-socketwire", str(port)]
+        return [sys.executable, __file__, "--serve-socketwire", str(port), "--app", app_name]
+    target = "bench.asgi_hello:make_fastapi" if app_name == "fastapi" else "bench.asgi_hello:hello"
+    factory = ["--factory"] if app_name == "fastapi" else []
     return [
-        sys.executable, "-m", "uvicorn", "bench.asgi_hello:hello",
+        sys.executable, "-m", "uvicorn", target, *factory,
         "--host", "127.0.0.1", "--port", str(port),
         "--loop", "uvloop", "--http", "httptools", "--lifespan", "off",
         "--no-access-log", "--log-level", "warning",
@@ -111,10 +129,11 @@ def main() -> None:
     parser.add_argument("--duration", type=int, default=10)
     parser.add_argument("--connections", type=int, default=50)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--app", choices=("plain", "fastapi"), default="plain")
     parser.add_argument("--serve-socketwire", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_socketwire is not None:
-        serve_socketwire(args.serve_socketwire)
+        serve_socketwire(args.serve_socketwire, args.app)
         return
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is not installed (apt-get install wrk)")
@@ -123,7 +142,7 @@ def main() -> None:
     print("|---|---:|")
     for name in ("socketwire", "uvicorn"):
         port = free_port()
-        proc = subprocess.Popen(command(name, port), cwd=ROOT, env=env)
+        proc = subprocess.Popen(command(name, port, args.app), cwd=ROOT, env=env)
         try:
             wait_listening(port, proc)
             wrk(port, 2, args.connections, args.threads)  # warm-up
