@@ -75,8 +75,22 @@ async def listen(
     kwargs.setdefault("backlog", 4096)
     loop = asyncio.get_running_loop()
     timeouts = HttpTimeouts(http_head_timeout, http_body_timeout, keep_alive_timeout)
-    factory = make_protocol_factory(app, max_body_size, write_buffer_limit, timeouts)
-    return await loop.create_server(factory, host, port, **kwargs)
+    server: asyncio.Server | None = None
+
+    def serve(req: Request) -> None:
+        # Closing the server stops accepting connections, but a keep-alive
+        # connection accepted before may still bring requests: those end the
+        # connection, unanswered by the application (a client that reconnects
+        # must reach whatever listens on the port now, not a closed server).
+        if server is not None and not server.is_serving():
+            req.keep_alive = False
+            req.respond(503, [("Content-Type", "text/plain")], b"Server closed")
+            return
+        app(req)
+
+    factory = make_protocol_factory(serve, max_body_size, write_buffer_limit, timeouts)
+    server = await loop.create_server(factory, host, port, **kwargs)
+    return server
 
 
 async def listen_engine(
