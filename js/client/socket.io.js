@@ -381,17 +381,20 @@ class Engine extends Emitter {
   write(data, opts, fn) {
     return this.send(data, opts, fn);
   }
+  // Also while closing: what was queued before close() goes out first.
   flush() {
-    if (this.readyState === "open" && this.transport.writable && !this.upgrading && this.writeBuffer.length) {
+    const state = this.readyState;
+    if ((state === "open" || state === "closing") && this.transport.writable && !this.upgrading && this.writeBuffer.length) {
       const packets = this.writeBuffer;
       this.writeBuffer = [];
       this.transport.send(packets);
       this.emit("flush");
     }
   }
+  // "drain" once nothing is left to write.
   onDrain() {
-    this.emit("drain");
-    this.flush();
+    if (this.writeBuffer.length) this.flush();
+    else this.emit("drain");
   }
   onError(err) {
     priorWebsocketSuccess = false;
@@ -545,7 +548,8 @@ class Manager extends Emitter {
     if (url) {
       opts.host = url.host;
       opts.secure = url.protocol === "https:" || url.protocol === "wss:";
-      opts.query = { ...Object.fromEntries(url.searchParams), ...opts.query };
+      // A query string in the URL replaces the `query` option (as upstream).
+      if (url.search) opts.query = Object.fromEntries(url.searchParams);
     } else if (typeof location !== "undefined") {
       opts.host = location.host;
       opts.secure = location.protocol === "https:";
