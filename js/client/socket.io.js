@@ -154,7 +154,7 @@ class Polling extends Transport {
     });
   }
   poll() {
-    if (this.closed || this.paused) return;
+    if (this.closed || this.paused || this.closing) return;
     this.polling = true;
     this.request("GET").then(
       (text) => {
@@ -215,8 +215,13 @@ class Polling extends Transport {
     this.aborter.abort();
   }
   close() {
-    // An open session says goodbye with a close packet (EIO §4, "close").
-    if (this.writable) this.send([{ type: "close" }]).finally(() => this.onClose("forced close"));
+    // An open session says goodbye with a close packet (EIO §4, "close"), after
+    // the POST in flight if any; the pending GET stays until then (the server
+    // would take its end for the client's), and no new one starts.
+    this.closing = true;
+    const bye = () => this.closed || this.send([{ type: "close" }]).finally(() => this.onClose("forced close"));
+    if (this.writable) bye();
+    else if (this.writing) this.once("drain", bye).once("error", () => this.onClose("forced close"));
     else this.onClose("forced close");
   }
 }
