@@ -273,6 +273,30 @@
       return o;
     },
 
+    // Closed as the upgrade begins: the socket's DISCONNECT, queued while the
+    // upgrade holds the buffer, goes out before the engine closes. (An event
+    // sent just before it is not checked: Node's server drops the events that
+    // arrive with a DISCONNECT.)
+    async closed_while_upgrading(mode) {
+      if (mode !== "upgrade") return null;
+      const watcher = await open("websocket");
+      const key = "k" + Math.random();
+      await watcher.emitWithAck("join", "watch:" + key);
+      window.holdProbes = true;
+      const s = io(options(mode, { auth: { reason_key: key } }));
+      await next(s, "connect");
+      const o = { transport: s.io.engine.transport.name };
+      const closed = next(s.io.engine, "close");
+      const seen = next(watcher, "gone");
+      s.io.engine.once("upgrading", () => s.disconnect());
+      window.holdProbes = false;
+      window.releaseProbes();
+      o.engine_close = (await closed)[0];
+      o.server_saw = (await seen)[1];
+      watcher.disconnect();
+      return o;
+    },
+
     // 50 namespaces over one Manager: one Engine.IO connection.
     async many(mode) {
       const manager = new io.Manager(location.origin, options(mode));

@@ -115,8 +115,8 @@ async def scenario_page(
         page.on("response", answered)
     try:
         await page.goto(peer.url + "/")
-        await page.add_script_tag(content=CLIENTS[client].read_text())
-        await page.add_script_tag(content=(HERE / "scenario.js").read_text())
+        for script in (HERE / "prelude.js", CLIENTS[client], HERE / "scenario.js"):
+            await page.add_script_tag(content=script.read_text())
         yield page
     finally:
         await page.close()
@@ -246,6 +246,13 @@ def expected(mode: str) -> dict[str, Any]:
             ],
             "back": STATE_CONNECTED,
             "round_trip": "again",
+        },
+        "closed_while_upgrading": None
+        if mode != "upgrade"
+        else {
+            "transport": "polling",
+            "engine_close": "forced close",
+            "server_saw": "client namespace disconnect",
         },
         "many": {"engines": 1, "same_engine": True, "namespaces": True, "server_count": 50},
     }

@@ -357,8 +357,10 @@ class Engine extends Emitter {
         if (p.type !== "pong" || p.data !== "probe") return fail();
         this.upgrading = true;
         this.emit("upgrading", t);
+        // Closing meanwhile: the upgrade completes, so that what close() waits
+        // to write goes out over the WebSocket.
         this.transport.pause(() => {
-          if (done || this.readyState !== "open") return fail();
+          if (done || this.readyState === "closed") return fail();
           done = true;
           this.off("close", fail);
           t.off();
