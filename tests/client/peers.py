@@ -1,14 +1,17 @@
 """The servers socketwire's client is tested against: Node's socket.io and socketwire's own.
 
-Both expose the same handlers on "/", "/chat" and "/private" (auth.token must be
-"secret"); ``tests/js/peer_server.js`` is the Node side, ``build_socketwire_server``
-the Python mirror.  Each peer can be stopped and started again on the same port.
+Both expose the same handlers on "/", "/chat", "/private" (auth.token must be
+"secret") and the dynamic namespaces matching ``^/dyn-\\w+$``, and answer ``GET /``
+with a page that loads ``/socket.io/socket.io.js``; ``tests/js/peer_server.js`` is
+the Node side, ``build_socketwire_server`` the Python mirror.  Each peer can be
+stopped and started again on the same port.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import ssl as ssl_module
 import subprocess
@@ -17,6 +20,7 @@ from typing import Any
 
 import socketwire
 from socketwire import ConnectionRefused, Socket
+from socketwire.engine.ports import HttpRequest
 
 ROOT = Path(__file__).resolve().parents[2]
 JS_DIR = ROOT / "tests" / "js"
@@ -105,11 +109,27 @@ class SocketwirePeer:
 _records: dict[str, list[Any]] = {}
 _attempts: dict[str, int] = {}
 
+# What both peers answer to GET /: a page of their origin that loads the client
+# script they serve (a browser test's page).
+PAGE = (
+    b'<!doctype html><html><head><meta charset="utf-8"><title>peer</title>'
+    b'<script src="/socket.io/socket.io.js"></script></head><body></body></html>'
+)
+
+
+def _page(req: HttpRequest) -> None:
+    if req.path == "/" and req.method == "GET":
+        req.respond(200, [("Content-Type", "text/html; charset=utf-8")], PAGE)
+    else:
+        req.respond(404, [("Content-Type", "text/plain")], b"Not Found")
+
 
 def build_socketwire_server(**options: Any) -> socketwire.Server:
+    options.setdefault("fallback", _page)
     sio = socketwire.Server(**options)
     for name in ("/", "/chat", "/private"):
         _setup(sio, sio.of(name))
+    _setup(sio, sio.of(re.compile(r"^/dyn-\w+$")))
 
     @sio.of("/private").use
     def only_with_token(socket: Socket) -> None:
@@ -128,7 +148,7 @@ def _setup(sio: socketwire.Server, nsp: socketwire.Namespace) -> None:
 
             @socket.on("disconnect")
             def gone(reason: str) -> None:
-                nsp.to(f"watch:{watch_key}").emit("gone", nsp.name, reason)
+                socket.nsp.to(f"watch:{watch_key}").emit("gone", socket.nsp.name, reason)
 
     @nsp.on("echo")
     def echo(socket: Socket, *args: Any) -> tuple[Any, ...]:
@@ -142,7 +162,7 @@ def _setup(sio: socketwire.Server, nsp: socketwire.Namespace) -> None:
     def whoami(socket: Socket) -> dict[str, Any]:
         return {
             "sid": socket.id,
-            "nsp": nsp.name,
+            "nsp": socket.nsp.name,
             "engine": socket.conn.engine.id,
             "transport": socket.transport,
             "auth": socket.handshake.auth,
@@ -165,11 +185,32 @@ def _setup(sio: socketwire.Server, nsp: socketwire.Namespace) -> None:
 
     @nsp.on("to_room")
     def to_room(socket: Socket, room: str, event: str, *args: Any) -> None:
-        nsp.to(room).emit(event, *args)
+        socket.nsp.to(room).emit(event, *args)
 
     @nsp.on("broadcast")
     def broadcast(socket: Socket, event: str, *args: Any) -> None:
-        nsp.emit(event, *args)
+        socket.nsp.emit(event, *args)
+
+    @nsp.on("broadcast_others")
+    def broadcast_others(socket: Socket, event: str, *args: Any) -> None:
+        socket.broadcast.emit(event, *args)
+
+    @nsp.on("volatile_event")
+    def volatile_event(socket: Socket, event: str, *args: Any) -> None:
+        socket.volatile.emit(event, *args)
+
+    @nsp.on("set_data")
+    def set_data(socket: Socket, key: str, value: Any) -> None:
+        socket.data[key] = value
+
+    @nsp.on("get_data")
+    def get_data(socket: Socket, key: str) -> tuple[Any]:
+        return (socket.data.get(key),)
+
+    @nsp.on("connection_namespaces")
+    def connection_namespaces(socket: Socket) -> int:
+        # The namespaces connected over this socket's Engine.IO connection.
+        return len(socket.conn.sockets)
 
     @nsp.on("server_disconnect")
     def server_disconnect(socket: Socket) -> None:
@@ -183,7 +224,7 @@ def _setup(sio: socketwire.Server, nsp: socketwire.Namespace) -> None:
     def close_then_broadcast(socket: Socket, event: str, *args: Any) -> None:
         # For recovery: close this client's connection, then broadcast while it is away.
         socket.conn.engine.close()
-        nsp.emit(event, *args)
+        socket.nsp.emit(event, *args)
 
     @nsp.on("garbage")
     def garbage(socket: Socket) -> None:

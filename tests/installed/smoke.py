@@ -9,15 +9,20 @@ the compiled accelerator or its fallback loads, a server starts, the
 package's own client makes an acknowledged round trip over WebSocket and over
 polling, and ``GET /socket.io/socket.io.js`` (and the minified files, the ES
 module, its source maps and type declarations) answers with the browser client
-packaged in the wheel.
+packaged in the wheel. Given a Python with Playwright and ``browser.py``, a page
+served by the installed package loads that script in Chromium, connects with
+``io()`` and round-trips an event (skipped, with the reason, when Chromium or
+Playwright is missing).
 
-Usage: ``python -I smoke.py EXPECTED_VERSION``; exits non-zero on any failure.
+Usage: ``python -I smoke.py EXPECTED_VERSION [BROWSER_PYTHON BROWSER_SCRIPT]``;
+exits non-zero on any failure.
 """
 
 from __future__ import annotations
 
 import asyncio
 import gzip
+import json
 import logging
 import sys
 import sysconfig
@@ -25,6 +30,7 @@ from pathlib import Path
 
 import socketwire
 import socketwire.client
+from socketwire.engine.ports import HttpRequest
 
 # The files the wheel carries in socketwire/static and their types.
 CLIENT_FILES = {
@@ -39,6 +45,22 @@ CLIENT_FILES = {
 }
 
 WAIT = 10.0
+
+# The page of the browser step: the recipe of the README, io() at the page's origin.
+PAGE = b"""<!doctype html>
+<html><head><meta charset="utf-8"><title>smoke</title></head><body>
+<script src="/socket.io/socket.io.js"></script>
+<script>
+const socket = io();
+socket.on("connect", async () => {
+  const transport = socket.io.engine.transport.name;
+  const echo = await socket.timeout(10000).emitWithAck("echo", { text: "\xc3\xa9" });
+  window.smoke = { ok: echo.text === "\xc3\xa9", transport, echo };
+  socket.disconnect();
+});
+socket.on("connect_error", (err) => (window.smoke = { ok: false, error: err.message }));
+</script></body></html>
+"""
 
 
 class Captured(logging.Handler):
@@ -99,13 +121,34 @@ async def http_get(port: int, target: str, extra: str = "") -> tuple[int, dict[s
     return int(status_line.split(" ", 2)[1]), headers, body
 
 
-async def main(expected_version: str) -> None:
+def page(req: HttpRequest) -> None:
+    if req.path == "/" and req.method == "GET":
+        req.respond(200, [("Content-Type", "text/html; charset=utf-8")], PAGE)
+    else:
+        req.respond(404, [("Content-Type", "text/plain")], b"Not Found")
+
+
+async def browser_step(url: str, driver: list[str]) -> None:
+    """Chromium, driven by ``driver`` (another Python, with Playwright), opens the page."""
+    proc = await asyncio.create_subprocess_exec(*driver, url + "/", stdout=asyncio.subprocess.PIPE)
+    out, _ = await asyncio.wait_for(proc.communicate(), 6 * WAIT)
+    said = out.decode().strip()
+    if proc.returncode == 77:
+        print(f"smoke: browser step {said}")
+        return
+    assert proc.returncode == 0, f"browser step failed: {said}"
+    result = json.loads(said)["page"]
+    assert result["echo"] == {"text": "\u00e9"}, result
+    print(f"smoke: Chromium connected with io() ({result['transport']}) and round-tripped")
+
+
+async def main(expected_version: str, driver: list[str]) -> None:
     check_installation(expected_version)
     captured = Captured()
     logging.getLogger("socketwire").addHandler(captured)
     logging.getLogger("socketwire").setLevel(logging.INFO)
 
-    sio = socketwire.Server()
+    sio = socketwire.Server(fallback=page)
 
     @sio.on("echo")
     def echo(socket: socketwire.Socket, *args: object) -> tuple[object, ...]:
@@ -135,10 +178,12 @@ async def main(expected_version: str) -> None:
             assert status == 404, status
         said = [r.getMessage() for r in captured.records if "socket.io.js.map" in r.getMessage()]
         assert len(said) == 1 and "\n" not in said[0], said
+        if driver:
+            await browser_step(url, driver)
     finally:
         await sio.close()
     print(f"smoke: socketwire {socketwire.__version__} from {Path(socketwire.__file__).parent}: ok")
 
 
 if __name__ == "__main__":
-    asyncio.run(main(sys.argv[1]))
+    asyncio.run(main(sys.argv[1], sys.argv[2:]))

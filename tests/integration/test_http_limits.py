@@ -299,6 +299,31 @@ async def test_idle_keep_alive_connection_is_closed_but_a_parked_get_is_not() ->
         await sio.close()
 
 
+async def test_keep_alive_connection_of_a_closed_server_is_not_served() -> None:
+    """A request on a keep-alive connection accepted before ``close`` gets 503 and
+    the connection ends: a new server on the same port gets the client's next try
+    (a browser reuses such connections; it would otherwise shake hands with the
+    closed server)."""
+    sio = socketwire.Server()
+    port = await sio.listen(0, "127.0.0.1")
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    request = b"GET " + POLLING.encode() + b" HTTP/1.1\r\nHost: x\r\n\r\n"
+    try:
+        writer.write(request)
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), WAIT)
+        status, headers = parse_head(head[:-4])
+        assert status == 200
+        await reader.readexactly(int(headers["content-length"]))
+        await sio.close()
+        writer.write(request)
+        answer = await read_until_closed(reader)
+        assert status_of(answer) == 503
+        assert b"Connection: close" in answer and answer.endswith(b"Server closed"), answer
+    finally:
+        writer.close()
+        await sio.close()
+
+
 # -- descriptors ------------------------------------------------------------------------
 
 

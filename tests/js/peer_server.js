@@ -5,9 +5,10 @@
 //                            [--tls-cert FILE --tls-key FILE] [--msgpack]
 //
 // Listens on 127.0.0.1 (port 0 by default) and prints {"port": N} on stdout once
-// ready. Namespaces "/", "/chat" and "/private" (whose middleware wants
-// auth.token === "secret") share the handlers below; tests/client/peers.py mirrors
-// them on socketwire's own server. With --recovery, connection state recovery is on;
+// ready. Namespaces "/", "/chat", "/private" (whose middleware wants
+// auth.token === "secret") and the dynamic ones matching ^/dyn-\w+$ share the
+// handlers below, and GET / answers a page that loads /socket.io/socket.io.js;
+// tests/client/peers.py mirrors them on socketwire's own server. With --recovery, connection state recovery is on;
 // with --msgpack, the server speaks socket.io-msgpack-parser.
 
 const fs = require("fs");
@@ -28,9 +29,23 @@ const pingTimeout = Number(option("--ping-timeout", "20000"));
 
 const tlsCert = option("--tls-cert", null);
 const tlsKey = option("--tls-key", null);
+// The same page as PAGE in tests/client/peers.py (socket.io passes the requests
+// that are not its own to this handler).
+const PAGE =
+  '<!doctype html><html><head><meta charset="utf-8"><title>peer</title>' +
+  '<script src="/socket.io/socket.io.js"></script></head><body></body></html>';
+function page(req, res) {
+  if (req.url === "/" && req.method === "GET") {
+    res.writeHead(200, { "Content-Type": "text/html; charset=utf-8" });
+    res.end(PAGE);
+  } else {
+    res.writeHead(404, { "Content-Type": "text/plain" });
+    res.end("Not Found");
+  }
+}
 const httpServer = tlsCert
-  ? https.createServer({ cert: fs.readFileSync(tlsCert), key: fs.readFileSync(tlsKey) })
-  : http.createServer();
+  ? https.createServer({ cert: fs.readFileSync(tlsCert), key: fs.readFileSync(tlsKey) }, page)
+  : http.createServer(page);
 const io = new Server(httpServer, {
   pingInterval,
   pingTimeout,
@@ -53,8 +68,10 @@ function split(args) {
   return [args, () => {}];
 }
 
-function setup(nsp) {
-  nsp.on("connection", (socket) => {
+function setup(parent) {
+  parent.on("connection", (socket) => {
+    // The socket's own namespace (a child one for dynamic namespaces).
+    const nsp = socket.nsp;
     // Report this socket's disconnect reason to the room "watch:<reason_key>".
     const watchKey = socket.handshake.auth && socket.handshake.auth.reason_key;
     if (watchKey) {
@@ -103,6 +120,30 @@ function setup(nsp) {
       const [[event, ...args], ack] = split(raw);
       nsp.emit(event, ...args);
       ack();
+    });
+    socket.on("broadcast_others", (...raw) => {
+      const [[event, ...args], ack] = split(raw);
+      socket.broadcast.emit(event, ...args);
+      ack();
+    });
+    socket.on("volatile_event", (...raw) => {
+      const [[event, ...args], ack] = split(raw);
+      socket.volatile.emit(event, ...args);
+      ack();
+    });
+    socket.on("set_data", (...raw) => {
+      const [[key, value], ack] = split(raw);
+      socket.data[key] = value;
+      ack();
+    });
+    socket.on("get_data", (...raw) => {
+      const [[key], ack] = split(raw);
+      ack(socket.data[key] === undefined ? null : socket.data[key]);
+    });
+    // The namespaces connected over this socket's Engine.IO connection.
+    socket.on("connection_namespaces", (...raw) => {
+      const [, ack] = split(raw);
+      ack(socket.client.sockets.size);
     });
     socket.on("server_disconnect", () => socket.disconnect());
     socket.on("close_transport", () => socket.conn.close());
@@ -161,6 +202,7 @@ priv.use((socket, next) => {
   next(err);
 });
 setup(priv);
+setup(io.of(/^\/dyn-\w+$/));
 
 httpServer.listen(port, "127.0.0.1", () => {
   process.stdout.write(JSON.stringify({ port: httpServer.address().port }) + "\n");

@@ -110,10 +110,13 @@ const steps = {
     equal([err.message, err.data], ["not authorized", { reason: "bad token" }], "connect_error");
     const ok = await connected(io(url + "/private", { ...opts, forceNew: true, auth: (cb) => cb({ token: "secret" }) }));
     equal((await ok.emitWithAck("whoami")).auth, { token: "secret" }, "auth callback");
+    // A query string in the URL replaces the `query` option, as with the official client.
     const q = await connected(io(url + "/?a=1", { ...opts, forceNew: true, query: { b: "2" } }));
     const who = await q.emitWithAck("whoami");
-    equal([who.query.a, who.query.b], ["1", "2"], "query");
-    for (const s of [main, chat, refused, ok, q]) s.disconnect();
+    equal([who.query.a, who.query.b], ["1", undefined], "query of the URL");
+    const q2 = await connected(io(url, { ...opts, forceNew: true, query: { b: "2" } }));
+    equal((await q2.emitWithAck("whoami")).query.b, "2", "query option");
+    for (const s of [main, chat, refused, ok, q, q2]) s.disconnect();
   },
   async rooms() {
     const a = await connected(io(url, base));

@@ -100,20 +100,36 @@ async def listen(
     kwargs.setdefault("backlog", 4096)
     loop = asyncio.get_running_loop()
     timeouts = HttpTimeouts(http_head_timeout, http_body_timeout, keep_alive_timeout)
+    server: asyncio.Server | None = None
+
+    def serve(req: Request) -> None:
+        # Closing the server stops accepting connections, but a keep-alive
+        # connection accepted before may still bring requests: those end the
+        # connection, unanswered by the application (a client that reconnects
+        # must reach whatever listens on the port now, not a closed server).
+        if server is not None and not server.is_serving():
+            req.keep_alive = False
+            req.respond(503, [("Content-Type", "text/plain")], b"Server closed")
+            return
+        app(req)
+
     proxy = None
     if proxy_headers:
         proxy = ProxyHeaders(forwarded_allow_ips or DEFAULT_FORWARDED_ALLOW_IPS)
     factory = make_protocol_factory(
-        app, max_body_size, write_buffer_limit, timeouts, asgi_host=asgi_host, proxy=proxy
+        serve, max_body_size, write_buffer_limit, timeouts, asgi_host=asgi_host, proxy=proxy
     )
     if uds is not None:
-        return await loop.create_unix_server(factory, uds, **kwargs)
-    if kwargs.get("sock") is not None:
+        server = await loop.create_unix_server(factory, uds, **kwargs)
+    elif kwargs.get("sock") is not None:
         sock = kwargs.pop("sock")
         if sock.family == socket.AF_UNIX:
-            return await loop.create_unix_server(factory, sock=sock, **kwargs)
-        return await loop.create_server(factory, sock=sock, **kwargs)
-    return await loop.create_server(factory, host, port, **kwargs)
+            server = await loop.create_unix_server(factory, sock=sock, **kwargs)
+        else:
+            server = await loop.create_server(factory, sock=sock, **kwargs)
+    else:
+        server = await loop.create_server(factory, host, port, **kwargs)
+    return server
 
 
 async def listen_engine(

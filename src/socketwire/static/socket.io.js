@@ -156,7 +156,7 @@ class Polling extends Transport {
     });
   }
   poll() {
-    if (this.closed || this.paused) return;
+    if (this.closed || this.paused || this.closing) return;
     this.polling = true;
     this.request("GET").then(
       (text) => {
@@ -217,8 +217,13 @@ class Polling extends Transport {
     this.aborter.abort();
   }
   close() {
-    // An open session says goodbye with a close packet (EIO §4, "close").
-    if (this.writable) this.send([{ type: "close" }]).finally(() => this.onClose("forced close"));
+    // An open session says goodbye with a close packet (EIO §4, "close"), after
+    // the POST in flight if any; the pending GET stays until then (the server
+    // would take its end for the client's), and no new one starts.
+    this.closing = true;
+    const bye = () => this.closed || this.send([{ type: "close" }]).finally(() => this.onClose("forced close"));
+    if (this.writable) bye();
+    else if (this.writing) this.once("drain", bye).once("error", () => this.onClose("forced close"));
     else this.onClose("forced close");
   }
 }
@@ -352,8 +357,10 @@ class Engine extends Emitter {
         if (p.type !== "pong" || p.data !== "probe") return fail();
         this.upgrading = true;
         this.emit("upgrading", t);
+        // Closing meanwhile: the upgrade completes, so that what close() waits
+        // to write goes out over the WebSocket.
         this.transport.pause(() => {
-          if (done || this.readyState !== "open") return fail();
+          if (done || this.readyState === "closed") return fail();
           done = true;
           this.off("close", fail);
           t.off();
@@ -383,17 +390,20 @@ class Engine extends Emitter {
   write(data, opts, fn) {
     return this.send(data, opts, fn);
   }
+  // Also while closing: what was queued before close() goes out first.
   flush() {
-    if (this.readyState === "open" && this.transport.writable && !this.upgrading && this.writeBuffer.length) {
+    const state = this.readyState;
+    if ((state === "open" || state === "closing") && this.transport.writable && !this.upgrading && this.writeBuffer.length) {
       const packets = this.writeBuffer;
       this.writeBuffer = [];
       this.transport.send(packets);
       this.emit("flush");
     }
   }
+  // "drain" once nothing is left to write.
   onDrain() {
-    this.emit("drain");
-    this.flush();
+    if (this.writeBuffer.length) this.flush();
+    else this.emit("drain");
   }
   onError(err) {
     priorWebsocketSuccess = false;
@@ -547,7 +557,8 @@ class Manager extends Emitter {
     if (url) {
       opts.host = url.host;
       opts.secure = url.protocol === "https:" || url.protocol === "wss:";
-      opts.query = { ...Object.fromEntries(url.searchParams), ...opts.query };
+      // A query string in the URL replaces the `query` option (as upstream).
+      if (url.search) opts.query = Object.fromEntries(url.searchParams);
     } else if (typeof location !== "undefined") {
       opts.host = location.host;
       opts.secure = location.protocol === "https:";
