@@ -8,6 +8,7 @@ over within a few seconds (the failover test).
 
 from __future__ import annotations
 
+import random
 import shutil
 import socket
 import subprocess
@@ -21,10 +22,22 @@ NODES = 6
 NODE_TIMEOUT_MS = 1000
 
 
-def free_port() -> int:
+def _free(port: int) -> bool:
     with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 whose cluster bus port (+10000) is free too: below
+    the kernel's ephemeral range, where the bus port would pass 65535."""
+    while True:
+        port = random.randrange(20000, 30000)
+        if _free(port) and _free(port + 10000):
+            return port
 
 
 def cli(port: int, *args: str) -> str:
@@ -122,6 +135,7 @@ class RedisClusterProcesses:
                 proc.stdout.close()
                 self.procs[port] = proc
                 return
+        proc.stdout.close()
         proc.wait()  # the port was taken meanwhile: another one
 
     @staticmethod
@@ -153,9 +167,13 @@ class RedisClusterProcesses:
     def replicas(self) -> list[int]:
         return [p for p in self.ports if self.role(p) == "slave"]
 
-    def master_of_slot_owner(self, key: str) -> int:
-        """The port of the master that owns ``key``'s slot now."""
-        live = next(p for p in self.ports if self.procs[p].poll() is None)
+    def live(self) -> list[int]:
+        return [p for p in self.ports if self.procs[p].poll() is None]
+
+    def master_of_slot_owner(self, key: str, via: int | None = None) -> int:
+        """The port of the master that owns ``key``'s slot, as node ``via`` (by
+        default the first live one) sees it."""
+        live = via if via is not None else self.live()[0]
         slot = int(cli(live, "cluster", "keyslot", key).strip())
         for line in cli(live, "cluster", "nodes").splitlines():
             parts = line.split()
