@@ -84,7 +84,9 @@ async def test_master_failover_loses_nothing_sent_after_it(
         return (
             redis_cluster.role(heir) == "master"
             and all(redis_cluster.state_ok(p) for p in redis_cluster.live())
-            and all(redis_cluster.master_of_slot_owner(main, p) == heir for p in redis_cluster.live())
+            and all(
+                redis_cluster.master_of_slot_owner(main, p) == heir for p in redis_cluster.live()
+            )
         )
 
     await asyncio.to_thread(redis_cluster.wait, promoted, "promoted replica")

@@ -106,7 +106,7 @@ def test_decoded_fields() -> None:
     ack = decode_message(JSON_VECTORS[0][2])
     assert ack.request_id == "0123456789abcdef" and ack.flags.timeout == 1.0
     join = decode_message(JSON_VECTORS[1][2])
-    assert (join.rooms, join.except_rooms, join.new_rooms) == ({"a"}, {"b"}, ["c"])
+    assert join.rooms == {"a"} and join.except_rooms == {"b"} and join.new_rooms == ["c"]
     assert decode_message(JSON_VECTORS[2][2]).close is True
     emit = decode_message(JSON_VECTORS[4][2])
     assert emit.data == ["whoami"] and emit.request_id == "fedcba9876543210"

@@ -360,7 +360,10 @@ class MessageClusterAdapter(Adapter):
                 broadcast_data(
                     packet.data,
                     encode_options(
-                        opts.rooms, opts.except_rooms, volatile=opts.volatile, compress=opts.compress
+                        opts.rooms,
+                        opts.except_rooms,
+                        volatile=opts.volatile,
+                        compress=opts.compress,
                     ),
                 ),
             )
@@ -425,13 +428,17 @@ class MessageClusterAdapter(Adapter):
             self._requests.pop(request_id, None)
 
     async def fetch_sockets(self, opts: BroadcastOptions) -> list[dict[str, Any]]:
+        local: list[dict[str, Any]]
         local, servers = await asyncio.gather(super().fetch_sockets(opts), self._others(opts))
         if opts.local or servers <= 0:
             return local
         try:
             return await self._ask(
                 MessageType.FETCH_SOCKETS,
-                lambda rid: {"opts": encode_options(opts.rooms, opts.except_rooms), "requestId": rid},
+                lambda rid: {
+                    "opts": encode_options(opts.rooms, opts.except_rooms),
+                    "requestId": rid,
+                },
                 local,
                 self.requests_timeout,
                 servers,

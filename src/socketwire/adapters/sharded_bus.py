@@ -183,7 +183,10 @@ class ShardedBus:
         await self.topology.initialize()
 
     def _owner(self, channel: bytes) -> ClusterNode:
-        return self.topology.get_node_from_key(channel)
+        node = self.topology.get_node_from_key(channel.decode("utf-8", "surrogateescape"))
+        if node is None:
+            raise ConnectionError(f"no master owns the slot of {channel!r} yet")
+        return node
 
     async def _place(self, channel: bytes) -> None:
         """Subscribe ``channel`` on the master that owns its slot (lock held)."""
@@ -259,7 +262,9 @@ class ShardedBus:
             raise
         except Exception as exc:
             if self._shards.get(name) is shard:
-                log.warning("redis cluster node %s lost (%s): re-subscribing its channels", name, exc)
+                log.warning(
+                    "redis cluster node %s lost (%s): re-subscribing its channels", name, exc
+                )
                 self._drop_shard(shard)
                 self._schedule_repair()
 
@@ -382,9 +387,7 @@ class ShardedBus:
         nodes = client.get_primaries()
 
         async def one(node: ClusterNode) -> int:
-            result = await client.execute_command(
-                "PUBSUB SHARDNUMSUB", channel, target_nodes=node
-            )
+            result = await client.execute_command("PUBSUB SHARDNUMSUB", channel, target_nodes=node)
             return int(result[0][1]) if result else 0
 
         counts = await asyncio.gather(*(one(n) for n in nodes), return_exceptions=True)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import Enum, IntEnum
+from enum import IntEnum, StrEnum
 from typing import Any, Final
 
 import orjson
@@ -105,7 +105,7 @@ _JSON_FIRST_BYTE: Final = 0x7B  # "{"
 _TYPES: Final = frozenset(int(t) for t in MessageType)
 
 
-class SubscriptionMode(str, Enum):
+class SubscriptionMode(StrEnum):
     """Which channels a server of the sharded adapter subscribes to (Node's
     ``subscriptionMode``)."""
 
@@ -366,9 +366,7 @@ def decode_message(payload: bytes) -> ClusterMessage:
     data = obj.get("data")
     if type(data) is not dict:
         raise RemoteProtocolError(f"invalid data: {describe(data)}")
-    if mtype in RESPONSE_TYPES:
-        msg.request_id = _request_id(data, required=True)
-    elif mtype in (MessageType.FETCH_SOCKETS,):
+    if mtype in RESPONSE_TYPES or mtype is MessageType.FETCH_SOCKETS:
         msg.request_id = _request_id(data, required=True)
     else:
         msg.request_id = _request_id(data, required=False)
