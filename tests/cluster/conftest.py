@@ -21,11 +21,15 @@ from typing import Any
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 
 import socketwire
 from socketwire.adapters.redis import create_adapter
+from socketwire.adapters.sharded import create_sharded_adapter
 from socketwire.client import Client
 from tests.waits import scaled
+
+from .redis_cluster import RedisClusterProcesses
 
 ROOT = Path(__file__).resolve().parents[2]
 JS_DIR = ROOT / "tests" / "js"
@@ -235,6 +239,73 @@ async def node_server(redis_server: RedisServer, key: str) -> AsyncIterator[Node
 
     async def start(*flags: str) -> NodeClusterPeer:
         peer = NodeClusterPeer(redis_server.port, key, *flags)
+        await peer.start()
+        peers.append(peer)
+        return peer
+
+    yield start
+    for peer in peers:
+        await peer.stop()
+
+
+@pytest.fixture(scope="module")
+def redis_cluster() -> Iterator[RedisClusterProcesses]:
+    """A Redis Cluster of six processes (three masters, three replicas), one per
+    test module: each test uses its own channel prefix (``key``)."""
+    cluster = RedisClusterProcesses()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+def cluster_client(cluster: RedisClusterProcesses) -> RedisCluster:
+    """A redis-py cluster client that knows every node (any may be down later)."""
+    return RedisCluster(startup_nodes=[ClusterNode("127.0.0.1", p) for p in cluster.ports])
+
+
+@pytest.fixture
+async def sharded_server(
+    redis_cluster: RedisClusterProcesses, key: str
+) -> AsyncIterator[ClusterStarter]:
+    """``sio, url = await sharded_server(setup=None, mode="dynamic", **server_options)``:
+    a socketwire server with the sharded adapter (prefix: this test's key)."""
+    started: list[tuple[socketwire.Server, RedisCluster]] = []
+
+    async def start(
+        setup: Callable[[socketwire.Server], None] | None = None,
+        mode: str = "dynamic",
+        **options: Any,
+    ) -> tuple[socketwire.Server, str]:
+        client = cluster_client(redis_cluster)
+        adapter = create_sharded_adapter(
+            client, channel_prefix=key, subscription_mode=mode, requests_timeout=3.0
+        )
+        sio = socketwire.Server(adapter=adapter, **options)
+        if setup is not None:
+            setup(sio)
+        started.append((sio, client))
+        port = await sio.listen(0, "127.0.0.1")
+        return sio, f"http://127.0.0.1:{port}"
+
+    yield start
+    for sio, client in started:
+        await sio.close()
+        await client.aclose()
+
+
+@pytest.fixture
+async def sharded_node(
+    redis_cluster: RedisClusterProcesses, key: str
+) -> AsyncIterator[NodeStarter]:
+    """``peer = await sharded_node(mode)``: Node's socket.io with
+    ``createShardedAdapter`` on the Redis Cluster (prefix: this test's key)."""
+    peers: list[NodeClusterPeer] = []
+
+    async def start(mode: str = "dynamic") -> NodeClusterPeer:
+        ports = ",".join(str(p) for p in redis_cluster.ports)
+        peer = NodeClusterPeer(0, key, "--sharded", mode, "--cluster-ports", ports)
         await peer.start()
         peers.append(peer)
         return peer

@@ -3,6 +3,11 @@
 // member beside socketwire servers.
 //
 // Usage: node cluster_peer.js --redis-port N --key K [--specific-responses]
+//        node cluster_peer.js --sharded MODE --cluster-ports P1,P2,.. --key PREFIX
+//
+// With --sharded, the adapter is createShardedAdapter on a Redis Cluster (the
+// nodes of --cluster-ports), with channelPrefix PREFIX and subscriptionMode
+// MODE (static, dynamic or dynamic-private).
 //
 // Listens on 127.0.0.1 (port 0) and prints {"port": N} once its adapter is
 // subscribed. Then it reads one JSON command per line on stdin,
@@ -17,8 +22,8 @@
 
 const http = require("http");
 const { Server } = require("socket.io");
-const { createClient } = require("redis");
-const { createAdapter } = require("@socket.io/redis-adapter");
+const { createClient, createCluster } = require("redis");
+const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
 
 function option(name, fallback) {
   const i = process.argv.indexOf(name);
@@ -28,6 +33,8 @@ function option(name, fallback) {
 const redisPort = Number(option("--redis-port", "6379"));
 const key = option("--key", "socket.io");
 const specific = process.argv.includes("--specific-responses");
+const sharded = option("--sharded", null);
+const clusterPorts = option("--cluster-ports", "").split(",").filter(Boolean).map(Number);
 
 function print(obj) {
   process.stdout.write(JSON.stringify(obj) + "\n");
@@ -67,7 +74,9 @@ function plain(value) {
 }
 
 async function main() {
-  const pub = createClient({ socket: { host: "127.0.0.1", port: redisPort } });
+  const pub = sharded
+    ? createCluster({ rootNodes: clusterPorts.map((port) => ({ socket: { host: "127.0.0.1", port } })) })
+    : createClient({ socket: { host: "127.0.0.1", port: redisPort } });
   const sub = pub.duplicate();
   pub.on("error", (err) => print({ event: "redis-error", message: String(err) }));
   sub.on("error", (err) => print({ event: "redis-error", message: String(err) }));
@@ -75,7 +84,9 @@ async function main() {
 
   const httpServer = http.createServer();
   const io = new Server(httpServer, {
-    adapter: createAdapter(pub, sub, { key, requestsTimeout: 3000, publishOnSpecificResponseChannel: specific }),
+    adapter: sharded
+      ? createShardedAdapter(pub, sub, { channelPrefix: key, subscriptionMode: sharded })
+      : createAdapter(pub, sub, { key, requestsTimeout: 3000, publishOnSpecificResponseChannel: specific }),
   });
 
   io.on("connection", (socket) => {
@@ -133,6 +144,9 @@ async function main() {
         return { err: String(err.message), responses: [] };
       }
     },
+    async uid() {
+      return io.of("/").adapter.uid;
+    },
     async serverCount() {
       return await io.of("/").adapter.serverCount();
     },
@@ -164,10 +178,18 @@ async function main() {
 
   // The adapter subscribes asynchronously: wait until Redis shows its own
   // response channel (named after its uid) subscribed.
-  const own = key + "-response#/#" + io.of("/").adapter.uid + "#";
+  const own = sharded
+    ? key + "#/#" + io.of("/").adapter.uid + "#"
+    : key + "-response#/#" + io.of("/").adapter.uid + "#";
   for (;;) {
-    const counts = await pub.pubSubNumSub(own);
-    if ((counts[own] || 0) >= 1) break;
+    if (sharded) {
+      // Asked of the master that owns the channel's slot.
+      const counts = await pub.sendCommand(own, true, ["PUBSUB", "SHARDNUMSUB", own]);
+      if (Number(counts[1]) >= 1) break;
+    } else {
+      const counts = await pub.pubSubNumSub(own);
+      if ((counts[own] || 0) >= 1) break;
+    }
     await new Promise((r) => setImmediate(r));
   }
   httpServer.listen(0, "127.0.0.1", () => print({ port: httpServer.address().port }));
