@@ -303,6 +303,7 @@ class Engine extends Emitter {
         this.upgrades = hs.upgrades.filter((u) => this.opts.transports.includes(u));
         this.pingInterval = hs.pingInterval;
         this.pingTimeout = hs.pingTimeout;
+        this.maxPayload = hs.maxPayload;
         this.readyState = "open";
         priorWebsocketSuccess = this.transport.name === "websocket";
         this.emit("open");
@@ -392,11 +393,24 @@ class Engine extends Emitter {
   flush() {
     const state = this.readyState;
     if ((state === "open" || state === "closing") && this.transport.writable && !this.upgrading && this.writeBuffer.length) {
-      const packets = this.writeBuffer;
-      this.writeBuffer = [];
-      this.transport.send(packets);
+      this.transport.send(this.writeBuffer.splice(0, this.writableCount()));
       this.emit("flush");
     }
+  }
+  // How many queued packets one write may carry: over polling, a POST holds at
+  // most the handshake's maxPayload bytes (the server refuses a larger body and
+  // ends the session), counted as sent (UTF-8, binary as base64), at least one.
+  writableCount() {
+    const buf = this.writeBuffer;
+    if (!this.maxPayload || this.transport.name !== "polling") return buf.length;
+    let size = 1;
+    for (let i = 0; i < buf.length; i++) {
+      const d = buf[i].data;
+      if (d) size += typeof d === "string" ? new TextEncoder().encode(d).length : Math.ceil(1.34 * (d.byteLength || d.size));
+      if (i && size > this.maxPayload) return i;
+      size += 2; // the type digit (or "b") and the separator
+    }
+    return buf.length;
   }
   // "drain" once nothing is left to write.
   onDrain() {

@@ -3,6 +3,7 @@
 //
 // Usage: node peer_server.js [--port N] [--recovery] [--ping-interval MS] [--ping-timeout MS]
 //                            [--tls-cert FILE --tls-key FILE] [--msgpack]
+//                            [--max-http-buffer-size BYTES]
 //
 // Listens on 127.0.0.1 (port 0 by default) and prints {"port": N} on stdout once
 // ready. Namespaces "/", "/chat", "/private" (whose middleware wants
@@ -26,6 +27,7 @@ const recovery = process.argv.includes("--recovery");
 const msgpack = process.argv.includes("--msgpack");
 const pingInterval = Number(option("--ping-interval", "25000"));
 const pingTimeout = Number(option("--ping-timeout", "20000"));
+const maxHttpBufferSize = Number(option("--max-http-buffer-size", "1000000"));
 
 const tlsCert = option("--tls-cert", null);
 const tlsKey = option("--tls-key", null);
@@ -49,6 +51,7 @@ const httpServer = tlsCert
 const io = new Server(httpServer, {
   pingInterval,
   pingTimeout,
+  maxHttpBufferSize,
   connectionStateRecovery: recovery ? { maxDisconnectionDuration: 60000, skipMiddlewares: true } : undefined,
   parser: msgpack ? require("socket.io-msgpack-parser") : undefined,
 });

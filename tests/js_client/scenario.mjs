@@ -181,6 +181,21 @@ const steps = {
 const special = {
   // Peer with connection state recovery: what was broadcast while the client
   // was away arrives after it reconnects, and the socket says it recovered.
+  // Emits queued while a POST is in flight go out in several POSTs when together
+  // they pass the handshake's maxPayload (the peer's is 2,000 bytes here).
+  async maxpayload() {
+    const s = await connected(io(url, base));
+    equal(s.io.engine.maxPayload, 2000, "maxPayload");
+    const key = "mp" + Math.random();
+    const sent = [];
+    for (let i = 0; i < 30; i++) {
+      sent.push(i + ":" + "é".repeat(150)); // 300 bytes of UTF-8 each
+      s.emit("record", key, sent[i]);
+    }
+    equal(await s.emitWithAck("records", key), sent, "all recorded, in order");
+    if (!s.connected || s.recovered) throw new Error("the session did not survive");
+    s.disconnect();
+  },
   async recovery() {
     const s = await connected(io(url, base));
     const id = s.id;

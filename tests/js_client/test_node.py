@@ -94,6 +94,18 @@ async def test_msgpack_build(peer_kind: str, mode: str) -> None:
         assert failures(lines, steps) == []
 
 
+@pytest.mark.parametrize("mode", ["polling", "upgrade"])
+async def test_polling_writes_are_split_at_max_payload(peer_kind: str, mode: str) -> None:
+    server: Peer = (
+        NodePeer("--max-http-buffer-size", "2000")
+        if peer_kind == "node"
+        else SocketwirePeer(max_http_buffer_size=2000)
+    )
+    async with started(server) as peer:
+        lines = await run_node(SCENARIO, peer.url, mode, "esm", "maxpayload", timeout=3 * WAIT)
+        assert failures(lines, ["maxpayload"]) == []
+
+
 @pytest.mark.parametrize("mode", ["polling", "websocket"])
 async def test_recovery(peer_kind: str, mode: str) -> None:
     async with started(make_peer(peer_kind, recovery=True)) as peer:
