@@ -26,7 +26,7 @@ emitter of the cluster, so a bad message must cost one log line, never more).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Final
@@ -54,6 +54,7 @@ __all__ = [
     "encode_broadcast",
     "encode_broadcast_ack",
     "encode_broadcast_request",
+    "encode_emitter_broadcast",
     "encode_json",
     "encode_request",
     "encode_response",
@@ -290,6 +291,29 @@ def encode_broadcast(
     )
 
 
+def encode_emitter_broadcast(
+    nsp: str,
+    data: list[Any],
+    rooms: Iterable[str],
+    except_rooms: Iterable[str],
+    flags: Mapping[str, bool],
+) -> bytes:
+    """A broadcast as ``@socket.io/redis-emitter`` 5.x writes it, byte for byte.
+
+    The same message as :func:`encode_broadcast` from the uid ``"emitter"``, with
+    the emitter's own layout: ``opts`` is ``{rooms, flags, except}`` (in that
+    order) and ``flags`` holds exactly the flags that were set, in the order they
+    were first set (``compress`` is sent whether true or false).
+    """
+    return pack_timestamps(
+        [
+            EMITTER_UID,
+            {"type": 2, "data": data, "nsp": nsp},
+            {"rooms": list(rooms), "flags": dict(flags), "except": list(except_rooms)},
+        ]
+    )
+
+
 def decode_broadcast(payload: bytes) -> BroadcastMessage:
     """Read a broadcast message (``RemoteProtocolError`` if malformed)."""
     obj = unpack(payload)
@@ -391,11 +415,12 @@ def encode_json(obj: dict[str, Any]) -> bytes:
 
 
 def encode_request(
-    uid: str, rtype: RequestType, request_id: str | None = None, **fields: Any
+    uid: str | None, rtype: RequestType, request_id: str | None = None, **fields: Any
 ) -> bytes:
     """A JSON request ``{uid, [requestId], type, **fields}`` (``requestId`` left out
-    when None: its presence is what asks for answers)."""
-    obj: dict[str, Any] = {"uid": uid}
+    when None: its presence is what asks for answers; ``uid`` left out when None,
+    as the Node emitter sends its joins, leaves and disconnects)."""
+    obj: dict[str, Any] = {} if uid is None else {"uid": uid}
     if request_id is not None:
         obj["requestId"] = request_id
     obj["type"] = int(rtype)
