@@ -94,7 +94,8 @@ def _ordered_names(current: tuple[str, ...], rooms: Rooms) -> tuple[str, ...]:
 def _names(rooms: Rooms) -> list[str]:
     if isinstance(rooms, (str, int)):
         return [room_name(rooms)]
-    if not isinstance(rooms, Iterable):
+    # bytes are iterable, but of numbers: never a list of rooms.
+    if not isinstance(rooms, Iterable) or isinstance(rooms, (bytes, bytearray, memoryview)):
         raise TypeError(
             f"rooms are a str, an int or an iterable of them, got {type(rooms).__name__} {rooms!r}"
         )

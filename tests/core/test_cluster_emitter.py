@@ -358,9 +358,7 @@ async def node_publications(
     kind: str, steps: list[dict[str, Any]], mode: str = "dynamic"
 ) -> list[Publication]:
     """What Node publishes for each step (exactly one message per step)."""
-    lines = await run_node(
-        JS_DIR / "emitter_vectors.js", kind, orjson.dumps(steps).decode(), mode
-    )
+    lines = await run_node(JS_DIR / "emitter_vectors.js", kind, orjson.dumps(steps).decode(), mode)
     assert [line["step"] for line in lines] == list(range(len(steps)))
     return [Publication(line["channel"], bytes.fromhex(line["hex"])) for line in lines]
 

@@ -3,6 +3,10 @@
 // member beside socketwire servers.
 //
 // Usage: node cluster_peer.js --redis-port N --key K [--specific-responses]
+//        [--sharded static|dynamic|dynamic-private]
+//
+// With --sharded, the adapter is createShardedAdapter (key as its channelPrefix,
+// the given subscriptionMode) instead of the classic createAdapter.
 //
 // Listens on 127.0.0.1 (port 0) and prints {"port": N} once its adapter is
 // subscribed. Then it reads one JSON command per line on stdin,
@@ -10,15 +14,15 @@
 // {"id": 1, "result": ...} or {"id": 1, "error": "..."}. Unsolicited reports are
 // printed as {"event": name, ...}.
 //
-// Sockets: socket.data = {server: "node", name: auth.name}; each joins the rooms
-// in auth.rooms; "ask" events are answered with {server: "node", args}.
+// Sockets (of "/" and of "/chat"): socket.data = {server: "node", name: auth.name};
+// each joins the rooms in auth.rooms; "ask" events are answered with {server: "node", args}.
 // Server-side events: "whoami" is answered with "node"; every server-side event
 // is reported as {"event": "server-side", "args": [...]}.
 
 const http = require("http");
 const { Server } = require("socket.io");
 const { createClient } = require("redis");
-const { createAdapter } = require("@socket.io/redis-adapter");
+const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
 
 function option(name, fallback) {
   const i = process.argv.indexOf(name);
@@ -28,6 +32,8 @@ function option(name, fallback) {
 const redisPort = Number(option("--redis-port", "6379"));
 const key = option("--key", "socket.io");
 const specific = process.argv.includes("--specific-responses");
+const shardedMode = option("--sharded", null);
+const NAMESPACES = ["/", "/chat"];
 
 function print(obj) {
   process.stdout.write(JSON.stringify(obj) + "\n");
@@ -74,19 +80,22 @@ async function main() {
   await Promise.all([pub.connect(), sub.connect()]);
 
   const httpServer = http.createServer();
-  const io = new Server(httpServer, {
-    adapter: createAdapter(pub, sub, { key, requestsTimeout: 3000, publishOnSpecificResponseChannel: specific }),
-  });
+  const adapter = shardedMode
+    ? createShardedAdapter(pub, sub, { channelPrefix: key, subscriptionMode: shardedMode })
+    : createAdapter(pub, sub, { key, requestsTimeout: 3000, publishOnSpecificResponseChannel: specific });
+  const io = new Server(httpServer, { adapter });
 
-  io.on("connection", (socket) => {
-    const auth = socket.handshake.auth || {};
-    socket.data = { server: "node", name: auth.name };
-    for (const room of auth.rooms || []) socket.join(room);
-    socket.on("ask", (...args) => {
-      const ack = args.pop();
-      ack({ server: "node", args: plain(args) });
+  for (const name of NAMESPACES) {
+    io.of(name).on("connection", (socket) => {
+      const auth = socket.handshake.auth || {};
+      socket.data = { server: "node", name: auth.name };
+      for (const room of auth.rooms || []) socket.join(room);
+      socket.on("ask", (...args) => {
+        const ack = args.pop();
+        ack({ server: "node", args: plain(args) });
+      });
     });
-  });
+  }
   io.on("whoami", (...args) => {
     const ack = args.pop();
     ack("node");
@@ -162,13 +171,19 @@ async function main() {
     process.exit(0);
   });
 
-  // The adapter subscribes asynchronously: wait until Redis shows its own
-  // response channel (named after its uid) subscribed.
-  const own = key + "-response#/#" + io.of("/").adapter.uid + "#";
-  for (;;) {
-    const counts = await pub.pubSubNumSub(own);
-    if ((counts[own] || 0) >= 1) break;
-    await new Promise((r) => setImmediate(r));
+  // The adapters subscribe asynchronously: wait until Redis shows each one's
+  // own response channel (named after its uid) subscribed, the last of its
+  // subscriptions.
+  for (const name of NAMESPACES) {
+    const uid = io.of(name).adapter.uid;
+    const own = shardedMode ? `${key}#${name}#${uid}#` : `${key}-response#${name}#${uid}#`;
+    for (;;) {
+      const count = shardedMode
+        ? Number((await pub.sendCommand(["PUBSUB", "SHARDNUMSUB", own]))[1])
+        : (await pub.pubSubNumSub(own))[own] || 0;
+      if (count >= 1) break;
+      await new Promise((r) => setImmediate(r));
+    }
   }
   httpServer.listen(0, "127.0.0.1", () => print({ port: httpServer.address().port }));
 }
