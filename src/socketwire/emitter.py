@@ -17,14 +17,11 @@ nothing comes back, so acknowledgements are not supported.
 
 Four classes, one API; they differ only in the client and the publish call:
 
-=========================  ===========================  =====================================
-class                      client                       servers
-=========================  ===========================  =====================================
-:class:`Emitter`           ``redis.Redis``              classic adapter (socketwire or Node)
-:class:`AsyncEmitter`      ``redis.asyncio.Redis``      classic adapter (socketwire or Node)
-:class:`ShardedEmitter`    ``redis.Redis``              Node's ``createShardedAdapter``
-:class:`AsyncShardedEmitter` ``redis.asyncio.Redis``    Node's ``createShardedAdapter``
-=========================  ===========================  =====================================
+* :class:`Emitter` (``redis.Redis``) and :class:`AsyncEmitter`
+  (``redis.asyncio.Redis``) reach servers with the classic Redis adapter,
+  socketwire's or Node's ``createAdapter``;
+* :class:`ShardedEmitter` (``redis.Redis``) and :class:`AsyncShardedEmitter`
+  (``redis.asyncio.Redis``) reach servers with Node's ``createShardedAdapter``.
 
 A blocking emitter's operations return the number of Redis subscribers that
 received the message (``PUBLISH``'s answer); an asyncio emitter's return an
