@@ -27,6 +27,7 @@ from socketwire.core.cluster.redis_format import (
     Channels,
     RequestType,
     encode_emitter_broadcast,
+    encode_emitter_request,
     encode_request,
 )
 from socketwire.core.cluster.sharded_format import (
@@ -169,8 +170,8 @@ class ClassicFormat:
         payload = encode_emitter_broadcast(self.nsp, data, rooms, except_rooms, flags)
         return Publication(self._channels.for_rooms(rooms), payload)
 
-    def _request(self, rtype: RequestType, uid: str | None, **fields: Any) -> Publication:
-        return Publication(self._channels.request, encode_request(uid, rtype, **fields))
+    def _request(self, rtype: RequestType, **fields: Any) -> Publication:
+        return Publication(self._channels.request, encode_emitter_request(rtype, **fields))
 
     def sockets_join(
         self,
@@ -181,7 +182,7 @@ class ClassicFormat:
     ) -> Publication:
         """A REMOTE_JOIN request, without a uid (as Node's emitter)."""
         opts = {"rooms": list(rooms), "except": list(except_rooms)}
-        return self._request(RequestType.REMOTE_JOIN, None, opts=opts, rooms=list(new_rooms))
+        return self._request(RequestType.REMOTE_JOIN, opts=opts, rooms=list(new_rooms))
 
     def sockets_leave(
         self,
@@ -192,7 +193,7 @@ class ClassicFormat:
     ) -> Publication:
         """A REMOTE_LEAVE request, without a uid (as Node's emitter)."""
         opts = {"rooms": list(rooms), "except": list(except_rooms)}
-        return self._request(RequestType.REMOTE_LEAVE, None, opts=opts, rooms=list(old_rooms))
+        return self._request(RequestType.REMOTE_LEAVE, opts=opts, rooms=list(old_rooms))
 
     def disconnect_sockets(
         self,
@@ -203,7 +204,7 @@ class ClassicFormat:
     ) -> Publication:
         """A REMOTE_DISCONNECT request, without a uid (as Node's emitter)."""
         opts = {"rooms": list(rooms), "except": list(except_rooms)}
-        return self._request(RequestType.REMOTE_DISCONNECT, None, opts=opts, close=bool(close))
+        return self._request(RequestType.REMOTE_DISCONNECT, opts=opts, close=bool(close))
 
     def server_side_emit(self, data: list[Any]) -> Publication:
         """A SERVER_SIDE_EMIT request from the uid ``"emitter"``, without a request id.
@@ -217,7 +218,8 @@ class ClassicFormat:
                 "server-side events travel as JSON in the classic format: "
                 "binary arguments cannot be sent"
             )
-        return self._request(RequestType.SERVER_SIDE_EMIT, EMITTER_UID, data=data)
+        payload = encode_request(EMITTER_UID, RequestType.SERVER_SIDE_EMIT, data=data)
+        return Publication(self._channels.request, payload)
 
 
 class ShardedFormat:

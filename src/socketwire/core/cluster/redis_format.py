@@ -55,6 +55,7 @@ __all__ = [
     "encode_broadcast_ack",
     "encode_broadcast_request",
     "encode_emitter_broadcast",
+    "encode_emitter_request",
     "encode_json",
     "encode_request",
     "encode_response",
@@ -415,17 +416,22 @@ def encode_json(obj: dict[str, Any]) -> bytes:
 
 
 def encode_request(
-    uid: str | None, rtype: RequestType, request_id: str | None = None, **fields: Any
+    uid: str, rtype: RequestType, request_id: str | None = None, **fields: Any
 ) -> bytes:
     """A JSON request ``{uid, [requestId], type, **fields}`` (``requestId`` left out
-    when None: its presence is what asks for answers; ``uid`` left out when None,
-    as the Node emitter sends its joins, leaves and disconnects)."""
-    obj: dict[str, Any] = {} if uid is None else {"uid": uid}
+    when None: its presence is what asks for answers)."""
+    obj: dict[str, Any] = {"uid": uid}
     if request_id is not None:
         obj["requestId"] = request_id
     obj["type"] = int(rtype)
     obj.update(fields)
     return encode_json(obj)
+
+
+def encode_emitter_request(rtype: RequestType, **fields: Any) -> bytes:
+    """A JSON request ``{type, **fields}`` without a uid, as ``@socket.io/redis-emitter``
+    sends its joins, leaves and disconnects (no server ignores it as its own)."""
+    return encode_json({"type": int(rtype), **fields})
 
 
 def targets(rooms: Iterable[str], except_rooms: Iterable[str]) -> dict[str, list[str]]:
