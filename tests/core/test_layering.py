@@ -129,6 +129,8 @@ LAYERS: dict[str, int] = {
     "socketwire.signatures": 1,
     "socketwire.engine": 1,
     "socketwire.adapters": 1,
+    # Publishes to a cluster's adapters, as an adapter does; never a server.
+    "socketwire.emitter": 1,
     "socketwire.server": 2,
     "socketwire.client": 2,
     "socketwire.serve": 3,
@@ -144,6 +146,7 @@ LAYERS: dict[str, int] = {
 # Packages of one layer that never import each other.
 INDEPENDENT = (
     ("socketwire.engine", "socketwire.adapters"),
+    ("socketwire.engine", "socketwire.emitter"),
     ("socketwire.server", "socketwire.client"),
 )
 

@@ -3,11 +3,12 @@
 // member beside socketwire servers.
 //
 // Usage: node cluster_peer.js --redis-port N --key K [--specific-responses]
-//        node cluster_peer.js --sharded MODE --cluster-ports P1,P2,.. --key PREFIX
+//        [--sharded static|dynamic|dynamic-private [--cluster-ports P1,P2,..]]
 //
-// With --sharded, the adapter is createShardedAdapter on a Redis Cluster (the
-// nodes of --cluster-ports), with channelPrefix PREFIX and subscriptionMode
-// MODE (static, dynamic or dynamic-private).
+// With --sharded, the adapter is createShardedAdapter (key as its channelPrefix,
+// the given subscriptionMode) instead of the classic createAdapter; with
+// --cluster-ports, on a Redis Cluster (the nodes of those ports) instead of the
+// one Redis of --redis-port (sharded pub/sub works on a single Redis 7 too).
 //
 // Listens on 127.0.0.1 (port 0) and prints {"port": N} once its adapter is
 // subscribed. Then it reads one JSON command per line on stdin,
@@ -15,8 +16,8 @@
 // {"id": 1, "result": ...} or {"id": 1, "error": "..."}. Unsolicited reports are
 // printed as {"event": name, ...}.
 //
-// Sockets: socket.data = {server: "node", name: auth.name}; each joins the rooms
-// in auth.rooms; "ask" events are answered with {server: "node", args}.
+// Sockets (of "/" and of "/chat"): socket.data = {server: "node", name: auth.name};
+// each joins the rooms in auth.rooms; "ask" events are answered with {server: "node", args}.
 // Server-side events: "whoami" is answered with "node"; every server-side event
 // is reported as {"event": "server-side", "args": [...]}.
 
@@ -33,8 +34,9 @@ function option(name, fallback) {
 const redisPort = Number(option("--redis-port", "6379"));
 const key = option("--key", "socket.io");
 const specific = process.argv.includes("--specific-responses");
-const sharded = option("--sharded", null);
+const shardedMode = option("--sharded", null);
 const clusterPorts = option("--cluster-ports", "").split(",").filter(Boolean).map(Number);
+const NAMESPACES = ["/", "/chat"];
 
 function print(obj) {
   process.stdout.write(JSON.stringify(obj) + "\n");
@@ -74,7 +76,7 @@ function plain(value) {
 }
 
 async function main() {
-  const pub = sharded
+  const pub = clusterPorts.length
     ? createCluster({ rootNodes: clusterPorts.map((port) => ({ socket: { host: "127.0.0.1", port } })) })
     : createClient({ socket: { host: "127.0.0.1", port: redisPort } });
   const sub = pub.duplicate();
@@ -83,21 +85,22 @@ async function main() {
   await Promise.all([pub.connect(), sub.connect()]);
 
   const httpServer = http.createServer();
-  const io = new Server(httpServer, {
-    adapter: sharded
-      ? createShardedAdapter(pub, sub, { channelPrefix: key, subscriptionMode: sharded })
-      : createAdapter(pub, sub, { key, requestsTimeout: 3000, publishOnSpecificResponseChannel: specific }),
-  });
+  const adapter = shardedMode
+    ? createShardedAdapter(pub, sub, { channelPrefix: key, subscriptionMode: shardedMode })
+    : createAdapter(pub, sub, { key, requestsTimeout: 3000, publishOnSpecificResponseChannel: specific });
+  const io = new Server(httpServer, { adapter });
 
-  io.on("connection", (socket) => {
-    const auth = socket.handshake.auth || {};
-    socket.data = { server: "node", name: auth.name };
-    for (const room of auth.rooms || []) socket.join(room);
-    socket.on("ask", (...args) => {
-      const ack = args.pop();
-      ack({ server: "node", args: plain(args) });
+  for (const name of NAMESPACES) {
+    io.of(name).on("connection", (socket) => {
+      const auth = socket.handshake.auth || {};
+      socket.data = { server: "node", name: auth.name };
+      for (const room of auth.rooms || []) socket.join(room);
+      socket.on("ask", (...args) => {
+        const ack = args.pop();
+        ack({ server: "node", args: plain(args) });
+      });
     });
-  });
+  }
   io.on("whoami", (...args) => {
     const ack = args.pop();
     ack("node");
@@ -176,21 +179,22 @@ async function main() {
     process.exit(0);
   });
 
-  // The adapter subscribes asynchronously: wait until Redis shows its own
-  // response channel (named after its uid) subscribed.
-  const own = sharded
-    ? key + "#/#" + io.of("/").adapter.uid + "#"
-    : key + "-response#/#" + io.of("/").adapter.uid + "#";
-  for (;;) {
-    if (sharded) {
-      // Asked of the master that owns the channel's slot.
-      const counts = await pub.sendCommand(own, true, ["PUBSUB", "SHARDNUMSUB", own]);
-      if (Number(counts[1]) >= 1) break;
-    } else {
-      const counts = await pub.pubSubNumSub(own);
-      if ((counts[own] || 0) >= 1) break;
+  // The adapters subscribe asynchronously: wait until Redis shows each one's
+  // own response channel (named after its uid) subscribed, the last of its
+  // subscriptions.
+  for (const name of NAMESPACES) {
+    const uid = io.of(name).adapter.uid;
+    const own = shardedMode ? `${key}#${name}#${uid}#` : `${key}-response#${name}#${uid}#`;
+    for (;;) {
+      let count;
+      if (!shardedMode) count = (await pub.pubSubNumSub(own))[own] || 0;
+      else if (clusterPorts.length)
+        // Asked of the master that owns the channel's slot.
+        count = Number((await pub.sendCommand(own, true, ["PUBSUB", "SHARDNUMSUB", own]))[1]);
+      else count = Number((await pub.sendCommand(["PUBSUB", "SHARDNUMSUB", own]))[1]);
+      if (count >= 1) break;
+      await new Promise((r) => setImmediate(r));
     }
-    await new Promise((r) => setImmediate(r));
   }
   httpServer.listen(0, "127.0.0.1", () => print({ port: httpServer.address().port }));
 }

@@ -26,7 +26,7 @@ emitter of the cluster, so a bad message must cost one log line, never more).
 from __future__ import annotations
 
 import secrets
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import IntEnum
 from typing import Any, Final
@@ -54,6 +54,8 @@ __all__ = [
     "encode_broadcast",
     "encode_broadcast_ack",
     "encode_broadcast_request",
+    "encode_emitter_broadcast",
+    "encode_emitter_request",
     "encode_json",
     "encode_request",
     "encode_response",
@@ -290,6 +292,29 @@ def encode_broadcast(
     )
 
 
+def encode_emitter_broadcast(
+    nsp: str,
+    data: list[Any],
+    rooms: Iterable[str],
+    except_rooms: Iterable[str],
+    flags: Mapping[str, bool],
+) -> bytes:
+    """A broadcast as ``@socket.io/redis-emitter`` 5.x writes it, byte for byte.
+
+    The same message as :func:`encode_broadcast` from the uid ``"emitter"``, with
+    the emitter's own layout: ``opts`` is ``{rooms, flags, except}`` (in that
+    order) and ``flags`` holds exactly the flags that were set, in the order they
+    were first set (``compress`` is sent whether true or false).
+    """
+    return pack_timestamps(
+        [
+            EMITTER_UID,
+            {"type": 2, "data": data, "nsp": nsp},
+            {"rooms": list(rooms), "flags": dict(flags), "except": list(except_rooms)},
+        ]
+    )
+
+
 def decode_broadcast(payload: bytes) -> BroadcastMessage:
     """Read a broadcast message (``RemoteProtocolError`` if malformed)."""
     obj = unpack(payload)
@@ -401,6 +426,12 @@ def encode_request(
     obj["type"] = int(rtype)
     obj.update(fields)
     return encode_json(obj)
+
+
+def encode_emitter_request(rtype: RequestType, **fields: Any) -> bytes:
+    """A JSON request ``{type, **fields}`` without a uid, as ``@socket.io/redis-emitter``
+    sends its joins, leaves and disconnects (no server ignores it as its own)."""
+    return encode_json({"type": int(rtype), **fields})
 
 
 def targets(rooms: Iterable[str], except_rooms: Iterable[str]) -> dict[str, list[str]]:
