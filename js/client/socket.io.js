@@ -85,6 +85,16 @@ const encodeQuery = (query) =>
     .map(([k, v]) => encodeURIComponent(k) + "=" + encodeURIComponent(v))
     .join("&");
 
+// Bytes of `s` in UTF-8 (a surrogate pair is 4; TextEncoder is not everywhere).
+const utf8Length = (s) => {
+  let n = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    n += c < 0x80 ? 1 : c < 0x800 ? 2 : c >> 10 === 0x36 ? (i++, 4) : 3;
+  }
+  return n;
+};
+
 // ---------------------------------------------------------------- Engine.IO packets (EIO §4)
 
 const EIO_TYPES = ["open", "close", "ping", "pong", "message", "upgrade", "noop"];
@@ -406,7 +416,7 @@ class Engine extends Emitter {
     let size = 1;
     for (let i = 0; i < buf.length; i++) {
       const d = buf[i].data;
-      if (d) size += typeof d === "string" ? new TextEncoder().encode(d).length : Math.ceil(1.34 * (d.byteLength || d.size));
+      if (d) size += typeof d === "string" ? utf8Length(d) : Math.ceil(1.34 * (d.byteLength || d.size));
       if (i && size > this.maxPayload) return i;
       size += 2; // the type digit (or "b") and the separator
     }
