@@ -190,11 +190,30 @@ def test_channel_names_and_subscriptions() -> None:
         b'{"type":11,"data":{"requestId":"r","clientCount":-1}}',
         b'{"type":8,"data":{"requestId":"r","sockets":{}}}',
         b'{"type":4,"data":{"opts":{},"rooms":"x"}}',
+        b"\x91\x01",  # msgpack, but not a map
+        b'{"type":3,"nsp":5}',
+        b'{"type":3,"data":{"packet":{"type":2,"data":["a"]},"opts":{"rooms":"r"}}}',
+        b'{"type":3,"data":{"packet":{"type":2,"data":["a"]},"opts":{"flags":[]}}}',
+        b'{"type":3,"data":{"packet":{"type":2,"data":["a"]},"opts":{"flags":{"timeout":-1}}}}',
+        b'{"type":3,"data":{"packet":{"type":2,"data":["a"]},"opts":{"flags":{"timeout":"1"}}}}',
+        b'{"type":3,"data":{"packet":{"type":2,"data":[]},"opts":{}}}',
+        b'{"type":3,"data":{"packet":{"type":0,"data":["a"]},"opts":{}}}',
+        b'{"type":3,"data":{"packet":"x","opts":{}}}',
+        b'{"type":3,"data":{"requestId":5,"packet":{"type":2,"data":["a"]},"opts":{}}}',
     ],
 )
 def test_malformed_messages_raise(wire: bytes) -> None:
     with pytest.raises(RemoteProtocolError):
         decode_message(wire)
+
+
+def test_options_carry_the_flags() -> None:
+    assert encode_options(["r"], ["x"], volatile=True, compress=False, timeout=1.5) == {
+        "rooms": ["r"],
+        "except": ["x"],
+        "flags": {"volatile": True, "compress": False, "timeout": 1500},
+    }
+    assert encode_options([], [], timeout=0.0015)["flags"] == {"timeout": 1.5}
 
 
 def test_numeric_rooms_and_missing_nsp() -> None:
