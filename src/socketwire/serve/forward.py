@@ -206,7 +206,7 @@ class OwnerRouter:
     def _head(self, req: Request, body_length: int | None) -> bytes:
         lines = [f"{req.method} {req.url} HTTP/1.1\r\n"]
         for name, value in req.headers.items():
-            if name not in _REQUEST_SKIPPED and (body_length is not None or name != "upgrade"):
+            if name not in _REQUEST_SKIPPED and (body_length is None or name != "upgrade"):
                 lines.append(f"{name}: {value}\r\n")
         if body_length is not None:
             lines.append(f"content-length: {body_length}\r\nconnection: close\r\n")
@@ -228,6 +228,7 @@ class OwnerRouter:
         self.stats.forwarded += 1
         task = asyncio.current_task()
         assert task is not None
+
         # The client went away: so does the forwarded request (the owner sees it leave).
         def client_left() -> None:
             task.cancel()
