@@ -50,7 +50,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from socketwire.adapters.worker_bus import WorkerBus
+from socketwire.adapters.worker_bus import WorkerBus, bus_socket_path
 from socketwire.adapters.workers import create_adapter
 from socketwire.serve.forward import OwnerRouter, RouterStats, http_socket_path, owned_id
 from socketwire.serve.handoff import READY, ConnectionReceiver, pass_connection
@@ -138,7 +138,7 @@ def serve_worker(args: argparse.Namespace) -> int:
     the exit status."""
     from socketwire.cli import LoadError, load_server, ssl_context
     from socketwire.engine.process import run_until_signalled
-    from socketwire.serve import HttpTimeouts, ProxyHeaders, make_protocol_factory
+    from socketwire.serve import HttpTimeouts, ProxyHeaders, listen, make_protocol_factory
 
     global _current
     sys.path.insert(0, os.path.abspath(args.app_dir))
@@ -175,18 +175,33 @@ def serve_worker(args: argparse.Namespace) -> int:
         timeouts,
         proxy=proxy,
     )
-    receiver = info.receiver = ConnectionReceiver(channel, protocol_factory, ssl=context)
+    receiver = info.receiver = ConnectionReceiver(
+        channel, protocol_factory, ssl=context, on_lost=_supervisor_gone
+    )
+
+    forwarded: list[asyncio.AbstractServer] = []
 
     async def start() -> None:
         await bus.start()
+        await sio.init_adapters()
         # Requests forwarded by the other workers: from a Unix socket, which the
         # proxy headers are believed from (the client's address and scheme).
-        await sio.listen(
-            uds=http_socket_path(directory, worker),
-            proxy_headers=True,
-            http_head_timeout=args.http_head_timeout,
-            http_body_timeout=args.http_body_timeout,
-            keep_alive_timeout=args.keep_alive_timeout,
+        # Not the Server's own listener: it must outlive ``shutdown``'s first
+        # step, so that this worker's polling sessions, reached through the
+        # other workers, are served while it drains and then told to reconnect.
+        forwarded.append(
+            await listen(
+                sio.handle_request,
+                0,
+                "",
+                uds=http_socket_path(directory, worker),
+                max_body_size=sio.engine.max_http_buffer_size,
+                write_buffer_limit=sio.engine.write_buffer_limit,
+                proxy_headers=True,
+                http_head_timeout=args.http_head_timeout,
+                http_body_timeout=args.http_body_timeout,
+                keep_alive_timeout=args.keep_alive_timeout,
+            )
         )
         receiver.start()
         log.info("worker %d serving (pid %d)", worker, os.getpid())
@@ -195,6 +210,8 @@ def serve_worker(args: argparse.Namespace) -> int:
         receiver.stop()
         log.info("worker %d shutting down (at most %.1fs)", worker, args.timeout_graceful_shutdown)
         await sio.shutdown(args.timeout_graceful_shutdown)
+        for server in forwarded:
+            server.close()
         await bus.close()
         log.info("worker %d stopped", worker)
 
@@ -205,6 +222,13 @@ def serve_worker(args: argparse.Namespace) -> int:
         stop_timeout=args.timeout_graceful_shutdown,
     )
     return 0
+
+
+def _supervisor_gone() -> None:
+    # Nothing more will come: stop as on SIGTERM (gracefully) rather than
+    # serve on, orphaned, until killed.
+    log.error("the supervisor is gone: stopping")
+    os.kill(os.getpid(), signal.SIGTERM)
 
 
 # -- the supervisor ------------------------------------------------------------------------
@@ -240,6 +264,8 @@ class Supervisor:
         self.accepting = False
         self.stopping = False
         self.rolling: asyncio.Task[None] | None = None
+        # Once every first worker serves: a worker that exits later is replaced.
+        self.serving = False
         self.loop: asyncio.AbstractEventLoop | None = None
         self.done = asyncio.Event()
 
@@ -301,11 +327,11 @@ class Supervisor:
         self.workers.pop(worker.id, None)
         for path in (
             http_socket_path(self.directory, worker.id),
-            os.path.join(self.directory, f"bus-{worker.id}.sock"),
+            bus_socket_path(self.directory, worker.id),
         ):
             with contextlib.suppress(OSError):
                 os.unlink(path)
-        if worker.retiring or self.stopping:
+        if worker.retiring or self.stopping or not self.serving:
             return code
         log.error("worker %d exited with status %d: starting another", worker.id, code)
         if self.slots[worker.slot] is worker:
@@ -377,6 +403,14 @@ class Supervisor:
                 assert worker.exited is not None
                 await asyncio.wait({wait, worker.exited}, return_when=asyncio.FIRST_COMPLETED)
                 wait.cancel()
+                if not worker.ready.is_set():
+                    # It could not start (a target that does not load, say):
+                    # the others would not either. Its own error says why.
+                    self.stopping = True
+                    code = await worker.exited
+                    log.error("worker %d exited with status %d before serving", worker.id, code)
+                    return code or 1
+            self.serving = True
             log.info(
                 "serving %s on %s (%d workers; SIGINT or SIGTERM to stop, SIGHUP to restart them)",
                 self.args.target,

@@ -24,6 +24,8 @@ import contextlib
 import os
 import re
 import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -33,7 +35,7 @@ import pytest
 from socketwire.client import Client
 from tests.client.helpers import watch
 from tests.conftest import run_node
-from tests.test_cli import Cli
+from tests.test_cli import Cli, env
 from tests.waits import WAIT, scaled
 
 JS = Path(__file__).resolve().parent / "js"
@@ -265,6 +267,51 @@ async def test_sigterm_lets_acks_in_flight_arrive(app_dir: Path) -> None:
             await a.disconnect()
             await b.disconnect()
     assert any("stopped" in line for line in proc.lines)
+
+
+async def exited(pid: int) -> None:
+    """Wait (bounded) until process ``pid`` (not a child of this one) exits."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    loop = asyncio.get_running_loop()
+    gone = loop.create_future()
+    loop.add_reader(fd, gone.set_result, None)
+    try:
+        await asyncio.wait_for(gone, scaled(15))
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+
+def test_a_target_that_does_not_load_stops_the_supervisor(app_dir: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "socketwire", "app:nothing", "--port", "0", "--workers", "2"],
+        cwd=app_dir,
+        env=env(),
+        capture_output=True,
+        text=True,
+        timeout=scaled(30),
+        check=False,
+    )
+    assert done.returncode == 1
+    assert "has no attribute 'nothing'" in done.stderr
+    assert "before serving" in done.stderr
+
+
+async def test_workers_stop_when_the_supervisor_dies(app_dir: Path) -> None:
+    async with workers(app_dir) as (proc, url):
+        a, b = await connected(url), await connected(url)
+        try:
+            pids = {(await ack(a, "whoami"))["pid"], (await ack(b, "whoami"))["pid"]}
+            assert len(pids) == 2
+            proc.signal(signal.SIGKILL)
+            for pid in pids:
+                await exited(pid)
+        finally:
+            await a.disconnect()
+            await b.disconnect()
 
 
 async def test_sighup_replaces_the_workers_without_losing_anything(app_dir: Path) -> None:

@@ -51,7 +51,8 @@ def pass_connection(channel: socket.socket, conn: socket.socket) -> None:
 
 class ConnectionReceiver:
     """A worker's end of its channel: every connection received is served with
-    ``factory`` (with TLS when ``ssl`` is given)."""
+    ``factory`` (with TLS when ``ssl`` is given). ``on_lost`` is called if the
+    supervisor goes away (its end of the channel closes)."""
 
     def __init__(
         self,
@@ -59,8 +60,10 @@ class ConnectionReceiver:
         factory: Callable[[], Any],
         *,
         ssl: ssl_module.SSLContext | None = None,
+        on_lost: Callable[[], None] | None = None,
     ) -> None:
         self.channel = channel
+        self.on_lost = on_lost
         self.factory = factory
         self.ssl = ssl
         self.received = 0
@@ -75,28 +78,39 @@ class ConnectionReceiver:
         self.channel.send(READY)
 
     def stop(self) -> None:
-        """Take no more connections (those served go on)."""
-        loop, self._loop = self._loop, None
-        if loop is not None:
-            loop.remove_reader(self.channel.fileno())
+        """Take no more connections (those served go on).
 
-    def _on_readable(self) -> None:
+        The connections already sent are still served: the supervisor stops
+        sending before it asks a worker to stop, so they are all in the channel
+        by now, and would otherwise be reset when the worker exits.
+        """
         loop = self._loop
         if loop is None:
             return
+        self._read(loop)
+        self._loop = None
+        loop.remove_reader(self.channel.fileno())
+
+    def _on_readable(self) -> None:
+        loop = self._loop
+        if loop is not None and not self._read(loop):
+            self._loop = None
+            loop.remove_reader(self.channel.fileno())
+            if self.on_lost is not None:
+                self.on_lost()
+
+    def _read(self, loop: asyncio.AbstractEventLoop) -> bool:
+        """Serve what the channel holds; False once the supervisor is gone."""
         while True:
             try:
                 data, fds, _, _ = socket.recv_fds(self.channel, 1024, _MAX_FDS)
             except (BlockingIOError, InterruptedError):
-                return
+                return True
             except OSError as exc:
                 log.error("the supervisor's channel failed: %s", exc)
-                self.stop()
-                return
+                return False
             if not data and not fds:
-                # The supervisor is gone: nothing more will come.
-                self.stop()
-                return
+                return False  # the supervisor is gone: nothing more will come
             for fd in fds:
                 self.received += 1
                 sock = socket.socket(fileno=fd)
