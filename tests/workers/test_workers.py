@@ -314,11 +314,19 @@ async def test_workers_stop_when_the_supervisor_dies(app_dir: Path) -> None:
             await b.disconnect()
 
 
-async def test_sighup_replaces_the_workers_without_losing_anything(app_dir: Path) -> None:
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+async def test_sighup_replaces_the_workers_without_losing_anything(
+    app_dir: Path, transport: str
+) -> None:
     async with workers(app_dir) as (proc, url):
         host, port = url.removeprefix("http://").rsplit(":", 1)
         client = await connected(
-            url, reconnection_delay=0.05, reconnection_delay_max=0.2, retries=5, ack_timeout=2.0
+            url,
+            transports=[transport],
+            reconnection_delay=0.05,
+            reconnection_delay_max=0.2,
+            retries=5,
+            ack_timeout=2.0,
         )
         events = watch(client)
         first = await ack(client, "whoami")

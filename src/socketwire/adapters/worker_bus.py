@@ -9,9 +9,11 @@ one stream connection per pair. A message goes straight from its publisher to
 each worker subscribed to its channel, encoded once and written once per
 worker; nothing relays it.
 
-A mesh, not the supervisor as a hub: through a hub every message would cross
-one more process and two more system calls, and the hub (one process for all
-the workers) would be the first thing to saturate. The mesh costs one
+A mesh, not the supervisor as a hub: through a hub every message crosses one
+more process and two more system calls (measured: about 8 % more CPU per
+message, with a relay that does not even parse what it forwards; see
+``bench/RESULTS.md``), one more hop of latency, and the hub (one process for
+all the workers) would be the first thing to saturate. The mesh costs one
 connection per pair of workers, a handful on one host.
 
 Each worker tells its peers its subscriptions (channels and ``prefix*``
