@@ -23,7 +23,9 @@ import asyncio
 import contextlib
 import os
 import re
+import shutil
 import signal
+import ssl
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -225,9 +227,14 @@ async def test_recovery_on_the_other_worker(app_dir: Path) -> None:
             await other.disconnect()
 
 
-async def test_a_killed_worker_is_restarted_and_its_clients_reconnect(app_dir: Path) -> None:
+@pytest.mark.parametrize("transport", ["websocket", "polling"])
+async def test_a_killed_worker_is_restarted_and_its_clients_reconnect(
+    app_dir: Path, transport: str
+) -> None:
     async with workers(app_dir) as (proc, url):
-        client = await connected(url, reconnection_delay=0.05, reconnection_delay_max=0.2)
+        client = await connected(
+            url, transports=[transport], reconnection_delay=0.05, reconnection_delay_max=0.2
+        )
         try:
             events = watch(client)
             killed = await ack(client, "whoami")
@@ -380,3 +387,37 @@ async def test_sighup_replaces_the_workers_without_losing_anything(
                 with contextlib.suppress(BaseException):
                     await task
             await client.disconnect()
+
+
+async def test_tls_with_forwarded_requests_and_upgrades(app_dir: Path) -> None:
+    if shutil.which("openssl") is None:
+        pytest.skip("openssl is not installed")
+    cert, key = app_dir / "cert.pem", app_dir / "key.pem"
+    subprocess.run(
+        [
+            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+            "-keyout", str(key), "-out", str(cert),
+        ],
+        check=True,
+        capture_output=True,
+        timeout=scaled(60),
+    )  # fmt: skip
+    tls = ("--ssl-certfile", str(cert), "--ssl-keyfile", str(key))
+    async with workers(app_dir, *tls) as (_, url):
+        assert url.startswith("https://")
+        context = ssl.create_default_context(cafile=str(cert))
+        clients = [
+            await connected(url, transports=["polling", "websocket"], ssl=context) for _ in range(4)
+        ]
+        try:
+            for client in clients:
+                seen = await ack(client, "whoami")
+                assert seen["id"] in (1, 2)
+            stats = await ack(clients[0], "stats")
+            # The workers terminate TLS and pass plain requests to the owners.
+            assert sum(s["forwarded"] + s["spliced"] for s in stats) > 0
+            assert sum(s["gone"] for s in stats) == 0
+        finally:
+            for client in clients:
+                await client.disconnect()
