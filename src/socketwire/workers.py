@@ -50,6 +50,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from socketwire.adapters.cluster import ClusterAdapter
 from socketwire.adapters.worker_bus import WorkerBus, bus_socket_path
 from socketwire.adapters.workers import create_adapter
 from socketwire.serve.forward import OwnerRouter, RouterStats, http_socket_path, owned_id
@@ -160,6 +161,14 @@ def serve_worker(args: argparse.Namespace) -> int:
         return owned_id(worker, user_generate(req))
 
     sio.engine.generate_id = generate_id
+    if isinstance(sio.sockets.adapter, ClusterAdapter):
+        # One adapter per namespace: the workers' cluster takes the place of the
+        # app's (across hosts, run the hosts without --workers on that adapter).
+        log.warning(
+            "worker %d: the app's %s is replaced by the workers' adapter",
+            worker,
+            type(sio.sockets.adapter).__name__,
+        )
     sio.adapter_factory = factory
     for nsp in sio.namespaces.values():
         if not nsp.adapter_ready:
