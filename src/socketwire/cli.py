@@ -28,7 +28,15 @@ from socketwire.serve.connection import HTTP_BODY_TIMEOUT, HTTP_HEAD_TIMEOUT, KE
 from socketwire.serve.proxy import DEFAULT_FORWARDED_ALLOW_IPS
 from socketwire.server.server import GRACEFUL_SHUTDOWN_TIMEOUT, Server
 
-__all__ = ["LoadError", "build_parser", "load_asgi_app", "load_server", "main"]
+__all__ = [
+    "LoadError",
+    "build_parser",
+    "describe_address",
+    "load_asgi_app",
+    "load_server",
+    "main",
+    "ssl_context",
+]
 
 log = logging.getLogger("socketwire.cli")
 
@@ -64,8 +72,7 @@ examples:
   socketwire chat:sio --uds /run/chat.sock --proxy-headers
   socketwire chat:create_server --factory --reload
 
-There is no --workers yet: run one process per core behind a load balancer
-(with sticky sessions for HTTP long-polling).
+  socketwire chat:sio --workers 4           # 4 processes, one port, no sticky sessions
 """
 
 
@@ -136,6 +143,19 @@ def build_parser() -> argparse.ArgumentParser:
         default="auto",
         help="event loop: auto takes uvloop when it is installed",
     )
+
+    workers = parser.add_argument_group("workers")
+    workers.add_argument(
+        "--workers",
+        type=int,
+        metavar="N",
+        help="run N worker processes on one port, as one Socket.IO cluster with no "
+        "Redis and no sticky sessions; SIGHUP replaces them one at a time",
+    )
+    # A worker's own options, set by the supervisor (socketwire.workers).
+    workers.add_argument("--worker-id", type=int, help=argparse.SUPPRESS)
+    workers.add_argument("--worker-channel", type=int, help=argparse.SUPPRESS)
+    workers.add_argument("--worker-dir", help=argparse.SUPPRESS)
 
     dev = parser.add_argument_group("development")
     dev.add_argument(
@@ -287,7 +307,8 @@ def load_asgi_app(target: str) -> Any:
 # -- running -------------------------------------------------------------------------------
 
 
-def _ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+def ssl_context(args: argparse.Namespace) -> ssl.SSLContext | None:
+    """The TLS context of ``--ssl-certfile``/``--ssl-keyfile``, or None. Raises ``LoadError``."""
     if not args.ssl_certfile and not args.ssl_keyfile:
         return None
     if not args.ssl_certfile:
@@ -319,7 +340,8 @@ def _listen_options(args: argparse.Namespace, context: ssl.SSLContext | None) ->
     return options
 
 
-def _where(name: Any, secure: bool) -> str:
+def describe_address(name: Any, secure: bool) -> str:
+    """A socket's name as a URL (``http://127.0.0.1:8000``, ``unix:/run/x.sock``)."""
     scheme = "https" if secure else "http"
     if not isinstance(name, tuple):
         return f"unix:{name}"
@@ -334,7 +356,7 @@ def serve(args: argparse.Namespace) -> int:
     sys.path.insert(0, os.path.abspath(args.app_dir))
     sio = load_server(args.target, args.factory)
     app = load_asgi_app(args.app) if args.app else None
-    context = _ssl_context(args)
+    context = ssl_context(args)
     options = _listen_options(args, context)
     if args.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
         raise LoadError("--loop uvloop: uvloop is not installed (pip install 'socketwire[fast]')")
@@ -350,7 +372,7 @@ def serve(args: argparse.Namespace) -> int:
         log.info(
             "serving %s on %s (SIGINT or SIGTERM to stop)",
             args.target,
-            _where(name, context is not None),
+            describe_address(name, context is not None),
         )
 
     async def stop() -> None:
@@ -389,6 +411,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         stream=sys.stderr,
     )
     try:
+        if args.worker_channel is not None:
+            from socketwire.workers import serve_worker
+
+            return serve_worker(args)
+        if args.workers is not None:
+            from socketwire.workers import supervise_workers
+
+            return supervise_workers(args, arguments)
         if args.reload:
             from socketwire.reload import supervise
 

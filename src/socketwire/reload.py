@@ -25,7 +25,7 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import FrameType
 
-__all__ = ["SourceWatcher", "child_arguments", "supervise"]
+__all__ = ["SourceWatcher", "bind_socket", "child_arguments", "supervise"]
 
 log = logging.getLogger("socketwire.reload")
 
@@ -86,7 +86,9 @@ def child_arguments(argv: Sequence[str], fd: int) -> list[str]:
     return [sys.executable, "-m", "socketwire", *out, "--fd", str(fd)]
 
 
-def _bind(args: argparse.Namespace) -> socket.socket:
+def bind_socket(args: argparse.Namespace) -> socket.socket:
+    """The listening socket of ``args`` (``--uds`` or ``--host``/``--port``,
+    ``--backlog``), inheritable by child processes."""
     if args.uds:
         if os.path.exists(args.uds):
             os.unlink(args.uds)
@@ -120,7 +122,7 @@ def supervise(args: argparse.Namespace, argv: Sequence[str]) -> int:
     if args.fd is not None:
         log.error("--reload binds its own socket: drop --fd")
         return 2
-    sock = _bind(args)
+    sock = bind_socket(args)
     watcher = SourceWatcher(args.reload_dir or ["."])
     stopping = threading.Event()
 

@@ -140,6 +140,7 @@ LAYERS: dict[str, int] = {
     "socketwire.__main__": 3,
     "socketwire.cli": 3,
     "socketwire.reload": 3,
+    "socketwire.workers": 3,
     "socketwire": 3,
 }
 

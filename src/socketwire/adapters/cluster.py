@@ -254,6 +254,7 @@ class ClusterAdapter(Adapter):
         nsp = self.nsp
         if msg.uid == self.uid or msg.nsp != nsp.name:
             return
+        self.on_remote_broadcast(msg)
         text, attachments = nsp.parser.encode_event(nsp.name, msg.data)
         opts = BroadcastOptions(
             rooms=msg.rooms,
@@ -415,6 +416,11 @@ class ClusterAdapter(Adapter):
         pending.received += 1
         if pending.received >= pending.expected:
             pending.future.set_result(pending.results)
+
+    def on_remote_broadcast(self, msg: BroadcastMessage) -> None:
+        """Hook: another server's broadcast, about to be delivered to the local
+        sockets (a subclass that keeps a history for recovery keeps it). Does
+        nothing here."""
 
     # -- outgoing ------------------------------------------------------------------------
 

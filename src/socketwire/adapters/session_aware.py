@@ -85,6 +85,40 @@ class SessionAwareAdapter(Adapter):
         self._packets.append(_Stored(offset, opts.rooms, opts.except_rooms, data, now))
         self._index[offset] = seq
 
+    def add_offset_to_history(
+        self, data: list[Any], rooms: frozenset[str], except_rooms: frozenset[str]
+    ) -> None:
+        """Keep a broadcast whose offset another server appended (its last argument):
+        a session restored here misses it otherwise."""
+        now = time.monotonic()
+        self._expire(now)
+        offset = data[-1]
+        if offset in self._index:
+            return
+        seq = self._next_seq
+        self._next_seq = seq + 1
+        self._packets.append(_Stored(offset, rooms, except_rooms, data, now))
+        self._index[offset] = seq
+
+    def knows_offset(self, offset: str) -> bool:
+        """Whether the broadcast of ``offset`` is in the history here."""
+        self._expire(time.monotonic())
+        return offset in self._index
+
+    def holds_session(self, pid: str) -> bool:
+        """Whether the session of ``pid`` is kept here."""
+        self._expire(time.monotonic())
+        return pid in self._sessions
+
+    def keep_session(self, session: Session) -> None:
+        """Keep a session that another server persisted."""
+        self._sessions.pop(session.pid, None)
+        self._sessions[session.pid] = session
+
+    def drop_session(self, pid: str) -> None:
+        """Forget the session of ``pid`` (restored elsewhere)."""
+        self._sessions.pop(pid, None)
+
     def persist_session(self, sid: str, pid: str, rooms: list[str], data: Any) -> None:
         now = time.monotonic()
         self._expire(now)

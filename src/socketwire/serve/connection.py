@@ -629,6 +629,25 @@ class HttpConnection(asyncio.Protocol):
             asyncio.get_running_loop().call_soon(self._resume_websocket)
         return ws
 
+    def hand_over(self, req: Request, protocol: asyncio.Protocol) -> bytes:
+        """Give the connection of an upgrade request, answered by nobody here, to
+        ``protocol`` (which relays it elsewhere: ``socketwire.serve.forward``).
+
+        Returns the bytes received after the request's head, which are
+        ``protocol``'s now; reading stays paused until the caller resumes it.
+        """
+        req.answered = True
+        rest, self._upgrade_rest = self._upgrade_rest, b""
+        self._current = None
+        self._deadline = 0.0
+        self._parser = None  # type: ignore[assignment]
+        self._headers = _NO_HEADERS
+        self._body = _NO_BODY
+        self._pending = _NO_PENDING
+        self._pending_bytes = 0
+        self.transport.set_protocol(protocol)
+        return rest
+
     def _resume_websocket(self) -> None:
         ws = self.ws
         if ws is None or self.transport.is_closing():

@@ -1,0 +1,254 @@
+"""The adapter of the workers of one host: a cluster without Redis (layer 1).
+
+``socketwire --workers N`` gives every namespace of every worker a
+``WorkersAdapter``: the ``ClusterAdapter`` template (``socketwire.adapters.cluster``,
+the messages of Node's Redis adapter) on a ``WorkerBus``
+(``socketwire.adapters.worker_bus``, a mesh of Unix sockets), so everything the
+adapter interface does works across the workers as across Redis servers:
+broadcasts (encoded once, written once per worker), rooms, ``fetch_sockets``,
+``server_side_emit`` with acks, broadcasts with acks, ``sockets_join``,
+``disconnect_sockets``.
+
+Unlike the classic Redis adapter it also recovers connection state
+(``connection_state_recovery``) when the client comes back on another worker:
+
+* every worker keeps the history of every broadcast, its own and the others'
+  (a broadcast carries its offset as its last argument, so each worker files
+  it under the offset its sender gave it);
+* a session left behind by a socket is kept by its worker and copied to the
+  others, so it outlives its worker (a rolling restart stops the old worker
+  right after its clients left);
+* a worker asked to restore a session that it does not hold, or whose offset
+  its history does not reach (it started after that broadcast), asks the
+  others; the one that has both answers with the session and the broadcasts
+  missed, and every copy is dropped.
+
+The session messages travel on a channel of their own beside the cluster's
+(``<key>-workers#<nsp>#``), in msgpack.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Iterable
+from typing import Any, ClassVar, Protocol
+
+from socketwire.adapters.cluster import ClusterAdapter
+from socketwire.adapters.ports import NamespacePort
+from socketwire.adapters.session_aware import Session, SessionAwareAdapter
+from socketwire.adapters.worker_bus import MessageHandler, WorkerBus
+from socketwire.core.cluster.redis_format import DEFAULT_KEY, BroadcastMessage, new_uid
+from socketwire.core.notepack import pack_timestamps, unpack
+from socketwire.errors import ProtocolError
+from socketwire.handlers import Runner
+
+__all__ = ["WorkerBusPort", "WorkersAdapter", "create_adapter"]
+
+# Kinds of the session messages.
+_PERSIST = "persist"
+_TAKEN = "taken"
+_RESTORE = "restore"
+_RESTORED = "restored"
+
+
+class WorkerBusPort(Protocol):
+    """What a ``WorkersAdapter`` needs of its bus (``WorkerBus`` is the real one)."""
+
+    def publish(self, channel: str, payload: bytes) -> None:
+        """Send a message to the workers subscribed to ``channel``."""
+
+    async def numsub(self, channel: str) -> int:
+        """The workers subscribed to ``channel``, this one included."""
+
+    async def subscribe(
+        self, channels: Iterable[str], patterns: Iterable[str], handler: MessageHandler
+    ) -> None:
+        """Route the messages of ``channels`` and ``patterns`` to ``handler``."""
+
+    async def unsubscribe(self, channels: Iterable[str], patterns: Iterable[str]) -> None:
+        """Stop routing them."""
+
+
+class _Restore:
+    """A restore request of this worker, while the others answer."""
+
+    __slots__ = ("answers", "expected", "future")
+
+    def __init__(self, expected: int) -> None:
+        self.expected = expected
+        self.answers = 0
+        self.future: asyncio.Future[Session | None] = asyncio.get_running_loop().create_future()
+
+
+class WorkersAdapter(ClusterAdapter, SessionAwareAdapter):
+    """A namespace's adapter among the workers of one host (see the module docstring).
+
+    ``recovery``: the seconds a disconnected session is kept
+    (``max_disconnection_duration``), or None when the server does not recover
+    connection state.
+    """
+
+    log: ClassVar[logging.Logger] = logging.getLogger("socketwire.adapters.workers")
+    runner: ClassVar[Runner] = Runner(log, log_task_failures=True)
+
+    def __init__(
+        self,
+        nsp: NamespacePort,
+        bus: WorkerBusPort,
+        *,
+        recovery: float | None = None,
+        key: str = DEFAULT_KEY,
+        requests_timeout: float = 5.0,
+    ) -> None:
+        super().__init__(nsp, key=key, requests_timeout=requests_timeout)
+        self.bus = bus
+        self.recovery = recovery
+        if recovery is not None:
+            self.max_disconnection_duration = float(recovery)
+        self.session_channel = f"{key}-workers#{nsp.name}#"
+        self._subscribed = False
+        self._restores: dict[str, _Restore] = {}
+
+    @property
+    def ready(self) -> bool:
+        """Subscribed: the other workers count this one and reach it."""
+        return self._subscribed
+
+    # -- the transport ---------------------------------------------------------------------
+
+    def publish(self, channel: str, payload: bytes) -> None:
+        """Send a message to the other workers (written once per worker)."""
+        self.bus.publish(channel, payload)
+
+    async def server_count(self) -> int:
+        """The workers serving this namespace, this one included."""
+        return await self.bus.numsub(self.channels.request)
+
+    async def init(self) -> None:
+        """Subscribe to the cluster's channels and to the session channel."""
+        channels, patterns = self.subscriptions
+        await self.bus.subscribe(channels, patterns, self.on_message)
+        await self.bus.subscribe((self.session_channel,), (), self.on_session_message)
+        self._subscribed = True
+
+    async def close(self) -> None:
+        """Give up waiting requests and unsubscribe."""
+        if not self._subscribed:
+            return
+        self._subscribed = False
+        await super().close()
+        for pending in self._restores.values():
+            if not pending.future.done():
+                pending.future.set_result(None)
+        channels, patterns = self.subscriptions
+        await self.bus.unsubscribe(channels, patterns)
+        await self.bus.unsubscribe((self.session_channel,), ())
+
+    # -- connection state recovery across workers -------------------------------------------
+
+    def on_remote_broadcast(self, msg: BroadcastMessage) -> None:
+        """File another worker's broadcast in the history under its offset."""
+        if self.recovery is None or msg.flags.volatile or not msg.data:
+            return
+        if isinstance(msg.data[-1], str):
+            self.add_offset_to_history(msg.data, msg.rooms, msg.except_rooms)
+
+    def persist_session(self, sid: str, pid: str, rooms: list[str], data: Any) -> None:
+        """Keep the session here and copy it to the other workers."""
+        super().persist_session(sid, pid, rooms, data)
+        self._send({"kind": _PERSIST, "session": [sid, pid, rooms, data]})
+
+    async def restore_session(self, pid: str, offset: str) -> Session | None:
+        """The session of ``pid`` and what it missed since ``offset``: from here
+        when this worker has both, else from the worker that has."""
+        if self.holds_session(pid) and self.knows_offset(offset):
+            session: Session | None = await super().restore_session(pid, offset)
+            if session is not None:
+                self._send({"kind": _TAKEN, "pid": pid})
+            return session
+        others = await self.server_count() - 1
+        if others <= 0:
+            return None
+        request_id = new_uid()
+        pending = self._restores[request_id] = _Restore(others)
+        self._send({"kind": _RESTORE, "id": request_id, "pid": pid, "offset": offset})
+        try:
+            found = await asyncio.wait_for(pending.future, self.requests_timeout)
+        except TimeoutError:
+            found = None
+        finally:
+            self._restores.pop(request_id, None)
+        if found is not None:
+            self.drop_session(pid)
+        return found
+
+    def _send(self, message: dict[str, Any]) -> None:
+        try:
+            payload = pack_timestamps(message)
+        except ProtocolError as exc:
+            self.log.warning("session not shared with the other workers: %s", exc)
+            return
+        self.publish(self.session_channel, payload)
+
+    def on_session_message(self, channel: str, payload: bytes) -> None:
+        """A session message of another worker (malformed ones are logged and ignored)."""
+        try:
+            message = unpack(payload)
+            kind = message["kind"]
+            if kind == _PERSIST:
+                sid, pid, rooms, data = message["session"]
+                self.keep_session(Session(sid, pid, list(rooms), data, time.monotonic()))
+            elif kind == _TAKEN:
+                self.drop_session(message["pid"])
+            elif kind == _RESTORE:
+                self.runner.spawn(
+                    self._answer_restore(message["id"], message["pid"], message["offset"])
+                )
+            elif kind == _RESTORED:
+                self._on_restored(message["id"], message.get("session"))
+        except (ProtocolError, KeyError, TypeError, ValueError) as exc:
+            self.log.info("invalid session message ignored: %s", exc)
+
+    async def _answer_restore(self, request_id: str, pid: str, offset: str) -> None:
+        session: Session | None = None
+        if self.holds_session(pid) and self.knows_offset(offset):
+            session = await super().restore_session(pid, offset)
+        answer = None
+        if session is not None:
+            answer = [session.sid, session.pid, session.rooms, session.data, session.missed]
+        self._send({"kind": _RESTORED, "id": request_id, "session": answer})
+
+    def _on_restored(self, request_id: str, answer: Any) -> None:
+        pending = self._restores.get(request_id)
+        if pending is None or pending.future.done():
+            return
+        pending.answers += 1
+        if answer is not None:
+            sid, pid, rooms, data, missed = answer
+            session = Session(sid, pid, list(rooms), data, time.monotonic(), list(missed))
+            pending.future.set_result(session)
+        elif pending.answers >= pending.expected:
+            pending.future.set_result(None)
+
+
+def create_adapter(
+    bus: WorkerBus,
+    *,
+    recovery: float | None = None,
+    key: str = DEFAULT_KEY,
+    requests_timeout: float = 5.0,
+) -> Callable[[NamespacePort], WorkersAdapter]:
+    """The ``adapter`` option of a worker: every namespace on ``bus``.
+
+    ``recovery`` is the ``max_disconnection_duration`` of the server's
+    ``connection_state_recovery`` (None without it).
+    """
+
+    def factory(nsp: NamespacePort) -> WorkersAdapter:
+        return WorkersAdapter(
+            nsp, bus, recovery=recovery, key=key, requests_timeout=requests_timeout
+        )
+
+    return factory
