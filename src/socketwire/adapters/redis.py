@@ -297,8 +297,8 @@ class RedisAdapter(ClusterAdapter):
         def done(fut: asyncio.Future[Any]) -> None:
             if fut.cancelled() or fut.exception() is not None or sid not in self.sids:
                 return
-            reply = fut.result()
-            self._starts[sid] = reply[1].decode() if reply else "0"
+            reply = fut.result()  # [(offset, score)] (redis-py pairs them), or []
+            self._starts[sid] = repr(float(reply[0][1])) if reply else "0"
 
         position.add_done_callback(done)
 
