@@ -61,13 +61,14 @@ async def start_node(redis_server: RedisServer, key: str) -> AsyncIterator[Any]:
         @sio.on("connection")
         def on_connection(socket: socketwire.Socket) -> None:
             assert node is not None
+            here = node
             if not socket.recovered:
                 auth = socket.handshake.auth
                 socket.data = {"name": auth.get("name")}
                 for room in auth.get("rooms", ()):
                     socket.join(room)
-            socket.on("disconnect", lambda reason: node.gone.put_nowait((socket.id, reason)))
-            node.came.put_nowait(socket)
+            socket.on("disconnect", lambda reason: here.gone.put_nowait((socket.id, reason)))
+            here.came.put_nowait(socket)
 
         port = await sio.listen(0, "127.0.0.1")
         nodes.append(sio)

@@ -163,7 +163,9 @@ class RedisAdapter(ClusterAdapter):
             raise RequestTimeout(
                 f"redis did not answer within {self.requests_timeout} s (server count)"
             ) from None
-        except (OSError, ConnectionError) as exc:
+        except RequestTimeout:
+            raise
+        except Exception as exc:  # redis-py's ConnectionError, mostly
             raise RequestTimeout(f"redis unavailable: {exc}") from exc
 
     async def init(self) -> None:

@@ -27,8 +27,6 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import ConnectionError as RedisConnectionError
-
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.client import PubSub
@@ -290,7 +288,13 @@ class RedisBus:
                 # Closing: what was not written stays counted as pending.
                 self._queue[:0] = batch
                 raise
-            except RedisConnectionError as exc:
+            except Exception as exc:
+                if not _unreachable(exc):
+                    # Not a connection failure (a command Redis refused): retrying
+                    # would fail the same way.
+                    log.warning("redis write of %d command(s) failed: %s", len(batch), exc)
+                    replies = [exc] * len(batch)
+                    break
                 # Redis is away (stopped, restarting, unreachable): keep the batch,
                 # in order, ahead of what comes meanwhile, and try again. The
                 # queue's bound still holds, since the batch stays counted.
@@ -304,12 +308,6 @@ class RedisBus:
                     )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
-            except Exception as exc:
-                # Not a connection failure (a command Redis refused): retrying
-                # would fail the same way.
-                log.warning("redis write of %d command(s) failed: %s", len(batch), exc)
-                replies = [exc] * len(batch)
-                break
         self._pending_bytes -= sum(size for _, size, _ in batch)
         for (_, _, fut), reply in zip(batch, replies, strict=True):
             if fut is None or fut.done():
@@ -324,9 +322,9 @@ class RedisBus:
             args = batch[0][0]
             try:
                 return [await self.client.execute_command(*args)]  # type: ignore[no-untyped-call]
-            except RedisConnectionError:
-                raise
             except Exception as exc:
+                if _unreachable(exc):
+                    raise
                 return [exc]
         pipe = self.client.pipeline(transaction=False)
         for args, _, _ in batch:
@@ -337,3 +335,10 @@ class RedisBus:
         """How many connections subscribe to ``channel`` (``PUBSUB NUMSUB``)."""
         result = await self.client.pubsub_numsub(channel)
         return int(result[0][1]) if result else 0
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says Redis could not be reached (rather than refused a command)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    return isinstance(exc, (RedisConnectionError, OSError))
