@@ -97,6 +97,14 @@ def _reaches(rooms: set[str], to: frozenset[str], except_rooms: frozenset[str]) 
     return (not to or not rooms.isdisjoint(to)) and rooms.isdisjoint(except_rooms)
 
 
+def _start_of(position: asyncio.Future[Any]) -> str | None:
+    """The score a ``ZREVRANGE ... WITHSCORES`` reply names ("0": no history yet)."""
+    if position.cancelled() or position.exception() is not None:
+        return None
+    reply = position.result()  # [(offset, score)] (redis-py pairs them), or []
+    return repr(float(reply[0][1])) if reply else "0"
+
+
 class RedisAdapter(ClusterAdapter):
     """A namespace's adapter in a Redis cluster: ``ClusterAdapter`` on a bus.
 
@@ -138,7 +146,8 @@ class RedisAdapter(ClusterAdapter):
         self._anchor: str | None = None  # the last offset received in order
         self._since_anchor = 0
         self._received_offset: str | None = None  # of the message being handled
-        self._starts: dict[str, str] = {}
+        # Per connected socket: Redis's reply on where the history stood when it joined.
+        self._starts: dict[str, asyncio.Future[Any]] = {}
         self._fences: dict[bytes, _Catch] = {}
         self._catches: dict[str, _Catch] = {}
 
@@ -293,16 +302,8 @@ class RedisAdapter(ClusterAdapter):
             rooms = set(restored.rooms)
             restored.missed.extend(d for d, to, ex in catch.items if _reaches(rooms, to, ex))
         position = self.recovery.position()
-        if position is None:
-            return
-
-        def done(fut: asyncio.Future[Any]) -> None:
-            if fut.cancelled() or fut.exception() is not None or sid not in self.sids:
-                return
-            reply = fut.result()  # [(offset, score)] (redis-py pairs them), or []
-            self._starts[sid] = repr(float(reply[0][1])) if reply else "0"
-
-        position.add_done_callback(done)
+        if position is not None:
+            self._starts[sid] = position
 
     def delete_all(self, sid: str) -> None:
         self._starts.pop(sid, None)
@@ -312,7 +313,16 @@ class RedisAdapter(ClusterAdapter):
         """Keep the session in Redis for ``max_disconnection_duration``."""
         if self.recovery is None:
             return
-        self.recovery.persist(StoredSession(sid, pid, rooms, data), self._starts.pop(sid, None))
+        store = self.recovery
+        session = StoredSession(sid, pid, rooms, data)
+        position = self._starts.pop(sid, None)
+        if position is None:
+            store.persist(session, None)
+        elif position.done():
+            store.persist(session, _start_of(position))
+        else:
+            # Disconnected before Redis told where the history stood at connection.
+            position.add_done_callback(lambda fut: store.persist(session, _start_of(fut)))
 
     async def restore_session(self, pid: str, offset: str | None) -> Session | None:
         """The session of ``pid`` from Redis with the broadcasts it missed, or None."""
