@@ -803,7 +803,7 @@ BROADCAST_ERRORS: list[tuple[str, bytes, str]] = [
     ("JSON", b'["u",{"type":2,"data":["e"]},{}]', "invalid msgpack"),
     ("a map", pack({"uid": "u"}), "not [uid, packet, opts]"),
     ("two items", pack(["u", event()]), "not [uid, packet, opts]"),
-    ("four items", pack(["u", event(), {}, {}]), "not [uid, packet, opts]"),
+    ("five items", pack(["u", event(), {}, "x", {}]), "not [uid, packet, opts]"),
     ("uid int", bc(uid=1), "uid"),
     ("uid null", bc(uid=None), "uid"),
     ("uid bytes", bc(uid=b"u"), "uid"),
@@ -1454,3 +1454,15 @@ def test_javascript_orders_integer_like_keys_first(notepack: dict[str, list[Any]
 
 def test_module_exports() -> None:
     assert all(hasattr(rf, name) for name in rf.__all__)
+
+
+def test_a_fourth_item_is_ignored() -> None:
+    """socketwire's recovery offset travels as a fourth item; Node reads three."""
+    from socketwire.core.cluster.recovery_format import encode_recorded_broadcast, peek_offset
+
+    offset = "abcdef" + "0" * 13 + "1"
+    payload = encode_recorded_broadcast("abcdef", "/", ["ev", 1], ["r"], [], offset)
+    msg = rf.decode_broadcast(payload)
+    assert (msg.uid, msg.data, msg.rooms) == ("abcdef", ["ev", 1], frozenset({"r"}))
+    assert peek_offset(payload) == offset
+    assert peek_offset(rf.encode_broadcast("abcdef", "/", ["ev"], [], [])) is None

@@ -1844,6 +1844,9 @@ class CaptureBus:
     def publish(self, channel: str, payload: bytes) -> None:
         self.published.append((channel, payload))
 
+    def command(self, *args: Any, size: int = 0) -> Any:
+        return None  # recovery commands are not exercised here
+
     async def numsub(self, channel: str) -> int:
         return 2  # this server and one other
 

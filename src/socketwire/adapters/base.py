@@ -264,11 +264,16 @@ class Adapter:
     def add_to_history(self, data: list[Any], opts: BroadcastOptions) -> None:
         """Keep a broadcast for recovery (and append its offset); no-op here."""
 
+    def start_session(self, sid: str, restored: Any) -> None:
+        """A socket with a recoverable session joined (``restored``: the session it
+        recovered, or None); no-op here."""
+
     def persist_session(self, sid: str, pid: str, rooms: list[str], data: Any) -> None:
         """Keep a disconnected socket's session; no-op here."""
 
-    async def restore_session(self, pid: str, offset: str) -> Any:
-        """The session of ``pid`` with the broadcasts missed since ``offset``, or None."""
+    async def restore_session(self, pid: str, offset: str | None) -> Any:
+        """The session of ``pid`` with the broadcasts missed since ``offset`` (None:
+        since the session started), or None."""
         return None
 
     # -- socket operations (cluster-wide in a cluster adapter) -------------------------

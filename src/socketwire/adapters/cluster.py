@@ -20,8 +20,8 @@ share one cluster, and leaves the transport to a subclass. As in Node's
   them at most ``requests_timeout`` seconds, then raise ``RequestTimeout``;
 * a broadcast with acks completes once every server has told how many clients
   it reached and that many acks arrived, or at its timeout;
-* connection state recovery is not supported (as Node's classic Redis adapter):
-  sessions are not restored.
+* connection state recovery is not supported here (as in Node's classic Redis
+  adapter): ``RedisAdapter`` adds it, opt-in (``socketwire.adapters.redis_recovery``).
 
 A cluster operation before ``init()`` (the adapter of a mounted ASGI app whose
 host never started it, say) reaches no other server and is not seen by them:
@@ -254,6 +254,9 @@ class ClusterAdapter(Adapter):
         nsp = self.nsp
         if msg.uid == self.uid or msg.nsp != nsp.name:
             return
+        offset = self.received_offset(msg)
+        if offset is not None:
+            msg.data = [*msg.data, offset]
         self.on_remote_broadcast(msg)
         text, attachments = nsp.parser.encode_event(nsp.name, msg.data)
         opts = BroadcastOptions(
@@ -264,6 +267,11 @@ class ClusterAdapter(Adapter):
         )
         packet = Packet(PacketType.EVENT, nsp.name, msg.data)
         self.broadcast_local(OutgoingMessage(text, attachments), opts, packet)
+
+    def received_offset(self, msg: BroadcastMessage) -> str | None:
+        """Hook: the recovery offset a received broadcast gets as its last argument
+        (None: none, as here)."""
+        return None
 
     def _on_request(self, req: Request) -> None:
         kind = req.type

@@ -96,6 +96,11 @@ class NamespacePort(Protocol):
     def parser(self) -> Parser:
         """The Socket.IO parser that encodes for the namespace's clients."""
 
+    @property
+    def max_disconnection_duration(self) -> float | None:
+        """How long a disconnected socket's session is kept for recovery (seconds),
+        or None when the server does not recover connection state."""
+
     def next_ack_id(self) -> int:
         """A new ack id, unique among the namespace's pending acks."""
 

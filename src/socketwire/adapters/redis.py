@@ -20,14 +20,36 @@ and one pipelined, bounded publisher.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, ClassVar, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
+from socketwire.adapters.base import BroadcastOptions
 from socketwire.adapters.cluster import ClusterAdapter
 from socketwire.adapters.ports import NamespacePort
 from socketwire.adapters.redis_bus import MessageHandler, RedisBus
-from socketwire.core.cluster.redis_format import DEFAULT_KEY
+from socketwire.adapters.redis_recovery import DEFAULT_MAX_LENGTH, RedisRecoveryStore
+from socketwire.adapters.session_aware import Session
+from socketwire.core.cluster.recovery_format import (
+    ANCHOR_EVENT,
+    ANCHOR_ROOM,
+    StoredSession,
+    decode_session,
+    encode_recorded_broadcast,
+    foreign_offset,
+    make_offset,
+    peek_offset,
+)
+from socketwire.core.cluster.redis_format import (
+    DEFAULT_KEY,
+    BroadcastMessage,
+    decode_broadcast,
+    encode_response,
+    new_uid,
+)
+from socketwire.core.engineio.message import OutgoingMessage
+from socketwire.errors import ProtocolError, RequestTimeout
 from socketwire.handlers import Runner
 
 if TYPE_CHECKING:
@@ -42,6 +64,9 @@ class Bus(Protocol):
     def publish(self, channel: str, payload: bytes) -> None:
         """Queue a message (in order; never blocks)."""
 
+    def command(self, *args: Any, size: int = 0) -> asyncio.Future[Any] | None:
+        """Queue a command behind the messages; its reply (None: dropped, queue full)."""
+
     async def numsub(self, channel: str) -> int:
         """How many subscribers ``channel`` has (``PUBSUB NUMSUB``)."""
 
@@ -54,11 +79,40 @@ class Bus(Protocol):
         """Stop routing them."""
 
 
+class _Catch:
+    """A session being restored: the broadcasts that fall between the history Redis
+    returned and the socket joining its rooms."""
+
+    __slots__ = ("fence", "fenced", "items", "session")
+
+    def __init__(self, fence: asyncio.Future[None]) -> None:
+        self.fence = fence
+        self.fenced = False  # remote broadcasts count once the fence arrived
+        self.items: list[tuple[list[Any], frozenset[str], frozenset[str]]] = []
+        self.session: Session | None = None
+
+
+def _reaches(rooms: set[str], to: frozenset[str], except_rooms: frozenset[str]) -> bool:
+    # Node's shouldIncludePacket: in one of the rooms (or no rooms), in none of the exceptions.
+    return (not to or not rooms.isdisjoint(to)) and rooms.isdisjoint(except_rooms)
+
+
+def _start_of(position: asyncio.Future[Any]) -> str | None:
+    """The score a ``ZREVRANGE ... WITHSCORES`` reply names ("0": no history yet)."""
+    if position.cancelled() or position.exception() is not None:
+        return None
+    reply = position.result()  # [(offset, score)] (redis-py pairs them), or []
+    return repr(float(reply[0][1])) if reply else "0"
+
+
 class RedisAdapter(ClusterAdapter):
     """A namespace's adapter in a Redis cluster: ``ClusterAdapter`` on a bus.
 
     ``bus`` is shared by every namespace's adapter of a server (``create_adapter``
-    builds one); ``key`` and the options are Node's.
+    builds one); ``key`` and the options are Node's. With ``recovery`` (and the
+    server's ``connection_state_recovery``), sessions and missed broadcasts are
+    kept in Redis, so that any server of the cluster recovers them
+    (``socketwire.adapters.redis_recovery``).
     """
 
     log: ClassVar[logging.Logger] = logging.getLogger("socketwire.adapters.redis")
@@ -72,6 +126,8 @@ class RedisAdapter(ClusterAdapter):
         key: str = DEFAULT_KEY,
         requests_timeout: float = 5.0,
         publish_on_specific_response_channel: bool = False,
+        recovery: bool = False,
+        recovery_max_length: int = DEFAULT_MAX_LENGTH,
     ) -> None:
         super().__init__(
             nsp,
@@ -81,6 +137,19 @@ class RedisAdapter(ClusterAdapter):
         )
         self.bus = bus
         self._subscribed = False
+        self.recovery: RedisRecoveryStore | None = None
+        lifetime = nsp.max_disconnection_duration if recovery else None
+        if lifetime is not None:
+            self.recovery = RedisRecoveryStore(bus, key, nsp.name, lifetime, recovery_max_length)
+        self._counter = 0
+        self._next_offset: str | None = None  # of the broadcast being emitted
+        self._anchor: str | None = None  # the last offset received in order
+        self._since_anchor = 0
+        self._received_offset: str | None = None  # of the message being handled
+        # Per connected socket: Redis's reply on where the history stood when it joined.
+        self._starts: dict[str, asyncio.Future[Any]] = {}
+        self._fences: dict[bytes, _Catch] = {}
+        self._catches: dict[str, _Catch] = {}
 
     @property
     def ready(self) -> bool:
@@ -93,14 +162,29 @@ class RedisAdapter(ClusterAdapter):
 
     async def server_count(self) -> int:
         """The servers of the cluster serving this namespace, this one included:
-        the subscribers of its request channel."""
-        return await self.bus.numsub(self.channels.request)
+        the subscribers of its request channel (``RequestTimeout`` when Redis does
+        not answer within ``requests_timeout``)."""
+        try:
+            return await asyncio.wait_for(
+                self.bus.numsub(self.channels.request), self.requests_timeout
+            )
+        except TimeoutError:
+            raise RequestTimeout(
+                f"redis did not answer within {self.requests_timeout} s (server count)"
+            ) from None
+        except RequestTimeout:
+            raise
+        except Exception as exc:  # redis-py's ConnectionError, mostly
+            raise RequestTimeout(f"redis unavailable: {exc}") from exc
 
     async def init(self) -> None:
         """Subscribe (returns once Redis confirmed: other servers count this one)."""
         channels, patterns = self.subscriptions
         await self.bus.subscribe(channels, patterns, self.on_message)
         self._subscribed = True
+        if self.recovery is not None:
+            # An invisible recorded broadcast: the others' first anchor from this server.
+            self._broadcast_recorded([ANCHOR_EVENT], frozenset({ANCHOR_ROOM}), False)
 
     async def close(self) -> None:
         """Give up waiting requests and unsubscribe (the last adapter closes the bus)."""
@@ -111,6 +195,185 @@ class RedisAdapter(ClusterAdapter):
         channels, patterns = self.subscriptions
         await self.bus.unsubscribe(channels, patterns)
 
+    # -- connection state recovery ------------------------------------------------------
+
+    def on_message(self, channel: str, payload: bytes) -> None:
+        """A message of the subscriptions; with recovery, every broadcast's offset is
+        followed (before the room filter drops anything)."""
+        if self.recovery is None:
+            super().on_message(channel, payload)
+            return
+        ch = self.channels
+        if channel == ch.specific_response and payload in self._fences:
+            # Published by the restore script: what comes after it is not in the
+            # history the script returned.
+            catch = self._fences.pop(payload)
+            catch.fenced = True
+            if not catch.fence.done():
+                catch.fence.set_result(None)
+            return
+        room = ch.room_of(channel)
+        if room is None:
+            super().on_message(channel, payload)
+            return
+        offset = peek_offset(payload)
+        if offset is not None:
+            self._anchor, self._since_anchor = offset, 0
+        elif self._anchor is not None:
+            self._since_anchor += 1
+            offset = foreign_offset(self._anchor, self._since_anchor)
+            self.recovery.record_foreign(offset, payload, self._anchor, self._since_anchor)
+        self._received_offset = offset
+        try:
+            if self._catches:
+                self._catch_received(payload, offset)
+            super().on_message(channel, payload)
+        finally:
+            self._received_offset = None
+
+    def _catch_received(self, payload: bytes, offset: str | None) -> None:
+        try:
+            msg = decode_broadcast(payload)
+        except ProtocolError:
+            return
+        if msg.uid == self.uid or msg.nsp != self.nsp.name or msg.flags.volatile or not offset:
+            return
+        for catch in self._catches.values():
+            if catch.fenced:
+                catch.items.append(([*msg.data, offset], msg.rooms, msg.except_rooms))
+
+    def received_offset(self, msg: BroadcastMessage) -> str | None:
+        """The offset of the broadcast being handled (not for volatile ones)."""
+        return None if msg.flags.volatile else self._received_offset
+
+    def add_to_history(self, data: list[Any], opts: BroadcastOptions) -> None:
+        """Append this broadcast's offset (recorded in Redis as it is published)."""
+        if self.recovery is None:
+            return
+        self._counter += 1
+        offset = self._next_offset = make_offset(self.uid, self._counter)
+        data.append(offset)
+
+    def broadcast(self, message: OutgoingMessage, packet: Any, opts: BroadcastOptions) -> None:
+        offset = self._next_offset
+        if offset is None:
+            super().broadcast(message, packet, opts)
+            return
+        self._next_offset = None
+        data = packet.data
+        assert data and data[-1] == offset
+        self.warn_if_not_ready("a broadcast")
+        self._broadcast_recorded(data[:-1], opts.rooms, opts.local, opts, offset)
+        for catch in self._catches.values():
+            catch.items.append((data, opts.rooms, opts.except_rooms))
+        self.broadcast_local(message, opts, packet)
+
+    def _broadcast_recorded(
+        self,
+        data: list[Any],
+        rooms: frozenset[str],
+        local: bool,
+        opts: BroadcastOptions | None = None,
+        offset: str | None = None,
+    ) -> None:
+        assert self.recovery is not None
+        if offset is None:
+            self._counter += 1
+            offset = make_offset(self.uid, self._counter)
+        # Node servers get the classic message (its offset is a fourth element they ignore).
+        payload = encode_recorded_broadcast(
+            self.uid,
+            self.nsp.name,
+            data,
+            rooms,
+            opts.except_rooms if opts is not None else (),
+            offset,
+            compress=opts.compress if opts is not None else True,
+        )
+        self.recovery.record(offset, payload, None if local else self.channels.for_rooms(rooms))
+
+    def start_session(self, sid: str, restored: Any) -> None:
+        """Note where the history stands (in order with this server's broadcasts);
+        complete a restored session with what fell between history and joining."""
+        if self.recovery is None:
+            return
+        catch = self._catches.pop(restored.pid, None) if restored is not None else None
+        if catch is not None:
+            rooms = set(restored.rooms)
+            restored.missed.extend(d for d, to, ex in catch.items if _reaches(rooms, to, ex))
+        position = self.recovery.position()
+        if position is not None:
+            self._starts[sid] = position
+
+    def delete_all(self, sid: str) -> None:
+        self._starts.pop(sid, None)
+        super().delete_all(sid)
+
+    def persist_session(self, sid: str, pid: str, rooms: list[str], data: Any) -> None:
+        """Keep the session in Redis for ``max_disconnection_duration``."""
+        if self.recovery is None:
+            return
+        store = self.recovery
+        session = StoredSession(sid, pid, rooms, data)
+        position = self._starts.pop(sid, None)
+        if position is None:
+            store.persist(session, None)
+        elif position.done():
+            store.persist(session, _start_of(position))
+        else:
+            # Disconnected before Redis told where the history stood at connection.
+            position.add_done_callback(lambda fut: store.persist(session, _start_of(fut)))
+
+    async def restore_session(self, pid: str, offset: str | None) -> Session | None:
+        """The session of ``pid`` from Redis with the broadcasts it missed, or None."""
+        if self.recovery is None:
+            return None
+        fence = encode_response({"requestId": new_uid()})
+        arrived: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        catch = self._catches[pid] = _Catch(arrived)
+        self._fences[fence] = catch
+        reply_fut = self.recovery.restore(pid, offset, self.channels.specific_response, fence)
+        try:
+            if reply_fut is None:
+                return None
+            reply = await asyncio.wait_for(reply_fut, self.requests_timeout)
+            await asyncio.wait_for(arrived, self.requests_timeout)
+        except Exception as exc:
+            self.log.warning("nsp=%s: session %s not restored: %s", self.nsp.name, pid, exc)
+            self._catches.pop(pid, None)
+            return None
+        finally:
+            self._fences.pop(fence, None)
+        if not reply or len(reply) < 3:
+            self._catches.pop(pid, None)
+            return None
+        try:
+            stored = decode_session(reply[0])
+        except ProtocolError as exc:
+            self.log.warning("nsp=%s: stored session %s unreadable: %s", self.nsp.name, pid, exc)
+            self._catches.pop(pid, None)
+            return None
+        session = Session(stored.sid, stored.pid, stored.rooms, stored.data)
+        rooms = set(stored.rooms)
+        for raw_offset, payload in zip(reply[1], reply[2], strict=True):
+            if payload is None:
+                continue
+            try:
+                msg = decode_broadcast(payload)
+            except ProtocolError:
+                continue
+            if msg.nsp != self.nsp.name or msg.flags.volatile:
+                continue
+            if _reaches(rooms, msg.rooms, msg.except_rooms):
+                session.missed.append([*msg.data, raw_offset.decode()])
+        catch.session = session
+        # Until the socket joins (start_session), the catch keeps what arrives;
+        # a connection that never joins must not keep it forever.
+        asyncio.get_running_loop().call_later(
+            2 * self.requests_timeout, self._catches.pop, pid, None
+        )
+        return session
+
 
 def create_adapter(
     redis: Redis | str = "redis://127.0.0.1:6379",
@@ -120,6 +383,8 @@ def create_adapter(
     requests_timeout: float = 5.0,
     publish_on_specific_response_channel: bool = False,
     max_pending_bytes: int = 64 * 1024 * 1024,
+    recovery: bool = False,
+    recovery_max_length: int = DEFAULT_MAX_LENGTH,
 ) -> Callable[[NamespacePort], RedisAdapter]:
     """The ``adapter`` option of a server in a Redis cluster.
 
@@ -127,6 +392,12 @@ def create_adapter(
     servers) or a URL for one that the adapter creates and closes; the subscriber
     uses a connection of ``sub_client`` (by default of the same client). Options
     are those of Node's ``createAdapter``, in seconds.
+
+    ``recovery=True`` keeps connection state recovery's sessions and broadcasts in
+    Redis (with the server's ``connection_state_recovery`` on), at most
+    ``recovery_max_length`` broadcasts per namespace, so that a client recovers
+    its session on any server of the cluster, also after a restart.
+    ``max_pending_bytes`` bounds what waits for Redis while it is away.
     """
     from redis.asyncio import Redis as _Redis
 
@@ -147,6 +418,8 @@ def create_adapter(
             key=key,
             requests_timeout=requests_timeout,
             publish_on_specific_response_channel=publish_on_specific_response_channel,
+            recovery=recovery,
+            recovery_max_length=recovery_max_length,
         )
 
     factory.bus = bus  # type: ignore[attr-defined]

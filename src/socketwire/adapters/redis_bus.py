@@ -4,10 +4,17 @@
 subscriber connection for every namespace's adapter of a server, and one
 publishing queue written by a single task, pipelined when several messages are
 ready, so a burst of broadcasts costs one round trip and publishing never makes
-an ``emit`` wait. The queue is bounded (``max_pending_bytes``): while Redis is
-away, messages beyond it are dropped and logged rather than held without limit.
-redis-py reconnects (and resubscribes) by itself; the reader backs off between
-failed reads meanwhile.
+an ``emit`` wait. Other commands (the scripts of connection state recovery)
+may join the same queue, so they run in Redis in the order they were issued
+relative to the broadcasts.
+
+When Redis is away (stopped, restarting, paused), local delivery goes on and
+what is queued waits: a write that fails for want of a connection is kept, in
+order, and tried again with a backoff; it is flushed once Redis answers. The
+queue is bounded (``max_pending_bytes``, the batch being written included):
+beyond it, messages are dropped, counted in ``dropped`` and logged (the first
+time, then every thousandth). redis-py reconnects (and resubscribes) by itself;
+the reader backs off between failed reads meanwhile.
 
 It knows channels and bytes only; what the messages mean is the adapter's.
 """
@@ -18,7 +25,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -64,11 +71,15 @@ class RedisBus:
         self._confirmations: dict[tuple[str, bytes], list[asyncio.Future[None]]] = {}
         self._reader: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
-        self._queue: list[tuple[str, bytes]] = []
+        # (command, weight, future of the reply or None), in order.
+        self._queue: list[tuple[tuple[Any, ...], int, asyncio.Future[Any] | None]] = []
         self._pending_bytes = 0
         self._wakeup: asyncio.Event | None = None
         self._users = 0
-        self._dropped = 0
+        #: Messages and commands dropped because the queue was full (a counter).
+        self.dropped = 0
+        #: Writes that failed because Redis was unreachable (each retried later).
+        self.failed_writes = 0
         self._lock = asyncio.Lock()
 
     # -- subscriptions ------------------------------------------------------------------
@@ -148,7 +159,14 @@ class RedisBus:
     async def close(self) -> None:
         """Flush what is queued, then close the subscriber (and an owned client)."""
         if self._writer is not None and self._queue:
-            await self._flush_once()
+            # Bounded: a Redis that is away must not hold the server's shutdown.
+            try:
+                await asyncio.wait_for(self._flush_once(), _CONFIRM_TIMEOUT)
+            except TimeoutError:
+                self.dropped += len(self._queue)
+                log.warning(
+                    "redis unavailable at close: %d queued message(s) dropped", len(self._queue)
+                )
         for task in (self._reader, self._writer):
             if task is not None:
                 task.cancel()
@@ -206,19 +224,39 @@ class RedisBus:
 
     # -- publishing -----------------------------------------------------------------------
 
+    @property
+    def pending_bytes(self) -> int:
+        """Bytes queued for Redis and not yet written (the in-flight batch included)."""
+        return self._pending_bytes
+
     def publish(self, channel: str, payload: bytes) -> None:
         """Queue a message; the writer task publishes it (in order, pipelined)."""
-        size = len(payload)
+        self._enqueue(("PUBLISH", channel, payload), len(payload), None)
+
+    def command(self, *args: Any, size: int = 0) -> asyncio.Future[Any] | None:
+        """Queue any Redis command behind what is already queued; its reply, or
+        None when the queue is full (the command is dropped and counted).
+
+        ``size`` is what it weighs against ``max_pending_bytes``. Keeping one
+        queue for publishes and commands keeps their order: a script queued after
+        a broadcast runs after it in Redis.
+        """
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if not self._enqueue(args, size, fut):
+            return None
+        return fut
+
+    def _enqueue(self, args: tuple[Any, ...], size: int, fut: asyncio.Future[Any] | None) -> bool:
         if self._pending_bytes + size > self.max_pending_bytes:
-            self._dropped += 1
-            if self._dropped == 1 or self._dropped % 1000 == 0:
+            self.dropped += 1
+            if self.dropped == 1 or self.dropped % 1000 == 0:
                 log.warning(
                     "redis publish queue full (%d bytes): %d message(s) dropped",
                     self._pending_bytes,
-                    self._dropped,
+                    self.dropped,
                 )
-            return
-        self._queue.append((channel, payload))
+            return False
+        self._queue.append((args, size, fut))
         self._pending_bytes += size
         if self._writer is None:
             self._wakeup = asyncio.Event()
@@ -227,6 +265,7 @@ class RedisBus:
         assert wakeup is not None
         if not wakeup.is_set():
             wakeup.set()
+        return True
 
     async def _write_loop(self) -> None:
         wakeup = self._wakeup
@@ -240,21 +279,66 @@ class RedisBus:
     async def _flush_once(self) -> None:
         batch = self._queue
         self._queue = []
-        self._pending_bytes -= sum(len(p) for _, p in batch)
-        try:
-            if len(batch) == 1:
-                await self.client.publish(*batch[0])
+        delay = 0.05
+        while True:
+            try:
+                replies = await self._execute(batch)
+                break
+            except asyncio.CancelledError:
+                # Closing: what was not written stays counted as pending.
+                self._queue[:0] = batch
+                raise
+            except Exception as exc:
+                if not _unreachable(exc):
+                    # Not a connection failure (a command Redis refused): retrying
+                    # would fail the same way.
+                    log.warning("redis write of %d command(s) failed: %s", len(batch), exc)
+                    replies = [exc] * len(batch)
+                    break
+                # Redis is away (stopped, restarting, unreachable): keep the batch,
+                # in order, ahead of what comes meanwhile, and try again. The
+                # queue's bound still holds, since the batch stays counted.
+                self.failed_writes += 1
+                if self.failed_writes == 1 or self.failed_writes % 100 == 0:
+                    log.warning(
+                        "redis unavailable (%s): %d message(s) (%d bytes) kept for later",
+                        exc,
+                        len(batch) + len(self._queue),
+                        self._pending_bytes,
+                    )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+        self._pending_bytes -= sum(size for _, size, _ in batch)
+        for (_, _, fut), reply in zip(batch, replies, strict=True):
+            if fut is None or fut.done():
+                continue
+            if isinstance(reply, BaseException):
+                fut.set_exception(reply)
             else:
-                pipe = self.client.pipeline(transaction=False)
-                for channel, payload in batch:
-                    pipe.publish(channel, payload)
-                await pipe.execute()
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.warning("redis publish of %d message(s) failed: %s", len(batch), exc)
+                fut.set_result(reply)
+
+    async def _execute(self, batch: list[tuple[tuple[Any, ...], int, Any]]) -> list[Any]:
+        if len(batch) == 1:
+            args = batch[0][0]
+            try:
+                return [await self.client.execute_command(*args)]  # type: ignore[no-untyped-call]
+            except Exception as exc:
+                if _unreachable(exc):
+                    raise
+                return [exc]
+        pipe = self.client.pipeline(transaction=False)
+        for args, _, _ in batch:
+            pipe.execute_command(*args)
+        return list(await pipe.execute(raise_on_error=False))
 
     async def numsub(self, channel: str) -> int:
         """How many connections subscribe to ``channel`` (``PUBSUB NUMSUB``)."""
         result = await self.client.pubsub_numsub(channel)
         return int(result[0][1]) if result else 0
+
+
+def _unreachable(exc: BaseException) -> bool:
+    """Whether ``exc`` says Redis could not be reached (rather than refused a command)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    return isinstance(exc, (RedisConnectionError, OSError))

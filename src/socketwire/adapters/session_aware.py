@@ -47,6 +47,9 @@ class Session:
     data: Any
     disconnected_at: float = 0.0
     missed: list[list[Any]] = field(default_factory=list)
+    #: Where the history stood when the socket connected (a client that received
+    #: no broadcast sends no offset: it missed everything since).
+    start: int | None = None
 
 
 @dataclass(slots=True)
@@ -71,6 +74,7 @@ class SessionAwareAdapter(Adapter):
         self._first_seq = 0
         self._next_seq = 0
         self._prefix = secrets.token_urlsafe(6)
+        self._starts: dict[str, int] = {}
 
     # -- history of broadcasts ------------------------------------------------------------
 
@@ -119,21 +123,36 @@ class SessionAwareAdapter(Adapter):
         """Forget the session of ``pid`` (restored elsewhere)."""
         self._sessions.pop(pid, None)
 
+    def start_session(self, sid: str, restored: Any) -> None:
+        self._starts[sid] = self._next_seq
+
+    def delete_all(self, sid: str) -> None:
+        self._starts.pop(sid, None)
+        super().delete_all(sid)
+
     def persist_session(self, sid: str, pid: str, rooms: list[str], data: Any) -> None:
         now = time.monotonic()
         self._expire(now)
         self._sessions.pop(pid, None)
-        self._sessions[pid] = Session(sid, pid, rooms, data, now)
+        start = self._starts.pop(sid, None)
+        self._sessions[pid] = Session(sid, pid, rooms, data, now, start=start)
 
-    async def restore_session(self, pid: str, offset: str) -> Session | None:
+    async def restore_session(self, pid: str, offset: str | None) -> Session | None:
         now = time.monotonic()
         self._expire(now)
         session = self._sessions.pop(pid, None)
         if session is None:
             return None
-        seq = self._index.get(offset)
-        if seq is None:
-            return None
+        seq: int | None
+        if offset is None:
+            # Nothing received: replay from where the session started, if still kept.
+            if session.start is None or session.start < self._first_seq:
+                return None
+            seq = session.start - 1
+        else:
+            seq = self._index.get(offset)
+            if seq is None:
+                return None
         rooms = set(session.rooms)
         missed: list[list[Any]] = []
         packets = self._packets

@@ -160,10 +160,11 @@ class WorkersAdapter(ClusterAdapter, SessionAwareAdapter):
         super().persist_session(sid, pid, rooms, data)
         self._send({"kind": _PERSIST, "session": [sid, pid, rooms, data]})
 
-    async def restore_session(self, pid: str, offset: str) -> Session | None:
-        """The session of ``pid`` and what it missed since ``offset``: from here
-        when this worker has both, else from the worker that has."""
-        if self.holds_session(pid) and self.knows_offset(offset):
+    async def restore_session(self, pid: str, offset: str | None) -> Session | None:
+        """The session of ``pid`` and what it missed since ``offset`` (None: it
+        received nothing): from here when this worker has both, else from the
+        worker that has."""
+        if self.holds_session(pid) and (offset is None or self.knows_offset(offset)):
             session: Session | None = await super().restore_session(pid, offset)
             if session is not None:
                 self._send({"kind": _TAKEN, "pid": pid})
@@ -211,9 +212,9 @@ class WorkersAdapter(ClusterAdapter, SessionAwareAdapter):
         except (ProtocolError, KeyError, TypeError, ValueError) as exc:
             self.log.info("invalid session message ignored: %s", exc)
 
-    async def _answer_restore(self, request_id: str, pid: str, offset: str) -> None:
+    async def _answer_restore(self, request_id: str, pid: str, offset: str | None) -> None:
         session: Session | None = None
-        if self.holds_session(pid) and self.knows_offset(offset):
+        if self.holds_session(pid) and (offset is None or self.knows_offset(offset)):
             session = await super().restore_session(pid, offset)
         answer = None
         if session is not None:

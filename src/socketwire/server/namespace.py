@@ -82,6 +82,12 @@ class Namespace(Emitter):
         """NamespacePort: this server's sockets of the namespace, by id."""
         return cast("Mapping[str, LocalSocket]", self.sockets)
 
+    @property
+    def max_disconnection_duration(self) -> float | None:
+        """NamespacePort: how long sessions are kept for recovery (None: no recovery)."""
+        recovery = self.server.recovery
+        return recovery.max_disconnection_duration if recovery is not None else None
+
     def next_ack_id(self) -> int:
         """NamespacePort: a new ack id for an emit or a broadcast."""
         # One counter per namespace, as Node's ``nsp._ids``: socket emits and
@@ -145,14 +151,17 @@ class Namespace(Emitter):
         recovery = self.server.recovery
         if recovery is not None:
             pid, offset = auth.get("pid"), auth.get("offset")
-            if isinstance(pid, str) and isinstance(offset, str):
+            # A client that received no broadcast has no offset to send (the
+            # official client then sends the pid alone): the adapter resolves it
+            # from where the session started (socket.io#5538).
+            if isinstance(pid, str) and (offset is None or isinstance(offset, str)):
                 spawn(self._add_recovering(conn, auth, pid, offset))
                 return
         pid = self.server.new_socket_id() if recovery is not None else None
         self._check(Socket(self, conn, self.server.new_socket_id(), auth, pid), None)
 
     async def _add_recovering(
-        self, conn: Connection, auth: dict[str, Any], pid: str, offset: str
+        self, conn: Connection, auth: dict[str, Any], pid: str, offset: str | None
     ) -> None:
         """Connection state recovery: the client sent ``{pid, offset}``."""
         session = None
@@ -246,6 +255,8 @@ class Namespace(Emitter):
         payload = {"sid": sid}
         if socket.pid is not None:
             payload["pid"] = socket.pid
+            # Before the missed broadcasts go out: an adapter may complete them here.
+            self.adapter.start_session(sid, session)
         socket.conn.accept(socket, payload)
         if session is not None:
             # Socket.IO 4.6 connection state recovery: the broadcasts it missed,

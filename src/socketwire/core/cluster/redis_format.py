@@ -318,9 +318,10 @@ def encode_emitter_broadcast(
 def decode_broadcast(payload: bytes) -> BroadcastMessage:
     """Read a broadcast message (``RemoteProtocolError`` if malformed)."""
     obj = unpack(payload)
-    if type(obj) is not list or len(obj) != 3:
+    # A fourth element (socketwire's recovery offset) is ignored here, as by Node.
+    if type(obj) is not list or len(obj) not in (3, 4):
         raise RemoteProtocolError(f"broadcast is not [uid, packet, opts]: {describe(obj)}")
-    uid, packet, opts = obj
+    uid, packet, opts = obj[:3]
     if type(uid) is not str:
         raise RemoteProtocolError(f"invalid broadcast uid: {describe(uid)}")
     nsp, data = _packet(packet)
