@@ -1466,3 +1466,27 @@ def test_a_fourth_item_is_ignored() -> None:
     assert (msg.uid, msg.data, msg.rooms) == ("abcdef", ["ev", 1], frozenset({"r"}))
     assert peek_offset(payload) == offset
     assert peek_offset(rf.encode_broadcast("abcdef", "/", ["ev"], [], [])) is None
+
+
+def test_a_recorded_offset_has_twenty_ascii_characters() -> None:
+    from socketwire.core.cluster.recovery_format import encode_recorded_broadcast
+
+    for bad in ("short", "é" * 20, "0" * 21):
+        with pytest.raises(ValueError, match="20 ASCII characters"):
+            encode_recorded_broadcast("abcdef", "/", ["ev"], [], [], bad)
+
+
+def test_stored_sessions_round_trip_and_malformed_ones_are_refused() -> None:
+    from socketwire.core.cluster.recovery_format import (
+        StoredSession,
+        decode_session,
+        encode_session,
+    )
+    from socketwire.core.notepack import pack
+    from socketwire.errors import RemoteProtocolError
+
+    got = decode_session(encode_session(StoredSession("s1", "p1", ["a", "b"], {"k": [1]})))
+    assert (got.sid, got.pid, got.rooms, got.data) == ("s1", "p1", ["a", "b"], {"k": [1]})
+    for bad in (["s1", "p1", ["a"]], ["s1", "p1", [1], None], {"sid": "s1"}, ["s1", 2, [], None]):
+        with pytest.raises(RemoteProtocolError, match="invalid stored session"):
+            decode_session(pack(bad))
