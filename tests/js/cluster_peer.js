@@ -4,10 +4,15 @@
 //
 // Usage: node cluster_peer.js --redis-port N --key K [--specific-responses]
 //        node cluster_peer.js --sharded MODE --cluster-ports P1,P2,.. --key PREFIX
+//        node cluster_peer.js --streams --redis-port N --key K [--stream-count C] [--recovery]
 //
 // With --sharded, the adapter is createShardedAdapter on a Redis Cluster (the
 // nodes of --cluster-ports), with channelPrefix PREFIX and subscriptionMode
 // MODE (static, dynamic or dynamic-private).
+//
+// With --streams, the adapter is @socket.io/redis-streams-adapter with
+// streamName, channelPrefix and sessionKeyPrefix ("K:session:") made of K;
+// --recovery turns connectionStateRecovery on (60 s).
 //
 // Listens on 127.0.0.1 (port 0) and prints {"port": N} once its adapter is
 // subscribed. Then it reads one JSON command per line on stdin,
@@ -24,6 +29,7 @@ const http = require("http");
 const { Server } = require("socket.io");
 const { createClient, createCluster } = require("redis");
 const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
+const { createAdapter: createStreamsAdapter } = require("@socket.io/redis-streams-adapter");
 
 function option(name, fallback) {
   const i = process.argv.indexOf(name);
@@ -35,6 +41,11 @@ const key = option("--key", "socket.io");
 const specific = process.argv.includes("--specific-responses");
 const sharded = option("--sharded", null);
 const clusterPorts = option("--cluster-ports", "").split(",").filter(Boolean).map(Number);
+const streams = process.argv.includes("--streams");
+const streamCount = Number(option("--stream-count", "1"));
+const recovery = process.argv.includes("--recovery");
+// Names this peer's Redis connections, so that CLIENT LIST shows its stream reader.
+const clientName = "peer-" + process.pid + "-" + Math.random().toString(16).slice(2, 10);
 
 function print(obj) {
   process.stdout.write(JSON.stringify(obj) + "\n");
@@ -76,23 +87,36 @@ function plain(value) {
 async function main() {
   const pub = sharded
     ? createCluster({ rootNodes: clusterPorts.map((port) => ({ socket: { host: "127.0.0.1", port } })) })
-    : createClient({ socket: { host: "127.0.0.1", port: redisPort } });
+    : createClient({ socket: { host: "127.0.0.1", port: redisPort }, name: clientName });
   const sub = pub.duplicate();
   pub.on("error", (err) => print({ event: "redis-error", message: String(err) }));
   sub.on("error", (err) => print({ event: "redis-error", message: String(err) }));
   await Promise.all([pub.connect(), sub.connect()]);
 
   const httpServer = http.createServer();
+  let adapter;
+  if (streams) {
+    adapter = createStreamsAdapter(pub, {
+      streamName: key,
+      streamCount,
+      channelPrefix: key,
+      sessionKeyPrefix: key + ":session:",
+    });
+  } else if (sharded) {
+    adapter = createShardedAdapter(pub, sub, { channelPrefix: key, subscriptionMode: sharded });
+  } else {
+    adapter = createAdapter(pub, sub, { key, requestsTimeout: 3000, publishOnSpecificResponseChannel: specific });
+  }
   const io = new Server(httpServer, {
-    adapter: sharded
-      ? createShardedAdapter(pub, sub, { channelPrefix: key, subscriptionMode: sharded })
-      : createAdapter(pub, sub, { key, requestsTimeout: 3000, publishOnSpecificResponseChannel: specific }),
+    adapter,
+    connectionStateRecovery: recovery ? { maxDisconnectionDuration: 60000 } : undefined,
   });
 
   io.on("connection", (socket) => {
     const auth = socket.handshake.auth || {};
     socket.data = { server: "node", name: auth.name };
     for (const room of auth.rooms || []) socket.join(room);
+    if (recovery) print({ event: "connection", sid: socket.id, recovered: socket.recovered });
     socket.on("ask", (...args) => {
       const ack = args.pop();
       ack({ server: "node", args: plain(args) });
@@ -178,11 +202,17 @@ async function main() {
 
   // The adapter subscribes asynchronously: wait until Redis shows its own
   // response channel (named after its uid) subscribed.
-  const own = sharded
+  const own = sharded || streams
     ? key + "#/#" + io.of("/").adapter.uid + "#"
     : key + "-response#/#" + io.of("/").adapter.uid + "#";
   for (;;) {
-    if (sharded) {
+    if (streams) {
+      // ...and its stream readers blocked in XREAD (they start from "$").
+      const counts = await pub.pubSubNumSub(own);
+      const list = await pub.sendCommand(["CLIENT", "LIST"]);
+      const reading = list.split("\n").filter((l) => l.includes("name=" + clientName + " ") && l.includes("cmd=xread"));
+      if ((counts[own] || 0) >= 1 && reading.length >= streamCount) break;
+    } else if (sharded) {
       // Asked of the master that owns the channel's slot.
       const counts = await pub.sendCommand(own, true, ["PUBSUB", "SHARDNUMSUB", own]);
       if (Number(counts[1]) >= 1) break;

@@ -96,6 +96,11 @@ class NamespacePort(Protocol):
     def parser(self) -> Parser:
         """The Socket.IO parser that encodes for the namespace's clients."""
 
+    @property
+    def max_disconnection_duration(self) -> float | None:
+        """Connection state recovery's limit in seconds, or None when the server
+        does not recover sessions (an adapter that stores sessions needs it)."""
+
     def next_ack_id(self) -> int:
         """A new ack id, unique among the namespace's pending acks."""
 

@@ -82,6 +82,12 @@ class Namespace(Emitter):
         """NamespacePort: this server's sockets of the namespace, by id."""
         return cast("Mapping[str, LocalSocket]", self.sockets)
 
+    @property
+    def max_disconnection_duration(self) -> float | None:
+        """NamespacePort: connection state recovery's limit (seconds), None when off."""
+        recovery = self.server.recovery
+        return None if recovery is None else recovery.max_disconnection_duration
+
     def next_ack_id(self) -> int:
         """NamespacePort: a new ack id for an emit or a broadcast."""
         # One counter per namespace, as Node's ``nsp._ids``: socket emits and
