@@ -272,7 +272,7 @@ async def test_recovery_on_another_server(
     try:
         first_id = client.id
         await b.broadcast("before")
-        event, (value, offset) = await inbox.next()
+        _, (value, offset) = await inbox.next()
         assert value == "before" and isinstance(offset, str)
         await observer.next()
 
@@ -317,6 +317,7 @@ async def test_recovery_after_a_restart(
         first_id = client.id
         b.emit("msg", "before")
         _, (value, offset) = await inbox.next()
+        assert value == "before"
         await observer.next()
 
         await a.close()
