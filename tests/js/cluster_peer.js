@@ -4,11 +4,16 @@
 //
 // Usage: node cluster_peer.js --redis-port N --key K [--specific-responses]
 //        [--sharded static|dynamic|dynamic-private [--cluster-ports P1,P2,..]]
+//        node cluster_peer.js --streams --redis-port N --key K [--stream-count C] [--recovery]
 //
 // With --sharded, the adapter is createShardedAdapter (key as its channelPrefix,
 // the given subscriptionMode) instead of the classic createAdapter; with
 // --cluster-ports, on a Redis Cluster (the nodes of those ports) instead of the
 // one Redis of --redis-port (sharded pub/sub works on a single Redis 7 too).
+//
+// With --streams, the adapter is @socket.io/redis-streams-adapter with
+// streamName, channelPrefix and sessionKeyPrefix ("K:session:") made of K;
+// --recovery turns connectionStateRecovery on (60 s).
 //
 // Listens on 127.0.0.1 (port 0) and prints {"port": N} once its adapter is
 // subscribed. Then it reads one JSON command per line on stdin,
@@ -25,6 +30,7 @@ const http = require("http");
 const { Server } = require("socket.io");
 const { createClient, createCluster } = require("redis");
 const { createAdapter, createShardedAdapter } = require("@socket.io/redis-adapter");
+const { createAdapter: createStreamsAdapter } = require("@socket.io/redis-streams-adapter");
 
 function option(name, fallback) {
   const i = process.argv.indexOf(name);
@@ -37,6 +43,11 @@ const specific = process.argv.includes("--specific-responses");
 const shardedMode = option("--sharded", null);
 const clusterPorts = option("--cluster-ports", "").split(",").filter(Boolean).map(Number);
 const NAMESPACES = ["/", "/chat"];
+const streams = process.argv.includes("--streams");
+const streamCount = Number(option("--stream-count", "1"));
+const recovery = process.argv.includes("--recovery");
+// Names this peer's Redis connections, so that CLIENT LIST shows its stream reader.
+const clientName = "peer-" + process.pid + "-" + Math.random().toString(16).slice(2, 10);
 
 function print(obj) {
   process.stdout.write(JSON.stringify(obj) + "\n");
@@ -78,23 +89,37 @@ function plain(value) {
 async function main() {
   const pub = clusterPorts.length
     ? createCluster({ rootNodes: clusterPorts.map((port) => ({ socket: { host: "127.0.0.1", port } })) })
-    : createClient({ socket: { host: "127.0.0.1", port: redisPort } });
+    : createClient({ socket: { host: "127.0.0.1", port: redisPort }, name: clientName });
   const sub = pub.duplicate();
   pub.on("error", (err) => print({ event: "redis-error", message: String(err) }));
   sub.on("error", (err) => print({ event: "redis-error", message: String(err) }));
   await Promise.all([pub.connect(), sub.connect()]);
 
   const httpServer = http.createServer();
-  const adapter = shardedMode
-    ? createShardedAdapter(pub, sub, { channelPrefix: key, subscriptionMode: shardedMode })
-    : createAdapter(pub, sub, { key, requestsTimeout: 3000, publishOnSpecificResponseChannel: specific });
-  const io = new Server(httpServer, { adapter });
+  let adapter;
+  if (streams) {
+    adapter = createStreamsAdapter(pub, {
+      streamName: key,
+      streamCount,
+      channelPrefix: key,
+      sessionKeyPrefix: key + ":session:",
+    });
+  } else if (shardedMode) {
+    adapter = createShardedAdapter(pub, sub, { channelPrefix: key, subscriptionMode: shardedMode });
+  } else {
+    adapter = createAdapter(pub, sub, { key, requestsTimeout: 3000, publishOnSpecificResponseChannel: specific });
+  }
+  const io = new Server(httpServer, {
+    adapter,
+    connectionStateRecovery: recovery ? { maxDisconnectionDuration: 60000 } : undefined,
+  });
 
   for (const name of NAMESPACES) {
     io.of(name).on("connection", (socket) => {
       const auth = socket.handshake.auth || {};
       socket.data = { server: "node", name: auth.name };
       for (const room of auth.rooms || []) socket.join(room);
+      if (recovery && name === "/") print({ event: "connection", sid: socket.id, recovered: socket.recovered });
       socket.on("ask", (...args) => {
         const ack = args.pop();
         ack({ server: "node", args: plain(args) });
@@ -184,10 +209,16 @@ async function main() {
   // subscriptions.
   for (const name of NAMESPACES) {
     const uid = io.of(name).adapter.uid;
-    const own = shardedMode ? `${key}#${name}#${uid}#` : `${key}-response#${name}#${uid}#`;
+    const own = shardedMode || streams ? `${key}#${name}#${uid}#` : `${key}-response#${name}#${uid}#`;
     for (;;) {
       let count;
-      if (!shardedMode) count = (await pub.pubSubNumSub(own))[own] || 0;
+      if (streams) {
+        // ...and, for streams, its readers blocked in XREAD (they start from "$").
+        count = (await pub.pubSubNumSub(own))[own] || 0;
+        const list = await pub.sendCommand(["CLIENT", "LIST"]);
+        const reading = list.split("\n").filter((l) => l.includes("name=" + clientName + " ") && l.includes("cmd=xread"));
+        if (reading.length < streamCount) count = 0;
+      } else if (!shardedMode) count = (await pub.pubSubNumSub(own))[own] || 0;
       else if (clusterPorts.length)
         // Asked of the master that owns the channel's slot.
         count = Number((await pub.sendCommand(own, true, ["PUBSUB", "SHARDNUMSUB", own]))[1]);

@@ -53,6 +53,7 @@ __all__ = [
     "encode_message",
     "encode_options",
     "looks_like_socket_id",
+    "message_from_object",
 ]
 
 DEFAULT_CHANNEL_PREFIX: Final = "socket.io"
@@ -343,7 +344,12 @@ def _load(payload: bytes) -> Any:
 
 def decode_message(payload: bytes) -> ClusterMessage:
     """Read a message (JSON or msgpack); ``RemoteProtocolError`` if malformed."""
-    obj = _load(payload)
+    return message_from_object(_load(payload))
+
+
+def message_from_object(obj: Any) -> ClusterMessage:
+    """Check a message already parsed (``{type, data, uid, nsp}``); used by the
+    formats that carry the fields apart, such as the Redis Streams entries."""
     if type(obj) is not dict:
         raise RemoteProtocolError(f"message is not an object: {describe(obj)}")
     kind = obj.get("type")
