@@ -201,7 +201,9 @@ async def cluster(
     flags = ["--session-routing", redis_url, "--routing-key", key] if routing else []
     # nginx is their proxy: the client's address comes from its X-Forwarded-For.
     flags += ["--proxy-headers", "--forwarded-allow-ips", "127.0.0.1"]
-    nodes = [Cli(app_dir, "app:sio", "--port", "0", "--log-level", "info", *flags) for _ in range(2)]
+    nodes = [
+        Cli(app_dir, "app:sio", "--port", "0", "--log-level", "info", *flags) for _ in range(2)
+    ]
     nginx: Nginx | None = None
     try:
         for node in nodes:

@@ -25,6 +25,10 @@ client had come straight there:
 A request for a worker that is gone (it died, or stopped) gets the error a
 single server gives for an unknown session (400, ``Session ID unknown``): the
 client starts a new session, as after a restart.
+
+:class:`SessionRouter` is that forwarding without the workers: who owns a
+session and how an owner is reached are its subclasses' (``OwnerRouter`` here;
+``socketwire.nodes.NodeRouter`` for the nodes of a Redis cluster, over TCP).
 """
 
 from __future__ import annotations
