@@ -33,6 +33,13 @@ if [ "${1:-}" = "--with-npm" ]; then
     # Debian starts a system-wide instance on 6379; the tests start their own.
     (service redis-server stop || true) >/dev/null 2>&1
   fi
+  # The nodes tests run a real nginx (started by the tests with their own config).
+  if ! command -v nginx >/dev/null 2>&1 && [ ! -x /usr/sbin/nginx ]; then
+    echo "bootstrap: installing nginx" >&2
+    apt-get update -qq && apt-get install -y -qq nginx >/dev/null
+    # Debian starts a system-wide nginx on port 80; the tests start their own.
+    (service nginx stop || true) >/dev/null 2>&1
+  fi
   if ! command -v node >/dev/null 2>&1; then
     echo "bootstrap: installing nodejs and npm" >&2
     apt-get update -qq && apt-get install -y -qq nodejs npm >/dev/null

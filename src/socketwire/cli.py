@@ -157,6 +157,30 @@ def build_parser() -> argparse.ArgumentParser:
     workers.add_argument("--worker-channel", type=int, help=argparse.SUPPRESS)
     workers.add_argument("--worker-dir", help=argparse.SUPPRESS)
 
+    nodes = parser.add_argument_group(
+        "nodes (several servers on one Redis behind a load balancer, no sticky sessions)"
+    )
+    nodes.add_argument(
+        "--session-routing",
+        metavar="REDIS_URL",
+        help="route the sessions of the cluster's other nodes through this Redis "
+        "(socketwire.nodes.RedisSessionRouter), unless the app sets session_routing",
+    )
+    nodes.add_argument(
+        "--routing-key",
+        metavar="KEY",
+        default="socket.io",
+        help="the Redis adapter's key, under which the nodes are announced",
+    )
+    nodes.add_argument(
+        "--node-id", metavar="ID", help="this node's id (default: random at each start)"
+    )
+    nodes.add_argument(
+        "--advertise-url",
+        metavar="URL",
+        help="where the other nodes reach this one, http://HOST:PORT (default: the bound address)",
+    )
+
     dev = parser.add_argument_group("development")
     dev.add_argument(
         "--reload", action="store_true", help="restart when a .py file changes (not for production)"
@@ -349,12 +373,46 @@ def describe_address(name: Any, secure: bool) -> str:
     return f"{scheme}://[{host}]:{port}" if ":" in host else f"{scheme}://{host}:{port}"
 
 
+def _route_sessions(sio: Server, args: argparse.Namespace) -> None:
+    """Apply ``--session-routing``, ``--node-id`` and ``--advertise-url``."""
+    if not (args.session_routing or args.node_id or args.advertise_url):
+        return
+    from socketwire.nodes import NodeAddress, RedisSessionRouter, valid_node_id
+
+    if args.node_id is not None and not valid_node_id(args.node_id):
+        raise LoadError(
+            f"--node-id {args.node_id}: letters, digits, '_' and '-', not all digits", EXIT_USAGE
+        )
+    routing = sio.session_routing
+    if routing is None:
+        if not args.session_routing:
+            raise LoadError(
+                "--node-id and --advertise-url need --session-routing (or the app's "
+                "session_routing option)",
+                EXIT_USAGE,
+            )
+        routing = sio.session_routing = RedisSessionRouter(
+            args.session_routing, key=args.routing_key
+        )
+    if not isinstance(routing, RedisSessionRouter):
+        raise LoadError("--node-id and --advertise-url set a RedisSessionRouter only", EXIT_USAGE)
+    if args.node_id:
+        routing.node_id = args.node_id
+    if args.advertise_url:
+        try:
+            NodeAddress(args.advertise_url)
+        except ValueError as exc:
+            raise LoadError(f"--advertise-url: {exc}", EXIT_USAGE) from None
+        routing.advertise = args.advertise_url
+
+
 def serve(args: argparse.Namespace) -> int:
     """Load the targets and serve until a signal; the exit status."""
     from socketwire.engine.process import run_until_signalled
 
     sys.path.insert(0, os.path.abspath(args.app_dir))
     sio = load_server(args.target, args.factory)
+    _route_sessions(sio, args)
     app = load_asgi_app(args.app) if args.app else None
     context = ssl_context(args)
     options = _listen_options(args, context)
@@ -417,6 +475,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             return serve_worker(args)
         if args.workers is not None:
             from socketwire.workers import supervise_workers
+
+            if args.session_routing or args.node_id or args.advertise_url:
+                _fail(
+                    "--session-routing is for nodes without --workers (the workers "
+                    "of one host route their sessions themselves)",
+                    EXIT_USAGE,
+                )
 
             return supervise_workers(args, arguments)
         if args.reload:

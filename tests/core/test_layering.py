@@ -141,6 +141,7 @@ LAYERS: dict[str, int] = {
     "socketwire.cli": 3,
     "socketwire.reload": 3,
     "socketwire.workers": 3,
+    "socketwire.nodes": 3,
     "socketwire": 3,
 }
 

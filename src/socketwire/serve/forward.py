@@ -25,6 +25,10 @@ client had come straight there:
 A request for a worker that is gone (it died, or stopped) gets the error a
 single server gives for an unknown session (400, ``Session ID unknown``): the
 client starts a new session, as after a restart.
+
+:class:`SessionRouter` is that forwarding without the workers: who owns a
+session and how an owner is reached are its subclasses' (``OwnerRouter`` here;
+``socketwire.nodes.NodeRouter`` for the nodes of a Redis cluster, over TCP).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Hashable
 from typing import Final
 
 from socketwire.core.engineio.errors import EngineErrorCode
@@ -41,9 +45,11 @@ from socketwire.engine.server import EngineServer
 from socketwire.serve.connection import MAX_HEAD_SIZE, Request
 
 __all__ = [
+    "FORWARDED_HEADER",
     "MAX_FORWARDED_RESPONSE",
     "OwnerRouter",
     "RouterStats",
+    "SessionRouter",
     "http_socket_path",
     "owned_id",
     "owner_of",
@@ -53,6 +59,8 @@ log = logging.getLogger("socketwire.workers")
 
 #: The largest response body relayed from the owner of a session (bytes).
 MAX_FORWARDED_RESPONSE: Final = 256 * 1024 * 1024
+#: Set on a forwarded request: its receiver serves it, never forwards it again.
+FORWARDED_HEADER: Final = "x-socketwire-forwarded"
 
 # Headers of one hop only (RFC 9110 section 7.6.1), and those the relay sets itself.
 _REQUEST_SKIPPED: Final = frozenset(
@@ -66,6 +74,7 @@ _REQUEST_SKIPPED: Final = frozenset(
         "content-length",
         "x-forwarded-for",
         "x-forwarded-proto",
+        FORWARDED_HEADER,
     }
 )
 _RESPONSE_SKIPPED: Final = frozenset(
@@ -156,39 +165,69 @@ class _Pipe(asyncio.Protocol):
             other.transport.resume_reading()
 
 
-class OwnerRouter:
-    """The app of a worker's public connections: serve a request here, or at the
-    worker that owns its session (see the module docstring).
+class SessionRouter:
+    """Serve a request here, or at the owner of its session (the module docstring).
 
-    ``app`` is the worker's ``Server.handle_request``, ``engine`` its
+    The base of :class:`OwnerRouter` (workers of one host, over Unix sockets)
+    and of ``socketwire.nodes.NodeRouter`` (nodes of a cluster, over TCP). A
+    subclass says who owns a session (:meth:`owner`) and how to reach an owner
+    (:meth:`open_stream`, :meth:`open_pipe`); this class does the rest.
+
+    ``app`` is the local ``Server.handle_request``, ``engine`` its
     ``EngineServer`` (for the errors it answers), ``engine_path`` the server's
-    path (``/socket.io``).
+    path (``/socket.io``). A request that carries ``FORWARDED_HEADER`` was
+    forwarded once already: it is served here whatever its session id says, so
+    that two routers that disagree on an owner never pass a request back and
+    forth (it gets ``Session ID unknown`` instead).
     """
 
+    #: How the owners are named in the log lines.
+    owner_kind: str = "owner"
+
     def __init__(
-        self,
-        app: Callable[[Request], None],
-        engine: EngineServer,
-        engine_path: str,
-        worker: int,
-        directory: str,
+        self, app: Callable[[Request], None], engine: EngineServer, engine_path: str
     ) -> None:
         self.app = app
         self.engine = engine
         self.prefix = "/" + engine_path.strip("/")
-        self.worker = worker
-        self.directory = directory
         self.stats = RouterStats()
         self._tasks: set[asyncio.Task[None]] = set()
 
+    # -- what a subclass says ------------------------------------------------------------
+
+    def owner(self, sid: str) -> Hashable | None:
+        """The owner of session ``sid`` when it is another than this one, else None."""
+        raise NotImplementedError
+
+    async def open_stream(
+        self, owner: Hashable
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A connection to ``owner`` (``OSError`` or ``LookupError`` when it is gone)."""
+        raise NotImplementedError
+
+    async def open_pipe(self, owner: Hashable, protocol: asyncio.Protocol) -> None:
+        """Connect ``protocol`` to ``owner`` (``OSError`` or ``LookupError`` when it is gone)."""
+        raise NotImplementedError
+
+    def forget(self, owner: Hashable) -> None:
+        """``owner`` could not be reached (a subclass may drop what it knew of it)."""
+
+    def forwarded_by(self) -> str:
+        """The value of ``FORWARDED_HEADER`` on the requests this router forwards."""
+        return "1"
+
+    # -- routing -------------------------------------------------------------------------
+
     def __call__(self, req: Request) -> None:
         path = req.path
-        if path.startswith(self.prefix) and (
-            len(path) == len(self.prefix) or path[len(self.prefix)] == "/"
+        if (
+            path.startswith(self.prefix)
+            and (len(path) == len(self.prefix) or path[len(self.prefix)] == "/")
+            and FORWARDED_HEADER not in req.headers
         ):
             sid = req.query.get("sid")
-            owner = None if sid is None else owner_of(sid)
-            if owner is not None and owner != self.worker:
+            owner = None if sid is None else self.owner(sid)
+            if owner is not None:
                 if req.is_websocket():
                     self._spawn(self._splice(req, owner))
                 else:
@@ -214,16 +253,20 @@ class OwnerRouter:
             lines.append("connection: upgrade\r\n")
         if req.remote_address:
             lines.append(f"x-forwarded-for: {req.remote_address}\r\n")
+        lines.append(f"{FORWARDED_HEADER}: {self.forwarded_by()}\r\n")
         lines.append(f"x-forwarded-proto: {'https' if req.secure else 'http'}\r\n\r\n")
         return "".join(lines).encode("latin-1")
 
-    def _gone(self, req: Request, owner: int, exc: BaseException) -> None:
+    def _gone(self, req: Request, owner: Hashable, exc: BaseException) -> None:
         self.stats.gone += 1
-        log.info("worker %d is gone (%s): %s %s refused", owner, exc, req.method, req.path)
+        self.forget(owner)
+        log.info(
+            "%s %s is gone (%s): %s %s refused", self.owner_kind, owner, exc, req.method, req.path
+        )
         sid = req.query.get("sid")
         self.engine.respond_error(req, EngineErrorCode.UNKNOWN_SID, context={"sid": sid})
 
-    async def _forward(self, req: Request, owner: int) -> None:
+    async def _forward(self, req: Request, owner: Hashable) -> None:
         """A polling request, to its owner and its answer back."""
         self.stats.forwarded += 1
         task = asyncio.current_task()
@@ -237,17 +280,20 @@ class OwnerRouter:
         writer: asyncio.StreamWriter | None = None
         try:
             try:
-                reader, writer = await asyncio.open_unix_connection(
-                    http_socket_path(self.directory, owner), limit=MAX_HEAD_SIZE
-                )
+                reader, writer = await self.open_stream(owner)
                 writer.write(self._head(req, len(req.body)) + req.body)
                 head = await reader.readuntil(b"\r\n\r\n")
-            except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
+            except (
+                OSError,
+                LookupError,
+                asyncio.IncompleteReadError,
+                asyncio.LimitOverrunError,
+            ) as exc:
                 self._gone(req, owner, exc)
                 return
             status, headers, length = _parse_response_head(head)
             if status == 0 or length > MAX_FORWARDED_RESPONSE:
-                log.warning("worker %d answered a forwarded request badly", owner)
+                log.warning("%s %s answered a forwarded request badly", self.owner_kind, owner)
                 req.respond(502, [("Content-Type", "text/plain")], b"Bad Gateway")
                 return
             try:
@@ -262,16 +308,13 @@ class OwnerRouter:
             if writer is not None:
                 writer.close()
 
-    async def _splice(self, req: Request, owner: int) -> None:
+    async def _splice(self, req: Request, owner: Hashable) -> None:
         """A WebSocket upgrade: relay the connection, both ways, to the owner."""
         self.stats.spliced += 1
-        loop = asyncio.get_running_loop()
         upstream = _Pipe()
         try:
-            await loop.create_unix_connection(
-                lambda: upstream, http_socket_path(self.directory, owner)
-            )
-        except OSError as exc:
+            await self.open_pipe(owner, upstream)
+        except (OSError, LookupError) as exc:
             self._gone(req, owner, exc)
             return
         conn = req.connection
@@ -291,6 +334,51 @@ class OwnerRouter:
             upstream.held = b""
         with contextlib.suppress(RuntimeError):
             transport.resume_reading()
+
+
+class OwnerRouter(SessionRouter):
+    """The app of a worker's public connections: serve a request here, or at the
+    worker that owns its session, over that worker's Unix socket (see the
+    module docstring).
+
+    ``app`` is the worker's ``Server.handle_request``, ``engine`` its
+    ``EngineServer`` (for the errors it answers), ``engine_path`` the server's
+    path (``/socket.io``).
+    """
+
+    owner_kind = "worker"
+
+    def __init__(
+        self,
+        app: Callable[[Request], None],
+        engine: EngineServer,
+        engine_path: str,
+        worker: int,
+        directory: str,
+    ) -> None:
+        super().__init__(app, engine, engine_path)
+        self.worker = worker
+        self.directory = directory
+
+    def owner(self, sid: str) -> int | None:
+        """The worker named by ``sid`` when it is another one."""
+        owner = owner_of(sid)
+        return None if owner == self.worker else owner
+
+    async def open_stream(
+        self, owner: Hashable
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        """A connection to the worker's Unix socket."""
+        assert isinstance(owner, int)
+        return await asyncio.open_unix_connection(
+            http_socket_path(self.directory, owner), limit=MAX_HEAD_SIZE
+        )
+
+    async def open_pipe(self, owner: Hashable, protocol: asyncio.Protocol) -> None:
+        """Connect ``protocol`` to the worker's Unix socket."""
+        assert isinstance(owner, int)
+        loop = asyncio.get_running_loop()
+        await loop.create_unix_connection(lambda: protocol, http_socket_path(self.directory, owner))
 
 
 def _parse_response_head(head: bytes) -> tuple[int, list[tuple[str, str]], int]:

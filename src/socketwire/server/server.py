@@ -71,6 +71,20 @@ class HostedApp(Protocol):
         """Close what it still serves and run its shutdown."""
 
 
+class SessionRouting(Protocol):
+    """The ``session_routing`` option: nodes of a cluster that serve the
+    requests of each other's sessions (``socketwire.nodes.RedisSessionRouter``)."""
+
+    def attach(self, server: Server) -> Callable[[Any], None]:
+        """Take over ``server``'s session ids; the app that routes its requests."""
+
+    async def announce(self, name: Any, secure: bool) -> None:
+        """Tell the other nodes where this one is (``name``: the bound socket's)."""
+
+    async def close(self) -> None:
+        """Leave the other nodes."""
+
+
 class RecoveryDict(TypedDict, total=False):
     """The ``connection_state_recovery`` option as a dict (seconds)."""
 
@@ -115,6 +129,7 @@ SERVER_OPTIONS: frozenset[str] = ENGINE_OPTIONS | {
     "event_rate_limit",
     "on_rate_limit",
     "log_connections",
+    "session_routing",
 }
 
 #: Who may be named by ``to=`` and ``skip_sid=`` (python-socketio's emit keywords).
@@ -152,6 +167,10 @@ class Server:
 
     ``log_connections=True`` logs each connection and disconnection (with its
     reason) at INFO instead of DEBUG.
+
+    ``session_routing`` (``socketwire.nodes.RedisSessionRouter``) lets the
+    nodes of a Redis cluster behind a load balancer without sticky sessions
+    serve each other's polling requests and upgrades, on the built-in server.
     """
 
     def __init__(
@@ -168,6 +187,7 @@ class Server:
         event_rate_limit: tuple[int, float] | None = None,
         on_rate_limit: Callable[[Socket, str], Any] | None = None,
         log_connections: bool = False,
+        session_routing: SessionRouting | None = None,
         ping_interval: float = 25.0,
         ping_timeout: float = 20.0,
         upgrade_timeout: float = 10.0,
@@ -205,6 +225,8 @@ class Server:
         self.fallback = fallback
         #: The level of the connection and disconnection lines (``log_connections``).
         self.connection_log_level = logging.INFO if log_connections else logging.DEBUG
+        #: Sessions of the other nodes of a cluster, reached from this one.
+        self.session_routing = session_routing
         self.engine = EngineServer(
             ping_interval=ping_interval,
             ping_timeout=ping_timeout,
@@ -564,9 +586,13 @@ class Server:
             await hosted.startup()
             self._hosted.append(hosted)
             kwargs["asgi_host"] = hosted
+        handler: Callable[[Any], None] = self.handle_request
+        routing = self.session_routing
+        if routing is not None:
+            handler = routing.attach(self)
         try:
             server = await listen(
-                self.handle_request,
+                handler,
                 port,
                 host,
                 max_body_size=self.engine.max_http_buffer_size,
@@ -579,6 +605,8 @@ class Server:
             raise AddressInUse(host, port) from exc
         self._servers.append(server)
         name = server.sockets[0].getsockname()
+        if routing is not None:
+            await routing.announce(name, kwargs.get("ssl") is not None)
         if not isinstance(name, tuple):  # a Unix socket: its path
             log.info("listening on unix:%s%s/", name, self.path)
             return 0
@@ -716,6 +744,9 @@ class Server:
                 socket.handle_close(DisconnectReason.SERVER_SHUTTING_DOWN)
             with contextlib.suppress(Exception):
                 await nsp.adapter.close()
+        if self.session_routing is not None:
+            with contextlib.suppress(Exception):
+                await self.session_routing.close()
         self.engine.close()
         self._connect_timer.cancel()
         servers, self._servers = self._servers, []
@@ -753,6 +784,7 @@ __all__ = [
     "RecoveryDict",
     "RecoveryOptions",
     "Server",
+    "SessionRouting",
     "Target",
     "find_client_dist",
 ]
