@@ -350,22 +350,34 @@
       const [one, offset] = await tick;
       o.tick = [one, typeof offset];
       o.first_recovered = s.recovered;
+      // Every "missed" event of this mode (the three modes run at once and their
+      // broadcasts reach every socket), each time until an echo after the
+      // reconnection has come back (packets arrive in order, so nothing replayed
+      // is still on the way).
+      let missed = [];
+      s.on("missed", (payload) => {
+        if (payload.mode === mode) missed.push(payload.n);
+      });
+      const settled = async () => {
+        await s.emitWithAck("echo", "barrier");
+        const got = missed;
+        missed = [];
+        return got;
+      };
       // The server cuts the connection, then broadcasts.
-      let missed = next(s, "missed");
       let back = next(s, "connect");
-      s.emit("close_then_broadcast", "missed", { n: 7 });
+      s.emit("close_then_broadcast", "missed", { n: 7, mode });
       await back;
-      o.server_cut = { missed: (await missed)[0], recovered: s.recovered, same_id: s.id === id };
+      o.server_cut = { missed: await settled(), recovered: s.recovered, same_id: s.id === id };
       // The page cuts its transport; another client broadcasts meanwhile.
       const other = await open(mode);
-      missed = next(s, "missed");
       back = next(s, "connect");
       const gone = next(s, "disconnect");
       s.io.engine.close();
       o.reason = (await gone)[0];
-      await other.emitWithAck("broadcast", "missed", { n: 8 });
+      await other.emitWithAck("broadcast", "missed", { n: 8, mode });
       await back;
-      o.client_cut = { missed: (await missed)[0], recovered: s.recovered, same_id: s.id === id };
+      o.client_cut = { missed: await settled(), recovered: s.recovered, same_id: s.id === id };
       s.disconnect();
       other.disconnect();
       return o;

@@ -318,9 +318,9 @@ async def test_recovery(browser: Any, server: str, client: str) -> None:
         assert out == {
             "tick": [1, "string"],
             "first_recovered": False,
-            "server_cut": {"missed": {"n": 7}, "recovered": True, "same_id": True},
+            "server_cut": {"missed": [7], "recovered": True, "same_id": True},
             "reason": "forced close",
-            "client_cut": {"missed": {"n": 8}, "recovered": True, "same_id": True},
+            "client_cut": {"missed": [8], "recovered": True, "same_id": True},
         }, mode
 
 
