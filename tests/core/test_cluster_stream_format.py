@@ -197,8 +197,53 @@ def test_included_follows_node() -> None:
         {b"type": b"3", b"nsp": b"/", b"data": b"!!"},
         {b"type": b"3", b"nsp": b"\xff", b"data": b"{}"},
         {b"type": b"3", b"nsp": b"/", b"data": b'{"packet":{"type":2,"data":[]}}'},
+        {b"type": 3, b"nsp": b"/"},
+        {"type": "3", "nsp": ["/"]},
     ],
 )
 def test_malformed_entries_raise(fields: dict[bytes, bytes]) -> None:
     with pytest.raises(RemoteProtocolError):
         decode_entry(fields)
+
+
+def test_entries_with_str_fields_and_no_uid_decode() -> None:
+    """redis-py answers ``str`` with ``decode_responses=True``; the emitter sends no uid."""
+    entry = encode_entry(MessageType.SOCKETS_JOIN, "u1", "/", {"opts": {}, "rooms": ["r"]})
+    del entry["uid"]
+    msg = decode_entry(entry)
+    assert (msg.uid, msg.nsp) == (None, "/")
+
+
+@pytest.mark.parametrize(
+    ("obj", "match"),
+    [
+        ([1, 2], r"invalid session: \[1, 2\]"),
+        ({"pid": "p"}, "no sid or pid"),
+        ({"sid": "s", "pid": "p", "rooms": "r"}, "invalid session rooms"),
+    ],
+)
+def test_malformed_sessions_raise(obj: Any, match: str) -> None:
+    import base64
+
+    from socketwire.core.notepack import pack
+
+    with pytest.raises(RemoteProtocolError, match=match):
+        decode_session(base64.b64encode(pack(obj)))
+    with pytest.raises(RemoteProtocolError, match="invalid session"):
+        decode_session(b"!!")
+
+
+def test_a_session_without_rooms_has_none() -> None:
+    import base64
+
+    from socketwire.core.notepack import pack
+
+    got = decode_session(base64.b64encode(pack({"sid": "s", "pid": "p"})))
+    assert (got.sid, got.pid, got.rooms, got.data) == ("s", "p", [], None)
+
+
+def test_messages_without_data() -> None:
+    entry = encode_entry(MessageType.HEARTBEAT, "u1", "/")
+    assert entry == {"uid": "u1", "nsp": "/", "type": str(int(MessageType.HEARTBEAT))}
+    assert decode_entry(entry).data is None
+    assert decode_message(encode_ephemeral(MessageType.HEARTBEAT, "u1", "/")).data is None
