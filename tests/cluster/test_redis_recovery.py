@@ -3,6 +3,9 @@
 Two socketwire servers on a real redis-server; a client reaches them through a
 TCP proxy that the test re-points, so that it comes back on another server (or
 on a restarted one) with its ``pid`` and offset, as after a lost connection.
+The sessions of connected sockets that a server keeps for the case it dies
+(its live hash) are checked here in Redis; a server really killed is in
+``tests/nodes/test_recovery.py``.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from redis.asyncio import Redis
 import socketwire
 from socketwire.adapters.redis import RedisAdapter, create_adapter
 from socketwire.client import Client
+from socketwire.core.cluster.recovery_format import decode_session
 
 from ..conftest import run_node
 from .conftest import JS_DIR, TIMEOUT, RedisServer
@@ -279,3 +283,63 @@ async def test_session_expires(
     await back(client)
     assert client.connected and not client.recovered and client.id != sid
     await client.disconnect()
+
+
+async def test_a_connected_sockets_session_is_kept_live(
+    start_node: Any, redis_server: RedisServer, key: str
+) -> None:
+    """While a socket is connected, its server keeps its session in its live hash
+    (for the case it dies); no server takes it while its server lives; it goes
+    with the socket, the hash with the server."""
+    a, b = await start_node(duration=3.0), await start_node(duration=3.0)
+    client = Client(
+        f"http://127.0.0.1:{a.port}",
+        transports=["websocket"],
+        reconnection=False,
+        auth={"rooms": ["red"], "name": "ada"},
+    )
+    await asyncio.wait_for(client.connect(), TIMEOUT)
+    socket = await a.connected()
+    pid, uid = socket.pid, a.adapter.uid
+    assert pid is not None
+    prefix = f"{key}-recovery#{{/}}#"
+    redis = Redis.from_url(redis_server.url)
+
+    async def written() -> Any:
+        # Behind every command the server queued before (one ordered queue).
+        await a.adapter.bus.command("PING")
+        live = await redis.hgetall(f"{prefix}live#{uid}")
+        blob = live.get(f"d:{pid}".encode())
+        assert blob is None or isinstance(blob, bytes)
+        return live, (decode_session(blob) if blob is not None else None)
+
+    try:
+        live, stored = await written()
+        assert stored is not None and stored.sid == socket.id and stored.pid == pid
+        assert sorted(stored.rooms) == sorted([socket.id, "red"])
+        assert stored.data == {"name": "ada"}
+        assert f"s:{pid}".encode() in live  # where the history stood: for no offset
+        assert await redis.sismember(f"{prefix}servers", uid)
+        # Kept for the window (3 s) past the next heartbeat (every second).
+        assert 3000 < await redis.pttl(f"{prefix}live#{uid}") <= 4000
+        # Its server lives: another one does not take the session.
+        assert await b.adapter.restore_session(pid, None) is None
+        assert client.connected and (await written())[1] is not None
+        # Rooms are written at once; socket.data at the next heartbeat.
+        socket.leave("red")
+        assert (await written())[1].rooms == [socket.id]
+        socket.data = {"name": "ada", "n": 2}
+
+        async def heartbeat() -> None:
+            while (await written())[1].data != {"name": "ada", "n": 2}:
+                await asyncio.sleep(0.05)
+
+        await asyncio.wait_for(heartbeat(), TIMEOUT)
+        await client.disconnect()
+        await a.disconnected()
+        assert (await written())[0] == {}
+        await a.sio.close()
+        assert not await redis.sismember(f"{prefix}servers", uid)
+        assert not await redis.exists(f"{prefix}live#{uid}")
+    finally:
+        await redis.aclose()

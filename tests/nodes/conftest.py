@@ -184,6 +184,24 @@ class Cluster:
         self.nodes = nodes
         self.nginx = nginx
         self.url = nginx.url
+        self.stopped: list[Cli] = []  # nodes replaced by restart, stopped at the end too
+
+    @property
+    def ports(self) -> list[int]:
+        """The nodes' ports, in the order of ``nodes`` (nginx's upstream)."""
+        return self.nginx.nodes
+
+    async def restart(self, index: int) -> Cli:
+        """Start node ``index`` again, on its port (the old process has exited)."""
+        old = self.nodes[index]
+        args = list(old.args)
+        args[args.index("--port") + 1] = str(self.ports[index])
+        node = Cli(old.directory, *args)
+        self.stopped.append(old)
+        self.nodes[index] = node
+        await node.start()
+        await node.url()
+        return node
 
     def node_with_pid(self, pid: int) -> Cli:
         return next(n for n in self.nodes if n.proc is not None and n.proc.pid == pid)
@@ -205,14 +223,18 @@ async def cluster(
         Cli(app_dir, "app:sio", "--port", "0", "--log-level", "info", *flags) for _ in range(2)
     ]
     nginx: Nginx | None = None
+    running: Cluster | None = None
     try:
         for node in nodes:
             await node.start()
         ports = [int((await node.url()).rsplit(":", 1)[1]) for node in nodes]
         nginx = Nginx(ports)
         nginx.start()
-        yield Cluster(nodes, nginx)
+        running = Cluster(nodes, nginx)
+        yield running
     finally:
         await asyncio.gather(*(node.stop() for node in nodes), return_exceptions=True)
+        if running is not None:
+            await asyncio.gather(*(node.stop() for node in running.stopped), return_exceptions=True)
         if nginx is not None:
             nginx.stop()

@@ -21,6 +21,7 @@ and one pipelined, bounded publisher.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -29,7 +30,7 @@ from socketwire.adapters.base import BroadcastOptions
 from socketwire.adapters.cluster import ClusterAdapter
 from socketwire.adapters.ports import NamespacePort
 from socketwire.adapters.redis_bus import MessageHandler, RedisBus
-from socketwire.adapters.redis_recovery import DEFAULT_MAX_LENGTH, RedisRecoveryStore
+from socketwire.adapters.redis_recovery import DEFAULT_MAX_LENGTH, RedisRecoveryStore, storable
 from socketwire.adapters.session_aware import Session
 from socketwire.core.cluster.recovery_format import (
     ANCHOR_EVENT,
@@ -150,6 +151,13 @@ class RedisAdapter(ClusterAdapter):
         self._starts: dict[str, asyncio.Future[Any]] = {}
         self._fences: dict[bytes, _Catch] = {}
         self._catches: dict[str, _Catch] = {}
+        # The connected sockets whose sessions the live hash keeps: sid -> [pid, the
+        # hash of the blob last written (None: write it whatever it is)], those to
+        # write at the next loop turn, and the heartbeat.
+        self._live: dict[str, list[Any]] = {}
+        self._dirty: set[str] = set()
+        self._flush: asyncio.Handle | None = None
+        self._beat: asyncio.Task[None] | None = None
 
     @property
     def ready(self) -> bool:
@@ -185,12 +193,25 @@ class RedisAdapter(ClusterAdapter):
         if self.recovery is not None:
             # An invisible recorded broadcast: the others' first anchor from this server.
             self._broadcast_recorded([ANCHOR_EVENT], frozenset({ANCHOR_ROOM}), False)
+            self.recovery.beat(self.uid)
+            if self._beat is None:
+                self._beat = asyncio.get_running_loop().create_task(self._heartbeat())
 
     async def close(self) -> None:
         """Give up waiting requests and unsubscribe (the last adapter closes the bus)."""
         if not self._subscribed:
             return
         self._subscribed = False
+        beat, self._beat = self._beat, None
+        if beat is not None:
+            beat.cancel()
+            with contextlib.suppress(BaseException):
+                await beat
+        if self._flush is not None:
+            self._flush.cancel()
+            self._flush = None
+        if self.recovery is not None:
+            self.recovery.leave(self.uid)
         await super().close()
         channels, patterns = self.subscriptions
         await self.bus.unsubscribe(channels, patterns)
@@ -304,10 +325,76 @@ class RedisAdapter(ClusterAdapter):
         position = self.recovery.position()
         if position is not None:
             self._starts[sid] = position
+            # Its live session gets its start once Redis told it.
+            position.add_done_callback(lambda _: self._touch(sid, again=True))
+        socket = self.nsp.local_sockets.get(sid)
+        pid = getattr(socket, "pid", None)
+        if isinstance(pid, str):
+            self._live[sid] = [pid, None]
+            # Written after the connection handlers ran (their rooms and data).
+            self._touch(sid)
 
     def delete_all(self, sid: str) -> None:
         self._starts.pop(sid, None)
+        live = self._live.pop(sid, None)
+        if live is not None and self.recovery is not None:
+            self._dirty.discard(sid)
+            self.recovery.drop_live(self.uid, live[0])
         super().delete_all(sid)
+
+    def on_join_room(self, room: str, sid: str) -> None:
+        if sid in self._live:
+            self._touch(sid)
+
+    def on_leave_room(self, room: str, sid: str) -> None:
+        if sid in self._live:
+            self._touch(sid)
+
+    def _touch(self, sid: str, *, again: bool = False) -> None:
+        """Write ``sid``'s live session at the next loop turn (``again``: even if
+        its blob did not change)."""
+        live = self._live.get(sid)
+        if live is None:
+            return
+        if again:
+            live[1] = None
+        self._dirty.add(sid)
+        if self._flush is None:
+            self._flush = asyncio.get_running_loop().call_soon(self._write_live)
+
+    def _write_live(self) -> None:
+        """Write the live sessions that changed (see ``redis_recovery``: servers that die)."""
+        self._flush = None
+        dirty, self._dirty = self._dirty, set()
+        store = self.recovery
+        if store is None:
+            return
+        sockets = self.nsp.local_sockets
+        for sid in dirty:
+            live = self._live.get(sid)
+            socket = sockets.get(sid)
+            if live is None or socket is None:
+                continue
+            pid, written = live
+            rooms = list(self.socket_rooms(sid) or ())
+            blob = storable(StoredSession(sid, pid, rooms, socket.data), quiet=True)
+            mark = hash(blob)
+            if mark == written:
+                continue
+            position = self._starts.get(sid)
+            start = _start_of(position) if position is not None and position.done() else None
+            store.keep_live(self.uid, blob, pid, start)
+            live[1] = mark
+
+    async def _heartbeat(self) -> None:
+        """Keep the live hash, and write the sessions whose ``socket.data`` changed."""
+        store = self.recovery
+        assert store is not None
+        while True:
+            await asyncio.sleep(store.beat_interval)
+            store.beat(self.uid)
+            for sid in self._live:
+                self._touch(sid)
 
     def persist_session(self, sid: str, pid: str, rooms: list[str], data: Any) -> None:
         """Keep the session in Redis for ``max_disconnection_duration``."""
@@ -332,7 +419,10 @@ class RedisAdapter(ClusterAdapter):
         arrived: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         catch = self._catches[pid] = _Catch(arrived)
         self._fences[fence] = catch
-        reply_fut = self.recovery.restore(pid, offset, self.channels.specific_response, fence)
+        ch = self.channels
+        reply_fut = self.recovery.restore(
+            pid, offset, ch.specific_response, fence, self.uid, ch.response
+        )
         try:
             if reply_fut is None:
                 return None

@@ -17,7 +17,10 @@ hash slot):
 * ``order``: a sorted set of broadcast offsets scored by their position in the
   cluster, ``data`` a hash of their messages, both trimmed to ``max_length``
   entries and expiring after ``max_disconnection_duration`` without a broadcast;
-* ``seq``: the counter that numbers positions.
+* ``seq``: the counter that numbers positions;
+* ``live#<uid>``: a hash of the sessions of server ``uid``'s connected sockets
+  (``d:<pid>``, ``s:<pid>``: the same session and start), and ``servers``: the
+  set of uids that keep one (see *Servers that die* below).
 
 **How offsets are ordered.** A server cannot wait for Redis before delivering
 a broadcast locally (an ``emit`` never waits, and local delivery must go on
@@ -40,6 +43,24 @@ socket connected, read in order with the server's own broadcasts. The script
 also publishes a fence on the server's own response channel: broadcasts
 received after the fence and before the socket joins its rooms are added to
 what it missed, so nothing falls between the stored history and live delivery.
+
+**Servers that die.** A server killed (SIGKILL, a crash, a lost host) writes
+no session when its sockets go. So each server also keeps, while its sockets
+are connected, their sessions in its ``live#<uid>`` hash: written when a socket
+connects (once its ``connection`` handlers ran) and when it joins or leaves a
+room, compared again at every heartbeat (``socket.data`` that changed is
+written then), deleted when it disconnects. The heartbeat (every third of the
+window, at most every 10 s) keeps the hash for ``max_disconnection_duration``
+past its last beat. The restore script that finds no ``session#<pid>`` looks
+for the pid in the hash of every server of ``servers`` that has no subscriber
+left on its response channel (``PUBSUB NUMSUB``: Redis drops a dead process's
+connections at once): a server that lives keeps its sockets, as when a client
+comes back before its server saw it go, and the client starts a new session.
+``socket.data`` changed since the last heartbeat, and rooms joined less than a
+loop turn before the death, are not in what is recovered. A server cut from
+Redis while its clients are cut from it too looks dead: a client of it that
+comes back elsewhere is restored there, and the old server's copy disconnects
+when it times out.
 
 **Limits.** Recovery needs the classic pattern subscription (every server sees
 every broadcast, to compute the same offsets). A broadcast without an offset is
@@ -113,13 +134,37 @@ return 1
 """
 )
 
-# Take a session and what it missed; publish the fence in the same step.
-# KEYS: session, order, data; ARGV: offset ('' = the session's start), fence channel, fence.
+# Take a session and what it missed; publish the fence in the same step. A session
+# that no disconnection wrote may be in the live hash of a server that died.
+# KEYS: session, order, data, servers; ARGV: offset ('' = the session's start),
+# fence channel, fence, pid, live hash prefix, response channel prefix, own uid.
 _RESTORE: Final = """
 redis.call('PUBLISH', ARGV[2], ARGV[3])
 local sess = redis.call('HMGET', KEYS[1], 'd', 's')
-if not sess[1] then return nil end
-redis.call('DEL', KEYS[1])
+if sess[1] then
+  redis.call('DEL', KEYS[1])
+else
+  local d, s = 'd:' .. ARGV[4], 's:' .. ARGV[4]
+  for _, uid in ipairs(redis.call('SMEMBERS', KEYS[4])) do
+    if uid ~= ARGV[7] then
+      local live = ARGV[5] .. uid
+      local subscribed = redis.call('PUBSUB', 'NUMSUB', ARGV[6] .. uid .. '#')[2]
+      if subscribed == 0 then
+        if redis.call('EXISTS', live) == 0 then
+          redis.call('SREM', KEYS[4], uid)
+        else
+          local got = redis.call('HMGET', live, d, s)
+          if got[1] then
+            redis.call('HDEL', live, d, s)
+            sess = got
+            break
+          end
+        end
+      end
+    end
+  end
+  if not sess[1] then return nil end
+end
 local pos
 if ARGV[1] ~= '' then pos = redis.call('ZSCORE', KEYS[2], ARGV[1]) else pos = sess[2] end
 if not pos then return {sess[1]} end
@@ -132,6 +177,14 @@ for i = 1, #offsets, 1000 do
   for j = 1, #got do messages[#messages + 1] = got[j] end
 end
 return {sess[1], offsets, messages}
+"""
+
+
+# A server's heartbeat: it keeps a live hash. KEYS: servers, live; ARGV: uid, lifetime (ms).
+_BEAT: Final = """
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
 """
 
 
@@ -151,8 +204,12 @@ class RedisRecoveryStore:
         self.order = prefix + "order"
         self.data = prefix + "data"
         self.seq = prefix + "seq"
+        self.live_prefix = prefix + "live#"
+        self.servers = prefix + "servers"
         self.lifetime_ms = max(1, int(lifetime * 1000))
         self.max_length = max_length
+        #: Seconds between two heartbeats of a server's live hash.
+        self.beat_interval = min(10.0, lifetime / 3)
 
     def record(self, offset: str, message: bytes, channel: str | None) -> None:
         """Record a broadcast of this server and publish it on ``channel`` (None: local)."""
@@ -195,32 +252,78 @@ class RedisRecoveryStore:
 
     def persist(self, session: StoredSession, start: str | None) -> None:
         """Keep a disconnected socket's session for ``lifetime``."""
-        try:
-            blob = encode_session(session)
-        except LocalProtocolError as exc:
-            log.warning(
-                "socket.data of %s not storable (%s): session kept without it", session.sid, exc
-            )
-            session.data = None
-            blob = encode_session(session)
+        blob = storable(session)
         key = self.session_prefix + session.pid
         fields: tuple[Any, ...] = ("d", blob) if start is None else ("d", blob, "s", start)
         self.bus.command("HSET", key, *fields, size=len(blob))
         self.bus.command("PEXPIRE", key, self.lifetime_ms)
 
     def restore(
-        self, pid: str, offset: str | None, fence_channel: str, fence: bytes
+        self,
+        pid: str,
+        offset: str | None,
+        fence_channel: str,
+        fence: bytes,
+        uid: str,
+        response_prefix: str,
     ) -> asyncio.Future[Any] | None:
-        """Take the session of ``pid``: the reply is None (no session), ``[blob]``
-        (offset unknown) or ``[blob, offsets, messages]``."""
+        """Take the session of ``pid`` (stored at its disconnection, or left by a
+        server that died, ``uid`` being this server and ``response_prefix`` the
+        namespace's response channel before a uid): the reply is None (no
+        session), ``[blob]`` (offset unknown) or ``[blob, offsets, messages]``."""
         return self.bus.command(
             "EVAL",
             _RESTORE,
-            3,
+            4,
             self.session_prefix + pid,
             self.order,
             self.data,
+            self.servers,
             offset or "",
             fence_channel,
             fence,
+            pid,
+            self.live_prefix,
+            response_prefix,
+            uid,
         )
+
+    # -- the sessions of connected sockets ----------------------------------------------
+
+    def beat(self, uid: str) -> None:
+        """Keep server ``uid``'s live hash (and its place in ``servers``) for the
+        window past the next beat."""
+        lifetime = self.lifetime_ms + int(self.beat_interval * 1000)
+        self.bus.command("EVAL", _BEAT, 2, self.servers, self.live_prefix + uid, uid, lifetime)
+
+    def keep_live(self, uid: str, blob: bytes, pid: str, start: str | None) -> None:
+        """Write a connected socket's session in server ``uid``'s live hash."""
+        fields: tuple[Any, ...] = (f"d:{pid}", blob)
+        if start is not None:
+            fields += (f"s:{pid}", start)
+        key = self.live_prefix + uid
+        self.bus.command("HSET", key, *fields, size=len(blob))
+        # A hash that the last beat found empty has no lifetime yet.
+        self.bus.command("PEXPIRE", key, self.lifetime_ms + int(self.beat_interval * 1000))
+
+    def drop_live(self, uid: str, pid: str) -> None:
+        """A socket of server ``uid`` disconnected: its live session goes."""
+        self.bus.command("HDEL", self.live_prefix + uid, f"d:{pid}", f"s:{pid}")
+
+    def leave(self, uid: str) -> None:
+        """Server ``uid`` stops: its live hash goes (its sockets are gone already)."""
+        self.bus.command("DEL", self.live_prefix + uid)
+        self.bus.command("SREM", self.servers, uid)
+
+
+def storable(session: StoredSession, *, quiet: bool = False) -> bytes:
+    """The session's blob; without ``socket.data`` when msgpack cannot hold it
+    (logged unless ``quiet``)."""
+    try:
+        return encode_session(session)
+    except LocalProtocolError as exc:
+        if not quiet:
+            log.warning(
+                "socket.data of %s not storable (%s): session kept without it", session.sid, exc
+            )
+        return encode_session(StoredSession(session.sid, session.pid, session.rooms, None))
