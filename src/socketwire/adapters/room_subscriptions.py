@@ -166,11 +166,10 @@ class RoomSubscriptions:
         waits = [fut for c in channels if (fut := self._unconfirmed.get(c)) is not None]
         if not waits:
             return True
-        try:
-            results = await asyncio.wait_for(asyncio.gather(*waits), timeout)
-        except TimeoutError:
-            return False
-        return all(results)
+        # Not wait_for: the futures are shared with other waiters and must not be
+        # cancelled when this one gives up.
+        _, pending = await asyncio.wait(waits, timeout=timeout)
+        return not pending and all(fut.result() for fut in waits)
 
     # -- the task -----------------------------------------------------------------------
 
