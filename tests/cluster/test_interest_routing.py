@@ -101,7 +101,8 @@ async def until(check: Callable[[], Awaitable[bool] | bool]) -> None:
 
 async def room_channels(redis: Redis, key: str, nsp: str = "/") -> set[str]:
     """The broadcast channels of ``nsp`` that some connection subscribes (not patterns)."""
-    return {c.decode() for c in await redis.pubsub_channels(f"{key}#{nsp}#*")}
+    names = await redis.pubsub_channels(f"{key}#{nsp}#*")
+    return {c.decode() if isinstance(c, bytes) else c for c in names}
 
 
 async def numsub(redis: Redis, channel: str) -> int:
@@ -111,7 +112,7 @@ async def numsub(redis: Redis, channel: str) -> int:
 
 async def until_barrier(inbox: Inbox) -> list[Any]:
     """The first argument of each "msg" received before the next "barrier"."""
-    got = []
+    got: list[Any] = []
     while True:
         event, args = await inbox.next()
         if event == "barrier":
