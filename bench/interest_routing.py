@@ -277,10 +277,22 @@ def start_redis(directory: str) -> tuple[subprocess.Popen[bytes], str]:
     sys.exit("redis-server did not start")
 
 
+def redis_memory(redis_url: str) -> int:
+    """Redis's ``used_memory``, in bytes."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        return int(client.info("memory")["used_memory"])
+    finally:
+        client.close()
+
+
 async def measure(
     mode: str, redis_pid: int, redis_url: str, args: argparse.Namespace
 ) -> dict[str, Any]:
     key = f"bench-{mode}-{os.getpid()}"
+    memory_before = redis_memory(redis_url)
     nodes = [await Node.start(redis_url, key, mode) for _ in range(args.nodes)]
     share = args.rooms // args.nodes
     clients: list[RawClient] = []
@@ -301,6 +313,7 @@ async def measure(
             client = await open_client(nodes[0].port, [f"solo-{j}"])
             alone.append(client.connected.result())
             clients.append(client)
+        memory = redis_memory(redis_url) - memory_before
 
         before = [await n.stats() for n in nodes]
         cpu_before = [cpu_seconds(n.proc.pid) for n in nodes]
@@ -351,6 +364,7 @@ async def measure(
             "delivered": sum(c.events for c in clients),
             "nodes": per_node,
             "redis_cpu_per_s": (redis_after - redis_before) / seconds,
+            "redis_memory_kb": memory / 1024,
             "connect": {
                 "clients": len(clients),
                 "wall_s": connect_wall,
@@ -390,7 +404,8 @@ def print_table(results: list[dict[str, Any]]) -> None:
             f"{r['mode']:<9} sent {r['sent']} in {r['seconds']:.1f} s, delivered {r['delivered']}; "
             f"connect {c['clients']} clients at once: {c['wall_s']:.2f} s, "
             f"median {c['median_ms']:.1f} ms, p95 {c['p95_ms']:.1f} ms; "
-            f"{c['one_at_a_time']} one at a time: median {c['one_at_a_time_median_ms']:.2f} ms"
+            f"{c['one_at_a_time']} one at a time: median {c['one_at_a_time_median_ms']:.2f} ms; "
+            f"redis memory with the servers and clients: +{r['redis_memory_kb']:.0f} KiB"
         )
 
 
