@@ -19,46 +19,31 @@ and one pipelined, bounded publisher.
 
 **Subscription modes** (``subscription_mode``, see ``RedisSubscriptionMode``).
 Node's adapter subscribes to the pattern ``<key>#<nsp>#*``, so every server
-receives every broadcast, also those to rooms it does not have, and drops them
-(``"pattern"``, the default). In ``"interest"`` mode a server subscribes to the
-namespace's channel ``<key>#<nsp>#`` and to one channel ``<key>#<nsp>#<room>#``
-per room it holds, and never receives a broadcast to one room it does not have.
-Publishers are unchanged (Node's already put a broadcast to exactly one room on
-the room's channel), so the modes mix freely in one cluster, Node servers and
-Node's emitter included:
-
-* a room's channel is subscribed when the room gets its first local socket and
-  unsubscribed when it loses its last, batched and in order
-  (``socketwire.adapters.room_subscriptions``), and subscribed again after a
-  Redis reconnection;
-* private rooms (socket ids) are rooms like the others: ``to(sid)`` from a Node
-  server or an emitter is published on the socket's own channel, so a server
-  that did not subscribe it would never deliver it. Their subscriptions ride in
-  the same batches as the joins;
-* a socket's CONNECT is answered once Redis confirmed the subscription of its
-  own room (and of the rooms a middleware made it join): whoever learns its id
-  can reach it. A room joined later is heard from the confirmation of its
-  subscription on, and a broadcast published by another server between the join
-  and that confirmation does not reach this server (nothing can: Redis pub/sub
-  keeps nothing), unless the server already held the room.
-  ``wait_until_subscribed(*rooms)`` waits for the confirmation;
-* connection state recovery (``recovery=True``) is refused: it follows the
-  offset of every broadcast of the namespace, and an interest-mode server sees
-  only those of its rooms.
+receives every broadcast (``"pattern"``, the default). In ``"interest"`` mode a
+server subscribes to the namespace's channel and to one channel per room it
+holds, socket ids included, and never receives a broadcast to one room it does
+not have; the modes, Node's servers and Node's emitter mix in one cluster.
+``socketwire.adapters.redis_interest`` explains the mode, its guarantee after a
+join and why it refuses ``recovery``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterable, Sequence
-from enum import StrEnum
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Protocol, runtime_checkable
+from collections.abc import Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from socketwire.adapters.base import BroadcastOptions
 from socketwire.adapters.cluster import ClusterAdapter
 from socketwire.adapters.ports import NamespacePort
 from socketwire.adapters.redis_bus import MessageHandler, RedisBus
+from socketwire.adapters.redis_interest import (
+    RECOVERY_NEEDS_PATTERN,
+    InterestRooms,
+    RedisSubscriptionMode,
+    RoomBus,
+)
 from socketwire.adapters.redis_recovery import DEFAULT_MAX_LENGTH, RedisRecoveryStore
 from socketwire.adapters.room_subscriptions import RoomSubscriptions
 from socketwire.adapters.session_aware import Session
@@ -96,24 +81,6 @@ __all__ = [
 ]
 
 
-class RedisSubscriptionMode(StrEnum):
-    """Which broadcast channels a server of the Redis adapter subscribes to."""
-
-    #: Node's: the pattern ``<key>#<nsp>#*``. Every server receives every broadcast.
-    PATTERN = "pattern"
-    #: The namespace's channel ``<key>#<nsp>#`` and one channel per room the server
-    #: holds, socket ids included: a broadcast to one room reaches only the servers
-    #: that hold it.
-    INTEREST = "interest"
-
-
-_RECOVERY_NEEDS_PATTERN: Final = (
-    "recovery=True needs subscription_mode='pattern': recovery follows the offset of "
-    "every broadcast of the namespace, and an interest-mode server receives only those "
-    "of its rooms"
-)
-
-
 class Bus(Protocol):
     """What a ``RedisAdapter`` needs of its bus (``RedisBus`` is the real one)."""
 
@@ -133,40 +100,6 @@ class Bus(Protocol):
 
     async def unsubscribe(self, channels: Iterable[str], patterns: Iterable[str]) -> None:
         """Stop routing them."""
-
-
-@runtime_checkable
-class RoomBus(Bus, Protocol):
-    """A bus that also subscribes channels one by one, as interest mode needs
-    (``RedisBus`` is one)."""
-
-    @property
-    def connected(self) -> bool:
-        """Whether the subscriber connection is up."""
-
-    async def subscribe_channels(
-        self, channels: Sequence[str], handler: MessageHandler
-    ) -> asyncio.Future[None]:
-        """Subscribe ``channels`` (returns once sent, with the confirmation to come)."""
-
-    async def unsubscribe_channels(self, channels: Sequence[str]) -> None:
-        """Unsubscribe ``channels`` (returns once sent)."""
-
-
-class _RoomPort:
-    """The room channels' way to the bus (a ``ChannelPort``)."""
-
-    __slots__ = ("bus", "handler")
-
-    def __init__(self, bus: RoomBus, handler: MessageHandler) -> None:
-        self.bus = bus
-        self.handler = handler
-
-    async def subscribe(self, channels: list[str]) -> asyncio.Future[None] | None:
-        return await self.bus.subscribe_channels(channels, self.handler)
-
-    async def unsubscribe(self, channels: list[str]) -> None:
-        await self.bus.unsubscribe_channels(channels)
 
 
 class _Catch:
@@ -224,7 +157,7 @@ class RedisAdapter(ClusterAdapter):
     ) -> None:
         mode = RedisSubscriptionMode(subscription_mode)
         if mode is RedisSubscriptionMode.INTEREST and recovery:
-            raise ValueError(_RECOVERY_NEEDS_PATTERN)
+            raise ValueError(RECOVERY_NEEDS_PATTERN)
         super().__init__(
             nsp,
             key=key,
@@ -234,16 +167,12 @@ class RedisAdapter(ClusterAdapter):
         self.bus = bus
         self.subscription_mode = mode
         self._subscribed = False
-        # Interest mode: the room channels, and the sockets whose own room is
-        # subscribed ahead of their connection (``connecting``).
-        self.room_subscriptions: RoomSubscriptions | None = None
-        self._room_bus: RoomBus | None = None
-        self._holds: set[str] = set()
+        #: Interest mode: the rooms' channels (None in pattern mode).
+        self.interest: InterestRooms | None = None
         if mode is RedisSubscriptionMode.INTEREST:
             if not isinstance(bus, RoomBus):
                 raise TypeError("subscription_mode='interest' needs a RoomBus (such as RedisBus)")
-            self._room_bus = bus
-            self.room_subscriptions = RoomSubscriptions(_RoomPort(bus, self.on_message), self.log)
+            self.interest = InterestRooms(self.channels, bus, self.on_message, self.log)
         self.recovery: RedisRecoveryStore | None = None
         lifetime = nsp.max_disconnection_duration if recovery else None
         if lifetime is not None:
@@ -285,11 +214,16 @@ class RedisAdapter(ClusterAdapter):
             raise RequestTimeout(f"redis unavailable: {exc}") from exc
 
     @property
+    def room_subscriptions(self) -> RoomSubscriptions | None:
+        """Interest mode: the rooms' channels, wanted and sent (None in pattern mode)."""
+        return self.interest.subscriptions if self.interest is not None else None
+
+    @property
     def subscriptions(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """The channels and patterns subscribed at ``init``: in interest mode, the
         namespace's broadcast channel instead of the pattern (the rooms' channels
         come and go with the rooms)."""
-        if self.room_subscriptions is None:
+        if self.interest is None:
             return super().subscriptions
         ch = self.channels
         return (ch.request, ch.response, ch.specific_response, ch.broadcast), ()
@@ -299,9 +233,9 @@ class RedisAdapter(ClusterAdapter):
         channels, patterns = self.subscriptions
         await self.bus.subscribe(channels, patterns, self.on_message)
         self._subscribed = True
-        if self.room_subscriptions is not None:
+        if self.interest is not None:
             # The rooms made before (a mounted app's early sockets) go in one command.
-            self.room_subscriptions.start()
+            self.interest.start()
         if self.recovery is not None:
             # An invisible recorded broadcast: the others' first anchor from this server.
             self._broadcast_recorded([ANCHOR_EVENT], frozenset({ANCHOR_ROOM}), False)
@@ -313,67 +247,44 @@ class RedisAdapter(ClusterAdapter):
         self._subscribed = False
         await super().close()
         channels, patterns = self.subscriptions
-        if self.room_subscriptions is not None:
-            channels = (*channels, *await self.room_subscriptions.close())
+        if self.interest is not None:
+            channels = (*channels, *await self.interest.close())
         await self.bus.unsubscribe(channels, patterns)
 
-    # -- interest mode: the rooms' channels ---------------------------------------------
+    # -- interest mode: the rooms' channels (socketwire.adapters.redis_interest) ---------
 
     def on_create_room(self, room: str) -> None:
         """Interest mode: subscribe to the room's channel (batched, in order)."""
-        subs = self.room_subscriptions
-        if subs is not None:
-            subs.add(self.channels.room(room))
+        if self.interest is not None:
+            self.interest.room_created(room)
 
     def on_delete_room(self, room: str) -> None:
         """Interest mode: unsubscribe from the room's channel."""
-        subs = self.room_subscriptions
-        if subs is not None and room not in self._holds:
-            subs.discard(self.channels.room(room))
+        if self.interest is not None:
+            self.interest.room_deleted(room)
 
     def connecting(self, sid: str) -> Awaitable[None] | None:
-        """Interest mode: subscribe the socket's own room (and the rooms it joined
-        in a middleware) and wait for Redis's confirmation before the socket
-        connects, at most ``requests_timeout`` (not at all while the subscriber
-        connection is down: the socket connects, and its room is subscribed once
-        Redis is back)."""
-        subs, bus = self.room_subscriptions, self._room_bus
-        if subs is None or bus is None:
+        """Interest mode: subscribe the socket's own room, and have the server wait
+        until Redis confirmed it and the rooms the socket joined in a middleware (at
+        most ``requests_timeout``; not while the subscriber connection is down)."""
+        if self.interest is None:
             return None
-        room = self.channels.room
-        own = room(sid)
-        self._holds.add(sid)  # until it joins its room (add_all) or goes (delete_all)
-        subs.add(own)
-        if not bus.connected or not self._subscribed:
-            return None
-        return self._until_subscribed(sid, [own, *(room(r) for r in self.sids.get(sid, ()))])
-
-    async def _until_subscribed(self, sid: str, channels: list[str]) -> None:
-        subs = self.room_subscriptions
-        assert subs is not None
-        if not await subs.wait(channels, self.requests_timeout):
-            self.log.warning(
-                "nsp=%s: socket %s connects before Redis confirmed the subscription of "
-                "its room: a message to it from another server may be missed meanwhile",
-                self.nsp.name,
-                sid,
-            )
+        rooms = self.sids.get(sid, ())
+        return self.interest.connecting(sid, rooms, self._subscribed, self.requests_timeout)
 
     def add_all(self, sid: str, rooms: Iterable[str]) -> None:
         super().add_all(sid, rooms)
-        if self._holds:
-            self._holds.discard(sid)
+        if self.interest is not None:
+            self.interest.joined(sid)
 
     async def wait_until_subscribed(self, *rooms: str) -> bool:
         """Wait until Redis confirmed this server's subscription to the channel of
         each of ``rooms`` that it holds: from then on, a broadcast to one of them
         from any server reaches it. True at once in pattern mode; False when Redis
         did not confirm within ``requests_timeout``."""
-        subs = self.room_subscriptions
-        if subs is None:
+        if self.interest is None:
             return True
-        room = self.channels.room
-        return await subs.wait([room(r) for r in rooms], self.requests_timeout)
+        return await self.interest.wait(rooms, self.requests_timeout)
 
     # -- connection state recovery ------------------------------------------------------
 
@@ -487,14 +398,9 @@ class RedisAdapter(ClusterAdapter):
 
     def delete_all(self, sid: str) -> None:
         self._starts.pop(sid, None)
-        held = False
-        if self._holds and sid in self._holds:
-            # It went away before it connected: its own room's channel goes too.
-            self._holds.discard(sid)
-            held = True
         super().delete_all(sid)
-        if held and sid not in self.rooms:
-            self.on_delete_room(sid)
+        if self.interest is not None:
+            self.interest.gone(sid, sid in self.rooms)
 
     def persist_session(self, sid: str, pid: str, rooms: list[str], data: Any) -> None:
         """Keep the session in Redis for ``max_disconnection_duration``."""
@@ -596,7 +502,7 @@ def create_adapter(
 
     mode = RedisSubscriptionMode(subscription_mode)
     if mode is RedisSubscriptionMode.INTEREST and recovery:
-        raise ValueError(_RECOVERY_NEEDS_PATTERN)
+        raise ValueError(RECOVERY_NEEDS_PATTERN)
 
     if isinstance(redis, str):
         bus = RedisBus(
