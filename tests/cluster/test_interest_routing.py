@@ -534,23 +534,27 @@ async def test_connect_is_answered_once_its_rooms_are_subscribed(
 async def test_connect_waits_for_the_subscriptions_at_most_requests_timeout(
     own_redis: RedisServer, own_servers: Any, caplog: pytest.LogCaptureFixture, key: str
 ) -> None:
-    """Redis paused: the CONNECT is answered once ``requests_timeout`` has passed,
-    with a warning; the subscription completes when Redis is back."""
-    sio, url = await own_servers(requests_timeout=0.3)
+    """Redis paused: the first CONNECT is answered once ``requests_timeout`` has
+    passed, with a warning; the next ones do not wait (Redis confirmed nothing
+    since); the subscriptions complete when Redis is back."""
+    sio, url = await own_servers(requests_timeout=2.0)
     assert own_redis.proc is not None
     pid = own_redis.proc.pid
-    client = Client(url, transports=["websocket"], reconnection=False, auth={"rooms": ["late"]})
+    first = Client(url, transports=["websocket"], reconnection=False, auth={"rooms": ["late"]})
+    second = Client(url, transports=["websocket"], reconnection=False)
     os.kill(pid, signal.SIGSTOP)
     try:
         with caplog.at_level(logging.WARNING, logger="socketwire.adapters.redis"):
-            await asyncio.wait_for(client.connect(), TIMEOUT)
+            await asyncio.wait_for(first.connect(), TIMEOUT)
         assert any("before Redis confirmed" in r.getMessage() for r in caplog.records)
+        await asyncio.wait_for(second.connect(), 1.5)  # well within requests_timeout
     finally:
         os.kill(pid, signal.SIGCONT)
     try:
-        assert await adapter(sio).wait_until_subscribed(sid(client), "late")
+        assert await adapter(sio).wait_until_subscribed(sid(first), "late", sid(second))
     finally:
-        await client.disconnect()
+        await first.disconnect()
+        await second.disconnect()
 
 
 async def test_a_connection_that_goes_before_its_subscription_leaves_nothing(

@@ -23,7 +23,9 @@ cluster, Node servers and Node's emitter included. ``InterestRooms`` is what a
   own room and of the rooms a middleware made it join (``connecting``, through
   ``Adapter.connecting``): whoever learns its id can reach it. The wait is
   bounded by the adapter's ``requests_timeout`` and skipped while the subscriber
-  connection is down;
+  connection is down; once a wait ran out, the next connections do not wait
+  until Redis confirms a subscription again (a paused or overloaded Redis
+  delays one connection, not all of them);
 * a room joined later is heard from the confirmation of its subscription on: a
   broadcast published by another server between the join and that confirmation
   does not reach this server (Redis pub/sub keeps nothing), unless it already
@@ -107,7 +109,7 @@ class InterestRooms:
     """The room channels of one namespace's adapter in interest mode, and the
     sockets whose own room is subscribed ahead of their connection."""
 
-    __slots__ = ("_holds", "bus", "channels", "log", "subscriptions")
+    __slots__ = ("_holds", "_stalled_at", "bus", "channels", "log", "subscriptions")
 
     def __init__(
         self, channels: Channels, bus: RoomBus, handler: MessageHandler, log: logging.Logger
@@ -118,6 +120,8 @@ class InterestRooms:
         self.subscriptions = RoomSubscriptions(_RoomPort(bus, handler), log)
         # Sockets connecting: their own room is wanted before the room exists.
         self._holds: set[str] = set()
+        # After a wait ran out: the confirmations counted then (None: not stalled).
+        self._stalled_at: int | None = None
 
     def start(self) -> None:
         """The adapter subscribed its own channels: send the rooms' (in one command)."""
@@ -142,7 +146,12 @@ class InterestRooms:
         ``wait``, the wait for it and for ``rooms`` (the socket's rooms so far)."""
         own = self.channels.room(sid)
         self._holds.add(sid)
-        self.subscriptions.add(own)
+        subs = self.subscriptions
+        subs.add(own)
+        if self._stalled_at is not None:
+            if subs.confirmed_commands == self._stalled_at:
+                return None  # Redis has confirmed nothing since a wait ran out
+            self._stalled_at = None
         if not wait or not self.bus.connected:
             return None
         room = self.channels.room
@@ -150,6 +159,8 @@ class InterestRooms:
 
     async def _until_subscribed(self, sid: str, channels: list[str], timeout: float) -> None:
         if not await self.subscriptions.wait(channels, timeout):
+            if self._stalled_at is None:
+                self._stalled_at = self.subscriptions.confirmed_commands
             self.log.warning(
                 "socket %s connects before Redis confirmed the subscription of its room: "
                 "a message to it from another server may be missed meanwhile",

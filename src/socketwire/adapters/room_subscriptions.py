@@ -90,6 +90,8 @@ class RoomSubscriptions:
         self.subscribe_commands = 0
         #: Unsubscription commands sent (a counter).
         self.unsubscribe_commands = 0
+        #: Subscription commands that Redis confirmed (a counter).
+        self.confirmed_commands = 0
 
     @property
     def wanted(self) -> frozenset[str]:
@@ -229,7 +231,9 @@ class RoomSubscriptions:
         done: asyncio.Future[None] | None,
     ) -> None:
         confirmed = done is None or (not done.cancelled() and done.exception() is None)
-        if not confirmed and not self._closed:
+        if confirmed:
+            self.confirmed_commands += 1
+        elif not self._closed:
             self.log.info("a room subscription was not confirmed (the connection was lost)")
         for channel, fut in batch:
             if fut is not None and self._unconfirmed.get(channel) is fut:
