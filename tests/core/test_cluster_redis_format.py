@@ -257,6 +257,8 @@ def test_room_of_reads_back_for_rooms(room: str) -> None:
     ch = Channels("/admin", UID, key="k")
     assert ch.room_of(ch.for_rooms([room])) == room
     assert ch.room_of(ch.for_rooms([room, room + "2"])) == ""
+    # The channel an interest-mode server subscribes for the room is where it is published.
+    assert ch.room(room) == ch.for_rooms([room])
 
 
 def test_room_of_with_a_key() -> None:

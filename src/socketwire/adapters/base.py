@@ -12,7 +12,7 @@ never takes the namespace object.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -110,6 +110,16 @@ class Adapter:
     async def server_count(self) -> int:
         """How many servers the cluster has (1 for the in-memory adapter)."""
         return 1
+
+    def connecting(self, sid: str) -> Awaitable[None] | None:
+        """Hook: socket ``sid`` is about to join its own room and be told it is
+        connected. An adapter that must prepare first returns an awaitable, and the
+        server waits for it before it connects the socket (the Redis adapter's
+        interest mode subscribes the socket's own room, so that a message to the
+        socket from another server cannot arrive before the subscription). If the
+        connection closes meanwhile, the server calls ``delete_all(sid)``. None
+        (here): connect at once."""
+        return None
 
     # -- membership ---------------------------------------------------------------------
 

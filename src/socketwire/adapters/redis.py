@@ -16,6 +16,15 @@ what the servers of a cluster do for each other) on a ``RedisBus``
 (``socketwire.adapters.redis_bus``: the connections). Every namespace gets its
 adapter; all of a server's adapters share one bus, so one subscriber connection
 and one pipelined, bounded publisher.
+
+**Subscription modes** (``subscription_mode``, see ``RedisSubscriptionMode``).
+Node's adapter subscribes to the pattern ``<key>#<nsp>#*``, so every server
+receives every broadcast (``"pattern"``, the default). In ``"interest"`` mode a
+server subscribes to the namespace's channel and to one channel per room it
+holds, socket ids included, and never receives a broadcast to one room it does
+not have; the modes, Node's servers and Node's emitter mix in one cluster.
+``socketwire.adapters.redis_interest`` explains the mode, its guarantee after a
+join and why it refuses ``recovery``.
 """
 
 from __future__ import annotations
@@ -23,14 +32,21 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from socketwire.adapters.base import BroadcastOptions
 from socketwire.adapters.cluster import ClusterAdapter
 from socketwire.adapters.ports import NamespacePort
 from socketwire.adapters.redis_bus import MessageHandler, RedisBus
+from socketwire.adapters.redis_interest import (
+    RECOVERY_NEEDS_PATTERN,
+    InterestRooms,
+    RedisSubscriptionMode,
+    RoomBus,
+)
 from socketwire.adapters.redis_recovery import DEFAULT_MAX_LENGTH, RedisRecoveryStore, storable
+from socketwire.adapters.room_subscriptions import RoomSubscriptions
 from socketwire.adapters.session_aware import Session
 from socketwire.core.cluster.recovery_format import (
     ANCHOR_EVENT,
@@ -56,7 +72,14 @@ from socketwire.handlers import Runner
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
-__all__ = ["Bus", "RedisAdapter", "RedisBus", "create_adapter"]
+__all__ = [
+    "Bus",
+    "RedisAdapter",
+    "RedisBus",
+    "RedisSubscriptionMode",
+    "RoomBus",
+    "create_adapter",
+]
 
 
 class Bus(Protocol):
@@ -113,7 +136,9 @@ class RedisAdapter(ClusterAdapter):
     builds one); ``key`` and the options are Node's. With ``recovery`` (and the
     server's ``connection_state_recovery``), sessions and missed broadcasts are
     kept in Redis, so that any server of the cluster recovers them
-    (``socketwire.adapters.redis_recovery``).
+    (``socketwire.adapters.redis_recovery``). ``subscription_mode`` is
+    ``"pattern"`` (Node's) or ``"interest"`` (see the module docstring); interest
+    mode needs a ``RoomBus`` and refuses ``recovery``.
     """
 
     log: ClassVar[logging.Logger] = logging.getLogger("socketwire.adapters.redis")
@@ -129,7 +154,11 @@ class RedisAdapter(ClusterAdapter):
         publish_on_specific_response_channel: bool = False,
         recovery: bool = False,
         recovery_max_length: int = DEFAULT_MAX_LENGTH,
+        subscription_mode: RedisSubscriptionMode | str = RedisSubscriptionMode.PATTERN,
     ) -> None:
+        mode = RedisSubscriptionMode(subscription_mode)
+        if mode is RedisSubscriptionMode.INTEREST and recovery:
+            raise ValueError(RECOVERY_NEEDS_PATTERN)
         super().__init__(
             nsp,
             key=key,
@@ -137,7 +166,14 @@ class RedisAdapter(ClusterAdapter):
             publish_on_specific_response_channel=publish_on_specific_response_channel,
         )
         self.bus = bus
+        self.subscription_mode = mode
         self._subscribed = False
+        #: Interest mode: the rooms' channels (None in pattern mode).
+        self.interest: InterestRooms | None = None
+        if mode is RedisSubscriptionMode.INTEREST:
+            if not isinstance(bus, RoomBus):
+                raise TypeError("subscription_mode='interest' needs a RoomBus (such as RedisBus)")
+            self.interest = InterestRooms(self.channels, bus, self.on_message, self.log)
         self.recovery: RedisRecoveryStore | None = None
         lifetime = nsp.max_disconnection_duration if recovery else None
         if lifetime is not None:
@@ -185,11 +221,29 @@ class RedisAdapter(ClusterAdapter):
         except Exception as exc:  # redis-py's ConnectionError, mostly
             raise RequestTimeout(f"redis unavailable: {exc}") from exc
 
+    @property
+    def room_subscriptions(self) -> RoomSubscriptions | None:
+        """Interest mode: the rooms' channels, wanted and sent (None in pattern mode)."""
+        return self.interest.subscriptions if self.interest is not None else None
+
+    @property
+    def subscriptions(self) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """The channels and patterns subscribed at ``init``: in interest mode, the
+        namespace's broadcast channel instead of the pattern (the rooms' channels
+        come and go with the rooms)."""
+        if self.interest is None:
+            return super().subscriptions
+        ch = self.channels
+        return (ch.request, ch.response, ch.specific_response, ch.broadcast), ()
+
     async def init(self) -> None:
         """Subscribe (returns once Redis confirmed: other servers count this one)."""
         channels, patterns = self.subscriptions
         await self.bus.subscribe(channels, patterns, self.on_message)
         self._subscribed = True
+        if self.interest is not None:
+            # The rooms made before (a mounted app's early sockets) go in one command.
+            self.interest.start()
         if self.recovery is not None:
             # An invisible recorded broadcast: the others' first anchor from this server.
             self._broadcast_recorded([ANCHOR_EVENT], frozenset({ANCHOR_ROOM}), False)
@@ -214,7 +268,44 @@ class RedisAdapter(ClusterAdapter):
             self.recovery.leave(self.uid)
         await super().close()
         channels, patterns = self.subscriptions
+        if self.interest is not None:
+            channels = (*channels, *await self.interest.close())
         await self.bus.unsubscribe(channels, patterns)
+
+    # -- interest mode: the rooms' channels (socketwire.adapters.redis_interest) ---------
+
+    def on_create_room(self, room: str) -> None:
+        """Interest mode: subscribe to the room's channel (batched, in order)."""
+        if self.interest is not None:
+            self.interest.room_created(room)
+
+    def on_delete_room(self, room: str) -> None:
+        """Interest mode: unsubscribe from the room's channel."""
+        if self.interest is not None:
+            self.interest.room_deleted(room)
+
+    def connecting(self, sid: str) -> Awaitable[None] | None:
+        """Interest mode: subscribe the socket's own room, and have the server wait
+        until Redis confirmed it and the rooms the socket joined in a middleware (at
+        most ``requests_timeout``; not while the subscriber connection is down)."""
+        if self.interest is None:
+            return None
+        rooms = self.sids.get(sid, ())
+        return self.interest.connecting(sid, rooms, self._subscribed, self.requests_timeout)
+
+    def add_all(self, sid: str, rooms: Iterable[str]) -> None:
+        super().add_all(sid, rooms)
+        if self.interest is not None:
+            self.interest.joined(sid)
+
+    async def wait_until_subscribed(self, *rooms: str) -> bool:
+        """Wait until Redis confirmed this server's subscription to the channel of
+        each of ``rooms`` that it holds: from then on, a broadcast to one of them
+        from any server reaches it. True at once in pattern mode; False when Redis
+        did not confirm within ``requests_timeout``."""
+        if self.interest is None:
+            return True
+        return await self.interest.wait(rooms, self.requests_timeout)
 
     # -- connection state recovery ------------------------------------------------------
 
@@ -341,6 +432,8 @@ class RedisAdapter(ClusterAdapter):
             self._dirty.discard(sid)
             self.recovery.drop_live(self.uid, live[0])
         super().delete_all(sid)
+        if self.interest is not None:
+            self.interest.gone(sid, sid in self.rooms)
 
     def on_join_room(self, room: str, sid: str) -> None:
         if sid in self._live:
@@ -475,6 +568,7 @@ def create_adapter(
     max_pending_bytes: int = 64 * 1024 * 1024,
     recovery: bool = False,
     recovery_max_length: int = DEFAULT_MAX_LENGTH,
+    subscription_mode: RedisSubscriptionMode | str = RedisSubscriptionMode.PATTERN,
 ) -> Callable[[NamespacePort], RedisAdapter]:
     """The ``adapter`` option of a server in a Redis cluster.
 
@@ -488,8 +582,17 @@ def create_adapter(
     ``recovery_max_length`` broadcasts per namespace, so that a client recovers
     its session on any server of the cluster, also after a restart.
     ``max_pending_bytes`` bounds what waits for Redis while it is away.
+
+    ``subscription_mode="interest"`` subscribes each server to the rooms it holds
+    instead of Node's pattern, so that a broadcast to one room reaches only the
+    servers that have it (see the module docstring and ``RedisSubscriptionMode``);
+    it cannot be combined with ``recovery`` (ValueError).
     """
     from redis.asyncio import Redis as _Redis
+
+    mode = RedisSubscriptionMode(subscription_mode)
+    if mode is RedisSubscriptionMode.INTEREST and recovery:
+        raise ValueError(RECOVERY_NEEDS_PATTERN)
 
     if isinstance(redis, str):
         bus = RedisBus(
@@ -510,6 +613,7 @@ def create_adapter(
             publish_on_specific_response_channel=publish_on_specific_response_channel,
             recovery=recovery,
             recovery_max_length=recovery_max_length,
+            subscription_mode=mode,
         )
 
     factory.bus = bus  # type: ignore[attr-defined]

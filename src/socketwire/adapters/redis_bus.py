@@ -13,8 +13,18 @@ what is queued waits: a write that fails for want of a connection is kept, in
 order, and tried again with a backoff; it is flushed once Redis answers. The
 queue is bounded (``max_pending_bytes``, the batch being written included):
 beyond it, messages are dropped, counted in ``dropped`` and logged (the first
-time, then every thousandth). redis-py reconnects (and resubscribes) by itself;
-the reader backs off between failed reads meanwhile.
+time, then every thousandth). redis-py reconnects (and resubscribes what it
+knows of) by itself; the reader backs off between failed reads meanwhile.
+
+Subscriptions. An adapter subscribes its own channels once (``subscribe``, which
+counts it as a user of the bus) and may add and remove channels later
+(``subscribe_channels``, ``unsubscribe_channels``: the room channels of the
+Redis adapter's interest mode), each call one command. The bus keeps the
+channels it was asked for; after the subscriber connection was lost, the first
+message read on the new one makes it compare that set with what redis-py
+subscribed again, and subscribe (or unsubscribe) the difference: what changed
+while Redis was away is applied once it is back. ``received_messages`` and
+``received_bytes`` count what the subscriber connection delivered.
 
 It knows channels and bytes only; what the messages mean is the adapter's.
 """
@@ -24,7 +34,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -80,7 +90,18 @@ class RedisBus:
         self.dropped = 0
         #: Writes that failed because Redis was unreachable (each retried later).
         self.failed_writes = 0
+        #: Messages the subscriber connection delivered (a counter).
+        self.received_messages = 0
+        #: Their payload bytes (a counter).
+        self.received_bytes = 0
+        self._lost = False  # the subscriber connection failed; not read from since
+        self._restoring: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
+
+    @property
+    def connected(self) -> bool:
+        """Whether the subscriber connection is up, as far as its reader knows."""
+        return self._reader is not None and not self._lost
 
     # -- subscriptions ------------------------------------------------------------------
 
@@ -156,6 +177,80 @@ class RedisBus:
         if self._users <= 0:
             await self.close()
 
+    async def subscribe_channels(
+        self, channels: Sequence[str], handler: MessageHandler
+    ) -> asyncio.Future[None]:
+        """Subscribe to more ``channels`` (one ``SUBSCRIBE``) for an adapter that
+        already uses the bus; returns once the command is written, with a future
+        of Redis's confirmation of all of them (it fails if the connection is lost
+        first). Raises when the command could not be written."""
+        chans = [c.encode() for c in channels]
+        async with self._lock:
+            pubsub = self._pubsub
+            if pubsub is None:
+                pubsub = self._pubsub = self._sub_client.pubsub()
+            for c in chans:
+                self._channels[c] = handler
+            waits = self._expect(("subscribe", c) for c in chans)
+            try:
+                await pubsub.subscribe(*chans)
+            except BaseException:
+                # Not sent: whoever asked tries again (redis-py did not record them).
+                for c in chans:
+                    self._channels.pop(c, None)
+                for fut in waits:
+                    fut.cancel()
+                raise
+            if self._reader is None:
+                self._reader = asyncio.get_running_loop().create_task(self._read_loop())
+        confirmed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        asyncio.gather(*waits).add_done_callback(lambda all_: _pass_on(all_, confirmed))
+        return confirmed
+
+    async def unsubscribe_channels(self, channels: Sequence[str]) -> None:
+        """Unsubscribe from ``channels`` (one ``UNSUBSCRIBE``, not waited for);
+        their messages are not routed any more from now on."""
+        chans = [c.encode() for c in channels]
+        async with self._lock:
+            for c in chans:
+                self._channels.pop(c, None)
+            pubsub = self._pubsub
+            if pubsub is not None and self._reader is not None:
+                await pubsub.unsubscribe(*chans)
+
+    async def _restore(self) -> None:
+        """After a reconnection: subscribe what redis-py did not subscribe again (the
+        channels added while Redis was away), unsubscribe what it should not have."""
+        async with self._lock:
+            pubsub = self._pubsub
+            if pubsub is None:
+                return
+            have, have_patterns = set(pubsub.channels), set(pubsub.patterns)
+            missing = [c for c in self._channels if c not in have]
+            extra = [c for c in have if c not in self._channels]
+            missing_patterns = [p for p in self._patterns if p not in have_patterns]
+            extra_patterns = [p for p in have_patterns if p not in self._patterns]
+            try:
+                if missing:
+                    await pubsub.subscribe(*missing)
+                if missing_patterns:
+                    await pubsub.psubscribe(*missing_patterns)
+                if extra:
+                    await pubsub.unsubscribe(*extra)
+                if extra_patterns:
+                    await pubsub.punsubscribe(*extra_patterns)
+            except Exception as exc:
+                # The connection failed again: the next reconnection restores.
+                log.warning("restoring redis subscriptions failed: %s", exc)
+                self._lost = True
+                return
+        if missing or extra or missing_patterns or extra_patterns:
+            log.info(
+                "redis subscriptions restored: %d subscribed again, %d dropped",
+                len(missing) + len(missing_patterns),
+                len(extra) + len(extra_patterns),
+            )
+
     async def close(self) -> None:
         """Flush what is queued, then close the subscriber (and an owned client)."""
         if self._writer is not None and self._queue:
@@ -167,12 +262,12 @@ class RedisBus:
                 log.warning(
                     "redis unavailable at close: %d queued message(s) dropped", len(self._queue)
                 )
-        for task in (self._reader, self._writer):
+        for task in (self._reader, self._writer, self._restoring):
             if task is not None:
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        self._reader = self._writer = None
+        self._reader = self._writer = self._restoring = None
         if self._pubsub is not None:
             try:
                 await self._pubsub.aclose()
@@ -196,10 +291,15 @@ class RedisBus:
             except Exception as exc:
                 # redis-py reconnects (and resubscribes) on the next read.
                 log.warning("redis subscriber error: %s (retrying in %.1f s)", exc, delay)
+                self._connection_lost()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
                 continue
             delay = 0.1
+            if self._lost:
+                # Read from a new connection: make it subscribe what it should.
+                self._lost = False
+                self._restoring = asyncio.get_running_loop().create_task(self._restore())
             if message is None:
                 continue
             kind = message["type"]
@@ -208,19 +308,40 @@ class RedisBus:
             elif kind == "message":
                 handler = channels.get(message["channel"])
             else:
-                waiting = self._confirmations.pop((kind, message["channel"]), ())
-                if waiting:
-                    for fut in waiting:
-                        if not fut.done():
-                            fut.set_result(None)
+                self._confirmed(kind, message["channel"])
                 continue
+            data = message["data"]
+            self.received_messages += 1
+            self.received_bytes += len(data)
             if handler is None:
                 continue
             channel = message["channel"]
             try:
-                handler(channel.decode("utf-8", "replace"), message["data"])
+                handler(channel.decode("utf-8", "replace"), data)
             except Exception:
                 log.exception("handling a redis message on %r failed", channel)
+
+    def _confirmed(self, kind: str, channel: bytes) -> None:
+        # Redis answers each channel of each (un)subscription once, in order: the
+        # oldest command still waiting for this one is the one answered.
+        waiting = self._confirmations.get((kind, channel))
+        while waiting:
+            fut = waiting.pop(0)
+            if not fut.done():
+                fut.set_result(None)
+                break
+        if waiting is not None and not waiting:
+            del self._confirmations[(kind, channel)]
+
+    def _connection_lost(self) -> None:
+        # What the lost connection was to confirm never will be.
+        self._lost = True
+        pending, self._confirmations = self._confirmations, {}
+        error = ConnectionError("the redis subscriber connection was lost")
+        for waiting in pending.values():
+            for fut in waiting:
+                if not fut.done():
+                    fut.set_exception(error)
 
     # -- publishing -----------------------------------------------------------------------
 
@@ -335,6 +456,23 @@ class RedisBus:
         """How many connections subscribe to ``channel`` (``PUBSUB NUMSUB``)."""
         result = await self.client.pubsub_numsub(channel)
         return int(result[0][1]) if result else 0
+
+
+def _pass_on(done: asyncio.Future[Any], to: asyncio.Future[None]) -> None:
+    """Complete ``to`` as ``done`` completed (its error retrieved: nobody may wait)."""
+    error = done.exception() if not done.cancelled() else ConnectionError("cancelled")
+    if to.done():
+        return
+    if error is None:
+        to.set_result(None)
+    else:
+        to.set_exception(error)
+        to.add_done_callback(_retrieve)
+
+
+def _retrieve(fut: asyncio.Future[Any]) -> None:
+    if not fut.cancelled():
+        fut.exception()
 
 
 def _unreachable(exc: BaseException) -> bool:

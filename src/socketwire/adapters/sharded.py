@@ -25,7 +25,10 @@ one room, subscribed by the servers that have the room (the
 ``subscription_mode``: ``"static"``, ``"dynamic"``, the default, or
 ``"dynamic-private"``; see ``SubscriptionMode``). Every server of a cluster must
 use the same prefix and mode: a server in static mode would not hear a room's
-channel.
+channel. The room channels follow the rooms through
+``socketwire.adapters.room_subscriptions`` (as the Redis adapter's interest
+mode does): changes are batched and applied in order, and
+``wait_until_subscribed(*rooms)`` waits for Redis's confirmation.
 
 ``ShardedAdapter`` is the ``MessageClusterAdapter`` template
 (``socketwire.adapters.message_cluster``: what the servers do for each other,
@@ -45,7 +48,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from socketwire.adapters.message_cluster import MessageClusterAdapter
 from socketwire.adapters.ports import NamespacePort
-from socketwire.adapters.sharded_bus import ShardedBus
+from socketwire.adapters.room_subscriptions import RoomSubscriptions
+from socketwire.adapters.sharded_bus import MessageHandler, ShardedBus
 from socketwire.core.cluster.message_format import (
     DEFAULT_CHANNEL_PREFIX,
     MessageType,
@@ -66,6 +70,23 @@ __all__ = [
     "SubscriptionMode",
     "create_sharded_adapter",
 ]
+
+
+class _RoomPort:
+    """The room channels' way to the sharded bus (a ``ChannelPort``): its
+    subscriptions return once confirmed."""
+
+    __slots__ = ("bus", "handler")
+
+    def __init__(self, bus: ShardedBus, handler: MessageHandler) -> None:
+        self.bus = bus
+        self.handler = handler
+
+    async def subscribe(self, channels: list[str]) -> None:
+        await self.bus.subscribe(channels, self.handler)
+
+    async def unsubscribe(self, channels: list[str]) -> None:
+        await self.bus.unsubscribe(channels)
 
 
 class ShardedAdapter(MessageClusterAdapter):
@@ -91,8 +112,12 @@ class ShardedAdapter(MessageClusterAdapter):
             nsp.name, self.uid, channel_prefix, SubscriptionMode(subscription_mode)
         )
         self._subscribed = False
-        # The room channels subscribed (dynamic modes): only these are left.
-        self._room_channels: set[str] = set()
+        # The room channels (dynamic modes).
+        self.room_subscriptions: RoomSubscriptions | None = None
+        if self.channels.mode is not SubscriptionMode.STATIC:
+            self.room_subscriptions = RoomSubscriptions(
+                _RoomPort(bus, self.on_raw_message), self.log
+            )
 
     @property
     def subscription_mode(self) -> SubscriptionMode:
@@ -150,9 +175,9 @@ class ShardedAdapter(MessageClusterAdapter):
         channels = [self.channels.main, self.channels.response]
         await self.bus.subscribe(channels, self.on_raw_message)
         self._subscribed = True
-        # Rooms made before the adapter started (a mounted app's early sockets).
-        for room in list(self.rooms):
-            self.on_create_room(room)
+        if self.room_subscriptions is not None:
+            # Rooms made before the adapter started (a mounted app's early sockets).
+            self.room_subscriptions.start()
 
     async def close(self) -> None:
         """Give up waiting requests, unsubscribe (the last adapter closes the bus)."""
@@ -160,8 +185,9 @@ class ShardedAdapter(MessageClusterAdapter):
             return
         self._subscribed = False
         await super().close()
-        channels = [self.channels.main, self.channels.response, *self._room_channels]
-        self._room_channels.clear()
+        channels = [self.channels.main, self.channels.response]
+        if self.room_subscriptions is not None:
+            channels += await self.room_subscriptions.close()
         await self.bus.unsubscribe(channels)
         await self.bus.remove_user()
 
@@ -169,22 +195,26 @@ class ShardedAdapter(MessageClusterAdapter):
 
     def on_create_room(self, room: str) -> None:
         """Subscribe to the room's channel, in the dynamic modes (a socket's own
-        room in dynamic-private mode only)."""
-        if not self._subscribed or not self.channels.subscribes(room in self.sids):
-            return
-        channel = self.channels.room(room)
-        if channel in self._room_channels:
-            return
-        self._room_channels.add(channel)
-        self.runner.spawn(self.bus.subscribe((channel,), self.on_raw_message))
+        room in dynamic-private mode only); batched and in order."""
+        subs = self.room_subscriptions
+        if subs is not None and self.channels.subscribes(room in self.sids):
+            subs.add(self.channels.room(room))
 
     def on_delete_room(self, room: str) -> None:
         """Unsubscribe from the room's channel, if this server subscribed to it."""
-        channel = self.channels.room(room)
-        if channel not in self._room_channels:
-            return
-        self._room_channels.discard(channel)
-        self.runner.spawn(self.bus.unsubscribe((channel,)))
+        subs = self.room_subscriptions
+        if subs is not None:
+            subs.discard(self.channels.room(room))
+
+    async def wait_until_subscribed(self, *rooms: str) -> bool:
+        """Wait until Redis confirmed this server's subscription to the channel of
+        each of ``rooms`` that it subscribes (it holds the room, in a dynamic mode);
+        False when that took longer than ``requests_timeout``."""
+        subs = self.room_subscriptions
+        if subs is None:
+            return True
+        room = self.channels.room
+        return await subs.wait([room(r) for r in rooms], self.requests_timeout)
 
 
 def create_sharded_adapter(

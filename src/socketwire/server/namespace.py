@@ -245,6 +245,24 @@ class Namespace(Emitter):
             # awaited adapter or middleware): joining now would leave a socket
             # that nothing ever closes.
             return
+        ready = self.adapter.connecting(socket.id)
+        if ready is not None:
+            spawn(self._connect_when_ready(socket, session, ready))
+            return
+        self._join(socket, session)
+
+    async def _connect_when_ready(self, socket: Socket, session: Any, ready: Any) -> None:
+        """The adapter prepares for the socket first (``Adapter.connecting``)."""
+        try:
+            await ready
+        except Exception:
+            log.exception("%s: the adapter failed to prepare the connection", socket)
+        if not socket.conn.engine.connected:
+            self.adapter.delete_all(socket.id)
+            return
+        self._join(socket, session)
+
+    def _join(self, socket: Socket, session: Any) -> None:
         sid = socket.id
         self.sockets[sid] = socket
         socket.connected = True

@@ -5,6 +5,8 @@ Servers of a cluster talk over Redis pub/sub, one set of channels per namespace
 
     <key>#<nsp>#            broadcasts to everyone or to several rooms   (pattern <key>#<nsp>#*)
     <key>#<nsp>#<room>#     broadcasts to exactly one room (a socket id is a room)
+                            (Node subscribes the pattern; a server may instead
+                            subscribe the first channel and the rooms it holds)
     <key>-request#<nsp>#    requests to every server
     <key>-response#<nsp>#   responses, seen by every server
     <key>-response#<nsp>#<uid>#   responses aimed at one server
@@ -104,11 +106,15 @@ class Channels:
         self.response = f"{key}-response#{nsp}#"
         self.specific_response = f"{self.response}{uid}#"
 
+    def room(self, room: str) -> str:
+        """The channel of the broadcasts to ``room`` alone (a socket id is a room)."""
+        return f"{self.broadcast}{room}#"
+
     def for_rooms(self, rooms: Collection[str]) -> str:
         """Where a broadcast goes: the room's channel when it targets exactly one."""
         if len(rooms) == 1:
             (room,) = rooms
-            return f"{self.broadcast}{room}#"
+            return self.room(room)
         return self.broadcast
 
     def response_to(self, requester_uid: str | None, specific: bool) -> str:
