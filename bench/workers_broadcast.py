@@ -10,9 +10,16 @@ received. With two workers half the clients are on the worker that does not
 broadcast: each broadcast crosses the workers' bus once and is encoded again
 there, which is what this measures.
 
+With ``--node``, the anchor runs beside it: socket.io 4.8 on Node with the same
+handler, in one process (``node-1``) and as a primary with two workers
+(``node-2``: ``@socket.io/sticky`` hands the connections round robin,
+``@socket.io/cluster-adapter`` carries the broadcasts through the primary);
+``bench/node/cluster_broadcast.js``, its packages installed with ``npm ci`` in
+``bench/node``.
+
 Usage::
 
-    .venv/bin/python bench/workers_broadcast.py [--clients 1000] [--count 500] [--repeat 3]
+    .venv/bin/python bench/workers_broadcast.py [--clients 1000] [--count 500] [--repeat 3] [--node]
 """
 
 from __future__ import annotations
@@ -145,16 +152,24 @@ async def connect(host: str, port: int) -> Counter:
             "Sec-WebSocket-Version: 13\r\n\r\n"
         ).encode()
     )
-    await asyncio.wait_for(client.connected, 30)
+    try:
+        await asyncio.wait_for(client.connected, 5)
+    except TimeoutError:
+        client.transport.close()
+        raise
     return client
 
 
-async def measure(mode: str, clients: int, count: int, size: int, directory: str) -> float:
+def command(mode: str) -> list[str]:
+    """The command line that starts the server of ``mode``."""
+    if mode.startswith("node-"):
+        workers = "0" if mode == "node-1" else "2"
+        return ["node", str(ROOT / "bench" / "node" / "cluster_broadcast.js"), "--workers", workers]
     args = ["--workers", "1"] if mode == "workers-1" else []
     if mode == "workers-2":
         args = ["--workers", "2"]
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    proc = await asyncio.create_subprocess_exec(
+    level = "warning" if mode == "single" else "info"
+    return [
         sys.executable,
         "-m",
         "socketwire",
@@ -162,8 +177,29 @@ async def measure(mode: str, clients: int, count: int, size: int, directory: str
         "--port",
         "0",
         "--log-level",
-        "warning" if mode == "single" else "info",
+        level,
         *args,
+    ]
+
+
+RETRIES = [0]
+
+
+async def connect_retrying(host: str, port: int) -> Counter:
+    """``connect``, again after 5 s without an answer: behind ``@socket.io/sticky``
+    some WebSocket connections never get their CONNECT answered (counted in
+    ``RETRIES`` and printed)."""
+    while True:
+        try:
+            return await connect(host, port)
+        except TimeoutError:
+            RETRIES[0] += 1
+
+
+async def measure(mode: str, clients: int, count: int, size: int, directory: str) -> float:
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    proc = await asyncio.create_subprocess_exec(
+        *command(mode),
         cwd=directory,
         env=env,
         stderr=asyncio.subprocess.PIPE,
@@ -180,7 +216,7 @@ async def measure(mode: str, clients: int, count: int, size: int, directory: str
                 if found:
                     host, port = found.group(1).decode(), int(found.group(2))
                     break
-        sockets = [await connect(host, port) for _ in range(clients)]
+        sockets = [await connect_retrying(host, port) for _ in range(clients)]
         loop = asyncio.get_running_loop()
         for s in sockets:
             s.target = count
@@ -224,10 +260,13 @@ async def main() -> None:
     parser.add_argument("--count", type=int, default=500)
     parser.add_argument("--size", type=int, default=16)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--node", action="store_true", help="socket.io on Node beside it")
     opts = parser.parse_args()
     directory = tempfile.mkdtemp()
     Path(directory, "app.py").write_text(APP)
     results: dict[str, list[float]] = {"single": [], "workers-1": [], "workers-2": []}
+    if opts.node:
+        results.update({"node-1": [], "node-2": []})
     for rep in range(opts.repeat):
         for mode in results:
             started = time.monotonic()
@@ -240,10 +279,14 @@ async def main() -> None:
             )
     medians = {mode: statistics.median(values) for mode, values in results.items()}
     print(f"clients={opts.clients} count={opts.count} size={opts.size} repeat={opts.repeat}")
+    print(f"connections retried after 5 s without an answer: {RETRIES[0]}")
     for mode, value in medians.items():
         print(f"  {mode:9} median {value:6.2f} us per delivered message")
     print(f"  workers-2 / single    = {medians['workers-2'] / medians['single']:.3f}")
     print(f"  workers-2 / workers-1 = {medians['workers-2'] / medians['workers-1']:.3f}")
+    if opts.node:
+        print(f"  node-2 / node-1       = {medians['node-2'] / medians['node-1']:.3f}")
+        print(f"  workers-2 / node-2    = {medians['workers-2'] / medians['node-2']:.3f}")
 
 
 if __name__ == "__main__":
