@@ -28,7 +28,10 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
+from fastapi import FastAPI, WebSocket
+from fastapi.responses import HTMLResponse
 
+import socketwire
 from tests.client.peers import NODE_MODULES, NodePeer, SocketwirePeer
 from tests.waits import SCALE, WAIT
 
@@ -408,3 +411,58 @@ async def test_demo_chat_two_pages(browser: Any, tmp_path: Path) -> None:
     finally:
         await context.close()
         await sio.close()
+
+
+@pytest.mark.parametrize("root_path", ["", "/app"])
+async def test_fastapi_page_on_the_built_in_server(browser: Any, root_path: str) -> None:
+    """A FastAPI app on the built-in server (``listen(app=...)``), at the root and
+    at a sub-path: its page loads the client from ``/socket.io/socket.io.js``,
+    connects with ``io()`` and upgrades, calls a JSON route and a WebSocket route
+    of the app, all on one port."""
+    from fastapi.responses import HTMLResponse
+
+    app = FastAPI()
+
+    @app.get("/")
+    async def index() -> HTMLResponse:
+        return HTMLResponse('<!doctype html><script src="/socket.io/socket.io.js"></script>')
+
+    @app.get("/api/greeting")
+    async def greeting() -> dict[str, str]:
+        return {"greeting": "hello"}
+
+    @app.websocket("/ws")
+    async def shout(websocket: WebSocket) -> None:
+        await websocket.accept()
+        await websocket.send_text((await websocket.receive_text()).upper())
+        await websocket.close()
+
+    sio = socketwire.Server()
+    sio.on("echo", lambda socket, *args: args)
+    port = await sio.listen(0, "127.0.0.1", app=app, root_path=root_path)
+    page = await browser.new_page()
+    try:
+        await page.goto(f"http://127.0.0.1:{port}{root_path}/")
+        got = await evaluate(
+            page,
+            """async (root) => {
+              const socket = io();
+              await new Promise((resolve) => socket.once("connect", resolve));
+              if (socket.io.engine.transport.name !== "websocket")
+                await new Promise((resolve) => socket.io.engine.once("upgrade", resolve));
+              const echo = await socket.timeout(10000).emitWithAck("echo", "hello");
+              socket.disconnect();
+              const json = await (await fetch(root + "/api/greeting")).json();
+              const ws = new WebSocket(`ws://${location.host}${root}/ws`);
+              await new Promise((resolve) => ws.addEventListener("open", resolve));
+              const reply = new Promise((resolve) =>
+                ws.addEventListener("message", (e) => resolve(e.data)));
+              ws.send("shout");
+              return [socket.io.engine.transport.name, echo, json.greeting, await reply];
+            }""",
+            root_path,
+        )
+    finally:
+        await page.close()
+        await sio.close()
+    assert got == ["websocket", "hello", "hello", "SHOUT"]

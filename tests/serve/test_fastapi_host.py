@@ -2,14 +2,17 @@
 
 A real FastAPI application (JSON routes, a streamed response, a request body, a
 404, a WebSocket route, its lifespan) served by ``sio.listen(app=...)`` at the
-root and at a sub-path (``root_path``); the project's client round-trips with
-the Socket.IO server on the same port meanwhile. Real sockets on 127.0.0.1.
+root and at a sub-path (``root_path``); the project's client and the official
+client (npm) round-trip with the Socket.IO server on the same port meanwhile.
+Real sockets on 127.0.0.1; the browser test is in tests/browser.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
+import os
 from collections.abc import AsyncIterator
 
 import pytest
@@ -17,8 +20,42 @@ from fastapi import FastAPI, Request, WebSocket
 from fastapi.responses import StreamingResponse
 
 from socketwire.core.websocket.frames import Opcode
+from tests.client.peers import NODE_MODULES
 from tests.integration.rawclient import WebSocketClient, WebSocketClosed
 from tests.serve.test_asgi_host import Http, make_server, round_trip
+from tests.waits import WAIT
+
+OFFICIAL = """
+const { io } = require("socket.io-client");
+const socket = io(process.argv[1], { reconnection: false });
+socket.on("connect", async () => {
+  const engine = socket.io.engine;
+  if (engine.transport.name !== "websocket") await new Promise((r) => engine.once("upgrade", r));
+  const echo = await socket.timeout(10000).emitWithAck("echo", "hi", 2);
+  console.log(JSON.stringify({ transport: engine.transport.name, echo }));
+  socket.disconnect();
+});
+socket.on("connect_error", (err) => {
+  console.error(String(err));
+  process.exit(1);
+});
+"""
+
+
+async def official_round_trip(url: str) -> object:
+    """The official client (npm): polling, the upgrade, then an acknowledged echo."""
+    proc = await asyncio.create_subprocess_exec(
+        "node",
+        "-e",
+        OFFICIAL,
+        url,
+        env=dict(os.environ, NODE_PATH=str(NODE_MODULES)),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(proc.communicate(), WAIT)
+    assert proc.returncode == 0, err.decode()
+    return json.loads(out)
 
 
 def make_app(events: list[str]) -> FastAPI:
@@ -100,6 +137,7 @@ async def test_fastapi_beside_socketio(root_path: str) -> None:
             await ws.recv()  # the app's close frame
         await ws.aclose()
         await round_trip(base)
+        assert await official_round_trip(base) == {"transport": "websocket", "echo": "hi"}
     finally:
         await http.close()
         await sio.close()
