@@ -137,3 +137,19 @@ async def test_a_broadcast_filed_while_another_worker_answers_a_restore(start: A
     assert session is not None
     assert ticks(session.missed) == [2]
     assert not one.adapter.holds_session("pid") and not two.adapter.holds_session("pid")
+
+
+async def test_a_broadcast_to_a_room_no_socket_of_the_worker_is_in(start: Any) -> None:
+    one, two = await start(1), await start(2)
+    seen = one.tick(1)
+    # The client was in "room" on worker 1; nobody on worker 2 is.
+    one.adapter.persist_session("sid", "pid", ["sid", "room"], None)
+    assert one.sio is not None
+    one.sio.to("room").emit("tick", 2)
+    one.sio.to("elsewhere").emit("tick", 3)
+    later = one.tick(4)
+    await until(lambda: two.adapter.holds_session("pid") and two.knows(later))
+    await one.stop()
+    session = await two.adapter.restore_session("pid", seen)
+    assert session is not None
+    assert ticks(session.missed) == [2, 4]

@@ -12,9 +12,10 @@ broadcasts (encoded once, written once per worker), rooms, ``fetch_sockets``,
 Unlike the classic Redis adapter it also recovers connection state
 (``connection_state_recovery``) when the client comes back on another worker:
 
-* every worker keeps the history of every broadcast, its own and the others'
-  (a broadcast carries its offset as its last argument, so each worker files
-  it under the offset its sender gave it);
+* every worker keeps the history of every broadcast, its own and the others',
+  to rooms that none of its sockets is in included (a broadcast carries its
+  offset as its last argument, so each worker files it under the offset its
+  sender gave it);
 * a session left behind by a socket is kept by its worker and copied to the
   others, so it outlives its worker (a rolling restart stops the old worker
   right after its clients left);
@@ -215,6 +216,11 @@ class WorkersAdapter(ClusterAdapter, SessionAwareAdapter):
         await self.bus.unsubscribe((self.session_channel,), ())
 
     # -- connection state recovery across workers -------------------------------------------
+
+    def takes_room(self, room: str) -> bool:
+        """With recovery, every broadcast: one to a room that no socket here is
+        in still goes in the history, for a socket of that room restored here."""
+        return self.recovery is not None or room in self.rooms
 
     def on_remote_broadcast(self, msg: BroadcastMessage) -> None:
         """File another worker's broadcast in the history under its offset."""
