@@ -12,6 +12,7 @@ reach it, each once, in order.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 
 import socketwire
+from socketwire.adapters.session_aware import SessionAwareAdapter
 from socketwire.adapters.worker_bus import WorkerBus
 from socketwire.adapters.workers import WorkersAdapter, create_adapter
 from tests.waits import WAIT
@@ -153,3 +155,35 @@ async def test_a_broadcast_to_a_room_no_socket_of_the_worker_is_in(start: Any) -
     session = await two.adapter.restore_session("pid", seen)
     assert session is not None
     assert ticks(session.missed) == [2, 4]
+
+
+async def test_histories_merged_before_the_broadcasts_filed_here() -> None:
+    sio = socketwire.Server(connection_state_recovery={"max_disconnection_duration": 60})
+    adapter = sio.sockets.adapter
+    assert isinstance(adapter, SessionAwareAdapter)
+    adapter.add_offset_to_history(["tick", 9, "c-9"], frozenset(), frozenset())  # live
+    adapter.persist_session("sid", "pid", ["sid"], None)
+    now = time.monotonic()
+
+    def entry(offset: str, at: float, rooms: list[str] | None = None) -> list[Any]:
+        return [offset, rooms or [], [], ["tick", offset, offset], at]
+
+    # Two workers' histories: worker "a" is gone, and the two that received its
+    # broadcasts filed them a little apart (a-2 before a-1, by the times): each
+    # sender's broadcasts in the order of their offsets, in the places its
+    # broadcasts take by time; "c-9" came here live; one expired.
+    merged = adapter.merge_history(
+        [
+            entry("a-1", now - 0.002),
+            entry("a-2", now - 0.005),
+            entry("b-1", now - 0.004, ["room"]),
+            entry("a-1", now - 0.003),
+            entry("c-9", now - 0.001),
+            entry("old-1", now - 61),
+        ]
+    )
+    assert merged == 3
+    assert [e[0] for e in adapter.export_history()] == ["a-1", "b-1", "a-2", "c-9"]
+    session = await adapter.restore_session("pid", "a-1")
+    assert session is not None
+    assert [data[-1] for data in session.missed] == ["a-2", "c-9"]  # not in "room"

@@ -183,7 +183,7 @@ class WorkersAdapter(ClusterAdapter, SessionAwareAdapter):
         sync = self._sync = _Sync(new_uid(), others)
         self._send({"kind": _SYNC, "id": sync.id, "reply": self.reply_channel})
         try:
-            await asyncio.wait_for(asyncio.shield(sync.future), self.requests_timeout)
+            await asyncio.wait_for(sync.future, self.requests_timeout)
         except TimeoutError:
             self.log.warning(
                 "nsp=%s: %d of %d workers sent their history in %.1fs; joining without the rest",
@@ -213,7 +213,7 @@ class WorkersAdapter(ClusterAdapter, SessionAwareAdapter):
             self._sync.future.set_result(None)
         channels, patterns = self.subscriptions
         await self.bus.unsubscribe(channels, patterns)
-        await self.bus.unsubscribe((self.session_channel,), ())
+        await self.bus.unsubscribe((self.session_channel, self.reply_channel), ())
 
     # -- connection state recovery across workers -------------------------------------------
 
@@ -322,9 +322,9 @@ class WorkersAdapter(ClusterAdapter, SessionAwareAdapter):
 
     async def _answer_restore(self, request_id: str, pid: str, offset: str | None) -> None:
         session: Session | None = None
-        if self._sync is not None:
-            pass  # joining: the history here may lack what the others filed before
-        elif self.holds_session(pid) and (offset is None or self.knows_offset(offset)):
+        # Still joining, the history here may lack what the others filed before.
+        joined = self._sync is None
+        if joined and self.holds_session(pid) and (offset is None or self.knows_offset(offset)):
             session = await super().restore_session(pid, offset)
         answer = None
         if session is not None:
