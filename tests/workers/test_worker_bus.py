@@ -10,13 +10,21 @@ pure helpers: session ids that name their worker, and the worker's command line.
 from __future__ import annotations
 
 import asyncio
+import socket
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-from socketwire.adapters.worker_bus import WorkerBus, bus_socket_path
+from socketwire.adapters.worker_bus import (
+    _HELLO,
+    _MESSAGE,
+    _SUBSCRIBE,
+    WorkerBus,
+    _frame,
+    bus_socket_path,
+)
 from socketwire.serve.forward import http_socket_path, owned_id, owner_of
 from socketwire.workers import worker_arguments
 from tests.waits import WAIT
@@ -109,6 +117,41 @@ async def test_unsubscribe(buses: list[WorkerBus]) -> None:
     await two.unsubscribe(["ch"], [])
     await until(lambda: not one.peers[2].wants("ch"))
     assert await one.numsub("ch") == 0
+
+
+async def test_a_worker_that_leaves_is_read_to_the_end_by_a_peer_still_writing(
+    tmp_path: Path,
+) -> None:
+    # The peer is a plain socket, so that the test decides when it reads and
+    # writes: a worker busy broadcasting writes to the one that leaves before it
+    # reads what that one sent last (the sessions it handed over).
+    leaving = WorkerBus(tmp_path, 1)
+    await leaving.start()
+    loop = asyncio.get_running_loop()
+    peer = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    peer.setblocking(False)
+    try:
+        await loop.sock_connect(peer, leaving.path)
+        await loop.sock_sendall(peer, _frame(_HELLO, "2", b"") + _frame(_SUBSCRIBE, "s", b"c"))
+        await until(lambda: 2 in leaving.peers and leaving.peers[2].wants("s"))
+        leaving.publish("s", b"handed over")
+        # What the peer wrote last is still unread when the worker leaves.
+        await loop.sock_sendall(peer, _frame(_MESSAGE, "ch", b"tick"))
+        closing = asyncio.ensure_future(leaving.close())
+        received = bytearray()
+        async with asyncio.timeout(WAIT):
+            while chunk := await loop.sock_recv(peer, 65536):
+                received += chunk
+        assert _frame(_MESSAGE, "s", b"handed over") in received
+        # The end of the stream is an end of file, not a reset: the peer may
+        # still write (it reads what it was sent whenever it gets to it).
+        await loop.sock_sendall(peer, _frame(_MESSAGE, "ch", b"another tick"))
+        assert not closing.done()
+        peer.close()
+        await asyncio.wait_for(closing, WAIT)
+    finally:
+        peer.close()
+        await leaving.close()
 
 
 def test_session_ids_name_their_worker() -> None:

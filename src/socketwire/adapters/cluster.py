@@ -244,7 +244,7 @@ class ClusterAdapter(Adapter):
             else:
                 room = ch.room_of(channel)
                 # Drop what no local socket can receive before decoding anything.
-                if room is None or (room and room not in self.rooms):
+                if room is None or (room and not self.takes_room(room)):
                     return
                 self._on_broadcast(decode_broadcast(payload))
         except ProtocolError as exc:
@@ -267,6 +267,12 @@ class ClusterAdapter(Adapter):
         )
         packet = Packet(PacketType.EVENT, nsp.name, msg.data)
         self.broadcast_local(OutgoingMessage(text, attachments), opts, packet)
+
+    def takes_room(self, room: str) -> bool:
+        """Whether another server's broadcast to ``room`` alone is handled here:
+        when a local socket is in it. A subclass that files every broadcast
+        for recovery takes them all."""
+        return room in self.rooms
 
     def received_offset(self, msg: BroadcastMessage) -> str | None:
         """Hook: the recovery offset a received broadcast gets as its last argument

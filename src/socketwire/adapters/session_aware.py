@@ -17,6 +17,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections import OrderedDict, deque
+from collections.abc import Container, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -153,17 +154,104 @@ class SessionAwareAdapter(Adapter):
             seq = self._index.get(offset)
             if seq is None:
                 return None
-        rooms = set(session.rooms)
+        session.missed = self.history_since(seq + 1, session.rooms)
+        return session
+
+    def history_mark(self) -> int:
+        """Where the history stands: ``history_since(mark, ...)`` gives what is
+        filed from now on."""
+        return self._next_seq
+
+    def history_since(self, mark: int, rooms: Iterable[str]) -> list[list[Any]]:
+        """The broadcasts filed from ``mark`` on (a ``history_mark``) that a socket
+        in ``rooms`` receives, in order."""
+        in_rooms = set(rooms)
         missed: list[list[Any]] = []
         packets = self._packets
-        for i in range(seq + 1 - self._first_seq, len(packets)):
+        for i in range(max(mark - self._first_seq, 0), len(packets)):
             p = packets[i]
             # Node's shouldIncludePacket: in one of the rooms (or no rooms), in none
             # of the exceptions.
-            if (not p.rooms or not rooms.isdisjoint(p.rooms)) and rooms.isdisjoint(p.except_rooms):
+            if (not p.rooms or not in_rooms.isdisjoint(p.rooms)) and in_rooms.isdisjoint(
+                p.except_rooms
+            ):
                 missed.append(p.data)
-        session.missed = missed
-        return session
+        return missed
+
+    # -- handing the history and the sessions to a server that joins ---------------------
+
+    def export_history(self) -> list[list[Any]]:
+        """The history, oldest first, as ``[offset, rooms, except_rooms, data, at]``
+        (``at``: ``time.monotonic()`` when it was filed, a clock that the
+        processes of one host share)."""
+        self._expire(time.monotonic())
+        return [
+            [p.offset, sorted(p.rooms), sorted(p.except_rooms), p.data, p.at] for p in self._packets
+        ]
+
+    def export_sessions(self) -> list[list[Any]]:
+        """The sessions kept, oldest first, as ``[sid, pid, rooms, data, at]``
+        (``at``: ``time.monotonic()`` when the socket left)."""
+        self._expire(time.monotonic())
+        return [[s.sid, s.pid, s.rooms, s.data, s.disconnected_at] for s in self._sessions.values()]
+
+    def merge_history(self, entries: Iterable[Sequence[Any]]) -> int:
+        """File the broadcasts of ``entries`` (``export_history``'s, from one or
+        more processes of this host) that are not in the history yet, before
+        those that are: they were filed elsewhere before this server received
+        any. They go in the order they were first filed, each sender's in the
+        order of its offsets; the number filed."""
+        now = time.monotonic()
+        self._expire(now)
+        found: dict[str, _Stored] = {}
+        for offset, rooms, except_rooms, data, filed in entries:
+            if not isinstance(offset, str) or not isinstance(data, list) or offset in self._index:
+                continue
+            at = float(filed)
+            if at < now - self.max_disconnection_duration:
+                continue
+            seen = found.get(offset)
+            if seen is None:
+                found[offset] = _Stored(
+                    offset, frozenset(rooms), frozenset(except_rooms), list(data), at
+                )
+            elif at < seen.at:
+                seen.at = at  # the earliest copy is the nearest to when it was sent
+        older = sorted(found.values(), key=lambda p: p.at)
+        # A sender's broadcasts in the order of their offsets, in the places its
+        # broadcasts take among the others'.
+        by_sender: dict[str, list[int]] = {}
+        for i, p in enumerate(older):
+            sender, seq = _sender_of(p.offset)
+            if seq is not None:
+                by_sender.setdefault(sender, []).append(i)
+        for places in by_sender.values():
+            ordered = sorted((older[i] for i in places), key=lambda p: _sender_of(p.offset)[1] or 0)
+            for i, p in zip(places, ordered, strict=True):
+                older[i] = p
+        for p in reversed(older):
+            self._first_seq -= 1
+            self._packets.appendleft(p)
+            self._index[p.offset] = self._first_seq
+        return len(older)
+
+    def merge_sessions(self, sessions: Iterable[Sequence[Any]], skip: Container[str] = ()) -> int:
+        """Keep the sessions of ``sessions`` (``export_sessions``'s) that are not
+        kept here yet, nor in ``skip`` (restored meanwhile); the number kept."""
+        now = time.monotonic()
+        self._expire(now)
+        kept = dict(self._sessions)
+        added = 0
+        for sid, pid, rooms, data, left in sessions:
+            at = float(left)
+            if pid in kept or pid in skip or at < now - self.max_disconnection_duration:
+                continue
+            kept[pid] = Session(sid, pid, list(rooms), data, at)
+            added += 1
+        if added:
+            ordered = sorted(kept.values(), key=lambda s: s.disconnected_at)
+            self._sessions = OrderedDict((s.pid, s) for s in ordered)
+        return added
 
     def _expire(self, now: float) -> None:
         threshold = now - self.max_disconnection_duration
@@ -178,6 +266,18 @@ class SessionAwareAdapter(Adapter):
             old = packets.popleft()
             self._index.pop(old.offset, None)
             self._first_seq += 1
+
+
+def _sender_of(offset: str) -> tuple[str, int | None]:
+    """The sender of an offset of ``add_to_history`` (``<prefix>-<seq in hex>``)
+    and its sequence number (None: an offset of another form)."""
+    sender, dash, seq = offset.rpartition("-")
+    if not dash:
+        return offset, None
+    try:
+        return sender, int(seq, 16)
+    except ValueError:
+        return offset, None
 
 
 __all__ = [

@@ -30,6 +30,13 @@ without limit: it is stuck, and its clients reconnect elsewhere.
 Two workers that start at the same moment may connect to each other twice;
 both ends keep the connection opened by the worker of the lower id and close
 the other, so each pair shares exactly one.
+
+A worker that leaves (``close``) ends each connection with an end of file
+after what it queued, reads on until the peer closes its end too, then closes:
+closing a socket with unread data resets the connection, and a peer writing at
+that moment would fail its write and drop the connection before reading the
+last messages of the worker that left (the sessions it handed over while
+shutting down).
 """
 
 from __future__ import annotations
@@ -60,6 +67,8 @@ _PATTERN: Final = b"p"
 # The largest frame accepted from a peer (a broadcast larger than this is a bug).
 MAX_FRAME: Final = 256 * 1024 * 1024
 _CONNECT_TIMEOUT: Final = 5.0
+# How long a worker that leaves waits for its peers to close their ends.
+_LEAVE_TIMEOUT: Final = 2.0
 
 
 def bus_socket_path(directory: str | Path, worker: int) -> str:
@@ -82,7 +91,9 @@ class _Peer(asyncio.Protocol):
         self.channels: set[str] = set()
         self.prefixes: set[str] = set()
         self.transport: asyncio.Transport | None = None
-        self.hello: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        loop = asyncio.get_running_loop()
+        self.hello: asyncio.Future[None] = loop.create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
         self._buffer = bytearray()
 
     def wants(self, channel: str) -> bool:
@@ -130,6 +141,8 @@ class _Peer(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.transport = None
+        if not self.closed.done():
+            self.closed.set_result(None)
         if not self.hello.done():
             self.hello.set_exception(ConnectionError("the worker went away"))
             self.hello.exception()  # retrieved: nobody may wait for it
@@ -152,6 +165,17 @@ class _Peer(asyncio.Protocol):
         if self.transport is not None:
             self.transport.close()
 
+    def leave(self) -> None:
+        """End the connection gracefully: an end of file once what is queued is
+        written, then read on until the peer closes its end."""
+        transport = self.transport
+        if transport is None or transport.is_closing():
+            return
+        if transport.can_write_eof():
+            transport.write_eof()
+        else:
+            transport.close()
+
 
 class WorkerBus:
     """The full mesh of Unix-socket connections between the workers of one host.
@@ -173,6 +197,7 @@ class WorkerBus:
         self._channels: dict[str, MessageHandler] = {}
         self._prefixes: dict[str, MessageHandler] = {}
         self._server: asyncio.AbstractServer | None = None
+        self._leaving = False
         self._hello = _frame(_HELLO, str(self.worker), b"")
 
     @property
@@ -184,6 +209,7 @@ class WorkerBus:
         """Listen, then join the workers already listening (once their hello came)."""
         if self._server is not None:
             return
+        self._leaving = False
         loop = asyncio.get_running_loop()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
@@ -205,21 +231,27 @@ class WorkerBus:
                 await asyncio.wait_for(asyncio.shield(peer.hello), _CONNECT_TIMEOUT)
         log.debug("worker %d joined the bus: workers %s", self.worker, sorted(self.peers))
 
-    async def close(self) -> None:
-        """Leave the mesh: stop listening and close every connection."""
+    async def close(self, timeout: float = _LEAVE_TIMEOUT) -> None:
+        """Leave the mesh: stop listening, end every connection after what is
+        queued for it (a session handed over while shutting down), and wait at
+        most ``timeout`` seconds for the peers to close their ends."""
         server, self._server = self._server, None
         if server is None:
             return
+        self._leaving = True
         server.close()
         with contextlib.suppress(FileNotFoundError):
             os.unlink(self.path)
-        for peer in list(self._opened):
+        self.peers.clear()
+        leaving = list(self._opened)
+        for peer in leaving:
+            peer.leave()
+        if leaving:
+            await asyncio.wait([p.closed for p in leaving], timeout=timeout)
+        for peer in leaving:
             transport = peer.transport
             if transport is not None:
-                # What is queued for the peers (a session handed over while
-                # shutting down) still leaves: close, not abort.
-                transport.close()
-        self.peers.clear()
+                transport.abort()
 
     # -- connections ------------------------------------------------------------------
 
@@ -234,6 +266,8 @@ class WorkerBus:
 
     def peer_ready(self, peer: _Peer) -> None:
         """The peer said who it is: keep one connection per worker."""
+        if self._leaving:
+            return
         other = self.peers.get(peer.worker)
         if other is not None and other is not peer:
             # Both ends keep the connection opened by the lower id: each pair, one.
@@ -294,7 +328,10 @@ class WorkerBus:
         return mine + sum(1 for peer in self.peers.values() if channel in peer.channels)
 
     def deliver(self, channel: str, payload: bytes) -> None:
-        """A message from a peer: to the handler of its channel or pattern."""
+        """A message from a peer: to the handler of its channel or pattern
+        (none once this worker leaves)."""
+        if self._leaving:
+            return
         handler = self._channels.get(channel)
         if handler is None:
             for prefix, candidate in self._prefixes.items():
