@@ -7,11 +7,18 @@ worker restores it that joined after the broadcasts it received, after its
 session was left behind, or both. Its session and the broadcasts sent while it
 was away (one sent as its restore is answered by another worker included) must
 reach it, each once, in order.
+
+A client that received no broadcast before it left sends no offset
+(socket.io#5538): the session copies say where the session started, so the other
+worker replays what was sent from there on, with or without the worker the
+client left. Real clients reach the workers through ``Front``, which passes
+each connection to the worker the test points it at, as the supervisor does.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,6 +30,8 @@ import socketwire
 from socketwire.adapters.session_aware import SessionAwareAdapter
 from socketwire.adapters.worker_bus import WorkerBus
 from socketwire.adapters.workers import WorkersAdapter, create_adapter
+from socketwire.client import Client
+from tests.client.helpers import watch
 from tests.waits import WAIT
 
 from .test_worker_bus import until
@@ -54,6 +63,11 @@ class Worker:
         await self.sio.init_adapters()
         return self
 
+    async def listen(self) -> int:
+        """Serve on a port of 127.0.0.1; the port."""
+        assert self.sio is not None
+        return await self.sio.listen(0, "127.0.0.1")
+
     async def stop(self) -> None:
         if not self.stopped and self.sio is not None:
             self.stopped = True
@@ -69,6 +83,62 @@ class Worker:
 
     def knows(self, offset: str) -> bool:
         return self.adapter.knows_offset(offset)
+
+
+class Front:
+    """A port whose connections go to the worker of ``port`` (set by the test),
+    once ``gate`` is open: what the supervisor does for real workers."""
+
+    def __init__(self) -> None:
+        self.port = 0
+        self.gate = asyncio.Event()
+        self.gate.set()
+        self._server: asyncio.Server | None = None
+        self._pipes: set[asyncio.Task[None]] = set()
+
+    @property
+    def url(self) -> str:
+        assert self._server is not None
+        return f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}"
+
+    async def start(self) -> Front:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", 0)
+        return self
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            await self.gate.wait()
+            upstream, downstream = await asyncio.open_connection("127.0.0.1", self.port)
+        except OSError:
+            writer.close()
+            return
+        pipes = [
+            asyncio.ensure_future(_pipe(reader, downstream)),
+            asyncio.ensure_future(_pipe(upstream, writer)),
+        ]
+        self._pipes.update(pipes)
+        try:
+            # Either side closing closes the other: the client sees its worker go.
+            await asyncio.wait(pipes, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in pipes:
+                task.cancel()
+                self._pipes.discard(task)
+            writer.close()
+            downstream.close()
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.close()
+        for task in list(self._pipes):
+            task.cancel()
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(OSError):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
 
 
 @pytest.fixture
@@ -187,3 +257,132 @@ async def test_histories_merged_before_the_broadcasts_filed_here() -> None:
     session = await adapter.restore_session("pid", "a-1")
     assert session is not None
     assert [data[-1] for data in session.missed] == ["a-2", "c-9"]  # not in "room"
+
+
+@pytest.mark.parametrize("earlier", [False, True], ids=["empty history", "earlier broadcast"])
+@pytest.mark.parametrize("owner", ["stays", "gone"])
+async def test_a_client_that_received_nothing_recovers_on_the_other_worker(
+    start: Any, earlier: bool, owner: str
+) -> None:
+    one, two = await start(1), await start(2)
+    one_port, two_port = await one.listen(), await two.listen()
+    if earlier:
+        # Sent before the client connected: not part of what it missed.
+        before = two.tick(0)
+        await until(lambda: one.knows(before))
+    front = await Front().start()
+    front.port = one_port
+    client = Client(
+        front.url, transports=["websocket"], reconnection_delay=0.05, reconnection_delay_max=0.1
+    )
+    events = watch(client)
+    try:
+        await asyncio.wait_for(client.connect(), WAIT)
+        assert client.recovered is False and client.id is not None
+        sid = client.id
+        assert one.sio is not None and sid in one.sio.sockets.sockets
+        # Its connection is cut before it received any broadcast; it comes back
+        # to the other worker once the test lets it.
+        front.gate.clear()
+        front.port = two_port
+        one.sio.sockets.sockets[sid].conn.engine.close()
+        assert await events.wait("disconnect") == ("transport close",)
+        pid = one.adapter.export_sessions()[-1][1]
+        await until(lambda: two.adapter.holds_session(pid))
+        # While it is away: a broadcast from each worker (the second once the
+        # first is filed on both), and one to a room it is not in.
+        away = [one.tick(1)]
+        await until(lambda: two.knows(away[0]))
+        away.append(two.tick(2))
+        assert two.sio is not None
+        two.sio.to("elsewhere").emit("tick", "not for you")
+        if owner == "gone":
+            await one.stop()
+        front.gate.set()
+        await events.wait("connect", 2)
+        assert client.recovered is True
+        assert client.id == sid and sid in two.sio.sockets.sockets
+        later = two.tick(3)
+        await events.wait("tick", 3)
+        assert [args[0] for args in events.named("tick")] == [1, 2, 3]
+        assert [args[1] for args in events.named("tick")] == [*away, later]
+        assert not two.adapter.holds_session(pid)
+        if owner == "stays":
+            await until(lambda: not one.adapter.holds_session(pid))
+    finally:
+        await client.disconnect()
+        await front.stop()
+
+
+async def test_a_worker_that_joins_takes_where_the_sessions_started(start: Any) -> None:
+    one, two = await start(1), await start(2)
+    before = one.tick(0)
+    await until(lambda: two.knows(before))
+    # The socket connects after tick 0, receives nothing, and leaves.
+    one.adapter.start_session("sid", None)
+    one.adapter.persist_session("sid", "pid", ["sid"], None)
+    await until(lambda: two.adapter.holds_session("pid"))
+    away = two.tick(1)
+    await until(lambda: one.knows(away))
+    three = await start(3)  # takes the session and its start from the others
+    await one.stop()
+    await two.stop()
+    session = await three.adapter.restore_session("pid", None)
+    assert session is not None and session.sid == "sid"
+    assert ticks(session.missed) == [1]
+
+
+async def test_what_the_restoring_worker_sent_before_the_session_started(start: Any) -> None:
+    one, two = await start(1), await start(2)
+    assert two.sio is not None
+    two.sio.local.emit("tick", 0)  # never reached worker 1: its history is empty
+    one.adapter.start_session("sid", None)
+    one.adapter.persist_session("sid", "pid", ["sid"], None)
+    away = one.tick(1)
+    await until(lambda: two.adapter.holds_session("pid") and two.knows(away))
+    await one.stop()
+    session = await two.adapter.restore_session("pid", None)
+    assert session is not None
+    assert ticks(session.missed) == [1]
+
+
+async def test_a_start_that_only_the_owner_knows(start: Any) -> None:
+    one, two = await start(1), await start(2)
+    assert one.sio is not None
+    one.sio.local.emit("tick", 0)  # the last broadcast when the session started
+    one.adapter.start_session("sid", None)
+    one.adapter.persist_session("sid", "pid", ["sid"], None)
+    away = one.tick(1)
+    await until(lambda: two.adapter.holds_session("pid") and two.knows(away))
+    assert not two.adapter.can_restore("pid", None)
+    # Worker 2 asks; worker 1 replays from its own history.
+    session = await two.adapter.restore_session("pid", None)
+    assert session is not None
+    assert ticks(session.missed) == [1]
+    assert not one.adapter.holds_session("pid") and not two.adapter.holds_session("pid")
+
+
+async def test_no_replay_from_a_start_whose_broadcasts_expired() -> None:
+    sio = socketwire.Server(connection_state_recovery={"max_disconnection_duration": 60})
+    adapter = sio.sockets.adapter
+    assert isinstance(adapter, SessionAwareAdapter)
+    now = time.monotonic()
+    # Sessions copied from another worker: one started 70 s ago with an empty
+    # history, the other 50 s ago after broadcast "a-1"; both left just now.
+    sessions = [["s1", "p1", ["s1"], None, now], ["s2", "p2", ["s2"], None, now]]
+    starts = {"p1": [None, now - 70], "p2": ["a-1", now - 50]}
+    assert adapter.merge_sessions(sessions, (), starts) == 2
+    # The others' history: "a-1" is there; "a-0", filed after the first session
+    # started, has expired (as may have others that this adapter never saw).
+    adapter.merge_history(
+        [
+            ["a-0", [], [], ["tick", 0, "a-0"], now - 65],
+            ["a-1", [], [], ["tick", 1, "a-1"], now - 55],
+            ["a-2", [], [], ["tick", 2, "a-2"], now - 1],
+        ]
+    )
+    assert not adapter.can_restore("p1", None)
+    assert await adapter.restore_session("p1", None) is None
+    session = await adapter.restore_session("p2", None)
+    assert session is not None
+    assert ticks(session.missed) == [2]

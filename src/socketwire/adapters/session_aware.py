@@ -10,6 +10,11 @@ id, rooms and data back, and every broadcast it missed, in order, once.
 
 Both stores are FIFOs of one constant lifetime, so expiry pops from the front
 (no timer, no scan).
+
+A client that received no broadcast sends no offset (socket.io#5538): its
+session is replayed from where it started. Here that is a position in this
+history; a session copied to other servers of one host (the workers' adapter)
+also carries a ``StartPoint``, which their histories understand.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import secrets
 import time
 from collections import OrderedDict, deque
-from collections.abc import Container, Iterable, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,6 +43,33 @@ RECOVERABLE_REASONS = frozenset(
 )
 
 
+@dataclass(frozen=True, slots=True)
+class StartPoint:
+    """Where the history stood when a socket connected, as any server of the host
+    reads it: ``after``, the offset of the last broadcast then in the history
+    (None: it was empty), and ``at``, the ``time.monotonic()`` of then (a clock
+    that the processes of one host share)."""
+
+    after: str | None
+    at: float
+
+    def export(self) -> list[Any]:
+        """``[after, at]``, as ``StartPoint.of`` reads it."""
+        return [self.after, self.at]
+
+    @classmethod
+    def of(cls, value: Any) -> StartPoint | None:
+        """The start point of an ``export`` (None: not one)."""
+        if not isinstance(value, (list, tuple)) or len(value) != 2:
+            return None
+        after, at = value
+        if not (after is None or isinstance(after, str)):
+            return None
+        if isinstance(at, bool) or not isinstance(at, (int, float)):
+            return None
+        return cls(after, float(at))
+
+
 @dataclass(slots=True)
 class Session:
     """What a disconnected socket leaves behind for recovery."""
@@ -51,6 +83,8 @@ class Session:
     #: Where the history stood when the socket connected (a client that received
     #: no broadcast sends no offset: it missed everything since).
     start: int | None = None
+    #: The same for the other servers of the host (and for this one, on a copy).
+    start_point: StartPoint | None = None
 
 
 @dataclass(slots=True)
@@ -75,7 +109,10 @@ class SessionAwareAdapter(Adapter):
         self._first_seq = 0
         self._next_seq = 0
         self._prefix = secrets.token_urlsafe(6)
-        self._starts: dict[str, int] = {}
+        self._starts: dict[str, tuple[int, StartPoint]] = {}
+        #: The latest ``at`` of the broadcasts dropped as expired: a start point
+        #: after it still has every broadcast filed since.
+        self._expired_at = float("-inf")
 
     # -- history of broadcasts ------------------------------------------------------------
 
@@ -125,7 +162,10 @@ class SessionAwareAdapter(Adapter):
         self._sessions.pop(pid, None)
 
     def start_session(self, sid: str, restored: Any) -> None:
-        self._starts[sid] = self._next_seq
+        now = time.monotonic()
+        self._expire(now)
+        last = self._packets[-1].offset if self._packets else None
+        self._starts[sid] = (self._next_seq, StartPoint(last, now))
 
     def delete_all(self, sid: str) -> None:
         self._starts.pop(sid, None)
@@ -135,8 +175,44 @@ class SessionAwareAdapter(Adapter):
         now = time.monotonic()
         self._expire(now)
         self._sessions.pop(pid, None)
-        start = self._starts.pop(sid, None)
-        self._sessions[pid] = Session(sid, pid, rooms, data, now, start=start)
+        start, point = self._starts.pop(sid, (None, None))
+        self._sessions[pid] = Session(sid, pid, rooms, data, now, start=start, start_point=point)
+
+    def can_restore(self, pid: str, offset: str | None) -> bool:
+        """Whether the session of ``pid`` is kept here and the history here has
+        what it missed since ``offset`` (None: since it started)."""
+        self._expire(time.monotonic())
+        session = self._sessions.get(pid)
+        if session is None:
+            return False
+        if offset is None:
+            return self._replay_from(session) is not None
+        return offset in self._index
+
+    def _replay_from(self, session: Session) -> tuple[int, float | None] | None:
+        """Where to replay a session that received nothing from: the first
+        position, and the earliest filing time (None: any) of what it missed;
+        None when the history no longer reaches back there."""
+        if session.start is not None:
+            # Started here: a position in this history.
+            if session.start < self._first_seq:
+                return None
+            return session.start, None
+        point = session.start_point
+        if point is None:
+            return None
+        # Started on another server: after the last broadcast its history had
+        # then (all, when it had none), among those filed here since it started
+        # (not the ones of this server's own that never reached it, nor those
+        # that reached this server late).
+        if point.after is None:
+            if point.at <= self._expired_at:
+                return None  # something filed since is gone
+            return self._first_seq, point.at
+        seq = self._index.get(point.after)
+        if seq is None:
+            return None
+        return seq + 1, point.at
 
     async def restore_session(self, pid: str, offset: str | None) -> Session | None:
         now = time.monotonic()
@@ -144,17 +220,19 @@ class SessionAwareAdapter(Adapter):
         session = self._sessions.pop(pid, None)
         if session is None:
             return None
-        seq: int | None
+        filed_from: float | None = None
         if offset is None:
             # Nothing received: replay from where the session started, if still kept.
-            if session.start is None or session.start < self._first_seq:
+            replay = self._replay_from(session)
+            if replay is None:
                 return None
-            seq = session.start - 1
+            mark, filed_from = replay
         else:
             seq = self._index.get(offset)
             if seq is None:
                 return None
-        session.missed = self.history_since(seq + 1, session.rooms)
+            mark = seq + 1
+        session.missed = self.history_since(mark, session.rooms, filed_from)
         return session
 
     def history_mark(self) -> int:
@@ -162,14 +240,19 @@ class SessionAwareAdapter(Adapter):
         filed from now on."""
         return self._next_seq
 
-    def history_since(self, mark: int, rooms: Iterable[str]) -> list[list[Any]]:
+    def history_since(
+        self, mark: int, rooms: Iterable[str], filed_from: float | None = None
+    ) -> list[list[Any]]:
         """The broadcasts filed from ``mark`` on (a ``history_mark``) that a socket
-        in ``rooms`` receives, in order."""
+        in ``rooms`` receives, in order (with ``filed_from``, those filed at that
+        ``time.monotonic()`` or later only)."""
         in_rooms = set(rooms)
         missed: list[list[Any]] = []
         packets = self._packets
         for i in range(max(mark - self._first_seq, 0), len(packets)):
             p = packets[i]
+            if filed_from is not None and p.at < filed_from:
+                continue
             # Node's shouldIncludePacket: in one of the rooms (or no rooms), in none
             # of the exceptions.
             if (not p.rooms or not in_rooms.isdisjoint(p.rooms)) and in_rooms.isdisjoint(
@@ -195,6 +278,16 @@ class SessionAwareAdapter(Adapter):
         self._expire(time.monotonic())
         return [[s.sid, s.pid, s.rooms, s.data, s.disconnected_at] for s in self._sessions.values()]
 
+    def export_starts(self) -> dict[str, list[Any]]:
+        """Where the sessions kept started, by pid, as ``StartPoint.export`` gives
+        it (those whose start is known)."""
+        self._expire(time.monotonic())
+        return {
+            pid: s.start_point.export()
+            for pid, s in self._sessions.items()
+            if s.start_point is not None
+        }
+
     def merge_history(self, entries: Iterable[Sequence[Any]]) -> int:
         """File the broadcasts of ``entries`` (``export_history``'s, from one or
         more processes of this host) that are not in the history yet, before
@@ -203,6 +296,9 @@ class SessionAwareAdapter(Adapter):
         order of its offsets; the number filed."""
         now = time.monotonic()
         self._expire(now)
+        # What the others dropped before they sent their history was never seen
+        # here: a start older than the lifetime may lack broadcasts filed since.
+        self._expired_at = max(self._expired_at, now - self.max_disconnection_duration)
         found: dict[str, _Stored] = {}
         for offset, rooms, except_rooms, data, filed in entries:
             if not isinstance(offset, str) or not isinstance(data, list) or offset in self._index:
@@ -235,9 +331,15 @@ class SessionAwareAdapter(Adapter):
             self._index[p.offset] = self._first_seq
         return len(older)
 
-    def merge_sessions(self, sessions: Iterable[Sequence[Any]], skip: Container[str] = ()) -> int:
+    def merge_sessions(
+        self,
+        sessions: Iterable[Sequence[Any]],
+        skip: Container[str] = (),
+        starts: Mapping[str, Any] | None = None,
+    ) -> int:
         """Keep the sessions of ``sessions`` (``export_sessions``'s) that are not
-        kept here yet, nor in ``skip`` (restored meanwhile); the number kept."""
+        kept here yet, nor in ``skip`` (restored meanwhile), with where they
+        started from ``starts`` (``export_starts``'s); the number kept."""
         now = time.monotonic()
         self._expire(now)
         kept = dict(self._sessions)
@@ -246,7 +348,8 @@ class SessionAwareAdapter(Adapter):
             at = float(left)
             if pid in kept or pid in skip or at < now - self.max_disconnection_duration:
                 continue
-            kept[pid] = Session(sid, pid, list(rooms), data, at)
+            point = StartPoint.of(starts.get(pid)) if starts is not None else None
+            kept[pid] = Session(sid, pid, list(rooms), data, at, start_point=point)
             added += 1
         if added:
             ordered = sorted(kept.values(), key=lambda s: s.disconnected_at)
@@ -266,6 +369,8 @@ class SessionAwareAdapter(Adapter):
             old = packets.popleft()
             self._index.pop(old.offset, None)
             self._first_seq += 1
+            if old.at > self._expired_at:
+                self._expired_at = old.at
 
 
 def _sender_of(offset: str) -> tuple[str, int | None]:
@@ -284,4 +389,5 @@ __all__ = [
     "RECOVERABLE_REASONS",
     "Session",
     "SessionAwareAdapter",
+    "StartPoint",
 ]

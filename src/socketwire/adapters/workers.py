@@ -18,7 +18,10 @@ Unlike the classic Redis adapter it also recovers connection state
   sender gave it);
 * a session left behind by a socket is kept by its worker and copied to the
   others, so it outlives its worker (a rolling restart stops the old worker
-  right after its clients left);
+  right after its clients left); a copy says where the session started (the
+  offset of the last broadcast in the history then, or none, and when), so a
+  client that received no broadcast and sends no offset (socket.io#5538) gets
+  what was sent from then on from any worker;
 * a worker that joins asks the others for their histories and sessions before
   it serves (each sends what it keeps, its own broadcasts included, on the
   asking worker's channel), so the history outlives the workers that filed it
@@ -26,9 +29,10 @@ Unlike the classic Redis adapter it also recovers connection state
   clients come back, and a broadcast sent just before a worker joined reached
   only them;
 * a worker asked to restore a session that it does not hold, or whose offset
-  its history does not reach, asks the others; the one that has both answers
-  with the session and the broadcasts missed, the asking worker adds those it
-  filed itself while the answer was on its way, and every copy is dropped.
+  (or start) its history does not reach, asks the others; the one that has
+  both answers with the session and the broadcasts missed, the asking worker
+  adds those it filed itself while the answer was on its way, and every copy
+  is dropped.
 
 The session messages travel on a channel of their own beside the cluster's
 (``<key>-workers#<nsp>#``, and ``<key>-workers#<nsp>#<uid>#`` for the answers
@@ -45,7 +49,7 @@ from typing import Any, ClassVar, Protocol
 
 from socketwire.adapters.cluster import ClusterAdapter
 from socketwire.adapters.ports import NamespacePort
-from socketwire.adapters.session_aware import Session, SessionAwareAdapter
+from socketwire.adapters.session_aware import Session, SessionAwareAdapter, StartPoint
 from socketwire.adapters.worker_bus import MessageHandler, WorkerBus
 from socketwire.core.cluster.redis_format import DEFAULT_KEY, BroadcastMessage, new_uid
 from socketwire.core.notepack import pack_timestamps, unpack
@@ -95,7 +99,7 @@ class _Restore:
 class _Sync:
     """This worker's request for the others' histories and sessions, as it joins."""
 
-    __slots__ = ("answers", "expected", "future", "history", "id", "sessions", "taken")
+    __slots__ = ("answers", "expected", "future", "history", "id", "sessions", "starts", "taken")
 
     def __init__(self, request_id: str, expected: int) -> None:
         self.id = request_id
@@ -103,12 +107,15 @@ class _Sync:
         self.answers = 0
         self.history: list[Any] = []
         self.sessions: list[Any] = []
+        self.starts: dict[str, Any] = {}
         self.taken: set[str] = set()  # restored elsewhere meanwhile: not kept
         self.future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    def answer(self, history: Any, sessions: Any) -> None:
+    def answer(self, history: Any, sessions: Any, starts: Any) -> None:
         self.history.extend(history)
         self.sessions.extend(sessions)
+        if isinstance(starts, dict):
+            self.starts.update(starts)
         self.answers += 1
         if self.answers >= self.expected and not self.future.done():
             self.future.set_result(None)
@@ -196,7 +203,7 @@ class WorkersAdapter(ClusterAdapter, SessionAwareAdapter):
             self._sync = None
         try:
             self.merge_history(sync.history)
-            self.merge_sessions(sync.sessions, sync.taken)
+            self.merge_sessions(sync.sessions, sync.taken, sync.starts)
         except (TypeError, ValueError) as exc:
             self.log.warning("nsp=%s: the other workers' history not taken: %s", self.nsp.name, exc)
 
@@ -230,15 +237,22 @@ class WorkersAdapter(ClusterAdapter, SessionAwareAdapter):
             self.add_offset_to_history(msg.data, msg.rooms, msg.except_rooms)
 
     def persist_session(self, sid: str, pid: str, rooms: list[str], data: Any) -> None:
-        """Keep the session here and copy it to the other workers."""
+        """Keep the session here and copy it to the other workers, with where it
+        started."""
         super().persist_session(sid, pid, rooms, data)
-        self._send({"kind": _PERSIST, "session": [sid, pid, rooms, data]})
+        kept = self._sessions.get(pid)
+        point = kept.start_point if kept is not None else None
+        message: dict[str, Any] = {"kind": _PERSIST, "session": [sid, pid, rooms, data]}
+        if point is not None:
+            # A key of its own: a worker of an earlier release reads the rest.
+            message["start"] = point.export()
+        self._send(message)
 
     async def restore_session(self, pid: str, offset: str | None) -> Session | None:
         """The session of ``pid`` and what it missed since ``offset`` (None: it
         received nothing): from here when this worker has both, else from the
         worker that has."""
-        if self.holds_session(pid) and (offset is None or self.knows_offset(offset)):
+        if self.can_restore(pid, offset):
             session: Session | None = await super().restore_session(pid, offset)
             if session is not None:
                 self._send({"kind": _TAKEN, "pid": pid})
@@ -281,7 +295,10 @@ class WorkersAdapter(ClusterAdapter, SessionAwareAdapter):
             kind = message["kind"]
             if kind == _PERSIST:
                 sid, pid, rooms, data = message["session"]
-                self.keep_session(Session(sid, pid, list(rooms), data, time.monotonic()))
+                point = StartPoint.of(message.get("start"))
+                self.keep_session(
+                    Session(sid, pid, list(rooms), data, time.monotonic(), start_point=point)
+                )
             elif kind == _TAKEN:
                 self.drop_session(message["pid"])
                 if self._sync is not None:
@@ -297,7 +314,11 @@ class WorkersAdapter(ClusterAdapter, SessionAwareAdapter):
             elif kind == _SYNCED:
                 sync = self._sync
                 if sync is not None and sync.id == message["id"]:
-                    sync.answer(_entries(message["history"], 5), _entries(message["sessions"], 5))
+                    sync.answer(
+                        _entries(message["history"], 5),
+                        _entries(message["sessions"], 5),
+                        message.get("starts"),
+                    )
         except (ProtocolError, KeyError, TypeError, ValueError) as exc:
             self.log.info("invalid session message ignored: %s", exc)
 
@@ -306,7 +327,14 @@ class WorkersAdapter(ClusterAdapter, SessionAwareAdapter):
         if not isinstance(reply, str) or not reply.startswith(self.session_channel):
             raise ValueError(f"not a reply channel: {reply!r}")
         history, sessions = self.export_history(), self.export_sessions()
-        message = {"kind": _SYNCED, "id": request_id, "history": history, "sessions": sessions}
+        message = {
+            "kind": _SYNCED,
+            "id": request_id,
+            "history": history,
+            "sessions": sessions,
+            # Beside the sessions: a worker of an earlier release checks their entries.
+            "starts": self.export_starts(),
+        }
         try:
             payload = pack_timestamps(message)
         except ProtocolError:
@@ -324,7 +352,7 @@ class WorkersAdapter(ClusterAdapter, SessionAwareAdapter):
         session: Session | None = None
         # Still joining, the history here may lack what the others filed before.
         joined = self._sync is None
-        if joined and self.holds_session(pid) and (offset is None or self.knows_offset(offset)):
+        if joined and self.can_restore(pid, offset):
             session = await super().restore_session(pid, offset)
         answer = None
         if session is not None:
