@@ -10,7 +10,8 @@ clients where they want them (``whoami`` says which worker serves a socket).
   to their owner (the workers' counters say so), and not one request failed.
 * The cluster across the two workers: broadcasts to rooms, ``fetch_sockets``,
   ``server_side_emit`` with acks, broadcasts with acks.
-* Connection state recovery on the other worker; a worker killed (SIGKILL) is
+* Connection state recovery on the other worker, with an offset and without
+  (a client that received no broadcast); a worker killed (SIGKILL) is
   started again and its clients reconnect; SIGTERM lets an ack in flight
   arrive; SIGHUP replaces the workers one at a time while a client keeps
   emitting with acks (none lost, every broadcast it triggered received), a
@@ -227,6 +228,32 @@ async def test_recovery_on_the_other_worker(app_dir: Path) -> None:
         finally:
             await client.disconnect()
             await other.disconnect()
+
+
+async def test_recovery_on_the_other_worker_without_an_offset(app_dir: Path) -> None:
+    async with workers(app_dir) as (_, url):
+        client = await connected(url, reconnection_delay=0.05, reconnection_delay_max=0.1)
+        try:
+            events = watch(client)
+            first = await ack(client, "whoami")
+            # It received no broadcast: it comes back with its pid and no offset
+            # (socket.io#5538), to the other worker.
+            client.emit("close_then_broadcast", 1)
+            assert await events.wait("disconnect") == ("transport close",)
+            await events.wait("connect")
+            assert client.recovered is True
+            again = await ack(client, "whoami")
+            assert again["id"] != first["id"]
+            assert again["sid"] == first["sid"] and again["recovered"] is True
+            other = await connected(url)
+            try:
+                assert await ack(other, "tick_all", 2) == 2
+                await events.wait("tick", 2)
+            finally:
+                await other.disconnect()
+            assert [args[0] for args in events.named("tick")] == [1, 2]
+        finally:
+            await client.disconnect()
 
 
 @pytest.mark.parametrize("transport", ["websocket", "polling"])
