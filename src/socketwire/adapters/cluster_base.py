@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 from socketwire.adapters.base import Adapter, BroadcastOptions
 from socketwire.adapters.ports import AckCollector, NamespacePort
-from socketwire.core.cluster.redis_format import Flags
+from socketwire.core.cluster.fields import Flags
 from socketwire.core.engineio.message import OutgoingMessage
 from socketwire.core.socketio.packet import Packet, PacketType
 from socketwire.errors import ProtocolError
