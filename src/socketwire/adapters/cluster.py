@@ -58,7 +58,7 @@ from socketwire.core.cluster.redis_format import (
     targets,
 )
 from socketwire.core.engineio.message import OutgoingMessage
-from socketwire.errors import AckTimeout, LocalProtocolError, ProtocolError, RequestTimeout
+from socketwire.errors import LocalProtocolError, ProtocolError, RequestTimeout
 from socketwire.handlers import Runner
 
 __all__ = ["ClusterAdapter"]
@@ -407,9 +407,6 @@ class ClusterAdapter(ClusterAdapterBase):
         self, packet: list[Any], timeout: float | None
     ) -> list[Any]:
         self.warn_if_not_ready("serverSideEmit")
-        others = await self.server_count() - 1
-        if others <= 0:
-            return []
         kind = RequestType.SERVER_SIDE_EMIT
 
         def send(request_id: str) -> None:
@@ -417,17 +414,4 @@ class ClusterAdapter(ClusterAdapterBase):
                 self.channels.request, encode_request(self.uid, kind, request_id, data=packet)
             )
 
-        got: list[Any] = []
-        try:
-            return await self._request(
-                kind,
-                others,
-                got,
-                timeout if timeout is not None else self.requests_timeout,
-                send,
-            )
-        except TimeoutError:
-            raise AckTimeout(
-                f"timeout reached: only {len(got)} responses received out of {others}",
-                responses=list(got),
-            ) from None
+        return await self._collect_answers(kind, timeout, send)

@@ -31,7 +31,7 @@ from socketwire.adapters.ports import AckCollector, NamespacePort
 from socketwire.core.cluster.fields import Flags
 from socketwire.core.engineio.message import OutgoingMessage
 from socketwire.core.socketio.packet import Packet, PacketType
-from socketwire.errors import ProtocolError
+from socketwire.errors import AckTimeout, ProtocolError
 from socketwire.handlers import Runner
 
 __all__ = ["ClusterAdapterBase"]
@@ -185,6 +185,31 @@ class ClusterAdapterBase(Adapter):
             return await asyncio.wait_for(pending.future, timeout)
         finally:
             self._requests.pop(request_id, None)
+
+    async def _collect_answers(
+        self, kind: object, timeout: float | None, send: Callable[[str], None]
+    ) -> list[Any]:
+        """Send a request (``send(request_id)``) that every other server answers
+        once (``server_side_emit`` with acks) and gather the answers, for at most
+        ``timeout`` seconds (None: ``requests_timeout``); AckTimeout with the
+        answers that came when some are missing."""
+        others = await self.server_count() - 1
+        if others <= 0:
+            return []
+        results: list[Any] = []
+        try:
+            return await self._request(
+                kind,
+                others,
+                results,
+                timeout if timeout is not None else self.requests_timeout,
+                send,
+            )
+        except TimeoutError:
+            raise AckTimeout(
+                f"timeout reached: only {len(results)} responses received out of {others}",
+                responses=list(results),
+            ) from None
 
     def _pending(self, request_id: str) -> _Pending | None:
         """The request of this server that ``request_id`` answers, if still waiting."""

@@ -54,7 +54,7 @@ from socketwire.core.cluster.message_format import (
 )
 from socketwire.core.cluster.redis_format import parse_fetched_socket
 from socketwire.core.engineio.message import OutgoingMessage
-from socketwire.errors import AckTimeout, ProtocolError, RequestTimeout
+from socketwire.errors import ProtocolError, RequestTimeout
 from socketwire.handlers import Runner
 
 __all__ = ["MessageClusterAdapter", "new_server_uid"]
@@ -243,34 +243,19 @@ class MessageClusterAdapter(ClusterAdapterBase):
         data = broadcast_data(packet.data, options, request_id)
         return partial(self._publish, MessageType.BROADCAST, data)
 
-    async def _ask(
-        self,
-        kind: MessageType,
-        make_data: Callable[[str], dict[str, Any]],
-        results: list[Any],
-        timeout: float,
-        others: int,
-    ) -> list[Any]:
-        return await self._request(
-            kind, others, results, timeout, lambda rid: self._publish(kind, make_data(rid))
-        )
-
     async def fetch_sockets(self, opts: BroadcastOptions) -> list[dict[str, Any]]:
         local: list[dict[str, Any]]
         local, servers = await asyncio.gather(super().fetch_sockets(opts), self._others(opts))
         if opts.local or servers <= 0:
             return local
+        kind = MessageType.FETCH_SOCKETS
+
+        def send(request_id: str) -> None:
+            targets = encode_options(opts.rooms, opts.except_rooms)
+            self._publish(kind, {"opts": targets, "requestId": request_id})
+
         try:
-            return await self._ask(
-                MessageType.FETCH_SOCKETS,
-                lambda rid: {
-                    "opts": encode_options(opts.rooms, opts.except_rooms),
-                    "requestId": rid,
-                },
-                local,
-                self.requests_timeout,
-                servers,
-            )
+            return await self._request(kind, servers, local, self.requests_timeout, send)
         except TimeoutError:
             raise RequestTimeout(
                 "timeout reached while waiting for fetchSockets response"
@@ -307,21 +292,8 @@ class MessageClusterAdapter(ClusterAdapterBase):
     async def server_side_emit_with_ack(
         self, packet: list[Any], timeout: float | None
     ) -> list[Any]:
-        others = await self.server_count() - 1
-        if others <= 0:
-            return []
-        results: list[Any] = []
-        try:
-            # The presence of ``requestId`` is what asks for answers (first, as Node).
-            return await self._ask(
-                MessageType.SERVER_SIDE_EMIT,
-                lambda rid: {"requestId": rid, "packet": packet},
-                results,
-                timeout if timeout is not None else self.requests_timeout,
-                others,
-            )
-        except TimeoutError:
-            raise AckTimeout(
-                f"timeout reached: only {len(results)} responses received out of {others}",
-                responses=list(results),
-            ) from None
+        kind = MessageType.SERVER_SIDE_EMIT
+        # The presence of ``requestId`` is what asks for answers (first, as Node).
+        return await self._collect_answers(
+            kind, timeout, lambda rid: self._publish(kind, {"requestId": rid, "packet": packet})
+        )
