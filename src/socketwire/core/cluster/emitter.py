@@ -165,6 +165,10 @@ class _Operation(Enum):
     DISCONNECT = "disconnect"
 
 
+# The sockets an operation selects: rooms, rooms left out, and the flags set.
+_Selection = tuple[Sequence[str], Sequence[str], Mapping[str, bool]]
+
+
 class _TargetedFormat(ABC):
     """The socket operations of a format, each one targeted message (``_targeted``)
     with the operation's field after the ``opts``."""
@@ -179,7 +183,8 @@ class _TargetedFormat(ABC):
         new_rooms: Sequence[str],
     ) -> Publication:
         """The selected sockets join ``new_rooms``."""
-        return self._targeted(_Operation.JOIN, rooms, except_rooms, flags, rooms=list(new_rooms))
+        selection = (rooms, except_rooms, flags)
+        return self._targeted(_Operation.JOIN, selection, rooms=list(new_rooms))
 
     def sockets_leave(
         self,
@@ -189,7 +194,8 @@ class _TargetedFormat(ABC):
         old_rooms: Sequence[str],
     ) -> Publication:
         """The selected sockets leave ``old_rooms``."""
-        return self._targeted(_Operation.LEAVE, rooms, except_rooms, flags, rooms=list(old_rooms))
+        selection = (rooms, except_rooms, flags)
+        return self._targeted(_Operation.LEAVE, selection, rooms=list(old_rooms))
 
     def disconnect_sockets(
         self,
@@ -199,19 +205,14 @@ class _TargetedFormat(ABC):
         close: bool,
     ) -> Publication:
         """The selected sockets are disconnected (``close``: their connections too)."""
-        return self._targeted(_Operation.DISCONNECT, rooms, except_rooms, flags, close=bool(close))
+        selection = (rooms, except_rooms, flags)
+        return self._targeted(_Operation.DISCONNECT, selection, close=bool(close))
 
     @abstractmethod
     def _targeted(
-        self,
-        operation: _Operation,
-        rooms: Sequence[str],
-        except_rooms: Sequence[str],
-        flags: Mapping[str, bool],
-        /,
-        **fields: Any,
+        self, operation: _Operation, selection: _Selection, /, **fields: Any
     ) -> Publication:
-        """The message of ``operation`` for the selected sockets, with ``fields``."""
+        """The message of ``operation`` for the ``selection``, with ``fields``."""
 
 
 _REQUEST_TYPES: Final = {
@@ -259,14 +260,9 @@ class ClassicFormat(_TargetedFormat):
         return Publication(self._channels.for_rooms(rooms), payload)
 
     def _targeted(
-        self,
-        operation: _Operation,
-        rooms: Sequence[str],
-        except_rooms: Sequence[str],
-        flags: Mapping[str, bool],
-        /,
-        **fields: Any,
+        self, operation: _Operation, selection: _Selection, /, **fields: Any
     ) -> Publication:
+        rooms, except_rooms, _ = selection
         payload = encode_emitter_request(
             _REQUEST_TYPES[operation], opts=targets(rooms, except_rooms), **fields
         )
@@ -336,15 +332,9 @@ class ShardedFormat(_TargetedFormat):
         return self._message(MessageType.BROADCAST, body, channel)
 
     def _targeted(
-        self,
-        operation: _Operation,
-        rooms: Sequence[str],
-        except_rooms: Sequence[str],
-        flags: Mapping[str, bool],
-        /,
-        **fields: Any,
+        self, operation: _Operation, selection: _Selection, /, **fields: Any
     ) -> Publication:
-        body = {"opts": self._opts(rooms, except_rooms, flags), **fields}
+        body = {"opts": self._opts(*selection), **fields}
         return self._message(_MESSAGE_TYPES[operation], body, self._channels.main)
 
     def server_side_emit(self, data: list[Any]) -> Publication:
