@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import inspect
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from typing import Any, Generic, Protocol, Self, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, Self, TypeVar
 
 from socketwire.core.cluster.emitter import (
     ClassicFormat,
@@ -212,6 +212,20 @@ class BaseEmitter(EmitterOperator[R]):
 
     __slots__ = ("client",)
     client: Any
+    # Whether the client is redis-py's asyncio one (operations return awaitables).
+    _asyncio: ClassVar[bool] = False
+
+    def _connect(self, client: Any, command: str, fmt: EmitterFormat) -> None:
+        """Publish the messages of ``fmt`` with ``client``'s ``command`` (``publish``
+        or ``spublish``), checked to be the kind of client this class takes."""
+        cls = _public_name(type(self))
+        _check_client(client, command, self._asyncio, cls)
+        publish = getattr(client, command)
+        send: Callable[[Publication], Any] = (
+            _asyncio_send(publish, cls) if self._asyncio else _blocking_send(publish, cls)
+        )
+        EmitterOperator.__init__(self, fmt, send)
+        self.client = client
 
     @property
     def nsp(self) -> str:
@@ -246,6 +260,15 @@ def _is_asyncio_client(client: object) -> bool | None:
     if execute is None:
         return None
     return inspect.iscoroutinefunction(execute)
+
+
+def _public_name(cls: type) -> str:
+    """The emitter class of this module that ``cls`` is, or derives from."""
+    return next(
+        c.__name__
+        for c in cls.__mro__
+        if c.__module__ == __name__ and not c.__name__.startswith("_")
+    )
 
 
 def _type_name(obj: object) -> str:
@@ -286,7 +309,34 @@ def _asyncio_send(
     return send
 
 
-class Emitter(BaseEmitter[int]):
+class _ClassicEmitter(BaseEmitter[R]):
+    """An emitter to servers with the classic Redis adapter (``Emitter``,
+    ``AsyncEmitter``)."""
+
+    __slots__ = ()
+
+    def __init__(self, client: PublishingClient, *, key: str = DEFAULT_KEY, nsp: str = "/") -> None:
+        self._connect(client, "publish", ClassicFormat(nsp, key))
+
+
+class _ShardedEmitter(BaseEmitter[R]):
+    """An emitter to servers with Node's sharded Redis adapter (``ShardedEmitter``,
+    ``AsyncShardedEmitter``)."""
+
+    __slots__ = ()
+
+    def __init__(
+        self,
+        client: ShardPublishingClient,
+        *,
+        channel_prefix: str = DEFAULT_CHANNEL_PREFIX,
+        subscription_mode: SubscriptionMode | str = SubscriptionMode.DYNAMIC,
+        nsp: str = "/",
+    ) -> None:
+        self._connect(client, "spublish", ShardedFormat(nsp, channel_prefix, subscription_mode))
+
+
+class Emitter(_ClassicEmitter[int]):
     """An emitter to servers with the classic Redis adapter, on a blocking client.
 
     ``client`` is a ``redis.Redis`` (or ``redis.cluster.RedisCluster``); ``key``
@@ -297,13 +347,8 @@ class Emitter(BaseEmitter[int]):
 
     __slots__ = ()
 
-    def __init__(self, client: PublishingClient, *, key: str = DEFAULT_KEY, nsp: str = "/") -> None:
-        _check_client(client, "publish", False, "Emitter")
-        super().__init__(ClassicFormat(nsp, key), _blocking_send(client.publish, "Emitter"))
-        self.client = client
 
-
-class AsyncEmitter(BaseEmitter[Awaitable[int]]):
+class AsyncEmitter(_ClassicEmitter[Awaitable[int]]):
     """An emitter to servers with the classic Redis adapter, on an asyncio client.
 
     As :class:`Emitter`, with a ``redis.asyncio.Redis``: each operation returns
@@ -312,14 +357,10 @@ class AsyncEmitter(BaseEmitter[Awaitable[int]]):
     """
 
     __slots__ = ()
-
-    def __init__(self, client: PublishingClient, *, key: str = DEFAULT_KEY, nsp: str = "/") -> None:
-        _check_client(client, "publish", True, "AsyncEmitter")
-        super().__init__(ClassicFormat(nsp, key), _asyncio_send(client.publish, "AsyncEmitter"))
-        self.client = client
+    _asyncio = True
 
 
-class ShardedEmitter(BaseEmitter[int]):
+class ShardedEmitter(_ShardedEmitter[int]):
     """An emitter to servers with Node's sharded Redis adapter, on a blocking client.
 
     Publishes with ``SPUBLISH`` (Redis 7 or later). ``channel_prefix`` and
@@ -333,21 +374,8 @@ class ShardedEmitter(BaseEmitter[int]):
 
     __slots__ = ()
 
-    def __init__(
-        self,
-        client: ShardPublishingClient,
-        *,
-        channel_prefix: str = DEFAULT_CHANNEL_PREFIX,
-        subscription_mode: SubscriptionMode | str = SubscriptionMode.DYNAMIC,
-        nsp: str = "/",
-    ) -> None:
-        _check_client(client, "spublish", False, "ShardedEmitter")
-        fmt = ShardedFormat(nsp, channel_prefix, subscription_mode)
-        super().__init__(fmt, _blocking_send(client.spublish, "ShardedEmitter"))
-        self.client = client
 
-
-class AsyncShardedEmitter(BaseEmitter[Awaitable[int]]):
+class AsyncShardedEmitter(_ShardedEmitter[Awaitable[int]]):
     """An emitter to servers with Node's sharded Redis adapter, on an asyncio client.
 
     As :class:`ShardedEmitter`, with a ``redis.asyncio.Redis``: each operation
@@ -355,16 +383,4 @@ class AsyncShardedEmitter(BaseEmitter[Awaitable[int]]):
     """
 
     __slots__ = ()
-
-    def __init__(
-        self,
-        client: ShardPublishingClient,
-        *,
-        channel_prefix: str = DEFAULT_CHANNEL_PREFIX,
-        subscription_mode: SubscriptionMode | str = SubscriptionMode.DYNAMIC,
-        nsp: str = "/",
-    ) -> None:
-        _check_client(client, "spublish", True, "AsyncShardedEmitter")
-        fmt = ShardedFormat(nsp, channel_prefix, subscription_mode)
-        super().__init__(fmt, _asyncio_send(client.spublish, "AsyncShardedEmitter"))
-        self.client = client
+    _asyncio = True

@@ -21,11 +21,11 @@ import socket
 import subprocess
 import sys
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import FrameType
 
-__all__ = ["SourceWatcher", "bind_socket", "child_arguments", "supervise"]
+__all__ = ["SourceWatcher", "bind_socket", "child_arguments", "socketwire_command", "supervise"]
 
 log = logging.getLogger("socketwire.reload")
 
@@ -69,9 +69,10 @@ class SourceWatcher:
         return sorted(changed)
 
 
-def child_arguments(argv: Sequence[str], fd: int) -> list[str]:
-    """The supervisor's command line for the child: without the reload options,
-    serving the inherited socket ``fd``."""
+def socketwire_command(argv: Sequence[str], dropped: Mapping[str, bool], *extra: str) -> list[str]:
+    """``python -m socketwire`` with the options of ``argv`` (a supervisor's
+    command line) but the ``dropped`` ones, then ``extra``. ``dropped`` maps an
+    option to whether it takes a value (``--name value`` or ``--name=value``)."""
     out: list[str] = []
     skip_value = False
     for arg in argv:
@@ -79,11 +80,17 @@ def child_arguments(argv: Sequence[str], fd: int) -> list[str]:
             skip_value = False
             continue
         name = arg.partition("=")[0]
-        if name in _RELOAD_FLAGS:
-            skip_value = _RELOAD_FLAGS[name] and "=" not in arg
+        if name in dropped:
+            skip_value = dropped[name] and "=" not in arg
             continue
         out.append(arg)
-    return [sys.executable, "-m", "socketwire", *out, "--fd", str(fd)]
+    return [sys.executable, "-m", "socketwire", *out, *extra]
+
+
+def child_arguments(argv: Sequence[str], fd: int) -> list[str]:
+    """The supervisor's command line for the child: without the reload options,
+    serving the inherited socket ``fd``."""
+    return socketwire_command(argv, _RELOAD_FLAGS, "--fd", str(fd))
 
 
 def bind_socket(args: argparse.Namespace) -> socket.socket:

@@ -53,6 +53,7 @@ from typing import Any
 from socketwire.adapters.cluster import ClusterAdapter
 from socketwire.adapters.worker_bus import WorkerBus, bus_socket_path
 from socketwire.adapters.workers import create_adapter
+from socketwire.reload import socketwire_command
 from socketwire.serve.forward import OwnerRouter, RouterStats, http_socket_path, owned_id
 from socketwire.serve.handoff import READY, ConnectionReceiver, pass_connection
 
@@ -106,29 +107,16 @@ def current_worker() -> WorkerInfo | None:
 def worker_arguments(argv: Sequence[str], worker: int, channel: int, directory: str) -> list[str]:
     """The supervisor's command line for worker ``worker``: without the
     supervisor's options, with the worker's channel and directory."""
-    out: list[str] = []
-    skip_value = False
-    for arg in argv:
-        if skip_value:
-            skip_value = False
-            continue
-        name = arg.partition("=")[0]
-        if name in _SUPERVISOR_FLAGS:
-            skip_value = _SUPERVISOR_FLAGS[name] and "=" not in arg
-            continue
-        out.append(arg)
-    return [
-        sys.executable,
-        "-m",
-        "socketwire",
-        *out,
+    return socketwire_command(
+        argv,
+        _SUPERVISOR_FLAGS,
         "--worker-id",
         str(worker),
         "--worker-channel",
         str(channel),
         "--worker-dir",
         directory,
-    ]
+    )
 
 
 # -- the worker ----------------------------------------------------------------------------

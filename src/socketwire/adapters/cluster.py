@@ -30,14 +30,14 @@ the first one logs a warning that says how to start the adapters.
 
 from __future__ import annotations
 
-import asyncio
-import inspect
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from functools import partial
 from typing import Any, ClassVar
 
-from socketwire.adapters.base import Adapter, BroadcastOptions
-from socketwire.adapters.ports import AckCollector, NamespacePort
+from socketwire.adapters.base import BroadcastOptions
+from socketwire.adapters.cluster_base import ClusterAdapterBase
+from socketwire.adapters.ports import NamespacePort
 from socketwire.core.cluster.redis_format import (
     DEFAULT_KEY,
     BroadcastMessage,
@@ -58,106 +58,13 @@ from socketwire.core.cluster.redis_format import (
     targets,
 )
 from socketwire.core.engineio.message import OutgoingMessage
-from socketwire.core.socketio.packet import Packet, PacketType
-from socketwire.errors import AckTimeout, LocalProtocolError, ProtocolError, RequestTimeout
+from socketwire.errors import LocalProtocolError, ProtocolError, RequestTimeout
 from socketwire.handlers import Runner
 
 __all__ = ["ClusterAdapter"]
 
 
-class _Pending:
-    """A request of this server waiting for the others' responses."""
-
-    __slots__ = ("expected", "future", "kind", "received", "results")
-
-    def __init__(self, kind: RequestType, expected: int, results: list[Any]) -> None:
-        self.kind = kind
-        self.expected = expected  # responses due (other servers)
-        self.received = 0
-        self.results = results
-        self.future: asyncio.Future[list[Any]] = asyncio.get_running_loop().create_future()
-
-
-class _AckRequest:
-    """A broadcast with acks of this server, while the cluster answers.
-
-    Client counts that arrive before ``server_count`` told how many servers there
-    are wait here, so that the collector never completes early.
-    """
-
-    __slots__ = ("collector", "early_clients", "early_reports", "known")
-
-    def __init__(self, collector: AckCollector) -> None:
-        self.collector = collector
-        self.known = False
-        self.early_clients = 0
-        self.early_reports = 0
-
-    def client_count(self, count: int) -> None:
-        if self.known:
-            self.collector.expect(count, 1)
-        else:
-            self.early_clients += count
-            self.early_reports += 1
-
-    def servers_known(self, others: int) -> None:
-        # One placeholder server stood for the cluster until now.
-        self.known = True
-        self.collector.add_servers(others)
-        self.collector.expect(self.early_clients, self.early_reports + 1)
-
-
-class _AckRelay:
-    """Another server's broadcast with acks, run here: counts and acks go back to it."""
-
-    __slots__ = ("adapter", "request_id", "uid")
-
-    def __init__(self, adapter: ClusterAdapter, request_id: str, uid: str | None) -> None:
-        self.adapter = adapter
-        self.request_id = request_id
-        self.uid = uid
-
-    def member(self) -> _RelayMember:
-        return _RelayMember(self)
-
-    def expect(self, clients: int, servers: int = 1) -> None:
-        payload = encode_response(
-            {
-                "type": int(RequestType.BROADCAST_CLIENT_COUNT),
-                "requestId": self.request_id,
-                "clientCount": clients,
-            }
-        )
-        self.adapter._respond(self.uid, payload)
-
-    def add_servers(self, count: int) -> None:
-        # The requesting server counts the servers; a relay only reports to it.
-        pass
-
-    def add(self, answer: Any) -> None:
-        try:
-            payload = encode_broadcast_ack(self.request_id, answer)
-        except LocalProtocolError as exc:
-            self.adapter.log.warning("ack not relayed to the cluster: %s", exc)
-            return
-        self.adapter._respond(self.uid, payload)
-
-
-class _RelayMember:
-    __slots__ = ("relay",)
-
-    def __init__(self, relay: _AckRelay) -> None:
-        self.relay = relay
-
-    def resolve(self, data: list[Any]) -> None:
-        self.relay.add(data[0] if data else None)
-
-    def drop(self, reason: str) -> None:
-        # The requesting server waits for this ack until its own timeout, as in Node.
-        pass
-
-
-class ClusterAdapter(Adapter):
+class ClusterAdapter(ClusterAdapterBase):
     """A namespace's adapter in a cluster of servers (see the module docstring).
 
     A subclass provides ``publish`` and ``server_count``, subscribes to
@@ -177,14 +84,10 @@ class ClusterAdapter(Adapter):
         requests_timeout: float = 5.0,
         publish_on_specific_response_channel: bool = False,
     ) -> None:
-        super().__init__(nsp)
-        self.uid = new_uid()
+        super().__init__(nsp, uid=new_uid(), requests_timeout=requests_timeout)
         self.key = key
-        self.requests_timeout = float(requests_timeout)
         self.publish_on_specific_response_channel = publish_on_specific_response_channel
         self.channels = Channels(nsp.name, self.uid, key)
-        self._requests: dict[str, _Pending] = {}
-        self._ack_requests: dict[str, _AckRequest] = {}
         self._warned_not_ready = False
 
     @property
@@ -223,12 +126,26 @@ class ClusterAdapter(Adapter):
         ch = self.channels
         return (ch.request, ch.response, ch.specific_response), (ch.pattern,)
 
-    async def close(self) -> None:
-        """Give up the requests still waiting for the other servers."""
-        for pending in self._requests.values():
-            if not pending.future.done():
-                pending.future.cancel()
-        self._requests.clear()
+    def _new_request_id(self) -> str:
+        return new_uid()
+
+    def _send_client_count(self, uid: str | None, request_id: str, clients: int) -> None:
+        payload = encode_response(
+            {
+                "type": int(RequestType.BROADCAST_CLIENT_COUNT),
+                "requestId": request_id,
+                "clientCount": clients,
+            }
+        )
+        self._respond(uid, payload)
+
+    def _send_ack(self, uid: str | None, request_id: str, answer: Any) -> None:
+        try:
+            payload = encode_broadcast_ack(request_id, answer)
+        except LocalProtocolError as exc:
+            self.log.warning("ack not relayed to the cluster: %s", exc)
+            return
+        self._respond(uid, payload)
 
     # -- incoming -----------------------------------------------------------------------
 
@@ -251,22 +168,13 @@ class ClusterAdapter(Adapter):
             self.log.info("invalid message on %s ignored: %s", channel, exc)
 
     def _on_broadcast(self, msg: BroadcastMessage) -> None:
-        nsp = self.nsp
-        if msg.uid == self.uid or msg.nsp != nsp.name:
+        if msg.uid == self.uid or msg.nsp != self.nsp.name:
             return
         offset = self.received_offset(msg)
         if offset is not None:
             msg.data = [*msg.data, offset]
         self.on_remote_broadcast(msg)
-        text, attachments = nsp.parser.encode_event(nsp.name, msg.data)
-        opts = BroadcastOptions(
-            rooms=msg.rooms,
-            except_rooms=msg.except_rooms,
-            volatile=msg.flags.volatile,
-            compress=msg.flags.compress,
-        )
-        packet = Packet(PacketType.EVENT, nsp.name, msg.data)
-        self.broadcast_local(OutgoingMessage(text, attachments), opts, packet)
+        self._deliver_remote(msg.data, msg.rooms, msg.except_rooms, msg.flags)
 
     def takes_room(self, room: str) -> bool:
         """Whether another server's broadcast to ``room`` alone is handled here:
@@ -284,7 +192,10 @@ class ClusterAdapter(Adapter):
         if kind is RequestType.BROADCAST:
             if req.request_id in self._ack_requests or req.uid == self.uid:
                 return
-            self._relay_broadcast(req)
+            assert req.request_id is not None
+            self._relay_remote(
+                req.data, req.rooms, req.except_rooms, req.flags, req.request_id, req.uid
+            )
         elif kind in (RequestType.REMOTE_JOIN, RequestType.REMOTE_LEAVE):
             # Applied by every server, the sender included (it waits for its own request).
             if req.sid is not None:
@@ -316,11 +227,17 @@ class ClusterAdapter(Adapter):
         elif kind is RequestType.SERVER_SIDE_EMIT:
             if req.uid == self.uid:
                 return
-            self._on_server_side_emit(req)
+            request_id = req.request_id
+            reply = (
+                None if request_id is None else partial(self._send_server_side_answer, request_id)
+            )
+            self._run_server_side_emit(req.data, reply)
         elif req.request_id in self._requests:
             return  # our own SOCKETS / ALL_ROOMS / REMOTE_FETCH request, back to us
         elif kind is RequestType.REMOTE_FETCH:
-            self.runner.spawn(self._answer_fetch(req))
+            opts = BroadcastOptions(rooms=req.rooms, except_rooms=req.except_rooms)
+            send = partial(self._send_fetched, req.uid, req.request_id)
+            self.runner.spawn(self._send_sockets(opts, send, send))
         elif kind is RequestType.ALL_ROOMS:
             self._respond(
                 req.uid, encode_response({"requestId": req.request_id, "rooms": list(self.rooms)})
@@ -328,36 +245,6 @@ class ClusterAdapter(Adapter):
         elif kind is RequestType.SOCKETS:
             sids = list(self.sockets(req.rooms))
             self._respond(req.uid, encode_response({"requestId": req.request_id, "sockets": sids}))
-
-    def _relay_broadcast(self, req: Request) -> None:
-        nsp = self.nsp
-        assert req.request_id is not None
-        ack_id = nsp.next_ack_id()
-        text, attachments = nsp.parser.encode_event(nsp.name, req.data, ack_id)
-        opts = BroadcastOptions(
-            rooms=req.rooms,
-            except_rooms=req.except_rooms,
-            volatile=req.flags.volatile,
-            compress=req.flags.compress,
-        )
-        packet = Packet(PacketType.EVENT, nsp.name, req.data, ack_id)
-        relay = _AckRelay(self, req.request_id, req.uid)
-        super().broadcast_with_ack(OutgoingMessage(text, attachments), packet, opts, relay)
-
-    def _on_server_side_emit(self, req: Request) -> None:
-        answer = self.nsp.dispatch_server_side_emit(req.data)
-        request_id = req.request_id
-        if request_id is None:
-            if inspect.isawaitable(answer):
-                self.runner.spawn(answer)
-            return
-        if inspect.isawaitable(answer):
-            self.runner.spawn(self._answer_server_side_emit(request_id, answer))
-        else:
-            self._send_server_side_answer(request_id, answer)
-
-    async def _answer_server_side_emit(self, request_id: str, answer: Any) -> None:
-        self._send_server_side_answer(request_id, await answer)
 
     def _send_server_side_answer(self, request_id: str, answer: Any) -> None:
         # Node answers server-side emits on the generic response channel, always.
@@ -370,26 +257,11 @@ class ClusterAdapter(Adapter):
             return
         self.publish(self.channels.response, payload)
 
-    async def _answer_fetch(self, req: Request) -> None:
-        opts = BroadcastOptions(rooms=req.rooms, except_rooms=req.except_rooms)
-        found = await super().fetch_sockets(opts)
-        sockets = [
-            {
-                "id": d["id"],
-                "handshake": _without_session_store(d["handshake"]),
-                "rooms": list(d["rooms"]),
-                "data": d["data"],
-            }
-            for d in found
-        ]
-        try:
-            payload = encode_response({"requestId": req.request_id, "sockets": sockets})
-        except LocalProtocolError as exc:
-            self.log.warning("socket data not sendable to the cluster (%s): sent without data", exc)
-            for s in sockets:
-                s["data"] = None
-            payload = encode_response({"requestId": req.request_id, "sockets": sockets})
-        self._respond(req.uid, payload)
+    def _send_fetched(
+        self, requester_uid: str | None, request_id: str | None, sockets: list[dict[str, Any]]
+    ) -> None:
+        payload = encode_response({"requestId": request_id, "sockets": sockets})
+        self._respond(requester_uid, payload)
 
     def _respond(self, requester_uid: str | None, payload: bytes) -> None:
         channel = self.channels.response_to(
@@ -399,16 +271,12 @@ class ClusterAdapter(Adapter):
 
     def _on_response(self, resp: Response) -> None:
         request_id = resp.request_id
-        ack_request = self._ack_requests.get(request_id)
-        if ack_request is not None:
-            if resp.type == RequestType.BROADCAST_CLIENT_COUNT:
-                assert resp.client_count is not None
-                ack_request.client_count(resp.client_count)
-            elif resp.type == RequestType.BROADCAST_ACK:
-                ack_request.collector.add(resp.answer)
+        # Only a client count carries ``client_count``.
+        is_ack = resp.type == RequestType.BROADCAST_ACK
+        if self._on_ack_response(request_id, resp.client_count, is_ack, resp.answer):
             return
-        pending = self._requests.get(request_id)
-        if pending is None or pending.future.done():
+        pending = self._pending(request_id)
+        if pending is None:
             return
         kind = pending.kind
         if kind is RequestType.REMOTE_FETCH:
@@ -427,9 +295,7 @@ class ClusterAdapter(Adapter):
             if not resp.has_answer:
                 return
             pending.results.append(resp.answer)
-        pending.received += 1
-        if pending.received >= pending.expected:
-            pending.future.set_result(pending.results)
+        self._answered(pending)
 
     def on_remote_broadcast(self, msg: BroadcastMessage) -> None:
         """Hook: another server's broadcast, about to be delivered to the local
@@ -453,18 +319,10 @@ class ClusterAdapter(Adapter):
             self.publish(self.channels.for_rooms(opts.rooms), payload)
         self.broadcast_local(message, opts, packet)
 
-    def broadcast_with_ack(
-        self,
-        message: OutgoingMessage,
-        packet: Any,
-        opts: BroadcastOptions,
-        collector: AckCollector,
-    ) -> None:
-        if opts.local:
-            super().broadcast_with_ack(message, packet, opts, collector)
-            return
+    def _broadcast_request(
+        self, packet: Any, opts: BroadcastOptions, request_id: str
+    ) -> Callable[[], None]:
         self.warn_if_not_ready("a broadcast with acks")
-        request_id = new_uid()
         payload = encode_broadcast_request(
             self.uid,
             request_id,
@@ -476,22 +334,7 @@ class ClusterAdapter(Adapter):
             compress=opts.compress,
             timeout=opts.timeout,
         )
-        record = self._ack_requests[request_id] = _AckRequest(collector)
-        collector.add_servers(1)  # the rest of the cluster, until NUMSUB tells
-        self.publish(self.channels.request, payload)
-        super().broadcast_with_ack(message, packet, opts, collector)
-        self.runner.spawn(self._count_servers(request_id, record))
-        # Node keeps the request for the broadcast's timeout; later answers are ignored.
-        keep = opts.timeout if opts.timeout is not None else self.requests_timeout
-        asyncio.get_running_loop().call_later(keep, self._ack_requests.pop, request_id, None)
-
-    async def _count_servers(self, request_id: str, record: _AckRequest) -> None:
-        try:
-            servers = await self.server_count()
-        except Exception as exc:
-            self.log.warning("server count unavailable (%s): waiting for local acks only", exc)
-            servers = 1
-        record.servers_known(max(servers - 1, 0))
+        return partial(self.publish, self.channels.request, payload)
 
     async def _ask(
         self, kind: RequestType, local: list[Any], what: str, **fields: Any
@@ -501,15 +344,16 @@ class ClusterAdapter(Adapter):
         servers = await self.server_count()
         if servers <= 1:
             return local
-        request_id = new_uid()
-        pending = self._requests[request_id] = _Pending(kind, servers - 1, local)
-        self.publish(self.channels.request, encode_request(self.uid, kind, request_id, **fields))
+
+        def send(request_id: str) -> None:
+            self.publish(
+                self.channels.request, encode_request(self.uid, kind, request_id, **fields)
+            )
+
         try:
-            return await asyncio.wait_for(pending.future, self.requests_timeout)
+            return await self._request(kind, servers - 1, local, self.requests_timeout, send)
         except TimeoutError:
             raise RequestTimeout(f"timeout reached while waiting for {what} response") from None
-        finally:
-            self._requests.pop(request_id, None)
 
     async def fetch_sockets(self, opts: BroadcastOptions) -> list[dict[str, Any]]:
         local = await super().fetch_sockets(opts)
@@ -563,28 +407,11 @@ class ClusterAdapter(Adapter):
         self, packet: list[Any], timeout: float | None
     ) -> list[Any]:
         self.warn_if_not_ready("serverSideEmit")
-        others = await self.server_count() - 1
-        if others <= 0:
-            return []
-        request_id = new_uid()
-        pending = self._requests[request_id] = _Pending(RequestType.SERVER_SIDE_EMIT, others, [])
-        self.publish(
-            self.channels.request,
-            encode_request(self.uid, RequestType.SERVER_SIDE_EMIT, request_id, data=packet),
-        )
-        try:
-            return await asyncio.wait_for(
-                pending.future, timeout if timeout is not None else self.requests_timeout
+        kind = RequestType.SERVER_SIDE_EMIT
+
+        def send(request_id: str) -> None:
+            self.publish(
+                self.channels.request, encode_request(self.uid, kind, request_id, data=packet)
             )
-        except TimeoutError:
-            got = pending.results
-            raise AckTimeout(
-                f"timeout reached: only {len(got)} responses received out of {others}",
-                responses=list(got),
-            ) from None
-        finally:
-            self._requests.pop(request_id, None)
 
-
-def _without_session_store(handshake: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in handshake.items() if k != "sessionStore"}
+        return await self._collect_answers(kind, timeout, send)

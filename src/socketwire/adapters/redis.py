@@ -33,10 +33,12 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from socketwire.adapters.base import BroadcastOptions
 from socketwire.adapters.cluster import ClusterAdapter
+from socketwire.adapters.factory import adapter_factory, own_client
 from socketwire.adapters.ports import NamespacePort
 from socketwire.adapters.redis_bus import MessageHandler, RedisBus
 from socketwire.adapters.redis_interest import (
@@ -594,27 +596,16 @@ def create_adapter(
     if mode is RedisSubscriptionMode.INTEREST and recovery:
         raise ValueError(RECOVERY_NEEDS_PATTERN)
 
-    if isinstance(redis, str):
-        bus = RedisBus(
-            _Redis.from_url(redis),
-            sub_client,
-            owns_client=True,
-            max_pending_bytes=max_pending_bytes,
-        )
-    else:
-        bus = RedisBus(redis, sub_client, max_pending_bytes=max_pending_bytes)
-
-    def factory(nsp: NamespacePort) -> RedisAdapter:
-        return RedisAdapter(
-            nsp,
-            bus,
-            key=key,
-            requests_timeout=requests_timeout,
-            publish_on_specific_response_channel=publish_on_specific_response_channel,
-            recovery=recovery,
-            recovery_max_length=recovery_max_length,
-            subscription_mode=mode,
-        )
-
-    factory.bus = bus  # type: ignore[attr-defined]
-    return factory
+    client, owned = own_client(redis, _Redis.from_url)
+    bus = RedisBus(client, sub_client, owns_client=owned, max_pending_bytes=max_pending_bytes)
+    make = partial(
+        RedisAdapter,
+        bus=bus,
+        key=key,
+        requests_timeout=requests_timeout,
+        publish_on_specific_response_channel=publish_on_specific_response_channel,
+        recovery=recovery,
+        recovery_max_length=recovery_max_length,
+        subscription_mode=mode,
+    )
+    return adapter_factory(make, bus)

@@ -37,6 +37,9 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
+from socketwire.adapters.confirmations import CONFIRM_TIMEOUT, Confirmations
+from socketwire.adapters.write_queue import WriteQueue
+
 if TYPE_CHECKING:
     from redis.asyncio import Redis
     from redis.asyncio.client import PubSub
@@ -47,11 +50,11 @@ __all__ = ["MessageHandler", "RedisBus"]
 log = logging.getLogger("socketwire.adapters.redis")
 
 MessageHandler = Callable[[str, bytes], None]
-# How long Redis may take to confirm a (un)subscription.
-_CONFIRM_TIMEOUT = 10.0
+# A queued command: its arguments and the future of its reply (None: not awaited).
+_Command = tuple[tuple[Any, ...], asyncio.Future[Any] | None]
 
 
-class RedisBus:
+class RedisBus(WriteQueue[_Command]):
     """One subscriber connection and one publishing queue for a server's adapters.
 
     ``client`` publishes (and answers ``PUBSUB NUMSUB``); ``sub_client`` (by
@@ -71,23 +74,23 @@ class RedisBus:
             kwargs = c.get_connection_kwargs() if c is not None else {}  # type: ignore[no-untyped-call]
             if kwargs.get("decode_responses"):
                 raise ValueError("the Redis client must not decode responses (binary messages)")
+        # A batch that waits for Redis stays counted (and queued, if cancelled).
+        super().__init__(
+            max_pending_bytes,
+            log=log,
+            full_warning="redis publish queue full (%(bytes)d bytes): "
+            "%(dropped)d message(s) dropped",
+            count_in_flight=True,
+        )
         self.client = client
         self._sub_client = sub_client or client
         self._owns_client = owns_client
-        self.max_pending_bytes = max_pending_bytes
         self._pubsub: PubSub | None = None
         self._channels: dict[bytes, MessageHandler] = {}
         self._patterns: dict[bytes, MessageHandler] = {}
-        self._confirmations: dict[tuple[str, bytes], list[asyncio.Future[None]]] = {}
+        self._confirmations = Confirmations()
         self._reader: asyncio.Task[None] | None = None
-        self._writer: asyncio.Task[None] | None = None
-        # (command, weight, future of the reply or None), in order.
-        self._queue: list[tuple[tuple[Any, ...], int, asyncio.Future[Any] | None]] = []
-        self._pending_bytes = 0
-        self._wakeup: asyncio.Event | None = None
         self._users = 0
-        #: Messages and commands dropped because the queue was full (a counter).
-        self.dropped = 0
         #: Writes that failed because Redis was unreachable (each retried later).
         self.failed_writes = 0
         #: Messages the subscriber connection delivered (a counter).
@@ -128,24 +131,15 @@ class RedisBus:
             self._patterns[p] = handler
         # Redis confirms each subscription on the subscriber connection; until it
         # has, other servers neither count this one nor reach it.
-        waits = self._expect(("subscribe", c) for c in chans)
-        waits += self._expect(("psubscribe", p) for p in pats)
+        waits = self._confirmations.expect(("subscribe", c) for c in chans)
+        waits += self._confirmations.expect(("psubscribe", p) for p in pats)
         if chans:
             await self._pubsub.subscribe(*chans)
         if pats:
             await self._pubsub.psubscribe(*pats)
         if self._reader is None:
             self._reader = asyncio.get_running_loop().create_task(self._read_loop())
-        await asyncio.wait_for(asyncio.gather(*waits), _CONFIRM_TIMEOUT)
-
-    def _expect(self, confirmations: Iterable[tuple[str, bytes]]) -> list[asyncio.Future[None]]:
-        loop = asyncio.get_running_loop()
-        futures = []
-        for confirmation in confirmations:
-            fut: asyncio.Future[None] = loop.create_future()
-            self._confirmations.setdefault(confirmation, []).append(fut)
-            futures.append(fut)
-        return futures
+        await self._confirmations.wait(waits)
 
     async def unsubscribe(self, channels: Iterable[str], patterns: Iterable[str]) -> None:
         """Stop routing these (once Redis confirmed); the last user closes the connections."""
@@ -164,14 +158,14 @@ class RedisBus:
         if pubsub is not None and self._reader is not None:
             # Waiting for the confirmations makes a closed server leave the count
             # (PUBSUB NUMSUB) before ``close`` returns.
-            waits = self._expect(("unsubscribe", c) for c in chans)
-            waits += self._expect(("punsubscribe", p) for p in pats)
+            waits = self._confirmations.expect(("unsubscribe", c) for c in chans)
+            waits += self._confirmations.expect(("punsubscribe", p) for p in pats)
             try:
                 if chans:
                     await pubsub.unsubscribe(*chans)
                 if pats:
                     await pubsub.punsubscribe(*pats)
-                await asyncio.wait_for(asyncio.gather(*waits), _CONFIRM_TIMEOUT)
+                await self._confirmations.wait(waits)
             except Exception as exc:
                 log.warning("redis unsubscribe failed: %s", exc)
         if self._users <= 0:
@@ -191,7 +185,7 @@ class RedisBus:
                 pubsub = self._pubsub = self._sub_client.pubsub()
             for c in chans:
                 self._channels[c] = handler
-            waits = self._expect(("subscribe", c) for c in chans)
+            waits = self._confirmations.expect(("subscribe", c) for c in chans)
             try:
                 await pubsub.subscribe(*chans)
             except BaseException:
@@ -256,7 +250,7 @@ class RedisBus:
         if self._writer is not None and self._queue:
             # Bounded: a Redis that is away must not hold the server's shutdown.
             try:
-                await asyncio.wait_for(self._flush_once(), _CONFIRM_TIMEOUT)
+                await asyncio.wait_for(self._flush_once(), CONFIRM_TIMEOUT)
             except TimeoutError:
                 self.dropped += len(self._queue)
                 log.warning(
@@ -308,7 +302,7 @@ class RedisBus:
             elif kind == "message":
                 handler = channels.get(message["channel"])
             else:
-                self._confirmed(kind, message["channel"])
+                self._confirmations.confirm(kind, message["channel"])
                 continue
             data = message["data"]
             self.received_messages += 1
@@ -321,38 +315,15 @@ class RedisBus:
             except Exception:
                 log.exception("handling a redis message on %r failed", channel)
 
-    def _confirmed(self, kind: str, channel: bytes) -> None:
-        # Redis answers each channel of each (un)subscription once, in order: the
-        # oldest command still waiting for this one is the one answered.
-        waiting = self._confirmations.get((kind, channel))
-        while waiting:
-            fut = waiting.pop(0)
-            if not fut.done():
-                fut.set_result(None)
-                break
-        if waiting is not None and not waiting:
-            del self._confirmations[(kind, channel)]
-
     def _connection_lost(self) -> None:
-        # What the lost connection was to confirm never will be.
         self._lost = True
-        pending, self._confirmations = self._confirmations, {}
-        error = ConnectionError("the redis subscriber connection was lost")
-        for waiting in pending.values():
-            for fut in waiting:
-                if not fut.done():
-                    fut.set_exception(error)
+        self._confirmations.fail_all(ConnectionError("the redis subscriber connection was lost"))
 
     # -- publishing -----------------------------------------------------------------------
 
-    @property
-    def pending_bytes(self) -> int:
-        """Bytes queued for Redis and not yet written (the in-flight batch included)."""
-        return self._pending_bytes
-
     def publish(self, channel: str, payload: bytes) -> None:
         """Queue a message; the writer task publishes it (in order, pipelined)."""
-        self._enqueue(("PUBLISH", channel, payload), len(payload), None)
+        self._enqueue((("PUBLISH", channel, payload), None), len(payload))
 
     def command(self, *args: Any, size: int = 0) -> asyncio.Future[Any] | None:
         """Queue any Redis command behind what is already queued; its reply, or
@@ -363,52 +334,16 @@ class RedisBus:
         a broadcast runs after it in Redis.
         """
         fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        if not self._enqueue(args, size, fut):
+        if not self._enqueue((args, fut), size):
             return None
         return fut
 
-    def _enqueue(self, args: tuple[Any, ...], size: int, fut: asyncio.Future[Any] | None) -> bool:
-        if self._pending_bytes + size > self.max_pending_bytes:
-            self.dropped += 1
-            if self.dropped == 1 or self.dropped % 1000 == 0:
-                log.warning(
-                    "redis publish queue full (%d bytes): %d message(s) dropped",
-                    self._pending_bytes,
-                    self.dropped,
-                )
-            return False
-        self._queue.append((args, size, fut))
-        self._pending_bytes += size
-        if self._writer is None:
-            self._wakeup = asyncio.Event()
-            self._writer = asyncio.get_running_loop().create_task(self._write_loop())
-        wakeup = self._wakeup
-        assert wakeup is not None
-        if not wakeup.is_set():
-            wakeup.set()
-        return True
-
-    async def _write_loop(self) -> None:
-        wakeup = self._wakeup
-        assert wakeup is not None
-        while True:
-            await wakeup.wait()
-            wakeup.clear()
-            while self._queue:
-                await self._flush_once()
-
-    async def _flush_once(self) -> None:
-        batch = self._queue
-        self._queue = []
+    async def _write_batch(self, batch: list[_Command]) -> None:
         delay = 0.05
         while True:
             try:
                 replies = await self._execute(batch)
                 break
-            except asyncio.CancelledError:
-                # Closing: what was not written stays counted as pending.
-                self._queue[:0] = batch
-                raise
             except Exception as exc:
                 if not _unreachable(exc):
                     # Not a connection failure (a command Redis refused): retrying
@@ -425,12 +360,11 @@ class RedisBus:
                         "redis unavailable (%s): %d message(s) (%d bytes) kept for later",
                         exc,
                         len(batch) + len(self._queue),
-                        self._pending_bytes,
+                        self.pending_bytes,
                     )
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 2.0)
-        self._pending_bytes -= sum(size for _, size, _ in batch)
-        for (_, _, fut), reply in zip(batch, replies, strict=True):
+        for (_, fut), reply in zip(batch, replies, strict=True):
             if fut is None or fut.done():
                 continue
             if isinstance(reply, BaseException):
@@ -438,7 +372,7 @@ class RedisBus:
             else:
                 fut.set_result(reply)
 
-    async def _execute(self, batch: list[tuple[tuple[Any, ...], int, Any]]) -> list[Any]:
+    async def _execute(self, batch: list[_Command]) -> list[Any]:
         if len(batch) == 1:
             args = batch[0][0]
             try:
@@ -448,7 +382,7 @@ class RedisBus:
                     raise
                 return [exc]
         pipe = self.client.pipeline(transaction=False)
-        for args, _, _ in batch:
+        for args, _ in batch:
             pipe.execute_command(*args)
         return list(await pipe.execute(raise_on_error=False))
 

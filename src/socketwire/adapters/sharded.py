@@ -44,8 +44,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from socketwire.adapters.factory import adapter_factory, own_client
 from socketwire.adapters.message_cluster import MessageClusterAdapter
 from socketwire.adapters.ports import NamespacePort
 from socketwire.adapters.room_subscriptions import RoomSubscriptions
@@ -239,24 +241,13 @@ def create_sharded_adapter(
     from redis.asyncio.cluster import RedisCluster as _RedisCluster
 
     mode = SubscriptionMode(subscription_mode)
-    if isinstance(redis_client, str):
-        bus = ShardedBus(
-            _RedisCluster.from_url(redis_client),
-            subscriber,
-            owns_client=True,
-            max_pending_bytes=max_pending_bytes,
-        )
-    else:
-        bus = ShardedBus(redis_client, subscriber, max_pending_bytes=max_pending_bytes)
-
-    def factory(nsp: NamespacePort) -> ShardedAdapter:
-        return ShardedAdapter(
-            nsp,
-            bus,
-            channel_prefix=channel_prefix,
-            subscription_mode=mode,
-            requests_timeout=requests_timeout,
-        )
-
-    factory.bus = bus  # type: ignore[attr-defined]
-    return factory
+    client, owned = own_client(redis_client, _RedisCluster.from_url)
+    bus = ShardedBus(client, subscriber, owns_client=owned, max_pending_bytes=max_pending_bytes)
+    make = partial(
+        ShardedAdapter,
+        bus=bus,
+        channel_prefix=channel_prefix,
+        subscription_mode=mode,
+        requests_timeout=requests_timeout,
+    )
+    return adapter_factory(make, bus)

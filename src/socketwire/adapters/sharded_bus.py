@@ -39,6 +39,9 @@ import logging
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from socketwire.adapters.confirmations import Confirmations
+from socketwire.adapters.write_queue import WriteQueue
+
 if TYPE_CHECKING:
     from redis.asyncio.client import PubSub
     from redis.asyncio.cluster import ClusterNode, RedisCluster
@@ -48,8 +51,6 @@ __all__ = ["MessageHandler", "ShardedBus"]
 log = logging.getLogger("socketwire.adapters.sharded")
 
 MessageHandler = Callable[[str, bytes], None]
-# How long Redis may take to confirm a subscription.
-_CONFIRM_TIMEOUT = 10.0
 # The longest pause between two repairs while the cluster elects a new master.
 _MAX_REPAIR_DELAY = 1.0
 
@@ -67,7 +68,7 @@ class _Shard:
         self.reader: asyncio.Task[None] | None = None
 
 
-class ShardedBus:
+class ShardedBus(WriteQueue[tuple[str, bytes]]):
     """Sharded pub/sub on a Redis Cluster for a server's adapters (see the module
     docstring).
 
@@ -88,24 +89,24 @@ class ShardedBus:
         for c in (client, subscriber):
             if c is not None and c.get_connection_kwargs().get("decode_responses"):
                 raise ValueError("the Redis client must not decode responses (binary messages)")
+        super().__init__(
+            max_pending_bytes,
+            log=log,
+            full_warning="redis publish queue full (%(bytes)d bytes): "
+            "%(dropped)d message(s) dropped",
+        )
         self.client = client
         self.topology = subscriber or client
         self._owns_client = owns_client
-        self.max_pending_bytes = max_pending_bytes
         self._handlers: dict[bytes, MessageHandler] = {}
         self._placement: dict[bytes, str] = {}  # channel -> name of its shard
         self._shards: dict[str, _Shard] = {}
         self._leaving: set[bytes] = set()
-        self._confirmations: dict[tuple[str, bytes], list[asyncio.Future[None]]] = {}
+        self._confirmations = Confirmations()
         self._lock = asyncio.Lock()
         self._repair: asyncio.Task[None] | None = None
         self._repair_again = False
         self._users = 0
-        self._queue: list[tuple[str, bytes]] = []
-        self._pending_bytes = 0
-        self._writer: asyncio.Task[None] | None = None
-        self._wakeup: asyncio.Event | None = None
-        self._dropped = 0
         self._closed = False
 
     # -- users --------------------------------------------------------------------------
@@ -134,14 +135,14 @@ class ShardedBus:
                 self._leaving.discard(channel)
                 if channel in self._placement:
                     continue
-                waits += self._expect(("ssubscribe", channel))
+                waits += self._confirmations.expect((("ssubscribe", channel),))
                 try:
                     await self._place(channel)
                 except Exception:
                     # Repaired in the background; this call still fails.
                     self._schedule_repair()
                     raise
-        await asyncio.wait_for(asyncio.gather(*waits), _CONFIRM_TIMEOUT)
+        await self._confirmations.wait(waits)
 
     async def unsubscribe(self, channels: Iterable[str]) -> None:
         """Stop routing ``channels`` (returns once Redis confirmed)."""
@@ -156,26 +157,16 @@ class ShardedBus:
                     continue
                 shard.channels.discard(channel)
                 self._leaving.add(channel)
-                waits += self._expect(("sunsubscribe", channel))
+                waits += self._confirmations.expect((("sunsubscribe", channel),))
                 try:
                     await shard.pubsub.sunsubscribe(channel)
                 except Exception as exc:
                     log.warning("redis sunsubscribe failed on %s: %s", shard.name, exc)
         if waits:
             try:
-                await asyncio.wait_for(asyncio.gather(*waits), _CONFIRM_TIMEOUT)
+                await self._confirmations.wait(waits)
             except Exception as exc:
                 log.info("redis sunsubscribe not confirmed: %s", exc)
-
-    def _expect(self, confirmation: tuple[str, bytes]) -> list[asyncio.Future[None]]:
-        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._confirmations.setdefault(confirmation, []).append(fut)
-        return [fut]
-
-    def _confirm(self, kind: str, channel: bytes) -> None:
-        for fut in self._confirmations.pop((kind, channel), ()):
-            if not fut.done():
-                fut.set_result(None)
 
     async def _ensure_topology(self) -> None:
         if self.topology.nodes_manager.slots_cache:
@@ -247,9 +238,9 @@ class ShardedBus:
                     except Exception:
                         log.exception("handling a redis message on %r failed", channel)
                 elif kind == "ssubscribe":
-                    self._confirm(kind, channel)
+                    self._confirmations.confirm_all(kind, channel)
                 elif kind == "sunsubscribe":
-                    self._confirm(kind, channel)
+                    self._confirmations.confirm_all(kind, channel)
                     if channel in self._leaving:
                         self._leaving.discard(channel)
                     elif placement.get(channel) == name:
@@ -331,39 +322,9 @@ class ShardedBus:
 
     def publish(self, channel: str, payload: bytes) -> None:
         """Queue a message; the writer task sends it with ``SPUBLISH`` (in order, pipelined)."""
-        size = len(payload)
-        if self._pending_bytes + size > self.max_pending_bytes:
-            self._dropped += 1
-            if self._dropped == 1 or self._dropped % 1000 == 0:
-                log.warning(
-                    "redis publish queue full (%d bytes): %d message(s) dropped",
-                    self._pending_bytes,
-                    self._dropped,
-                )
-            return
-        self._queue.append((channel, payload))
-        self._pending_bytes += size
-        if self._writer is None:
-            self._wakeup = asyncio.Event()
-            self._writer = asyncio.get_running_loop().create_task(self._write_loop())
-        wakeup = self._wakeup
-        assert wakeup is not None
-        if not wakeup.is_set():
-            wakeup.set()
+        self._enqueue((channel, payload), len(payload))
 
-    async def _write_loop(self) -> None:
-        wakeup = self._wakeup
-        assert wakeup is not None
-        while True:
-            await wakeup.wait()
-            wakeup.clear()
-            while self._queue:
-                await self._flush_once()
-
-    async def _flush_once(self) -> None:
-        batch = self._queue
-        self._queue = []
-        self._pending_bytes -= sum(len(p) for _, p in batch)
+    async def _write_batch(self, batch: list[tuple[str, bytes]]) -> None:
         try:
             if len(batch) == 1:
                 await self.client.spublish(*batch[0])

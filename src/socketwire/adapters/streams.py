@@ -50,9 +50,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable, Mapping
+from functools import partial
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from socketwire.adapters.base import BroadcastOptions
+from socketwire.adapters.factory import adapter_factory, own_client
 from socketwire.adapters.message_cluster import MessageClusterAdapter
 from socketwire.adapters.ports import NamespacePort
 from socketwire.adapters.session_aware import Session
@@ -350,31 +352,25 @@ def create_streams_adapter(
         raise ValueError(f"stream_count must be at least 1, got {stream_count}")
     if heartbeat_interval <= 0 or heartbeat_timeout <= 0:
         raise ValueError("heartbeat_interval and heartbeat_timeout must be positive")
-    owns_client = isinstance(redis_client, str)
-    if isinstance(redis_client, str):
-        redis_client = _Redis.from_url(redis_client)
-    elif redis_client.get_connection_kwargs().get("decode_responses"):  # type: ignore[no-untyped-call]
+    client, owned = own_client(redis_client, _Redis.from_url)
+    if not owned and client.get_connection_kwargs().get("decode_responses"):  # type: ignore[no-untyped-call]
         raise ValueError("the Redis client must not decode responses (binary messages)")
     bus = StreamsBus(
-        redis_client,
-        owns_client=owns_client,
+        client,
+        owns_client=owned,
         max_len=max_len,
         read_count=read_count,
         block_time=block_time,
         max_pending_bytes=max_pending_bytes,
     )
-
-    def factory(nsp: NamespacePort) -> StreamsAdapter:
-        return StreamsAdapter(
-            nsp,
-            bus,
-            stream_name=stream_name,
-            stream_count=stream_count,
-            channel_prefix=channel_prefix,
-            session_key_prefix=session_key_prefix,
-            only_plaintext=only_plaintext,
-            requests_timeout=requests_timeout,
-        )
-
-    factory.bus = bus  # type: ignore[attr-defined]
-    return factory
+    make = partial(
+        StreamsAdapter,
+        bus=bus,
+        stream_name=stream_name,
+        stream_count=stream_count,
+        channel_prefix=channel_prefix,
+        session_key_prefix=session_key_prefix,
+        only_plaintext=only_plaintext,
+        requests_timeout=requests_timeout,
+    )
+    return adapter_factory(make, bus)

@@ -30,6 +30,7 @@ from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from socketwire.adapters.redis_bus import RedisBus
+from socketwire.adapters.write_queue import WriteQueue
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
@@ -42,6 +43,8 @@ log = logging.getLogger("socketwire.adapters.streams")
 EntryHandler = Callable[[Mapping[bytes, bytes], str], None]
 #: Called with an appended entry's id, or ``None`` when it was not appended.
 IdCallback = Callable[[str | None], None]
+# A queued entry: its stream, its fields and who wants its id.
+_Entry = tuple[str, dict[str, str], IdCallback | None]
 
 _MAX_RETRY_DELAY = 2.0
 # Seconds beyond the XREAD block time before a silent connection counts as dead.
@@ -60,7 +63,7 @@ class _Reader:
         self.started: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
 
-class StreamsBus:
+class StreamsBus(WriteQueue[_Entry]):
     """The stream readers, the append queue and the pub/sub of a server's streams
     adapters (see the module docstring).
 
@@ -79,19 +82,18 @@ class StreamsBus:
         block_time: float = 5.0,
         max_pending_bytes: int = 64 * 1024 * 1024,
     ) -> None:
+        super().__init__(
+            max_pending_bytes,
+            log=log,
+            full_warning="redis stream queue full: %(dropped)d entries dropped",
+        )
         self.client = client
         self.pubsub = RedisBus(client, max_pending_bytes=max_pending_bytes)
         self._owns_client = owns_client
         self.max_len = max_len
         self.read_count = read_count
         self.block_ms = max(int(block_time * 1000), 1)
-        self.max_pending_bytes = max_pending_bytes
         self._readers: dict[str, _Reader] = {}
-        self._queue: list[tuple[str, dict[str, str], IdCallback | None, int]] = []
-        self._pending_bytes = 0
-        self._dropped = 0
-        self._writer: asyncio.Task[None] | None = None
-        self._wakeup: asyncio.Event | None = None
         self._users = 0
 
     # -- users --------------------------------------------------------------------------
@@ -111,38 +113,14 @@ class StreamsBus:
     def append(self, stream: str, fields: dict[str, str], on_id: IdCallback | None = None) -> None:
         """Queue an entry; ``on_id`` (if any) gets its id once Redis has it."""
         size = sum(len(k) + len(v) for k, v in fields.items())
-        if self._pending_bytes + size > self.max_pending_bytes:
-            self._dropped += 1
-            if self._dropped == 1 or self._dropped % 1000 == 0:
-                log.warning("redis stream queue full: %d entries dropped", self._dropped)
-            if on_id is not None:
-                on_id(None)
-            return
-        self._queue.append((stream, fields, on_id, size))
-        self._pending_bytes += size
-        if self._writer is None:
-            self._wakeup = asyncio.Event()
-            self._writer = asyncio.get_running_loop().create_task(self._write_loop())
-        wakeup = self._wakeup
-        assert wakeup is not None
-        wakeup.set()
+        if not self._enqueue((stream, fields, on_id), size) and on_id is not None:
+            on_id(None)
 
-    async def _write_loop(self) -> None:
-        wakeup = self._wakeup
-        assert wakeup is not None
-        while True:
-            await wakeup.wait()
-            wakeup.clear()
-            while self._queue:
-                await self._flush_once()
-
-    async def _flush_once(self) -> None:
-        batch, self._queue = self._queue, []
-        self._pending_bytes -= sum(item[3] for item in batch)
+    async def _write_batch(self, batch: list[_Entry]) -> None:
         ids: list[Any]
         try:
             pipe = self.client.pipeline(transaction=False)
-            for stream, fields, _, _ in batch:
+            for stream, fields, _ in batch:
                 pipe.xadd(stream, fields, maxlen=self.max_len, approximate=True)  # type: ignore[arg-type]
             ids = await pipe.execute(raise_on_error=False)
         except asyncio.CancelledError:
@@ -150,7 +128,7 @@ class StreamsBus:
         except Exception as exc:
             log.warning("redis XADD of %d entries failed: %s", len(batch), exc)
             ids = [exc] * len(batch)
-        for (_, _, on_id, _), result in zip(batch, ids, strict=True):
+        for (_, _, on_id), result in zip(batch, ids, strict=True):
             if isinstance(result, Exception):
                 entry_id = None
             else:
@@ -160,11 +138,6 @@ class StreamsBus:
                     on_id(entry_id)
                 except Exception:
                     log.exception("handling an appended entry's id failed")
-
-    async def flush(self) -> None:
-        """Append what is queued now (before a close)."""
-        while self._queue:
-            await self._flush_once()
 
     # -- reading ------------------------------------------------------------------------
 

@@ -17,8 +17,10 @@ there; ``socketwire.emitter`` sends it.
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Final, Protocol
 
 from socketwire.core.cluster.message_format import (
@@ -36,6 +38,7 @@ from socketwire.core.cluster.redis_format import (
     encode_emitter_broadcast,
     encode_emitter_request,
     encode_request,
+    targets,
 )
 from socketwire.core.socketio.packet import RESERVED_EVENTS
 from socketwire.errors import LocalProtocolError
@@ -154,12 +157,84 @@ class EmitterFormat(Protocol):
         """An event ``data`` for the servers' server-side handlers (no answers)."""
 
 
-class ClassicFormat:
+class _Operation(Enum):
+    """What a format's targeted message asks of the selected sockets."""
+
+    JOIN = "join"
+    LEAVE = "leave"
+    DISCONNECT = "disconnect"
+
+
+# The sockets an operation selects: rooms, rooms left out, and the flags set.
+_Selection = tuple[Sequence[str], Sequence[str], Mapping[str, bool]]
+
+
+class _TargetedFormat(ABC):
+    """The socket operations of a format, each one targeted message (``_targeted``)
+    with the operation's field after the ``opts``."""
+
+    __slots__ = ()
+
+    def sockets_join(
+        self,
+        rooms: Sequence[str],
+        except_rooms: Sequence[str],
+        flags: Mapping[str, bool],
+        new_rooms: Sequence[str],
+    ) -> Publication:
+        """The selected sockets join ``new_rooms``."""
+        selection = (rooms, except_rooms, flags)
+        return self._targeted(_Operation.JOIN, selection, rooms=list(new_rooms))
+
+    def sockets_leave(
+        self,
+        rooms: Sequence[str],
+        except_rooms: Sequence[str],
+        flags: Mapping[str, bool],
+        old_rooms: Sequence[str],
+    ) -> Publication:
+        """The selected sockets leave ``old_rooms``."""
+        selection = (rooms, except_rooms, flags)
+        return self._targeted(_Operation.LEAVE, selection, rooms=list(old_rooms))
+
+    def disconnect_sockets(
+        self,
+        rooms: Sequence[str],
+        except_rooms: Sequence[str],
+        flags: Mapping[str, bool],
+        close: bool,
+    ) -> Publication:
+        """The selected sockets are disconnected (``close``: their connections too)."""
+        selection = (rooms, except_rooms, flags)
+        return self._targeted(_Operation.DISCONNECT, selection, close=bool(close))
+
+    @abstractmethod
+    def _targeted(
+        self, operation: _Operation, selection: _Selection, /, **fields: Any
+    ) -> Publication:
+        """The message of ``operation`` for the ``selection``, with ``fields``."""
+
+
+_REQUEST_TYPES: Final = {
+    _Operation.JOIN: RequestType.REMOTE_JOIN,
+    _Operation.LEAVE: RequestType.REMOTE_LEAVE,
+    _Operation.DISCONNECT: RequestType.REMOTE_DISCONNECT,
+}
+_MESSAGE_TYPES: Final = {
+    _Operation.JOIN: MessageType.SOCKETS_JOIN,
+    _Operation.LEAVE: MessageType.SOCKETS_LEAVE,
+    _Operation.DISCONNECT: MessageType.DISCONNECT_SOCKETS,
+}
+
+
+class ClassicFormat(_TargetedFormat):
     """``@socket.io/redis-emitter`` 5.x: the classic adapter's channels and messages.
 
     Broadcasts are msgpack on ``<key>#<nsp>#`` (or ``<key>#<nsp>#<room>#`` for
     exactly one room); requests are JSON on ``<key>-request#<nsp>#``. The
-    emitter's requests carry no ``flags``: the classic adapter takes none there.
+    emitter's joins, leaves and disconnects are REMOTE_JOIN, REMOTE_LEAVE and
+    REMOTE_DISCONNECT requests without a uid (as Node's emitter), and carry no
+    ``flags``: the classic adapter takes none there.
     """
 
     __slots__ = ("_channels", "key", "nsp")
@@ -184,41 +259,14 @@ class ClassicFormat:
         payload = encode_emitter_broadcast(self.nsp, data, rooms, except_rooms, flags)
         return Publication(self._channels.for_rooms(rooms), payload)
 
-    def _request(self, rtype: RequestType, **fields: Any) -> Publication:
-        return Publication(self._channels.request, encode_emitter_request(rtype, **fields))
-
-    def sockets_join(
-        self,
-        rooms: Sequence[str],
-        except_rooms: Sequence[str],
-        flags: Mapping[str, bool],
-        new_rooms: Sequence[str],
+    def _targeted(
+        self, operation: _Operation, selection: _Selection, /, **fields: Any
     ) -> Publication:
-        """A REMOTE_JOIN request, without a uid (as Node's emitter)."""
-        opts = {"rooms": list(rooms), "except": list(except_rooms)}
-        return self._request(RequestType.REMOTE_JOIN, opts=opts, rooms=list(new_rooms))
-
-    def sockets_leave(
-        self,
-        rooms: Sequence[str],
-        except_rooms: Sequence[str],
-        flags: Mapping[str, bool],
-        old_rooms: Sequence[str],
-    ) -> Publication:
-        """A REMOTE_LEAVE request, without a uid (as Node's emitter)."""
-        opts = {"rooms": list(rooms), "except": list(except_rooms)}
-        return self._request(RequestType.REMOTE_LEAVE, opts=opts, rooms=list(old_rooms))
-
-    def disconnect_sockets(
-        self,
-        rooms: Sequence[str],
-        except_rooms: Sequence[str],
-        flags: Mapping[str, bool],
-        close: bool,
-    ) -> Publication:
-        """A REMOTE_DISCONNECT request, without a uid (as Node's emitter)."""
-        opts = {"rooms": list(rooms), "except": list(except_rooms)}
-        return self._request(RequestType.REMOTE_DISCONNECT, opts=opts, close=bool(close))
+        rooms, except_rooms, _ = selection
+        payload = encode_emitter_request(
+            _REQUEST_TYPES[operation], opts=targets(rooms, except_rooms), **fields
+        )
+        return Publication(self._channels.request, payload)
 
     def server_side_emit(self, data: list[Any]) -> Publication:
         """A SERVER_SIDE_EMIT request from the uid ``"emitter"``, without a request id.
@@ -236,7 +284,7 @@ class ClassicFormat:
         return Publication(self._channels.request, payload)
 
 
-class ShardedFormat:
+class ShardedFormat(_TargetedFormat):
     """The sharded adapter's ``ClusterAdapter`` messages, from the uid ``"emitter"``.
 
     ``subscription_mode`` must be that of the servers (Node's default is
@@ -283,38 +331,11 @@ class ShardedFormat:
         channel = self._channels.for_broadcast(rooms, with_ack=False)
         return self._message(MessageType.BROADCAST, body, channel)
 
-    def sockets_join(
-        self,
-        rooms: Sequence[str],
-        except_rooms: Sequence[str],
-        flags: Mapping[str, bool],
-        new_rooms: Sequence[str],
+    def _targeted(
+        self, operation: _Operation, selection: _Selection, /, **fields: Any
     ) -> Publication:
-        """A SOCKETS_JOIN message."""
-        body = {"opts": self._opts(rooms, except_rooms, flags), "rooms": list(new_rooms)}
-        return self._message(MessageType.SOCKETS_JOIN, body, self._channels.main)
-
-    def sockets_leave(
-        self,
-        rooms: Sequence[str],
-        except_rooms: Sequence[str],
-        flags: Mapping[str, bool],
-        old_rooms: Sequence[str],
-    ) -> Publication:
-        """A SOCKETS_LEAVE message."""
-        body = {"opts": self._opts(rooms, except_rooms, flags), "rooms": list(old_rooms)}
-        return self._message(MessageType.SOCKETS_LEAVE, body, self._channels.main)
-
-    def disconnect_sockets(
-        self,
-        rooms: Sequence[str],
-        except_rooms: Sequence[str],
-        flags: Mapping[str, bool],
-        close: bool,
-    ) -> Publication:
-        """A DISCONNECT_SOCKETS message."""
-        body = {"opts": self._opts(rooms, except_rooms, flags), "close": bool(close)}
-        return self._message(MessageType.DISCONNECT_SOCKETS, body, self._channels.main)
+        body = {"opts": self._opts(*selection), **fields}
+        return self._message(_MESSAGE_TYPES[operation], body, self._channels.main)
 
     def server_side_emit(self, data: list[Any]) -> Publication:
         """A SERVER_SIDE_EMIT message without a request id (msgpack if it holds bytes)."""

@@ -34,10 +34,16 @@ from typing import Any, Final
 
 import orjson
 
-from socketwire.core.cluster.redis_format import Flags
+from socketwire.core.cluster.fields import (
+    Flags,
+    decode_event,
+    decode_options,
+    decode_room_list,
+    encode_options,
+    load_message,
+)
 from socketwire.core.describe import describe
-from socketwire.core.notepack import pack_timestamps, unpack
-from socketwire.core.socketio.packet import RESERVED_EVENTS
+from socketwire.core.notepack import pack_timestamps
 from socketwire.errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
@@ -102,7 +108,6 @@ RESPONSE_TYPES: Final = frozenset(
     }
 )
 
-_JSON_FIRST_BYTE: Final = 0x7B  # "{"
 _TYPES: Final = frozenset(int(t) for t in MessageType)
 
 
@@ -182,34 +187,6 @@ class ShardedChannels:
 # ---------------------------------------------------------------------------
 
 
-def _flags_out(volatile: bool, compress: bool, timeout: float | None) -> dict[str, Any]:
-    flags: dict[str, Any] = {}
-    if volatile:
-        flags["volatile"] = True
-    if not compress:
-        flags["compress"] = False
-    if timeout is not None:
-        ms = timeout * 1000.0
-        flags["timeout"] = int(ms) if ms.is_integer() else ms
-    return flags
-
-
-def encode_options(
-    rooms: Iterable[str],
-    except_rooms: Iterable[str],
-    *,
-    volatile: bool = False,
-    compress: bool = True,
-    timeout: float | None = None,
-) -> dict[str, Any]:
-    """The ``opts`` of a message: ``{rooms, except, flags}`` (timeout in ms)."""
-    return {
-        "rooms": list(rooms),
-        "except": list(except_rooms),
-        "flags": _flags_out(volatile, compress, timeout),
-    }
-
-
 def broadcast_data(
     data: list[Any], opts: dict[str, Any], request_id: str | None = None
 ) -> dict[str, Any]:
@@ -274,52 +251,6 @@ class ClusterMessage:
     answer: Any = None
 
 
-def _room(value: Any) -> str:
-    # A Node room may be a number (``socket.join(1)``); ours are its text.
-    t = type(value)
-    if t is str:
-        return value  # type: ignore[no-any-return]
-    if t is int:
-        return str(value)
-    if t is float and value.is_integer():
-        return str(int(value))
-    raise RemoteProtocolError(f"invalid room {describe(value)}")
-
-
-def _rooms(value: Any, what: str) -> frozenset[str]:
-    if value is None:
-        return frozenset()
-    if type(value) is not list:
-        raise RemoteProtocolError(f"invalid {what}: {describe(value)}")
-    return frozenset(_room(r) for r in value)
-
-
-def _flags(value: Any) -> Flags:
-    if value is None:
-        return Flags()
-    if type(value) is not dict:
-        raise RemoteProtocolError(f"invalid flags: {describe(value)}")
-    timeout = value.get("timeout")
-    if timeout is not None:
-        if type(timeout) not in (int, float) or not timeout >= 0:
-            raise RemoteProtocolError(f"invalid flags timeout: {describe(timeout)}")
-        timeout = min(float(timeout), 2**31) / 1000.0
-    return Flags(
-        volatile=bool(value.get("volatile")),
-        compress=value.get("compress") is not False,
-        timeout=timeout,
-    )
-
-
-def _event(value: Any) -> list[Any]:
-    if type(value) is not list or not value:
-        raise RemoteProtocolError(f"invalid event: {describe(value)}")
-    name = value[0]
-    if type(name) is not str or name in RESERVED_EVENTS:
-        raise RemoteProtocolError(f"invalid event name: {describe(name)}")
-    return value
-
-
 def _request_id(data: dict[str, Any], required: bool) -> str | None:
     value = data.get("requestId")
     if value is None:
@@ -331,20 +262,9 @@ def _request_id(data: dict[str, Any], required: bool) -> str | None:
     return value
 
 
-def _load(payload: bytes) -> Any:
-    if not payload:
-        raise RemoteProtocolError("empty message")
-    if payload[0] == _JSON_FIRST_BYTE:
-        try:
-            return orjson.loads(payload)
-        except orjson.JSONDecodeError as exc:
-            raise RemoteProtocolError(f"invalid JSON: {exc}") from None
-    return unpack(payload)
-
-
 def decode_message(payload: bytes) -> ClusterMessage:
     """Read a message (JSON or msgpack); ``RemoteProtocolError`` if malformed."""
-    return message_from_object(_load(payload))
+    return message_from_object(load_message(payload))
 
 
 def message_from_object(obj: Any) -> ClusterMessage:
@@ -384,27 +304,22 @@ def message_from_object(obj: Any) -> ClusterMessage:
         MessageType.DISCONNECT_SOCKETS,
         MessageType.FETCH_SOCKETS,
     ):
-        opts = data.get("opts")
-        if type(opts) is not dict:
-            raise RemoteProtocolError(f"invalid opts: {describe(opts)}")
-        msg.rooms = _rooms(opts.get("rooms"), "rooms")
-        msg.except_rooms = _rooms(opts.get("except"), "except")
-        msg.flags = _flags(opts.get("flags"))
+        # ``volatile``: any truthy value, as Node reads it.
+        msg.rooms, msg.except_rooms, msg.flags = decode_options(
+            data.get("opts"), any_true_volatile=True
+        )
 
     if mtype is MessageType.BROADCAST:
         packet = data.get("packet")
         if type(packet) is not dict or packet.get("type") not in (2, 5):
             raise RemoteProtocolError(f"invalid packet: {describe(packet)}")
-        msg.data = _event(packet.get("data"))
+        msg.data = decode_event(packet.get("data"), "event")
     elif mtype in (MessageType.SOCKETS_JOIN, MessageType.SOCKETS_LEAVE):
-        rooms = data.get("rooms")
-        if type(rooms) is not list:
-            raise RemoteProtocolError(f"invalid rooms: {describe(rooms)}")
-        msg.new_rooms = [_room(r) for r in rooms]
+        msg.new_rooms = decode_room_list(data.get("rooms"))
     elif mtype is MessageType.DISCONNECT_SOCKETS:
         msg.close = data.get("close") is True
     elif mtype is MessageType.SERVER_SIDE_EMIT:
-        msg.data = _event(data.get("packet"))
+        msg.data = decode_event(data.get("packet"), "event")
     elif mtype is MessageType.FETCH_SOCKETS_RESPONSE:
         sockets = data.get("sockets")
         if type(sockets) is not list:

@@ -25,6 +25,7 @@ from collections.abc import Iterable
 from typing import Any, Final
 
 from socketwire.core.cluster.redis_format import encode_broadcast
+from socketwire.core.cluster.stored_session import StoredSession
 from socketwire.core.describe import describe
 from socketwire.core.notepack import pack_timestamps, unpack
 from socketwire.errors import RemoteProtocolError
@@ -93,18 +94,6 @@ def peek_offset(payload: bytes) -> str | None:
         return None
     tail = payload[-n:]
     return tail.decode("ascii") if tail.isascii() else None
-
-
-class StoredSession:
-    """A session as Redis keeps it."""
-
-    __slots__ = ("data", "pid", "rooms", "sid")
-
-    def __init__(self, sid: str, pid: str, rooms: list[str], data: Any) -> None:
-        self.sid = sid
-        self.pid = pid
-        self.rooms = rooms
-        self.data = data
 
 
 def encode_session(session: StoredSession) -> bytes:

@@ -35,9 +35,18 @@ from typing import Any, Final
 
 import orjson
 
+from socketwire.core.cluster.fields import (
+    Flags,
+    decode_event,
+    decode_options,
+    decode_room,
+    decode_room_list,
+    decode_rooms,
+    encode_options,
+    load_message,
+)
 from socketwire.core.describe import describe
 from socketwire.core.notepack import pack_timestamps, unpack
-from socketwire.core.socketio.packet import RESERVED_EVENTS
 from socketwire.errors import LocalProtocolError, RemoteProtocolError
 
 __all__ = [
@@ -71,7 +80,6 @@ DEFAULT_KEY: Final = "socket.io"
 EMITTER_UID: Final = "emitter"
 
 _UID_ALPHABET: Final = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
-_JSON_FIRST_BYTE: Final = 0x7B  # "{"
 
 
 class RequestType(IntEnum):
@@ -135,29 +143,8 @@ class Channels:
 
 
 # ---------------------------------------------------------------------------
-# Field checks shared by every decoder
+# Field checks of this format
 # ---------------------------------------------------------------------------
-
-
-def _room(value: Any) -> str:
-    # Node rooms may be numbers (``socket.join(1)``); ours are strings, and the
-    # Node receiver matches numeric room names both ways, so a number is its text.
-    t = type(value)
-    if t is str:
-        return value  # type: ignore[no-any-return]
-    if t is int:
-        return str(value)
-    if t is float and value.is_integer():
-        return str(int(value))
-    raise RemoteProtocolError(f"invalid room {describe(value)}")
-
-
-def _rooms(value: Any, what: str) -> frozenset[str]:
-    if value is None:  # absent: Node's ``new Set(undefined)`` is empty
-        return frozenset()
-    if type(value) is not list:
-        raise RemoteProtocolError(f"invalid {what}: {describe(value)}")
-    return frozenset(_room(r) for r in value)
 
 
 def _str(obj: dict[str, Any], key: str, required: bool = True) -> str | None:
@@ -171,61 +158,12 @@ def _str(obj: dict[str, Any], key: str, required: bool = True) -> str | None:
     return value
 
 
-def _event_data(value: Any) -> list[Any]:
-    if type(value) is not list or not value:
-        raise RemoteProtocolError(f"invalid event data: {describe(value)}")
-    name = value[0]
-    if type(name) is not str or name in RESERVED_EVENTS:
-        raise RemoteProtocolError(f"invalid event name: {describe(name)}")
-    return value
-
-
-@dataclass(slots=True)
-class Flags:
-    """The ``flags`` a broadcast carries (``local`` never travels)."""
-
-    volatile: bool = False
-    compress: bool = True
-    timeout: float | None = None  # seconds (milliseconds on the wire)
-
-
-def _flags(value: Any) -> Flags:
-    if value is None:
-        return Flags()
-    if type(value) is not dict:
-        raise RemoteProtocolError(f"invalid flags: {describe(value)}")
-    timeout = value.get("timeout")
-    if timeout is not None:
-        if type(timeout) not in (int, float) or not timeout >= 0:
-            raise RemoteProtocolError(f"invalid flags timeout: {describe(timeout)}")
-        timeout = min(float(timeout), 2**31) / 1000.0
-    return Flags(
-        volatile=value.get("volatile") is True,
-        compress=value.get("compress") is not False,
-        timeout=timeout,
-    )
-
-
-def _flags_out(volatile: bool, compress: bool, timeout: float | None) -> dict[str, Any]:
-    flags: dict[str, Any] = {}
-    if volatile:
-        flags["volatile"] = True
-    if not compress:
-        flags["compress"] = False
-    if timeout is not None:
-        ms = timeout * 1000.0
-        flags["timeout"] = int(ms) if ms.is_integer() else ms
-    return flags
-
-
-def _opts(value: Any) -> tuple[frozenset[str], frozenset[str], Flags]:
-    if type(value) is not dict:
-        raise RemoteProtocolError(f"invalid opts: {describe(value)}")
-    return (
-        _rooms(value.get("rooms"), "rooms"),
-        _rooms(value.get("except"), "except"),
-        _flags(value.get("flags")),
-    )
+def _load(payload: bytes) -> dict[str, Any]:
+    """A JSON or msgpack object."""
+    obj = load_message(payload)
+    if type(obj) is not dict:
+        raise RemoteProtocolError(f"message is not an object: {describe(obj)}")
+    return obj
 
 
 def _packet(value: Any) -> tuple[str, list[Any]]:
@@ -238,23 +176,7 @@ def _packet(value: Any) -> tuple[str, list[Any]]:
     nsp = value.get("nsp", "/")
     if type(nsp) is not str:
         raise RemoteProtocolError(f"invalid packet nsp: {describe(nsp)}")
-    return nsp, _event_data(value.get("data"))
-
-
-def _load(payload: bytes) -> dict[str, Any]:
-    """A JSON or msgpack object, told apart by the first byte."""
-    if not payload:
-        raise RemoteProtocolError("empty message")
-    if payload[0] == _JSON_FIRST_BYTE:
-        try:
-            obj = orjson.loads(payload)
-        except orjson.JSONDecodeError as exc:
-            raise RemoteProtocolError(f"invalid JSON: {exc}") from None
-    else:
-        obj = unpack(payload)
-    if type(obj) is not dict:
-        raise RemoteProtocolError(f"message is not an object: {describe(obj)}")
-    return obj
+    return nsp, decode_event(value.get("data"), "event data")
 
 
 # ---------------------------------------------------------------------------
@@ -289,11 +211,7 @@ def encode_broadcast(
         [
             uid,
             {"type": 2, "data": data, "nsp": nsp},
-            {
-                "rooms": list(rooms),
-                "except": list(except_rooms),
-                "flags": _flags_out(volatile, compress, None),
-            },
+            encode_options(rooms, except_rooms, volatile=volatile, compress=compress),
         ]
     )
 
@@ -331,7 +249,7 @@ def decode_broadcast(payload: bytes) -> BroadcastMessage:
     if type(uid) is not str:
         raise RemoteProtocolError(f"invalid broadcast uid: {describe(uid)}")
     nsp, data = _packet(packet)
-    rooms, except_rooms, flags = _opts(opts)
+    rooms, except_rooms, flags = decode_options(opts)
     return BroadcastMessage(uid, nsp, data, rooms, except_rooms, flags)
 
 
@@ -381,36 +299,33 @@ def decode_request(payload: bytes) -> Request:
         req.request_id = _str(obj, "requestId", required=False)
 
     if rtype is RequestType.SOCKETS:
-        req.rooms = _rooms(obj.get("rooms"), "rooms")
+        req.rooms = decode_rooms(obj.get("rooms"), "rooms")
     elif rtype in (
         RequestType.REMOTE_JOIN,
         RequestType.REMOTE_LEAVE,
         RequestType.REMOTE_DISCONNECT,
     ):
         if "opts" in obj:
-            req.rooms, req.except_rooms, _ = _opts(obj["opts"])
+            req.rooms, req.except_rooms, _ = decode_options(obj["opts"])
             if rtype is RequestType.REMOTE_DISCONNECT:
                 req.close = obj.get("close") is True
             else:
-                new_rooms = obj.get("rooms")
-                if type(new_rooms) is not list:
-                    raise RemoteProtocolError(f"invalid rooms: {describe(new_rooms)}")
-                req.new_rooms = [_room(r) for r in new_rooms]
+                req.new_rooms = decode_room_list(obj.get("rooms"))
         else:
             req.sid = _str(obj, "sid")
             if rtype is RequestType.REMOTE_DISCONNECT:
                 req.close = obj.get("close") is True
             else:
-                req.room = _room(obj.get("room"))
+                req.room = decode_room(obj.get("room"))
     elif rtype is RequestType.REMOTE_FETCH:
-        req.rooms, req.except_rooms, _ = _opts(obj.get("opts"))
+        req.rooms, req.except_rooms, _ = decode_options(obj.get("opts"))
     elif rtype is RequestType.SERVER_SIDE_EMIT:
-        req.data = _event_data(obj.get("data"))
+        req.data = decode_event(obj.get("data"), "event data")
     elif rtype is RequestType.BROADCAST:
         if req.request_id is None:
             raise RemoteProtocolError("missing 'requestId'")
         req.nsp, req.data = _packet(obj.get("packet"))
-        req.rooms, req.except_rooms, req.flags = _opts(obj.get("opts"))
+        req.rooms, req.except_rooms, req.flags = decode_options(obj.get("opts"))
     return req
 
 
@@ -465,11 +380,9 @@ def encode_broadcast_request(
             "requestId": request_id,
             "type": int(RequestType.BROADCAST),
             "packet": {"type": 2, "data": data, "nsp": nsp},
-            "opts": {
-                "rooms": list(rooms),
-                "except": list(except_rooms),
-                "flags": _flags_out(volatile, compress, timeout),
-            },
+            "opts": encode_options(
+                rooms, except_rooms, volatile=volatile, compress=compress, timeout=timeout
+            ),
         }
     )
 
@@ -509,9 +422,7 @@ def decode_response(payload: bytes) -> Response:
         resp.sockets = sockets
     rooms = obj.get("rooms")
     if rooms is not None:
-        if type(rooms) is not list:
-            raise RemoteProtocolError(f"invalid rooms: {describe(rooms)}")
-        resp.rooms = [_room(r) for r in rooms]
+        resp.rooms = decode_room_list(rooms)
     if kind == RequestType.BROADCAST_CLIENT_COUNT:
         count = obj.get("clientCount")
         if type(count) is not int or count < 0:
@@ -548,7 +459,7 @@ def parse_fetched_socket(entry: Any) -> FetchedSocket:
     elif type(handshake) is not dict:
         raise RemoteProtocolError(f"invalid handshake: {describe(handshake)}")
     return FetchedSocket(
-        sid, handshake, set(_rooms(entry.get("rooms"), "rooms")), entry.get("data")
+        sid, handshake, set(decode_rooms(entry.get("rooms"), "rooms")), entry.get("data")
     )
 
 

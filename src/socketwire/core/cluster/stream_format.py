@@ -31,7 +31,6 @@ import base64
 import binascii
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, Final
 
 import orjson
@@ -42,6 +41,7 @@ from socketwire.core.cluster.message_format import (
     MessageType,
     message_from_object,
 )
+from socketwire.core.cluster.stored_session import StoredSession
 from socketwire.core.describe import describe
 from socketwire.core.notepack import pack_timestamps, unpack
 from socketwire.errors import LocalProtocolError, RemoteProtocolError
@@ -194,16 +194,6 @@ def included(
     mine = set(session_rooms)
     targets = frozenset(rooms)
     return (not targets or not mine.isdisjoint(targets)) and mine.isdisjoint(except_rooms)
-
-
-@dataclass(slots=True)
-class StoredSession:
-    """A disconnected socket's session as stored in Redis."""
-
-    sid: str
-    pid: str
-    rooms: list[str]
-    data: Any
 
 
 def encode_session(session: StoredSession) -> str:
