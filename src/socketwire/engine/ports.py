@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 from socketwire.core.engineio.message import OutgoingMessage
 
+#: ``lane(ack_id, data)``: one Socket.IO EVENT on ``/`` (``data`` is ``[name, *args]``).
+EventLane = Callable[[int | None, list[Any]], object]
+
 
 class WebSocketHandler(Protocol):
     """What a WebSocket connection reports to (an Engine.IO socket or a probe)."""
@@ -58,6 +61,16 @@ class WebSocketPort(Protocol):
 
     def set_handler(self, handler: WebSocketHandler) -> None:
         """Route the connection's events to ``handler`` from now on."""
+
+    def set_lane(self, lane: EventLane | None) -> None:
+        """Give the Socket.IO events on ``/`` of whole reads to ``lane(ack_id, data)``
+        instead of ``handler.ws_message``, or stop (None).
+
+        A port that reads the frames itself decodes a read that is nothing but
+        such events in one step (``socketwire.core.wire.scan_events``) and calls
+        the lane once per event, in order; anything else still goes to the
+        handler. A port whose frames are read by someone else (ASGI) ignores it.
+        """
 
     def buffered(self) -> int:
         """Bytes written but not yet taken by the operating system."""

@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 from socketwire.core.engineio.message import OutgoingMessage
 from socketwire.core.reasons import DisconnectReason
-from socketwire.core.socketio.packet import Packet, PacketType
+from socketwire.core.socketio.packet import Packet, PacketDecoder, PacketType
+from socketwire.core.socketio.parser import DEFAULT_PARSER
 from socketwire.engine.socket import EngineSocket
 from socketwire.errors import RemoteProtocolError
 
@@ -33,12 +34,24 @@ class Connection:
 
     # ``__weakref__``: the connect-timeout queue holds connections weakly, so a
     # connection that closes early is freed at once, not after ``connect_timeout``.
-    __slots__ = ("__weakref__", "deadline", "decoder", "engine", "pending", "server", "sockets")
+    __slots__ = (
+        "__weakref__",
+        "deadline",
+        "decoder",
+        "engine",
+        "lanes",
+        "pending",
+        "server",
+        "sockets",
+    )
 
     def __init__(self, server: Server, engine: EngineSocket) -> None:
         self.server = server
         self.engine = engine
         self.decoder = server.parser.decoder()
+        # Whether the events on "/" may skip the decoder (``_sync_lane``): the
+        # default parser's JSON text is what ``core.wire`` reads.
+        self.lanes = server.parser is DEFAULT_PARSER
         self.sockets: dict[str, Socket] = {}
         self.deadline = 0.0
         # Namespaces whose CONNECT is still being answered (async middleware,
@@ -60,7 +73,12 @@ class Connection:
             self.close_on_error(DisconnectReason.PARSE_ERROR)
             return
         if packet is None:
+            # A binary packet awaits its attachments: text events go through
+            # the decoder (which refuses them) until it is complete.
+            self._sync_lane()
             return
+        if binary:
+            self._sync_lane()
         socket = self.sockets.get(packet.nsp)
         ptype = packet.type
         if socket is not None and ptype != _CONNECT and ptype != _CONNECT_ERROR:
@@ -109,6 +127,8 @@ class Connection:
             self.pending.discard(name)
         # The first namespace joined ends the connect timeout (as Node).
         self.deadline = -1.0
+        if name == "/":
+            self._sync_lane()
         self._send(Packet(_CONNECT, socket.nsp.name, payload))
 
     def refuse(self, nsp: str, payload: dict[str, Any]) -> None:
@@ -119,8 +139,25 @@ class Connection:
 
     def remove_socket(self, socket: Socket) -> None:
         """``socket`` left its namespace."""
-        if self.sockets.get(socket.nsp.name) is socket:
-            del self.sockets[socket.nsp.name]
+        name = socket.nsp.name
+        if self.sockets.get(name) is socket:
+            del self.sockets[name]
+            if name == "/":
+                self._sync_lane()
+
+    def _sync_lane(self) -> None:
+        """Give the engine the lane of the socket on "/" while its events can skip
+        the decoder: the default parser, no binary packet half received."""
+        decoder = self.decoder
+        socket = self.sockets.get("/") if self.lanes else None
+        if (
+            socket is not None
+            and isinstance(decoder, PacketDecoder)
+            and not decoder.awaiting_attachments
+        ):
+            self.engine.set_lane(socket.handle_event, self._on_message)
+        else:
+            self.engine.set_lane(None)
 
     # -- closing -------------------------------------------------------------------------
 

@@ -365,13 +365,7 @@ class Socket(SocketListeners, EmitMethods):
         """Handle one Socket.IO packet of this socket (called by its connection)."""
         ptype = packet.type
         if ptype == _EVENT or ptype == _BINARY_EVENT:
-            if self._bucket is not None and not self._bucket.allow(self, packet.data[0]):
-                return
-            # (``_on_event`` inlined: this is once per incoming event.)
-            if self._middlewares is not None:
-                self._run_middlewares(packet.data, packet.id)
-            else:
-                self._dispatch_event(packet.data, packet.id)
+            self.handle_event(packet.id, packet.data)
         elif ptype == _ACK or ptype == _BINARY_ACK:
             entry = self._acks.pop(packet.id, None)  # type: ignore[arg-type]
             if entry is None:
@@ -383,6 +377,17 @@ class Socket(SocketListeners, EmitMethods):
         else:
             log.info("%s: unexpected packet type %s: closing", self, ptype)
             self.conn.close_on_error(DisconnectReason.PARSE_ERROR)
+
+    def handle_event(self, ack_id: int | None, data: list[Any]) -> None:
+        """One EVENT of the client, ``data = [name, *args]``: the connection's
+        ``handle_packet``, and the lane its WebSocket calls directly
+        (``EngineSocket.set_lane``)."""
+        if self._bucket is not None and not self._bucket.allow(self, data[0]):
+            return
+        if self._middlewares is not None:
+            self._run_middlewares(data, ack_id)
+        else:
+            self._dispatch_event(data, ack_id)
 
     def _dispatch_event(self, data: list[Any], ack_id: int | None) -> None:
         event = data[0]
