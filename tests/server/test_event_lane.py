@@ -23,6 +23,7 @@ import pytest
 
 import socketwire
 import socketwire.serve.websocket as ws_module
+import socketwire.server.socket as socket_module
 from socketwire.core.websocket.frames import FrameReader, Opcode, encode_frame
 from socketwire.serve import HttpTimeouts, make_protocol_factory
 from socketwire.serve.connection import HttpConnection
@@ -112,6 +113,13 @@ class Client:
 Scenario = Callable[[socketwire.Server, list[Any]], None]
 
 
+def general_path(m: pytest.MonkeyPatch) -> None:
+    """Turn the lane and the framed acks off: every read and every ack goes the
+    general way."""
+    m.setattr(ws_module, "scan_events", lambda data, size, utf8=True: None)
+    m.setattr(socket_module, "ack_frame", lambda ack_id, body: None)
+
+
 def echo_server(sio: socketwire.Server, seen: list[Any]) -> None:
     @sio.on("echo")
     def echo(socket: socketwire.Socket, *args: Any) -> tuple[Any, ...]:
@@ -143,6 +151,18 @@ def echo_server(sio: socketwire.Server, seen: list[Any]) -> None:
         seen.append("listen")
         socket.conn.engine.on("message", lambda data, binary: seen.append(("raw", data)))
 
+    @sio.on("binary")
+    def binary(socket: socketwire.Socket) -> Any:
+        return {"b": b"\x00\x01"}
+
+    @sio.on("unsendable")
+    def unsendable(socket: socketwire.Socket) -> Any:
+        return object()
+
+    @sio.on("keys")
+    def keys(socket: socketwire.Socket) -> Any:
+        return {1: "one", "two": 2}
+
     @sio.on("disconnect")
     def disconnect(socket: socketwire.Socket, reason: str) -> None:
         seen.append(("disconnect", reason))
@@ -154,7 +174,7 @@ def run(
     """The frames the client got, what the handlers saw, and the writes per read."""
     with monkeypatch.context() as m:
         if not lane:
-            m.setattr(ws_module, "scan_events", lambda data, size, utf8=True: None)
+            general_path(m)
         sio = socketwire.Server(**options)
         seen: list[Any] = []
         echo_server(sio, seen)
@@ -201,6 +221,13 @@ SCENARIOS: dict[str, list[list[bytes]]] = {
         [event(["echo", 2], 2)[7:]],
     ],
     "a large ack": [[event(["echo", "x" * 70000], 9)]],
+    "acks of every size": [
+        [event(["echo", "y" * n], n) for n in (0, 110, 111, 112, 113, 200, 65520, 65540)]
+    ],
+    "an ack with binary": [[event(["binary"], 1), event(["echo", 2], 2)]],
+    "an ack that cannot be sent": [[event(["unsendable"], 1), event(["echo", 2], 2)]],
+    "an ack with non-string keys": [[event(["keys"], 1)]],
+    "an id too long for a frame": [[event(["echo", 1], 2**63)], [event(["echo", 1], 2**63 - 1)]],
     "a close frame": [[event(["echo", 1], 1), frame(b"\x03\xe8", Opcode.CLOSE)]],
 }
 
@@ -232,7 +259,7 @@ async def test_with_a_rate_limit_and_middlewares(monkeypatch: pytest.MonkeyPatch
     def server(lane: bool) -> tuple[Any, ...]:
         with monkeypatch.context() as m:
             if not lane:
-                m.setattr(ws_module, "scan_events", lambda data, size, utf8=True: None)
+                general_path(m)
             sio = socketwire.Server(event_rate_limit=(2, 60))
             seen: list[Any] = []
             echo_server(sio, seen)

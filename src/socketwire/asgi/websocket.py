@@ -88,6 +88,10 @@ class ASGIWebSocket:
         # The ASGI server reads the frames: every message goes to the handler.
         pass
 
+    def send_frames(self, frames: bytes) -> bool:
+        # The ASGI server frames the messages: it is given packets, not frames.
+        return False
+
     def buffered(self) -> int:
         return self._buffered
 

@@ -56,6 +56,11 @@ class WebSocketPort(Protocol):
         """Send one Engine.IO ``message`` packet of UTF-8 ``text``, given without its
         type digit (the per-socket emit: no ``OutgoingMessage`` to build)."""
 
+    def send_frames(self, frames: bytes) -> bool:
+        """Write ready-made unmasked WebSocket frames, each one Engine.IO packet
+        (``socketwire.core.wire.ack_frame``); False when the port frames its
+        messages itself (ASGI): nothing was sent, send the packets instead."""
+
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Send a close frame and end the connection."""
 

@@ -311,6 +311,13 @@ class EngineSocket:
             return
         self._send_packet(MESSAGE_PREFIX + data, False)
 
+    def send_frames(self, frames: bytes) -> bool:
+        """Send ready-made WebSocket frames of Engine.IO message packets (an ack
+        built by ``socketwire.core.wire.ack_frame``) when the session is open on
+        a WebSocket that takes frames; False otherwise, and nothing was sent."""
+        w = self._wsw
+        return w is not None and w.send_frames(frames)
+
     def use_websocket(self, ws: WebSocketPort) -> None:
         """The session now runs on ``ws`` (WebSocket-only handshake or upgrade)."""
         self.ws = ws
