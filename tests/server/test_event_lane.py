@@ -24,10 +24,12 @@ import pytest
 import socketwire
 import socketwire.serve.websocket as ws_module
 import socketwire.server.socket as socket_module
+from socketwire.core.socketio.packet import PacketDecoder
 from socketwire.core.websocket.frames import FrameReader, Opcode, encode_frame
 from socketwire.serve import HttpTimeouts, make_protocol_factory
 from socketwire.serve.connection import HttpConnection
 from socketwire.serve.websocket import WebSocketConnection
+from socketwire.server.connection import Connection
 
 MASK = b"\x11\x22\x33\x44"
 SID = re.compile(rb'"sid":"[^"]*"')
@@ -113,6 +115,14 @@ class Client:
 Scenario = Callable[[socketwire.Server, list[Any]], None]
 
 
+def connection(sio: socketwire.Server) -> Connection:
+    """The Socket.IO connection of the server's only Engine.IO session."""
+    engine = next(iter(sio.engine.clients.values()))
+    conn = getattr(engine._on_message, "__self__", None)
+    assert isinstance(conn, Connection)
+    return conn
+
+
 def general_path(m: pytest.MonkeyPatch) -> None:
     """Turn the lane and the framed acks off: every read and every ack goes the
     general way."""
@@ -179,6 +189,9 @@ def run(
         seen: list[Any] = []
         echo_server(sio, seen)
         client = Client(sio)
+        if not lane:
+            # The first CONNECT through the decoder too (see Connection._on_message).
+            connection(sio).decoder = PacketDecoder()
         client.send(frame(b"40"))
         writes = []
         for read in reads:
@@ -229,6 +242,12 @@ SCENARIOS: dict[str, list[list[bytes]]] = {
     "an ack with non-string keys": [[event(["keys"], 1)]],
     "an id too long for a frame": [[event(["echo", 1], 2**63)], [event(["echo", 1], 2**63 - 1)]],
     "a close frame": [[event(["echo", 1], 1), frame(b"\x03\xe8", Opcode.CLOSE)]],
+    "a second CONNECT": [[frame(b"40")], [event(["echo", 1], 1)]],
+    "a CONNECT with auth after leaving": [
+        [frame(b"41")],
+        [frame(b'40{"token":"x"}')],
+        [event(["echo", 1], 1)],
+    ],
 }
 
 
@@ -334,3 +353,20 @@ async def test_a_closed_connection_frees_itself() -> None:
         assert socket() is None
     finally:
         gc.enable()
+
+
+async def test_a_plain_connection_keeps_no_decoder_and_no_pending_set() -> None:
+    sio = socketwire.Server()
+    echo_server(sio, [])
+    sio.of("/chat")
+    client = Client(sio)
+    conn = connection(sio)
+    client.send(frame(b"40"))
+    client.send(event(["echo", 1], 1), event(["echo", 2], 2))
+    # The CONNECT and the events on "/" needed no decoder; nothing is pending.
+    assert conn.decoder is None
+    assert conn.pending is None
+    # The first packet that needs one creates it.
+    client.send(frame(b"40/chat,"))
+    assert conn.decoder is not None
+    assert set(conn.sockets) == {"/", "/chat"}

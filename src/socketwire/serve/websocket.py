@@ -21,7 +21,7 @@ from socketwire.core.engineio.message import (
     frame_text_message,
 )
 from socketwire.core.reasons import DisconnectReason
-from socketwire.core.websocket.frames import Opcode
+from socketwire.core.websocket.frames import Opcode, encode_frame
 from socketwire.core.websocket.protocol import WebSocketProtocol
 from socketwire.core.wire import scan_events
 from socketwire.engine.ports import EventLane, WebSocketHandler
@@ -30,6 +30,7 @@ __all__ = ["WebSocketConnection"]
 
 log = logging.getLogger("socketwire.http")
 
+_TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
 _CLOSE = Opcode.CLOSE
 
@@ -97,12 +98,9 @@ class WebSocketConnection(asyncio.Protocol):
     def send(self, data: bytes, binary: bool) -> None:
         if self._closed:
             return
-        protocol = self._protocol
-        if binary:
-            protocol.send_binary(data)
-        else:
-            protocol.send_text(data)
-        self._write(protocol.data_to_send())
+        # Open (``_closed`` is set as soon as the protocol leaves OPEN): the frame
+        # the protocol's send_text / send_binary would queue, written at once.
+        self._write(encode_frame(_BINARY if binary else _TEXT, data))
 
     # Server frames are unmasked (RFC 6455 section 5.1), so an Engine.IO message is
     # framed once, by the engine's core, and the same bytes go to every recipient:
