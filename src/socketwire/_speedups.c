@@ -6,6 +6,18 @@
  * masked, so a server unmasks every incoming message; in pure Python the best
  * is one big-integer XOR, several times slower (see core/websocket/frames.py,
  * which falls back to it when this module is not built).
+ *
+ * scan_events(loads, reserved, data, max_message_size, validate_utf8): the
+ * commonest read of a server, decoded in one call: whole masked WebSocket text
+ * frames, each an Engine.IO message carrying a Socket.IO EVENT on "/" with or
+ * without an ack id ("42[...]", "42<id>[...]"). Returns the flat list
+ * [ack_id, data, ack_id, data, ...] (ack_id None when none was asked for), or
+ * None when anything in the read is different (see core/wire.py, whose
+ * pure-Python scan_events decides exactly the same).
+ *
+ * ack_frame(ack_id, body): the unmasked WebSocket frame of the Engine.IO
+ * message of a Socket.IO ACK on "/" ("43<id>" + body), or None for an id
+ * outside 0..2**63-1.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -63,9 +75,325 @@ done:
     return out;
 }
 
+/* RFC 3629 UTF-8, as strict as Python's decoder: no overlong forms, no
+   surrogates, nothing past U+10FFFF. ASCII runs go eight bytes at a time. */
+static int
+utf8_valid(const unsigned char *s, Py_ssize_t n)
+{
+    Py_ssize_t i = 0;
+    while (i < n) {
+        if (i + 8 <= n) {
+            uint64_t v;
+            memcpy(&v, s + i, 8);
+            if (!(v & 0x8080808080808080ULL)) {
+                i += 8;
+                continue;
+            }
+        }
+        unsigned char c = s[i];
+        if (c < 0x80) {
+            i++;
+        }
+        else if (c >= 0xC2 && c <= 0xDF) {
+            if (i + 1 >= n || (s[i + 1] & 0xC0) != 0x80) {
+                return 0;
+            }
+            i += 2;
+        }
+        else if (c >= 0xE0 && c <= 0xEF) {
+            if (i + 2 >= n || (s[i + 1] & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80) {
+                return 0;
+            }
+            if (c == 0xE0 && s[i + 1] < 0xA0) {
+                return 0; /* overlong */
+            }
+            if (c == 0xED && s[i + 1] > 0x9F) {
+                return 0; /* surrogate */
+            }
+            i += 3;
+        }
+        else if (c >= 0xF0 && c <= 0xF4) {
+            if (i + 3 >= n || (s[i + 1] & 0xC0) != 0x80 || (s[i + 2] & 0xC0) != 0x80
+                || (s[i + 3] & 0xC0) != 0x80) {
+                return 0;
+            }
+            if (c == 0xF0 && s[i + 1] < 0x90) {
+                return 0; /* overlong */
+            }
+            if (c == 0xF4 && s[i + 1] > 0x8F) {
+                return 0; /* past U+10FFFF */
+            }
+            i += 4;
+        }
+        else {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* Limits shared with core/wire.py and core/socketio/packet.py. */
+#define WIRE_MAX_ID_DIGITS 18   /* ids up to 10**18 - 1 fit in 63 bits */
+#define WIRE_MAX_DEPTH 254      /* packet.MAX_DEPTH */
+#define WIRE_DEPTH_SCREEN 509   /* packet._DEPTH_SCREEN: 2 * MAX_DEPTH + 1 */
+
+/* One frame's payload (masked, at p, n bytes, key at mask): the event it
+   carries appended to out (0), not an event of the fast path (1), or an error
+   raised (-1). */
+static int
+scan_one(const unsigned char *p, Py_ssize_t n, const unsigned char *mask, int validate_utf8,
+         PyObject *loads, PyObject *reserved, PyObject *out)
+{
+    unsigned char head[WIRE_MAX_ID_DIGITS + 3];
+    Py_ssize_t k, i, depth;
+    long long ack = 0;
+    PyObject *body, *value, *name, *ack_obj;
+    unsigned char *b;
+
+    /* "4" (Engine.IO message) "2" (Socket.IO EVENT), digits, "[" */
+    if (n < 3) {
+        return 1;
+    }
+    for (k = 0; k < n && k < (Py_ssize_t)sizeof(head); k++) {
+        head[k] = p[k] ^ mask[k & 3];
+        if (k >= 2 && head[k] == '[') {
+            break;
+        }
+    }
+    if (k >= n || k >= (Py_ssize_t)sizeof(head) || head[0] != '4' || head[1] != '2') {
+        return 1;
+    }
+    for (i = 2; i < k; i++) {
+        if (head[i] < '0' || head[i] > '9') {
+            return 1;
+        }
+        ack = ack * 10 + (head[i] - '0');
+    }
+    body = PyBytes_FromStringAndSize(NULL, n - k);
+    if (body == NULL) {
+        return -1;
+    }
+    b = (unsigned char *)PyBytes_AS_STRING(body);
+    depth = 0;
+    for (i = k; i < n; i++) {
+        unsigned char c = p[i] ^ mask[i & 3];
+        b[i - k] = c;
+        depth += (c == '[') | (c == '{');
+    }
+    if (validate_utf8 && !utf8_valid(b, n - k)) {
+        Py_DECREF(body);
+        return 1;
+    }
+    /* A payload that might nest deeper than the encoder writes back takes the
+       general decoder, which checks (packet.PacketDecoder._check_depth). */
+    if (n - 1 > WIRE_DEPTH_SCREEN && depth > WIRE_MAX_DEPTH) {
+        Py_DECREF(body);
+        return 1;
+    }
+    value = PyObject_CallOneArg(loads, body);
+    Py_DECREF(body);
+    if (value == NULL) {
+        if (PyErr_ExceptionMatches(PyExc_Exception)) {
+            PyErr_Clear(); /* the general decoder has fallbacks and the exact error */
+            return 1;
+        }
+        return -1;
+    }
+    /* socket.io-parser's isPayloadValid for an EVENT: a non-empty array whose
+       first element is a number or a string that is not a reserved name (only
+       ints are numbers here, as in the general decoder). */
+    if (!PyList_CheckExact(value) || PyList_GET_SIZE(value) == 0) {
+        Py_DECREF(value);
+        return 1;
+    }
+    name = PyList_GET_ITEM(value, 0);
+    if (PyUnicode_CheckExact(name)) {
+        int r = PySet_Contains(reserved, name);
+        if (r != 0) {
+            Py_DECREF(value);
+            return r < 0 ? -1 : 1;
+        }
+    }
+    else if (!PyLong_CheckExact(name)) {
+        Py_DECREF(value);
+        return 1;
+    }
+    if (k == 2) {
+        ack_obj = Py_NewRef(Py_None);
+    }
+    else {
+        ack_obj = PyLong_FromLongLong(ack);
+        if (ack_obj == NULL) {
+            Py_DECREF(value);
+            return -1;
+        }
+    }
+    if (PyList_Append(out, ack_obj) < 0 || PyList_Append(out, value) < 0) {
+        Py_DECREF(ack_obj);
+        Py_DECREF(value);
+        return -1;
+    }
+    Py_DECREF(ack_obj);
+    Py_DECREF(value);
+    return 0;
+}
+
+static PyObject *
+scan_events(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer data;
+    Py_ssize_t max_size, pos = 0, n;
+    int validate_utf8;
+    PyObject *loads, *reserved, *out = NULL;
+    const unsigned char *d;
+
+    if (nargs != 4 && nargs != 5) {
+        PyErr_SetString(PyExc_TypeError,
+                        "scan_events() takes 4 or 5 arguments "
+                        "(loads, reserved, data, max_message_size[, validate_utf8])");
+        return NULL;
+    }
+    loads = args[0];
+    reserved = args[1];
+    max_size = PyLong_AsSsize_t(args[3]);
+    if (max_size == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    validate_utf8 = nargs == 5 ? PyObject_IsTrue(args[4]) : 1;
+    if (validate_utf8 < 0) {
+        return NULL;
+    }
+    if (!PyAnySet_Check(reserved)) {
+        PyErr_SetString(PyExc_TypeError, "scan_events(): reserved must be a set or frozenset");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[2], &data, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    d = (const unsigned char *)data.buf;
+    n = data.len;
+    if (n == 0) {
+        goto none;
+    }
+    out = PyList_New(0);
+    if (out == NULL) {
+        goto done;
+    }
+    while (pos < n) {
+        Py_ssize_t length, hp;
+        int r;
+        /* RFC 6455 section 5.2: FIN, no RSV bit, text; masked (section 5.1);
+           a 7- or 16-bit length. Anything else (fragments, control frames,
+           binary, 64-bit lengths, violations) takes the general parser. */
+        if (n - pos < 2 || d[pos] != 0x81 || !(d[pos + 1] & 0x80)) {
+            goto none;
+        }
+        length = d[pos + 1] & 0x7F;
+        hp = pos + 2;
+        if (length == 127) {
+            goto none;
+        }
+        if (length == 126) {
+            if (n - hp < 2) {
+                goto none;
+            }
+            length = ((Py_ssize_t)d[hp] << 8) | d[hp + 1];
+            hp += 2;
+        }
+        /* Over the limit, or not all here: the general parser answers (1009)
+           or keeps the partial frame. */
+        if (length > max_size || n - hp < 4 || n - hp - 4 < length) {
+            goto none;
+        }
+        r = scan_one(d + hp + 4, length, d + hp, validate_utf8, loads, reserved, out);
+        if (r < 0) {
+            Py_CLEAR(out);
+            goto done;
+        }
+        if (r > 0) {
+            goto none;
+        }
+        pos = hp + 4 + length;
+    }
+    goto done;
+none:
+    Py_XDECREF(out);
+    out = Py_NewRef(Py_None);
+done:
+    PyBuffer_Release(&data);
+    return out;
+}
+
+static PyObject *
+ack_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer body;
+    PyObject *out;
+    long long ack;
+    int overflow;
+    char digits[24];
+    int nd;
+    Py_ssize_t n, h;
+    unsigned char *o;
+
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "ack_frame() takes exactly 2 arguments (ack_id, body)");
+        return NULL;
+    }
+    if (!PyLong_CheckExact(args[0])) {
+        Py_RETURN_NONE;
+    }
+    ack = PyLong_AsLongLongAndOverflow(args[0], &overflow);
+    if (ack == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (overflow || ack < 0) {
+        Py_RETURN_NONE;
+    }
+    nd = snprintf(digits, sizeof(digits), "%lld", ack);
+    if (PyObject_GetBuffer(args[1], &body, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    /* "4" Engine.IO message, "3" Socket.IO ACK, the id, the JSON array. */
+    n = 2 + nd + body.len;
+    h = n < 126 ? 2 : (n < 65536 ? 4 : 10);
+    out = PyBytes_FromStringAndSize(NULL, h + n);
+    if (out != NULL) {
+        o = (unsigned char *)PyBytes_AS_STRING(out);
+        o[0] = 0x81; /* FIN, text; a server does not mask (RFC 6455 5.1) */
+        if (h == 2) {
+            o[1] = (unsigned char)n;
+        }
+        else if (h == 4) {
+            o[1] = 126;
+            o[2] = (unsigned char)(n >> 8);
+            o[3] = (unsigned char)n;
+        }
+        else {
+            int j;
+            o[1] = 127;
+            for (j = 0; j < 8; j++) {
+                o[2 + j] = (unsigned char)((uint64_t)n >> (56 - 8 * j));
+            }
+        }
+        o[h] = '4';
+        o[h + 1] = '3';
+        memcpy(o + h + 2, digits, nd);
+        memcpy(o + h + 2 + nd, body.buf, body.len);
+    }
+    PyBuffer_Release(&body);
+    return out;
+}
+
 static PyMethodDef speedups_methods[] = {
     {"apply_mask", (PyCFunction)(void (*)(void))apply_mask, METH_FASTCALL,
      "apply_mask(data, mask) -> bytes: XOR data with the 4-byte mask repeated."},
+    {"scan_events", (PyCFunction)(void (*)(void))scan_events, METH_FASTCALL,
+     "scan_events(loads, reserved, data, max_message_size, validate_utf8) -> list | None: "
+     "the Socket.IO events on \"/\" of a read of whole masked text frames, flat "
+     "[ack_id, data, ...], or None."},
+    {"ack_frame", (PyCFunction)(void (*)(void))ack_frame, METH_FASTCALL,
+     "ack_frame(ack_id, body) -> bytes | None: the WebSocket frame of \"43<id>\" + body."},
     {NULL, NULL, 0, NULL},
 };
 

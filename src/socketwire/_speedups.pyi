@@ -1,3 +1,15 @@
+from collections.abc import Callable
+from typing import Any
+
 def apply_mask(
     data: bytes | bytearray | memoryview, mask: bytes | bytearray | memoryview, /
 ) -> bytes: ...
+def scan_events(
+    loads: Callable[[bytes], Any],
+    reserved: frozenset[str],
+    data: bytes,
+    max_message_size: int,
+    validate_utf8: bool = True,
+    /,
+) -> list[Any] | None: ...
+def ack_frame(ack_id: int, body: bytes, /) -> bytes | None: ...

@@ -499,3 +499,52 @@ def test_arbitrary_bytes_never_raise_and_close_once(
             assert proto.should_end_transport == (side == "server" or proto.error is not None)
     assert closes <= 1
     assert (closes == 1) == (proto.state is CLOSED)
+
+
+# -- a scanner's turn (receive_scanned) -----------------------------------------------
+
+
+class Recorder:
+    """A scanner that records its calls and takes every read it is given."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[bytes, int, bool]] = []
+
+    def __call__(self, data: bytes, max_message_size: int, validate_utf8: bool = True) -> str:
+        self.calls.append((data, max_message_size, validate_utf8))
+        return "scanned"
+
+
+def test_a_scanner_reads_between_frames() -> None:
+    p = WebSocketProtocol(client_side=False, max_message_size=77, validate_utf8=False)
+    scan = Recorder()
+    data = encode_frame(TEXT, b"hi", mask=MASK)
+    assert p.receive_scanned(data, scan) == "scanned"
+    assert scan.calls == [(data, 77, False)]
+    # The general parser is untouched: the same bytes read as usual.
+    assert p.receive_data(data) == [(TEXT, b"hi")]
+
+
+def test_no_scanner_inside_a_frame_or_a_fragmented_message() -> None:
+    scan = Recorder()
+    p = WebSocketProtocol(client_side=False, max_message_size=BIG)
+    frame = encode_frame(TEXT, b"hello", mask=MASK)
+    assert p.receive_data(frame[:3]) == []
+    # A partial frame is held: the next read continues it.
+    assert p.receive_scanned(frame[3:], scan) is None
+    assert p.receive_data(frame[3:]) == [(TEXT, b"hello")]
+    assert p.receive_scanned(frame, scan) == "scanned"
+    # A fragmented message begun.
+    assert p.receive_data(encode_frame(TEXT, b"he", fin=False, mask=MASK)) == []
+    assert p.receive_scanned(frame, scan) is None
+    assert len(scan.calls) == 1
+
+
+def test_no_scanner_once_closing_or_on_a_client() -> None:
+    scan = Recorder()
+    p = WebSocketProtocol(client_side=False, max_message_size=BIG)
+    p.close()
+    assert p.receive_scanned(encode_frame(TEXT, b"x", mask=MASK), scan) is None
+    c = WebSocketProtocol(client_side=True, max_message_size=BIG, mask_key=Keys())
+    assert c.receive_scanned(encode_frame(TEXT, b"x"), scan) is None
+    assert scan.calls == []

@@ -733,9 +733,15 @@ class FakeTransport:
         self.writes: list[bytes] = []
         self.closed = False
         self.paused = False
+        self.protocol: Any = None
 
     def write(self, data: bytes) -> None:
         self.writes.append(bytes(data))
+
+    def set_protocol(self, protocol: Any) -> None:
+        # An upgraded connection's reads go to its WebSocket; the fuzzer keeps
+        # feeding the HTTP connection, which passes them on.
+        self.protocol = protocol
 
     def close(self) -> None:
         self.closed = True

@@ -19,7 +19,7 @@ from socketwire.core.engineio.message import OutgoingMessage
 from socketwire.core.engineio.packet import MESSAGE_PREFIX
 from socketwire.core.reasons import DisconnectReason
 from socketwire.core.websocket.frames import Opcode
-from socketwire.engine.ports import WebSocketHandler
+from socketwire.engine.ports import EventLane, WebSocketHandler
 
 __all__ = ["HIGH_WATER", "LOW_WATER", "ASGIWebSocket"]
 
@@ -83,6 +83,14 @@ class ASGIWebSocket:
 
     def set_handler(self, handler: WebSocketHandler) -> None:
         self.handler = handler
+
+    def set_lane(self, lane: EventLane | None) -> None:
+        # The ASGI server reads the frames: every message goes to the handler.
+        pass
+
+    def send_frames(self, frames: bytes) -> bool:
+        # The ASGI server frames the messages: it is given packets, not frames.
+        return False
 
     def buffered(self) -> int:
         return self._buffered

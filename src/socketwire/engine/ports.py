@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 from socketwire.core.engineio.message import OutgoingMessage
 
+#: ``lane(ack_id, data)``: one Socket.IO EVENT on ``/`` (``data`` is ``[name, *args]``).
+EventLane = Callable[[int | None, list[Any]], object]
+
 
 class WebSocketHandler(Protocol):
     """What a WebSocket connection reports to (an Engine.IO socket or a probe)."""
@@ -53,11 +56,26 @@ class WebSocketPort(Protocol):
         """Send one Engine.IO ``message`` packet of UTF-8 ``text``, given without its
         type digit (the per-socket emit: no ``OutgoingMessage`` to build)."""
 
+    def send_frames(self, frames: bytes) -> bool:
+        """Write ready-made unmasked WebSocket frames, each one Engine.IO packet
+        (``socketwire.core.wire.ack_frame``); False when the port frames its
+        messages itself (ASGI): nothing was sent, send the packets instead."""
+
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Send a close frame and end the connection."""
 
     def set_handler(self, handler: WebSocketHandler) -> None:
         """Route the connection's events to ``handler`` from now on."""
+
+    def set_lane(self, lane: EventLane | None) -> None:
+        """Give the Socket.IO events on ``/`` of whole reads to ``lane(ack_id, data)``
+        instead of ``handler.ws_message``, or stop (None).
+
+        A port that reads the frames itself decodes a read that is nothing but
+        such events in one step (``socketwire.core.wire.scan_events``) and calls
+        the lane once per event, in order; anything else still goes to the
+        handler. A port whose frames are read by someone else (ASGI) ignores it.
+        """
 
     def buffered(self) -> int:
         """Bytes written but not yet taken by the operating system."""

@@ -40,7 +40,7 @@ from socketwire.core.engineio.session import (
 from socketwire.core.engineio.transport import POLLING
 from socketwire.core.reasons import DisconnectReason
 from socketwire.core.websocket.frames import Opcode
-from socketwire.engine.ports import EngineServerPort, HttpRequest, WebSocketPort
+from socketwire.engine.ports import EngineServerPort, EventLane, HttpRequest, WebSocketPort
 from socketwire.errors import RemoteProtocolError
 
 log = logging.getLogger("socketwire.engine")
@@ -138,6 +138,7 @@ class EngineSocket:
         "__weakref__",
         "_drain_waiters",
         "_get",
+        "_lane",
         "_on_close",
         "_on_message",
         "_probe",
@@ -173,6 +174,8 @@ class EngineSocket:
         # The listeners: the function itself while there is one, a _FanOut beyond.
         self._on_message: MessageListener = _noop_message
         self._on_close: CloseListener = _noop_close
+        # The message listener's fast path for events on "/" (``set_lane``).
+        self._lane: EventLane | None = None
 
     # -- listeners ---------------------------------------------------------------
 
@@ -205,6 +208,10 @@ class EngineSocket:
             return handler
         if event == "message":
             self._on_message = _added(self._on_message, _noop_message, handler)
+            if self._lane is not None:
+                # The lane stands in for one listener only: another one now
+                # sees every message the general way.
+                self.set_lane(None)
         else:
             self._on_close = _added(self._on_close, _noop_close, handler)
         return handler
@@ -213,6 +220,8 @@ class EngineSocket:
         """Remove one listener of ``event``, or all of them."""
         if event == "message":
             self._on_message = _removed(self._on_message, _noop_message, handler)
+            if self._lane is not None:
+                self.set_lane(None)
         elif event == "close":
             self._on_close = _removed(self._on_close, _noop_close, handler)
         else:
@@ -302,10 +311,39 @@ class EngineSocket:
             return
         self._send_packet(MESSAGE_PREFIX + data, False)
 
+    def send_frames(self, frames: bytes) -> bool:
+        """Send ready-made WebSocket frames of Engine.IO message packets (an ack
+        built by ``socketwire.core.wire.ack_frame``) when the session is open on
+        a WebSocket that takes frames; False otherwise, and nothing was sent."""
+        w = self._wsw
+        return w is not None and w.send_frames(frames)
+
     def use_websocket(self, ws: WebSocketPort) -> None:
         """The session now runs on ``ws`` (WebSocket-only handshake or upgrade)."""
         self.ws = ws
         self._wsw = ws
+        if self._lane is not None:
+            ws.set_lane(self._lane)
+
+    def set_lane(self, lane: EventLane | None, listener: MessageListener | None = None) -> None:
+        """Let the WebSocket give the Socket.IO events on ``/`` of whole reads to
+        ``lane(ack_id, data)`` rather than to the message listener (None: stop).
+
+        ``listener`` is the message listener the lane stands in for: it must be
+        the only one, and treat such an event exactly as it would the message
+        ``42[<id>][...]`` (the Socket.IO server's connection, while its socket
+        on ``/`` is connected). Otherwise the lane is not used. Adding or
+        removing a message listener drops the lane; so does the end of the
+        session.
+        """
+        if lane is not None and (
+            listener != self._on_message or self.session.ready_state is not ReadyState.OPEN
+        ):
+            lane = None
+        self._lane = lane
+        w = self._wsw
+        if w is not None:
+            w.set_lane(lane)
 
     def _send_packet(self, packet: bytes, binary: bool) -> None:
         s = self.session
@@ -377,6 +415,7 @@ class EngineSocket:
         """WebSocketHandler: the WebSocket transport went away."""
         self.ws = None
         self._wsw = None
+        self._lane = None
         if reason == DisconnectReason.SLOW_CONSUMER:
             self.close_now(DisconnectReason.SLOW_CONSUMER)
             return
@@ -544,8 +583,10 @@ class EngineSocket:
             self._upgrade_timer.cancel()
             self._upgrade_timer = None
         self._wsw = None
+        self._lane = None
         ws, self.ws = self.ws, None
         if ws is not None:
+            ws.set_lane(None)
             ws.close(1000, "")
         req, self._get = self._get, None
         if req is not None:

@@ -608,6 +608,9 @@ class HttpConnection(asyncio.Protocol):
             write_buffer_limit=self.write_buffer_limit,
         )
         self.ws = ws
+        # The transport's reads go to the WebSocket itself from now on: no
+        # call through this object per read, which is then freed.
+        self.transport.set_protocol(ws)
         self._current = None
         self._deadline = 0.0
         # Nothing of the HTTP request is kept for the connection's lifetime.

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any
 
 from socketwire.core.engineio.message import (
     TEXT_MESSAGE_HEADERS,
@@ -20,14 +21,16 @@ from socketwire.core.engineio.message import (
     frame_text_message,
 )
 from socketwire.core.reasons import DisconnectReason
-from socketwire.core.websocket.frames import Opcode
+from socketwire.core.websocket.frames import Opcode, encode_frame
 from socketwire.core.websocket.protocol import WebSocketProtocol
-from socketwire.engine.ports import WebSocketHandler
+from socketwire.core.wire import scan_events
+from socketwire.engine.ports import EventLane, WebSocketHandler
 
 __all__ = ["WebSocketConnection"]
 
 log = logging.getLogger("socketwire.http")
 
+_TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
 _CLOSE = Opcode.CLOSE
 
@@ -35,7 +38,7 @@ _CLOSE = Opcode.CLOSE
 _CORK_JOIN_MAX = 64 * 1024
 
 
-class WebSocketConnection:
+class WebSocketConnection(asyncio.Protocol):
     """A server-side WebSocket on a connection (implements ``WebSocketPort``).
 
     Its ``WebSocketProtocol`` reads the frames, answers pings and the closing
@@ -50,6 +53,7 @@ class WebSocketConnection:
         "_limit",
         "_protocol",
         "handler",
+        "lane",
         "paused",
         "remote_address",
         "transport",
@@ -77,11 +81,16 @@ class WebSocketConnection:
         # is the buffer measured against the cap (nothing to pay otherwise).
         self.paused = False
         self._limit = write_buffer_limit
+        # Where the Socket.IO events of whole reads go straight (``set_lane``).
+        self.lane: EventLane | None = None
 
     # -- WebSocketPort -------------------------------------------------------------------
 
     def set_handler(self, handler: WebSocketHandler) -> None:
         self.handler = handler
+
+    def set_lane(self, lane: EventLane | None) -> None:
+        self.lane = None if self._closed else lane
 
     def buffered(self) -> int:
         return self.transport.get_write_buffer_size()
@@ -89,12 +98,9 @@ class WebSocketConnection:
     def send(self, data: bytes, binary: bool) -> None:
         if self._closed:
             return
-        protocol = self._protocol
-        if binary:
-            protocol.send_binary(data)
-        else:
-            protocol.send_text(data)
-        self._write(protocol.data_to_send())
+        # Open (``_closed`` is set as soon as the protocol leaves OPEN): the frame
+        # the protocol's send_text / send_binary would queue, written at once.
+        self._write(encode_frame(_BINARY if binary else _TEXT, data))
 
     # Server frames are unmasked (RFC 6455 section 5.1), so an Engine.IO message is
     # framed once, by the engine's core, and the same bytes go to every recipient:
@@ -112,6 +118,17 @@ class WebSocketConnection:
                 self._overflow()
                 return
             self.transport.write(data)
+
+    def send_frames(self, frames: bytes) -> bool:
+        cork = self._cork
+        if cork is not None:
+            cork.append(frames)
+        elif not self._closed:
+            if self.paused and self.transport.get_write_buffer_size() + len(frames) > self._limit:
+                self._overflow()
+                return True
+            self.transport.write(frames)
+        return True
 
     def send_text_message(self, text: bytes) -> None:
         n = len(text)
@@ -134,6 +151,7 @@ class WebSocketConnection:
         # before anything changed.
         protocol.close(code, reason)
         self._closed = True
+        self.lane = None
         transport = self.transport
         if not transport.is_closing():
             transport.write(protocol.data_to_send())
@@ -163,6 +181,7 @@ class WebSocketConnection:
         )
         # Drop what is queued: the peer is not reading it anyway.
         self.transport.abort()
+        self.lane = None
         if not self._closed:
             self._closed = True
             self.handler.ws_closed(1008, DisconnectReason.SLOW_CONSUMER)
@@ -199,6 +218,21 @@ class WebSocketConnection:
 
     def feed(self, data: bytes) -> None:
         """Bytes from the peer (the protocol never raises for what they hold)."""
+        lane = self.lane
+        if lane is not None:
+            # The commonest read: nothing but Socket.IO events on "/", decoded
+            # at once (core.wire); anything else takes the general path below.
+            scanned = self._protocol.receive_scanned(data, scan_events)
+            if scanned is not None:
+                try:
+                    if len(scanned) == 2:
+                        lane(scanned[0], scanned[1])
+                    else:
+                        self._lane_batch(scanned, data)
+                except Exception:
+                    log.exception("internal error on a WebSocket from %s", self.remote_address)
+                    self.close(1011, "internal error")
+                return
         events = self._protocol.receive_data(data)
         if not events:
             return
@@ -215,6 +249,41 @@ class WebSocketConnection:
             # machinery: log it and fail this connection only (1011).
             log.exception("internal error on a WebSocket from %s", self.remote_address)
             self.close(1011, "internal error")
+
+    #: The transport's protocol calls this (``HttpConnection`` hands the transport over).
+    data_received = feed
+
+    def _lane_batch(self, scanned: list[Any], data: bytes) -> None:
+        """Several events of one read: the replies they cause leave in one write."""
+        self._cork = []
+        try:
+            for i in range(0, len(scanned), 2):
+                if self._closed:
+                    # Nothing is delivered after the connection closes.
+                    return
+                lane = self.lane
+                if lane is None:
+                    # The lane closed under a handler (its socket left the
+                    # namespace, a message listener was added), the connection
+                    # still open: the rest of the read goes the general way.
+                    self._rest_of(data, i // 2)
+                    return
+                lane(scanned[i], scanned[i + 1])
+        finally:
+            self.uncork()
+
+    def _rest_of(self, data: bytes, done: int) -> None:
+        """The messages of ``data`` after its first ``done`` ones, to the handler.
+
+        ``data`` is whole text frames (the scan took it) and the reader was
+        between frames: read again, it gives the same messages, and leaves the
+        reader as the general path would have.
+        """
+        for opcode, payload in self._protocol.receive_data(data)[done:]:
+            self.handler.ws_message(opcode, payload)
+            if self._closed:
+                return
+            # (Not re-checked: the lane, if it opens again, takes the next read.)
 
     def _handle(self, events: list[tuple[int, bytes]]) -> None:
         if events[-1][0] == _CLOSE:
@@ -242,6 +311,7 @@ class WebSocketConnection:
         the connection: the protocol has queued our close frame."""
         self.uncork()
         self._closed = True
+        self.lane = None
         error = self._protocol.error
         if error is not None:
             log.info("WebSocket protocol error from %s: %s", self.remote_address, error.reason)
@@ -272,9 +342,16 @@ class WebSocketConnection:
             1006 if code is None else code, error.reason[:120] if error is not None else ""
         )
 
-    def connection_lost(self) -> None:
+    # -- asyncio.Protocol (the transport's protocol once upgraded) ---------------------
+
+    def eof_received(self) -> None:
+        # The peer ended its side: the transport closes (then ``connection_lost``).
+        return None
+
+    def connection_lost(self, exc: Exception | None = None) -> None:
         protocol = self._protocol
         protocol.receive_eof()
+        self.lane = None
         if not self._closed:
             self._closed = True
             code = protocol.close_code

@@ -12,9 +12,12 @@ import logging
 import weakref
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from socketwire.core.engineio.message import OutgoingMessage
 from socketwire.core.reasons import DisconnectReason
-from socketwire.core.socketio.packet import Packet, PacketType
+from socketwire.core.socketio.packet import Packet, PacketDecoder, PacketType
+from socketwire.core.socketio.parser import DEFAULT_PARSER, Decoder
 from socketwire.engine.socket import EngineSocket
 from socketwire.errors import RemoteProtocolError
 
@@ -26,6 +29,7 @@ log = logging.getLogger("socketwire.server")
 
 _CONNECT = PacketType.CONNECT
 _CONNECT_ERROR = PacketType.CONNECT_ERROR
+_dumps = orjson.dumps
 
 
 class Connection:
@@ -33,12 +37,26 @@ class Connection:
 
     # ``__weakref__``: the connect-timeout queue holds connections weakly, so a
     # connection that closes early is freed at once, not after ``connect_timeout``.
-    __slots__ = ("__weakref__", "deadline", "decoder", "engine", "pending", "server", "sockets")
+    __slots__ = (
+        "__weakref__",
+        "deadline",
+        "decoder",
+        "engine",
+        "lanes",
+        "pending",
+        "server",
+        "sockets",
+    )
 
     def __init__(self, server: Server, engine: EngineSocket) -> None:
         self.server = server
         self.engine = engine
-        self.decoder = server.parser.decoder()
+        # Created for the first packet that needs it: the events on "/" and the
+        # first CONNECT never do (``_sync_lane``, ``_on_message``).
+        self.decoder: Decoder | None = None
+        # Whether the events on "/" may skip the decoder (``_sync_lane``): the
+        # default parser's JSON text is what ``core.wire`` reads.
+        self.lanes = server.parser is DEFAULT_PARSER
         self.sockets: dict[str, Socket] = {}
         self.deadline = 0.0
         # Namespaces whose CONNECT is still being answered (async middleware,
@@ -48,8 +66,16 @@ class Connection:
         engine.on("close", self._on_close)
 
     def _on_message(self, data: bytes, binary: bool) -> None:
+        decoder = self.decoder
+        if decoder is None:
+            if data == b"0" and self.lanes and not binary:
+                # A CONNECT to "/" without auth, the first packet of nearly every
+                # client: what the decoder would make of it, without one.
+                self._route(Packet(_CONNECT, "/"))
+                return
+            decoder = self.decoder = self.server.parser.decoder()
         try:
-            packet = self.decoder.feed_binary(data) if binary else self.decoder.feed_text(data)
+            packet = decoder.feed_binary(data) if binary else decoder.feed_text(data)
         except RemoteProtocolError as exc:
             log.info("sid=%s invalid Socket.IO packet: %s: closing", self.engine.id, exc)
             self.close_on_error(DisconnectReason.PARSE_ERROR)
@@ -60,7 +86,15 @@ class Connection:
             self.close_on_error(DisconnectReason.PARSE_ERROR)
             return
         if packet is None:
+            # A binary packet awaits its attachments: text events go through
+            # the decoder (which refuses them) until it is complete.
+            self._sync_lane()
             return
+        if binary:
+            self._sync_lane()
+        self._route(packet)
+
+    def _route(self, packet: Packet) -> None:
         socket = self.sockets.get(packet.nsp)
         ptype = packet.type
         if socket is not None and ptype != _CONNECT and ptype != _CONNECT_ERROR:
@@ -105,22 +139,49 @@ class Connection:
         """Answer a CONNECT with ``payload`` (``{"sid": ...}``): ``socket`` joined its namespace."""
         name = socket.nsp.name
         self.sockets[name] = socket
-        if self.pending is not None:
-            self.pending.discard(name)
+        self._answered(name)
         # The first namespace joined ends the connect timeout (as Node).
         self.deadline = -1.0
-        self._send(Packet(_CONNECT, socket.nsp.name, payload))
+        if name == "/" and self.lanes:
+            self._sync_lane()
+            # What the default parser encodes for this CONNECT, without the packet.
+            self.engine.send_text(b"0" + _dumps(payload))
+            return
+        self._send(Packet(_CONNECT, name, payload))
+
+    def _answered(self, name: str) -> None:
+        pending = self.pending
+        if pending is not None:
+            pending.discard(name)
+            if not pending:
+                # Dropped, not kept empty: one object less per connection.
+                self.pending = None
 
     def refuse(self, nsp: str, payload: dict[str, Any]) -> None:
         """Answer a CONNECT with CONNECT_ERROR (Socket.IO v5 "Connection to a namespace")."""
-        if self.pending is not None:
-            self.pending.discard(nsp)
+        self._answered(nsp)
         self._send(Packet(PacketType.CONNECT_ERROR, nsp, payload))
 
     def remove_socket(self, socket: Socket) -> None:
         """``socket`` left its namespace."""
-        if self.sockets.get(socket.nsp.name) is socket:
-            del self.sockets[socket.nsp.name]
+        name = socket.nsp.name
+        if self.sockets.get(name) is socket:
+            del self.sockets[name]
+            if name == "/":
+                self._sync_lane()
+
+    def _sync_lane(self) -> None:
+        """Give the engine the lane of the socket on "/" while its events can skip
+        the decoder: the default parser, no binary packet half received."""
+        decoder = self.decoder
+        socket = self.sockets.get("/") if self.lanes else None
+        if socket is not None and (
+            decoder is None
+            or (isinstance(decoder, PacketDecoder) and not decoder.awaiting_attachments)
+        ):
+            self.engine.set_lane(socket.handle_event, self._on_message)
+        else:
+            self.engine.set_lane(None)
 
     # -- closing -------------------------------------------------------------------------
 
@@ -137,7 +198,8 @@ class Connection:
     def _close_sockets(self, reason: str) -> None:
         for socket in list(self.sockets.values()):
             socket.handle_close(reason)
-        self.decoder.reset()
+        if self.decoder is not None:
+            self.decoder.reset()
 
     def _on_close(self, reason: str, description: Any) -> None:
         self._close_sockets(reason)

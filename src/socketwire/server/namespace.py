@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, cast, overload
 from socketwire.adapters.base import Adapter, SocketView
 from socketwire.adapters.ports import LocalSocket
 from socketwire.core.socketio.packet import RESERVED_EVENTS
+from socketwire.core.socketio.parser import DEFAULT_PARSER
 from socketwire.durations import check_seconds
 from socketwire.emit_options import Sent
 from socketwire.errors import ConnectionRefused
@@ -60,6 +61,9 @@ class Namespace(Emitter):
         self._middlewares: list[Middleware] = []
         self.parent: Namespace | None = None
         self.parser = server.parser
+        # Acks of this namespace built as whole WebSocket frames in one step
+        # (``Socket.send_ack``): the default parser's JSON text on "/".
+        self.framed_acks = name == "/" and self.parser is DEFAULT_PARSER
         self._ack_ids = 0
         self._server_side: dict[str, list[Callable[..., Any]]] = {}
         # Sockets of this namespace with outgoing catch-all listeners: while 0, a

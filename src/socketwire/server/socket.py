@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
+import orjson
+
 from socketwire.acks import CallbackAck, ErrorFirstAck, FutureAck, PendingAck
 from socketwire.adapters.session_aware import RECOVERABLE_REASONS
 from socketwire.core.engineio.message import OutgoingMessage
@@ -28,6 +30,7 @@ from socketwire.core.socketio.packet import (
     Packet,
     PacketType,
 )
+from socketwire.core.wire import ack_frame
 from socketwire.emit_options import EmitMethods
 from socketwire.errors import Disconnected, LocalProtocolError
 from socketwire.handlers import Handler, Runner
@@ -50,6 +53,7 @@ _ACK = PacketType.ACK
 _BINARY_ACK = PacketType.BINARY_ACK
 _DISCONNECT = PacketType.DISCONNECT
 _call = runner.call
+_dumps = orjson.dumps
 _NSP_EVENTS = frozenset({"connection", "connect", "disconnect", "disconnecting"})
 
 #: Why ``on("*")`` is refused: a catch-all that is never called would fail silently.
@@ -314,6 +318,18 @@ class Socket(SocketListeners, EmitMethods):
         if not self.connected:
             return
         nsp = self.nsp
+        if nsp.framed_acks and type(args) is list:
+            # What encode_ack would write, framed at once (core.wire): JSON
+            # without binary, an id of at most 63 bits, on a WebSocket that
+            # takes frames. Anything else goes the general way below.
+            try:
+                body = _dumps(args)
+            except TypeError:
+                pass
+            else:
+                frame = ack_frame(ack_id, body)
+                if frame is not None and self.conn.engine.send_frames(frame):
+                    return
         try:
             text, attachments = nsp.parser.encode_ack(nsp.name, args, ack_id)
         except LocalProtocolError as exc:
@@ -365,13 +381,7 @@ class Socket(SocketListeners, EmitMethods):
         """Handle one Socket.IO packet of this socket (called by its connection)."""
         ptype = packet.type
         if ptype == _EVENT or ptype == _BINARY_EVENT:
-            if self._bucket is not None and not self._bucket.allow(self, packet.data[0]):
-                return
-            # (``_on_event`` inlined: this is once per incoming event.)
-            if self._middlewares is not None:
-                self._run_middlewares(packet.data, packet.id)
-            else:
-                self._dispatch_event(packet.data, packet.id)
+            self.handle_event(packet.id, packet.data)
         elif ptype == _ACK or ptype == _BINARY_ACK:
             entry = self._acks.pop(packet.id, None)  # type: ignore[arg-type]
             if entry is None:
@@ -383,6 +393,17 @@ class Socket(SocketListeners, EmitMethods):
         else:
             log.info("%s: unexpected packet type %s: closing", self, ptype)
             self.conn.close_on_error(DisconnectReason.PARSE_ERROR)
+
+    def handle_event(self, ack_id: int | None, data: list[Any]) -> None:
+        """One EVENT of the client, ``data = [name, *args]``: the connection's
+        ``handle_packet``, and the lane its WebSocket calls directly
+        (``EngineSocket.set_lane``)."""
+        if self._bucket is not None and not self._bucket.allow(self, data[0]):
+            return
+        if self._middlewares is not None:
+            self._run_middlewares(data, ack_id)
+        else:
+            self._dispatch_event(data, ack_id)
 
     def _dispatch_event(self, data: list[Any], ack_id: int | None) -> None:
         event = data[0]

@@ -35,7 +35,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from enum import IntEnum
-from typing import Final
+from typing import Final, Protocol, TypeVar
 
 from socketwire.core.websocket.frames import (
     MAX_CONTROL_PAYLOAD,
@@ -50,7 +50,18 @@ from socketwire.core.websocket.frames import (
 )
 from socketwire.errors import LocalProtocolError, WebSocketProtocolError
 
-__all__ = ["WebSocketProtocol", "WebSocketState"]
+__all__ = ["Scanner", "WebSocketProtocol", "WebSocketState"]
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class Scanner(Protocol[T_co]):
+    """What ``WebSocketProtocol.receive_scanned`` calls."""
+
+    def __call__(
+        self, data: bytes, max_message_size: int, validate_utf8: bool = True, /
+    ) -> T_co | None: ...
 
 
 class WebSocketState(IntEnum):
@@ -230,6 +241,22 @@ class WebSocketProtocol(FrameReader):
         if len(frames) == 1 and frames[0][0] < _CLOSE:
             return frames
         return self._control(frames)
+
+    def receive_scanned(self, data: bytes, scan: Scanner[T]) -> T | None:
+        """``scan(data, max_message_size, validate_utf8)`` when the reader is
+        between frames, else None.
+
+        Between frames: no partial frame held, no fragmented message begun, the
+        connection open, a server's reader. A scanner that reads whole frames
+        itself (``socketwire.core.wire.scan_events``: the events of a read of
+        small text frames) may then take the read without the general parser,
+        which is only right when ``data`` starts a frame. The scanner decides
+        by the same rules as ``receive_data``, or returns None; on None the
+        caller gives the same bytes to ``receive_data``.
+        """
+        if self._buf or self._frag_opcode or self.state is not _OPEN or self._client_side:
+            return None
+        return scan(data, self._max, self._validate_utf8)
 
     def receive_eof(self) -> None:
         """The peer ended the TCP connection (or it broke).
