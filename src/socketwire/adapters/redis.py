@@ -50,6 +50,7 @@ from socketwire.adapters.redis_interest import (
 from socketwire.adapters.redis_recovery import DEFAULT_MAX_LENGTH, RedisRecoveryStore, storable
 from socketwire.adapters.room_subscriptions import RoomSubscriptions
 from socketwire.adapters.session_aware import Session
+from socketwire.core.cluster.fields import reaches
 from socketwire.core.cluster.recovery_format import (
     ANCHOR_EVENT,
     ANCHOR_ROOM,
@@ -116,11 +117,6 @@ class _Catch:
         self.fenced = False  # remote broadcasts count once the fence arrived
         self.items: list[tuple[list[Any], frozenset[str], frozenset[str]]] = []
         self.session: Session | None = None
-
-
-def _reaches(rooms: set[str], to: frozenset[str], except_rooms: frozenset[str]) -> bool:
-    # Node's shouldIncludePacket: in one of the rooms (or no rooms), in none of the exceptions.
-    return (not to or not rooms.isdisjoint(to)) and rooms.isdisjoint(except_rooms)
 
 
 def _start_of(position: asyncio.Future[Any]) -> str | None:
@@ -414,7 +410,7 @@ class RedisAdapter(ClusterAdapter):
         catch = self._catches.pop(restored.pid, None) if restored is not None else None
         if catch is not None:
             rooms = set(restored.rooms)
-            restored.missed.extend(d for d, to, ex in catch.items if _reaches(rooms, to, ex))
+            restored.missed.extend(d for d, to, ex in catch.items if reaches(rooms, to, ex))
         position = self.recovery.position()
         if position is not None:
             self._starts[sid] = position
@@ -549,7 +545,7 @@ class RedisAdapter(ClusterAdapter):
                 continue
             if msg.nsp != self.nsp.name or msg.flags.volatile:
                 continue
-            if _reaches(rooms, msg.rooms, msg.except_rooms):
+            if reaches(rooms, msg.rooms, msg.except_rooms):
                 session.missed.append([*msg.data, raw_offset.decode()])
         catch.session = session
         # Until the socket joins (start_session), the catch keeps what arrives;

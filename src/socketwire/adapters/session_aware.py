@@ -28,6 +28,7 @@ from typing import Any
 
 from socketwire.adapters.base import Adapter, BroadcastOptions
 from socketwire.adapters.ports import NamespacePort
+from socketwire.core.cluster.fields import reaches
 from socketwire.core.reasons import DisconnectReason
 
 # Node's RECOVERABLE_DISCONNECT_REASONS.
@@ -253,11 +254,7 @@ class SessionAwareAdapter(Adapter):
             p = packets[i]
             if filed_from is not None and p.at < filed_from:
                 continue
-            # Node's shouldIncludePacket: in one of the rooms (or no rooms), in none
-            # of the exceptions.
-            if (not p.rooms or not in_rooms.isdisjoint(p.rooms)) and in_rooms.isdisjoint(
-                p.except_rooms
-            ):
+            if reaches(in_rooms, p.rooms, p.except_rooms):
                 missed.append(p.data)
         return missed
 

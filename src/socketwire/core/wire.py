@@ -37,7 +37,7 @@ from typing import Any, Final
 import orjson
 
 from socketwire.core.socketio.packet import MAX_DEPTH, RESERVED_EVENTS
-from socketwire.core.websocket.frames import ZERO_MASK, xor_unchecked
+from socketwire.core.websocket.frames import ZERO_MASK, Opcode, encode_frame, xor_unchecked
 from socketwire.core.websocket.protocol import Scanner
 
 __all__ = ["COMPILED", "MAX_ID_DIGITS", "ack_frame", "scan_events"]
@@ -135,14 +135,7 @@ def _ack_frame_python(ack_id: int, body: bytes) -> bytes | None:
     """``ack_frame`` in Python."""
     if type(ack_id) is not int or not 0 <= ack_id <= _MAX_ACK_ID:
         return None
-    payload = b"43%d%b" % (ack_id, body)
-    n = len(payload)
-    # RFC 6455 section 5.2: FIN + text, unmasked, the shortest length encoding.
-    if n < 126:
-        return bytes((0x81, n)) + payload
-    if n < 65536:
-        return bytes((0x81, 126)) + n.to_bytes(2, "big") + payload
-    return bytes((0x81, 127)) + n.to_bytes(8, "big") + payload
+    return encode_frame(Opcode.TEXT, b"43%d%b" % (ack_id, body))
 
 
 def _compiled() -> tuple[Scanner[Events], Callable[[int, bytes], bytes | None]] | None:

@@ -120,14 +120,7 @@ class WebSocketConnection(asyncio.Protocol):
             self.transport.write(data)
 
     def send_frames(self, frames: bytes) -> bool:
-        cork = self._cork
-        if cork is not None:
-            cork.append(frames)
-        elif not self._closed:
-            if self.paused and self.transport.get_write_buffer_size() + len(frames) > self._limit:
-                self._overflow()
-                return True
-            self.transport.write(frames)
+        self._write(frames)
         return True
 
     def send_text_message(self, text: bytes) -> None:

@@ -35,6 +35,7 @@ from typing import Any, Final
 
 import orjson
 
+from socketwire.core.cluster.fields import reaches
 from socketwire.core.cluster.message_format import (
     BINARY_TYPES,
     ClusterMessage,
@@ -191,9 +192,7 @@ def included(
 ) -> bool:
     """Whether a broadcast to ``rooms`` but ``except_rooms`` reached a socket of
     ``session_rooms`` (Node's ``shouldIncludePacket``)."""
-    mine = set(session_rooms)
-    targets = frozenset(rooms)
-    return (not targets or not mine.isdisjoint(targets)) and mine.isdisjoint(except_rooms)
+    return reaches(set(session_rooms), frozenset(rooms), except_rooms)
 
 
 def encode_session(session: StoredSession) -> str:
