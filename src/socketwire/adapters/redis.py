@@ -50,7 +50,7 @@ from socketwire.adapters.redis_interest import (
 from socketwire.adapters.redis_recovery import DEFAULT_MAX_LENGTH, RedisRecoveryStore, storable
 from socketwire.adapters.room_subscriptions import RoomSubscriptions
 from socketwire.adapters.session_aware import Session
-from socketwire.core.cluster.fields import reaches
+from socketwire.core.cluster.reach import reaches
 from socketwire.core.cluster.recovery_format import (
     ANCHOR_EVENT,
     ANCHOR_ROOM,

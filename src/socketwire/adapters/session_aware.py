@@ -28,7 +28,7 @@ from typing import Any
 
 from socketwire.adapters.base import Adapter, BroadcastOptions
 from socketwire.adapters.ports import NamespacePort
-from socketwire.core.cluster.fields import reaches
+from socketwire.core.cluster.reach import reaches
 from socketwire.core.reasons import DisconnectReason
 
 # Node's RECOVERABLE_DISCONNECT_REASONS.

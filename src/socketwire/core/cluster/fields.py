@@ -11,7 +11,7 @@ its own fields in the errors where they differ.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Set
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -33,7 +33,6 @@ __all__ = [
     "encode_flags",
     "encode_options",
     "load_message",
-    "reaches",
 ]
 
 _JSON_FIRST_BYTE: Final = 0x7B  # "{"
@@ -46,13 +45,6 @@ class Flags:
     volatile: bool = False
     compress: bool = True
     timeout: float | None = None  # seconds (milliseconds on the wire)
-
-
-def reaches(rooms: Set[str], to: Collection[str], except_rooms: Iterable[str]) -> bool:
-    """Whether a broadcast to ``to`` (every socket when empty) but not to
-    ``except_rooms`` reaches a socket in ``rooms`` (Node's ``shouldIncludePacket``,
-    which recovery applies to the broadcasts a session missed)."""
-    return (not to or not rooms.isdisjoint(to)) and rooms.isdisjoint(except_rooms)
 
 
 def decode_room(value: Any) -> str:

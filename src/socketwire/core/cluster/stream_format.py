@@ -35,13 +35,13 @@ from typing import Any, Final
 
 import orjson
 
-from socketwire.core.cluster.fields import reaches
 from socketwire.core.cluster.message_format import (
     BINARY_TYPES,
     ClusterMessage,
     MessageType,
     message_from_object,
 )
+from socketwire.core.cluster.reach import reaches
 from socketwire.core.cluster.stored_session import StoredSession
 from socketwire.core.describe import describe
 from socketwire.core.notepack import pack_timestamps, unpack
