@@ -223,6 +223,11 @@ class Manager:
         return self._reconnecting
 
     @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the manager last opened on (None before its first open)."""
+        return self._loop
+
+    @property
     def transport(self) -> str | None:
         """The Engine.IO transport in use (``polling`` or ``websocket``), if connected."""
         engine = self.engine

@@ -94,6 +94,9 @@ class ManagerPort(Protocol):
     def reconnecting(self) -> bool: ...
 
     @property
+    def loop(self) -> asyncio.AbstractEventLoop | None: ...
+
+    @property
     def transport(self) -> str | None: ...
 
     def socket(
@@ -656,7 +659,11 @@ class Client(SocketListeners, EmitMethods):
     ) -> Awaitable[Any]:
         """``emit_with_ack`` with its flags spelled out (the ``EmitPort`` of
         ``socketwire.emit_options``)."""
-        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        # While connected, the manager's loop is the running one: on Python 3.11
+        # each ``get_running_loop()`` costs a ``getpid`` system call.
+        io = self._io
+        loop = io.loop if io is not None and self.connected else None
+        fut: asyncio.Future[Any] = (loop or asyncio.get_running_loop()).create_future()
 
         def done(err: BaseException | None, *response: Any) -> None:
             if fut.done():
