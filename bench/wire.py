@@ -3,7 +3,8 @@
 A real ``HttpConnection`` (the one ``bench/server.py`` serves) on a transport that
 only keeps what it is given: the WebSocket handshake, the CONNECT to "/", then
 the rig's echo (``42<id>["echo",{...}]`` in masked frames, answered by
-``43<id>[{...}]``), one frame per read (``echo w=1``) or ten (``echo w=10``).
+``43<id>[{...}]``), one frame per read (``echo w=1``) or ten (``echo w=10``), and
+the rig's broadcast (``emit("tick", ...)`` to 1,000 such connections).
 What is timed is the server's Python (and compiled) work per operation: no
 system call, no event loop turn, so the figures move with the code only, not
 with the load generator or the kernel (see RESULTS.md for the rig's figures).
@@ -35,6 +36,7 @@ from socketwire.serve import HttpTimeouts, make_protocol_factory  # noqa: E402
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 50_000
 CONNECTS = 3000
+BROADCAST_CLIENTS = 1000
 MASK = b"\x11\x22\x33\x44"
 REQUEST = (
     b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:3000\r\n"
@@ -136,10 +138,29 @@ async def main() -> None:
     def connects() -> None:
         kept.extend(connect() for _ in range(CONNECTS))
 
+    # The rig's broadcast: one emit to every client, the same frame written to each.
+    audience = [connect() for _ in range(BROADCAST_CLIENTS - 1)]
+    tick = {"i": 0, "d": "x" * 100}
+    emit = sio.emit
+    rounds = max(1, N // BROADCAST_CLIENTS)
+
+    def broadcast() -> None:
+        for _ in range(rounds):
+            emit("tick", tick)
+
+    broadcast()
+    assert audience[-1].last.endswith(b"x" * 100 + b'"}]'), audience[-1].last
+
     results = {
         "echo w=1 (ns per echo)": [t * 1e9 for t in timings(echo1, N)],
         "echo w=10 (ns per echo)": [t * 1e9 for t in timings(echo10, N)],
+        "broadcast (ns per delivery)": [
+            t * 1e9 for t in timings(broadcast, rounds * BROADCAST_CLIENTS)
+        ],
     }
+    for t in audience:
+        t.protocol.connection_lost(None)
+    del audience
     gc.collect()
     results["connect (us per connection)"] = [t * 1e6 for t in timings(connects, CONNECTS)]
     for name, values in results.items():
