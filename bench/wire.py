@@ -4,7 +4,8 @@ A real ``HttpConnection`` (the one ``bench/server.py`` serves) on a transport th
 only keeps what it is given: the WebSocket handshake, the CONNECT to "/", then
 the rig's echo (``42<id>["echo",{...}]`` in masked frames, answered by
 ``43<id>[{...}]``), one frame per read (``echo w=1``) or ten (``echo w=10``), and
-the rig's broadcast (``emit("tick", ...)`` to 1,000 such connections).
+the rig's broadcast (``emit("tick", ...)`` to 1,000 such connections) and rooms
+(one emit to each of 100 rooms of 10 of them).
 What is timed is the server's Python (and compiled) work per operation: no
 system call, no event loop turn, so the figures move with the code only, not
 with the load generator or the kernel (see RESULTS.md for the rig's figures).
@@ -37,6 +38,7 @@ from socketwire.serve import HttpTimeouts, make_protocol_factory  # noqa: E402
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 50_000
 CONNECTS = 3000
 BROADCAST_CLIENTS = 1000
+ROOMS = 100
 MASK = b"\x11\x22\x33\x44"
 REQUEST = (
     b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1:3000\r\n"
@@ -151,12 +153,25 @@ async def main() -> None:
     broadcast()
     assert audience[-1].last.endswith(b"x" * 100 + b'"}]'), audience[-1].last
 
+    # The rig's rooms: 100 rooms of 10 clients, one emit per room.
+    for i, t in enumerate(audience[:ROOMS * 10]):
+        t.protocol.data_received(frame(b'42["join","r%d"]' % (i % ROOMS)))
+    room_names = ["r%d" % r for r in range(ROOMS)]
+    to = sio.to
+    room_rounds = max(1, N // (ROOMS * 10))
+
+    def rooms() -> None:
+        for _ in range(room_rounds):
+            for name in room_names:
+                to(name).emit("tick", tick)
+
     results = {
         "echo w=1 (ns per echo)": [t * 1e9 for t in timings(echo1, N)],
         "echo w=10 (ns per echo)": [t * 1e9 for t in timings(echo10, N)],
         "broadcast (ns per delivery)": [
             t * 1e9 for t in timings(broadcast, rounds * BROADCAST_CLIENTS)
         ],
+        "rooms (ns per delivery)": [t * 1e9 for t in timings(rooms, room_rounds * ROOMS * 10)],
     }
     for t in audience:
         t.protocol.connection_lost(None)

@@ -109,7 +109,8 @@ class WebSocketConnection(asyncio.Protocol):
     # Both inline ``_write``: a call less per message.
 
     def send_message(self, message: OutgoingMessage) -> None:
-        data = message.frames
+        # Built by the first recipient, read as an attribute by the others.
+        data = message.framed or message.frames
         cork = self._cork
         if cork is not None:
             cork.append(data)

@@ -21,7 +21,7 @@ from socketwire.core.socketio.parser import DEFAULT_PARSER
 from socketwire.durations import check_seconds
 from socketwire.emit_options import Sent
 from socketwire.errors import ConnectionRefused
-from socketwire.rooms import Rooms
+from socketwire.rooms import Rooms, room_names
 from socketwire.server.broadcast_operator import BroadcastOperator
 from socketwire.server.listeners import Emitter, F, Handler, spawn
 from socketwire.server.socket import CATCH_ALL_HINT, Socket, without_trailing
@@ -332,7 +332,7 @@ class Namespace(Emitter):
 
     def to(self, rooms: Rooms) -> BroadcastOperator:
         """A broadcast to the sockets in ``rooms`` (``in_`` is the same)."""
-        return self._operator().to(rooms)
+        return BroadcastOperator(self, rooms=room_names(rooms))
 
     in_ = to
 

@@ -41,7 +41,7 @@ class OutgoingMessage:
     the same encoded packets.
     """
 
-    __slots__ = ("_frames", "packets")
+    __slots__ = ("framed", "packets")
 
     def __init__(self, text: bytes, attachments: list[bytes] | None = None) -> None:
         # Engine.IO "message" packets: the text one gets the "4" prefix; binary
@@ -51,15 +51,17 @@ class OutgoingMessage:
         if attachments:
             packets.extend((a, True) for a in attachments)
         self.packets = packets
-        self._frames: bytes | None = None
+        #: ``frames`` once built (None before): a broadcast's writer reads this
+        #: attribute for each recipient rather than call the property.
+        self.framed: bytes | None = None
 
     @property
     def frames(self) -> bytes:
         """Every packet of the message as unmasked WebSocket frames, concatenated."""
-        f = self._frames
+        f = self.framed
         if f is None:
             f = b"".join(encode_frame(_BINARY if b else _TEXT, d) for d, b in self.packets)
-            self._frames = f
+            self.framed = f
         return f
 
 
