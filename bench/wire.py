@@ -154,9 +154,9 @@ async def main() -> None:
     assert audience[-1].last.endswith(b"x" * 100 + b'"}]'), audience[-1].last
 
     # The rig's rooms: 100 rooms of 10 clients, one emit per room.
-    for i, t in enumerate(audience[:ROOMS * 10]):
+    for i, t in enumerate(audience[: ROOMS * 10]):
         t.protocol.data_received(frame(b'42["join","r%d"]' % (i % ROOMS)))
-    room_names = ["r%d" % r for r in range(ROOMS)]
+    room_names = [f"r{r}" for r in range(ROOMS)]
     to = sio.to
     room_rounds = max(1, N // (ROOMS * 10))
 

@@ -12,7 +12,7 @@ PIP=(.venv/bin/python -m pip --disable-pip-version-check -q)
 
 stamp=.venv/.socketwire-installed
 # Reinstalled (and the compiled accelerator rebuilt) when any of these change.
-want="$(cat requirements/dev.txt pyproject.toml setup.py src/socketwire/_speedups.c | sha1sum | cut -d' ' -f1)"
+want="$(cat requirements/dev.txt pyproject.toml setup.py src/socketwire/_speedups.c src/socketwire/_fanout.c | sha1sum | cut -d' ' -f1)"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   # A fresh virtualenv each time the lock changes: nothing left over from an
   # earlier set of versions.

@@ -128,6 +128,8 @@ LAYERS: dict[str, int] = {
     "socketwire.emit_options": 1,
     "socketwire.signatures": 1,
     "socketwire.engine": 1,
+    # The compiled write loop of engine.fanout.
+    "socketwire._fanout": 1,
     "socketwire.adapters": 1,
     # Publishes to a cluster's adapters, as an adapter does; never a server.
     "socketwire.emitter": 1,

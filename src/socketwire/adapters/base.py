@@ -243,8 +243,7 @@ class Adapter:
         if packet is not None and self.nsp.has_outgoing_listeners:
             for sock in targets:
                 sock.notify_outgoing_broadcast(packet.data)
-        for sock in targets:
-            sock.deliver(message, volatile)
+        self.nsp.deliver(targets, message, volatile)
         return len(targets)
 
     def broadcast_with_ack(

@@ -104,5 +104,9 @@ class NamespacePort(Protocol):
     def next_ack_id(self) -> int:
         """A new ack id, unique among the namespace's pending acks."""
 
+    def deliver(self, targets: list[LocalSocket], message: OutgoingMessage, volatile: bool) -> None:
+        """Write a broadcast's pre-encoded message to each of ``targets`` (what
+        ``LocalSocket.deliver`` does for one, for all of them at once)."""
+
     def dispatch_server_side_emit(self, data: list[Any]) -> Any:
         """Run the handlers of another server's ``[event, *args]``; their answer."""

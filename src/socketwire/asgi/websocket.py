@@ -92,6 +92,11 @@ class ASGIWebSocket:
         # The ASGI server frames the messages: it is given packets, not frames.
         return False
 
+    def write_rest(self, data: bytes, sent: int) -> None:
+        # Never called: the ASGI server owns the socket, so this writer offers no
+        # descriptor for a direct write (``engine.fanout``) to begin with.
+        raise NotImplementedError("an ASGI WebSocket takes no direct writes")
+
     def buffered(self) -> int:
         return self._buffered
 

@@ -61,6 +61,10 @@ class WebSocketPort(Protocol):
         (``socketwire.core.wire.ack_frame``); False when the port frames its
         messages itself (ASGI): nothing was sent, send the packets instead."""
 
+    def write_rest(self, data: bytes, sent: int) -> None:
+        """Write ``data`` after its first ``sent`` bytes, which a direct write
+        (``engine.fanout.send_all``) already gave the kernel: before anything else."""
+
     def close(self, code: int = 1000, reason: str = "") -> None:
         """Send a close frame and end the connection."""
 

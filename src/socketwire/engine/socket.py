@@ -143,12 +143,12 @@ class EngineSocket:
         "_on_message",
         "_probe",
         "_upgrade_timer",
-        "_wsw",
         "id",
         "ref",
         "request",
         "server",
         "session",
+        "writer",
         "ws",
     )
 
@@ -164,9 +164,10 @@ class EngineSocket:
         self.session = EngineSession(sid, transport)
         self.request = request
         self.ws: WebSocketPort | None = None
-        # The WebSocket while the session is open on it, else None: the hot write
-        # paths test one attribute instead of the transport and state.
-        self._wsw: WebSocketPort | None = None
+        #: The WebSocket while the session is open on it, else None: the hot
+        #: write paths (and a broadcast's, ``engine.fanout``) test one attribute
+        #: instead of the transport and state.
+        self.writer: WebSocketPort | None = None
         self._drain_waiters: list[asyncio.Future[None]] | None = None
         self._get: HttpRequest | None = None
         self._probe: _Probe | None = None
@@ -305,7 +306,7 @@ class EngineSocket:
 
     def send_text(self, data: bytes) -> None:
         """Send a text message given as UTF-8 bytes (no type digit)."""
-        w = self._wsw
+        w = self.writer
         if w is not None:
             w.send_text_message(data)
             return
@@ -315,13 +316,13 @@ class EngineSocket:
         """Send ready-made WebSocket frames of Engine.IO message packets (an ack
         built by ``socketwire.core.wire.ack_frame``) when the session is open on
         a WebSocket that takes frames; False otherwise, and nothing was sent."""
-        w = self._wsw
+        w = self.writer
         return w is not None and w.send_frames(frames)
 
     def use_websocket(self, ws: WebSocketPort) -> None:
         """The session now runs on ``ws`` (WebSocket-only handshake or upgrade)."""
         self.ws = ws
-        self._wsw = ws
+        self.writer = ws
         if self._lane is not None:
             ws.set_lane(self._lane)
 
@@ -341,7 +342,7 @@ class EngineSocket:
         ):
             lane = None
         self._lane = lane
-        w = self._wsw
+        w = self.writer
         if w is not None:
             w.set_lane(lane)
 
@@ -360,7 +361,7 @@ class EngineSocket:
 
     def write_message(self, message: OutgoingMessage) -> None:
         """Send a pre-encoded message (the broadcast path)."""
-        w = self._wsw
+        w = self.writer
         if w is not None:
             w.send_message(message)
             return
@@ -414,7 +415,7 @@ class EngineSocket:
     def ws_closed(self, code: int, reason: str) -> None:
         """WebSocketHandler: the WebSocket transport went away."""
         self.ws = None
-        self._wsw = None
+        self.writer = None
         self._lane = None
         if reason == DisconnectReason.SLOW_CONSUMER:
             self.close_now(DisconnectReason.SLOW_CONSUMER)
@@ -582,7 +583,7 @@ class EngineSocket:
         if self._upgrade_timer is not None:
             self._upgrade_timer.cancel()
             self._upgrade_timer = None
-        self._wsw = None
+        self.writer = None
         self._lane = None
         ws, self.ws = self.ws, None
         if ws is not None:

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import socket
 from typing import Any
 
 from socketwire.core.engineio.message import (
@@ -38,6 +40,22 @@ _CLOSE = Opcode.CLOSE
 _CORK_JOIN_MAX = 64 * 1024
 
 
+def _plain_descriptor(transport: asyncio.BaseTransport) -> int:
+    """The socket descriptor of a plain TCP (or Unix) stream transport, else -1.
+
+    A TLS transport's socket carries encrypted records: never written around.
+    """
+    if os.name != "posix" or transport.get_extra_info("sslcontext") is not None:
+        return -1
+    if transport.get_extra_info("ssl_object") is not None:
+        return -1
+    sock = transport.get_extra_info("socket")
+    if sock is None or sock.type != socket.SOCK_STREAM:
+        return -1
+    fd: int = sock.fileno()
+    return fd
+
+
 class WebSocketConnection(asyncio.Protocol):
     """A server-side WebSocket on a connection (implements ``WebSocketPort``).
 
@@ -50,8 +68,10 @@ class WebSocketConnection(asyncio.Protocol):
     __slots__ = (
         "_closed",
         "_cork",
+        "_fd",
         "_limit",
         "_protocol",
+        "direct",
         "handler",
         "lane",
         "paused",
@@ -83,6 +103,12 @@ class WebSocketConnection(asyncio.Protocol):
         self._limit = write_buffer_limit
         # Where the Socket.IO events of whole reads go straight (``set_lane``).
         self.lane: EventLane | None = None
+        # The descriptor a broadcast may write to around the transport
+        # (``engine.fanout``): only a plain TCP connection's, since TLS frames
+        # its writes itself. ``direct`` holds it while writes may go straight
+        # (open, not corked), else -1.
+        self._fd = _plain_descriptor(transport)
+        self.direct = self._fd
 
     # -- WebSocketPort -------------------------------------------------------------------
 
@@ -145,6 +171,7 @@ class WebSocketConnection(asyncio.Protocol):
         # before anything changed.
         protocol.close(code, reason)
         self._closed = True
+        self.direct = self._fd = -1
         self.lane = None
         transport = self.transport
         if not transport.is_closing():
@@ -167,6 +194,11 @@ class WebSocketConnection(asyncio.Protocol):
                 return
             self.transport.write(data)
 
+    def write_rest(self, data: bytes, sent: int) -> None:
+        """Write what a direct write (``engine.fanout.send_all``) left of ``data``
+        after its first ``sent`` bytes: it goes first, before anything else."""
+        self._write(data[sent:] if sent else data)
+
     def _overflow(self) -> None:
         log.info(
             "closing slow consumer %s: write buffer over %d bytes",
@@ -178,6 +210,7 @@ class WebSocketConnection(asyncio.Protocol):
         self.lane = None
         if not self._closed:
             self._closed = True
+            self.direct = self._fd = -1
             self.handler.ws_closed(1008, DisconnectReason.SLOW_CONSUMER)
 
     def pause_writing(self) -> None:
@@ -192,11 +225,15 @@ class WebSocketConnection(asyncio.Protocol):
         """Hold writes (starting with ``first``) until ``uncork``: they leave in one
         system call."""
         self._cork = [first]
+        self.direct = -1
 
     def uncork(self) -> None:
         """Write what was held since ``cork``, in one system call where it fits."""
         cork, self._cork = self._cork, None
-        if not cork or self._closed:
+        if self._closed:
+            return
+        self.direct = self._fd
+        if not cork:
             return
         if len(cork) == 1 or sum(map(len, cork)) <= _CORK_JOIN_MAX:
             self._write(cork[0] if len(cork) == 1 else b"".join(cork))
@@ -250,6 +287,7 @@ class WebSocketConnection(asyncio.Protocol):
     def _lane_batch(self, scanned: list[Any], data: bytes) -> None:
         """Several events of one read: the replies they cause leave in one write."""
         self._cork = []
+        self.direct = -1
         try:
             for i in range(0, len(scanned), 2):
                 if self._closed:
@@ -285,6 +323,7 @@ class WebSocketConnection(asyncio.Protocol):
             return
         # Several events: the replies they cause leave in one write.
         self._cork = []
+        self.direct = -1
         try:
             handler = self.handler
             for opcode, payload in events:
@@ -305,6 +344,7 @@ class WebSocketConnection(asyncio.Protocol):
         the connection: the protocol has queued our close frame."""
         self.uncork()
         self._closed = True
+        self.direct = self._fd = -1
         self.lane = None
         error = self._protocol.error
         if error is not None:
@@ -348,5 +388,6 @@ class WebSocketConnection(asyncio.Protocol):
         self.lane = None
         if not self._closed:
             self._closed = True
+            self.direct = self._fd = -1
             code = protocol.close_code
             self.handler.ws_closed(1006 if code is None else code, "")

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, cast, overload
 
 from socketwire.adapters.base import Adapter, SocketView
 from socketwire.adapters.ports import LocalSocket
+from socketwire.core.engineio.message import OutgoingMessage
 from socketwire.core.socketio.packet import RESERVED_EVENTS
 from socketwire.core.socketio.parser import DEFAULT_PARSER
 from socketwire.durations import check_seconds
@@ -24,7 +25,7 @@ from socketwire.errors import ConnectionRefused
 from socketwire.rooms import Rooms, room_names
 from socketwire.server.broadcast_operator import BroadcastOperator
 from socketwire.server.listeners import Emitter, F, Handler, spawn
-from socketwire.server.socket import CATCH_ALL_HINT, Socket, without_trailing
+from socketwire.server.socket import CATCH_ALL_HINT, Socket, deliver_all, without_trailing
 from socketwire.signatures import check_call
 
 if TYPE_CHECKING:
@@ -91,6 +92,10 @@ class Namespace(Emitter):
         """NamespacePort: how long sessions are kept for recovery (None: no recovery)."""
         recovery = self.server.recovery
         return recovery.max_disconnection_duration if recovery is not None else None
+
+    def deliver(self, targets: list[LocalSocket], message: OutgoingMessage, volatile: bool) -> None:
+        """Write a broadcast's message to each of ``targets`` (the adapter's port)."""
+        deliver_all(cast("list[Socket]", targets), message, volatile)
 
     def next_ack_id(self) -> int:
         """NamespacePort: a new ack id for an emit or a broadcast."""

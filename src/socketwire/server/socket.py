@@ -17,6 +17,7 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from operator import attrgetter
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
@@ -32,6 +33,7 @@ from socketwire.core.socketio.packet import (
 )
 from socketwire.core.wire import ack_frame
 from socketwire.emit_options import EmitMethods
+from socketwire.engine.fanout import send_all
 from socketwire.errors import Disconnected, LocalProtocolError
 from socketwire.handlers import Handler, Runner
 from socketwire.listeners import SocketListeners
@@ -534,9 +536,42 @@ class Socket(SocketListeners, EmitMethods):
         self.nsp.dispatch_socket_event("disconnect", self, reason)
 
 
+# Each socket's WebSocket writer (None on polling), read without a Python frame.
+_writer_of = attrgetter("conn.engine.writer")
+# Below this many recipients the plain loop costs no more than the fan-out's set-up.
+_FANOUT_MIN = 4
+
+
+def deliver_all(sockets: list[Socket], message: OutgoingMessage, volatile: bool) -> None:
+    """Write a broadcast's message to every socket of ``sockets``.
+
+    The frames go straight to the descriptors of the sockets whose WebSocket
+    offers one (``socketwire.engine.fanout``), in one loop; the others (polling,
+    TLS, a connection that is busy, closing, or holding back writes) and a
+    volatile broadcast (which asks each transport whether it can take it now)
+    take ``Socket.deliver``.
+    """
+    if volatile or len(sockets) < _FANOUT_MIN:
+        for sock in sockets:
+            sock.deliver(message, volatile)
+        return
+    writers = list(map(_writer_of, sockets))
+    data = message.frames
+    rest = send_all(writers, data)
+    for k in range(0, len(rest), 2):
+        i = rest[k]
+        sent = rest[k + 1]
+        if sent:
+            # Cut short by a full kernel buffer: the rest of the frames first.
+            writers[i].write_rest(data, sent)
+        else:
+            sockets[i].deliver(message, False)
+
+
 __all__ = [
     "CATCH_ALL_HINT",
     "Handshake",
     "Socket",
+    "deliver_all",
     "without_trailing",
 ]

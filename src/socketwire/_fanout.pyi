@@ -1,0 +1,3 @@
+from typing import Any
+
+def send_all(writers: list[Any], data: bytes, /) -> list[int]: ...
