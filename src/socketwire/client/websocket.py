@@ -363,9 +363,10 @@ class WebSocketConnection(asyncio.Protocol):
         A read is scanned only while the reader is between frames, and only a
         read of nothing but such packets in unmasked text frames goes to the
         lane; anything else (pings, other namespaces, binary packets, any
-        protocol error) still takes the general path. Ignored once closed.
+        protocol error) still takes the general path. Ignored once closed, and
+        before :meth:`set_handlers` (the messages kept until then come first).
         """
-        self._lane = None if self._closed else lane
+        self._lane = None if self._closed or self._pending is not None else lane
 
     @property
     def open(self) -> bool:
