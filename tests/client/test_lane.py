@@ -24,6 +24,7 @@ import socketwire.client.websocket as ws_module
 from socketwire.client import Client
 from socketwire.core.websocket.frames import FrameReader, Opcode, decode_close_payload, encode_frame
 from socketwire.core.websocket.handshake import check_request, server_response
+from socketwire.core.wire import scan_packets
 from socketwire.errors import Disconnected
 
 from .conftest import ClientFactory
@@ -145,10 +146,9 @@ class Scans:
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, lane: bool) -> None:
         self.results: list[int | None] = []
-        real = ws_module.scan_packets
 
         def spy(data: bytes, max_message_size: int, validate_utf8: bool = True) -> Any:
-            found = real(data, max_message_size, validate_utf8) if lane else None
+            found = scan_packets(data, max_message_size, validate_utf8) if lane else None
             self.results.append(None if found is None else len(found) // 3)
             return found
 
