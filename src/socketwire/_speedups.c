@@ -15,9 +15,17 @@
  * None when anything in the read is different (see core/wire.py, whose
  * pure-Python scan_events decides exactly the same).
  *
+ * scan_packets(loads, reserved, data, max_message_size, validate_utf8): the
+ * same for a client: whole unmasked text frames, each an EVENT on "/" or an
+ * ACK on "/" ("43<id>[...]"), as the flat list [ptype, ack_id, data, ...]
+ * (ptype 2 or 3), or None. Both share scan_frames and scan_one, in a mode.
+ *
  * ack_frame(ack_id, body): the unmasked WebSocket frame of the Engine.IO
  * message of a Socket.IO ACK on "/" ("43<id>" + body), or None for an id
  * outside 0..2**63-1.
+ *
+ * message_frame(text, mask): the masked WebSocket frame a client sends for the
+ * Engine.IO message "4" + text, in one allocation.
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -137,30 +145,45 @@ utf8_valid(const unsigned char *s, Py_ssize_t n)
 #define WIRE_MAX_DEPTH 254      /* packet.MAX_DEPTH */
 #define WIRE_DEPTH_SCREEN 509   /* packet._DEPTH_SCREEN: 2 * MAX_DEPTH + 1 */
 
-/* One frame's payload (masked, at p, n bytes, key at mask): the event it
-   carries appended to out (0), not an event of the fast path (1), or an error
-   raised (-1). */
+/* What a scan reads: a server reads masked frames of EVENTs and gives pairs
+   [ack_id, data]; a client reads unmasked frames (RFC 6455 section 5.1) of
+   EVENTs and ACKs and gives triples [ptype, ack_id, data]. */
+typedef enum { SCAN_SERVER, SCAN_CLIENT } scan_mode;
+
+/* One frame's payload (at p, n bytes; masked with the key at mask, or not
+   masked when mask is NULL): the packet it carries appended to out (0), not
+   a packet of the fast path (1), or an error raised (-1). */
 static int
-scan_one(const unsigned char *p, Py_ssize_t n, const unsigned char *mask, int validate_utf8,
-         PyObject *loads, PyObject *reserved, PyObject *out)
+scan_one(const unsigned char *p, Py_ssize_t n, const unsigned char *mask, scan_mode mode,
+         int validate_utf8, PyObject *loads, PyObject *reserved, PyObject *out)
 {
     unsigned char head[WIRE_MAX_ID_DIGITS + 3];
     Py_ssize_t k, i, depth;
     long long ack = 0;
     PyObject *body, *value, *name, *ack_obj;
     unsigned char *b;
+    int is_ack;
 
-    /* "4" (Engine.IO message) "2" (Socket.IO EVENT), digits, "[" */
+    /* "4" (Engine.IO message), "2" (Socket.IO EVENT) or, for a client, "3"
+       (ACK), digits, "[" */
     if (n < 3) {
         return 1;
     }
     for (k = 0; k < n && k < (Py_ssize_t)sizeof(head); k++) {
-        head[k] = p[k] ^ mask[k & 3];
+        head[k] = mask != NULL ? p[k] ^ mask[k & 3] : p[k];
         if (k >= 2 && head[k] == '[') {
             break;
         }
     }
-    if (k >= n || k >= (Py_ssize_t)sizeof(head) || head[0] != '4' || head[1] != '2') {
+    if (k >= n || k >= (Py_ssize_t)sizeof(head) || head[0] != '4') {
+        return 1;
+    }
+    is_ack = head[1] == '3';
+    if (head[1] != '2' && !(is_ack && mode == SCAN_CLIENT)) {
+        return 1;
+    }
+    /* An ACK needs its id. */
+    if (is_ack && k == 2) {
         return 1;
     }
     for (i = 2; i < k; i++) {
@@ -175,10 +198,22 @@ scan_one(const unsigned char *p, Py_ssize_t n, const unsigned char *mask, int va
     }
     b = (unsigned char *)PyBytes_AS_STRING(body);
     depth = 0;
-    for (i = k; i < n; i++) {
-        unsigned char c = p[i] ^ mask[i & 3];
-        b[i - k] = c;
-        depth += (c == '[') | (c == '{');
+    if (mask != NULL) {
+        for (i = k; i < n; i++) {
+            unsigned char c = p[i] ^ mask[i & 3];
+            b[i - k] = c;
+            depth += (c == '[') | (c == '{');
+        }
+    }
+    else {
+        memcpy(b, p + k, n - k);
+        /* Brackets are only counted when the payload is long enough to nest
+           too deep (below). */
+        if (n - 1 > WIRE_DEPTH_SCREEN) {
+            for (i = 0; i < n - k; i++) {
+                depth += (b[i] == '[') | (b[i] == '{');
+            }
+        }
     }
     if (validate_utf8 && !utf8_valid(b, n - k)) {
         Py_DECREF(body);
@@ -199,24 +234,29 @@ scan_one(const unsigned char *p, Py_ssize_t n, const unsigned char *mask, int va
         }
         return -1;
     }
-    /* socket.io-parser's isPayloadValid for an EVENT: a non-empty array whose
-       first element is a number or a string that is not a reserved name (only
-       ints are numbers here, as in the general decoder). */
-    if (!PyList_CheckExact(value) || PyList_GET_SIZE(value) == 0) {
+    /* socket.io-parser's isPayloadValid. Text that starts with "[" and that
+       the decoder reads whole is an array; the check is kept for a decoder
+       other than orjson. An ACK: an array (maybe empty). An EVENT: a
+       non-empty array whose first element is a number or a string that is
+       not a reserved name (only ints are numbers here, as in the general
+       decoder). */
+    if (!PyList_CheckExact(value) || (!is_ack && PyList_GET_SIZE(value) == 0)) {
         Py_DECREF(value);
         return 1;
     }
-    name = PyList_GET_ITEM(value, 0);
-    if (PyUnicode_CheckExact(name)) {
-        int r = PySet_Contains(reserved, name);
-        if (r != 0) {
-            Py_DECREF(value);
-            return r < 0 ? -1 : 1;
+    if (!is_ack) {
+        name = PyList_GET_ITEM(value, 0);
+        if (PyUnicode_CheckExact(name)) {
+            int r = PySet_Contains(reserved, name);
+            if (r != 0) {
+                Py_DECREF(value);
+                return r < 0 ? -1 : 1;
+            }
         }
-    }
-    else if (!PyLong_CheckExact(name)) {
-        Py_DECREF(value);
-        return 1;
+        else if (!PyLong_CheckExact(name)) {
+            Py_DECREF(value);
+            return 1;
+        }
     }
     if (k == 2) {
         ack_obj = Py_NewRef(Py_None);
@@ -224,6 +264,17 @@ scan_one(const unsigned char *p, Py_ssize_t n, const unsigned char *mask, int va
     else {
         ack_obj = PyLong_FromLongLong(ack);
         if (ack_obj == NULL) {
+            Py_DECREF(value);
+            return -1;
+        }
+    }
+    if (mode == SCAN_CLIENT) {
+        /* Small ints are shared: no allocation. */
+        PyObject *ptype = PyLong_FromLong(is_ack ? 3 : 2);
+        int r = ptype == NULL ? -1 : PyList_Append(out, ptype);
+        Py_XDECREF(ptype);
+        if (r < 0) {
+            Py_DECREF(ack_obj);
             Py_DECREF(value);
             return -1;
         }
@@ -238,19 +289,23 @@ scan_one(const unsigned char *p, Py_ssize_t n, const unsigned char *mask, int va
     return 0;
 }
 
+/* A whole read of frames (see scan_events and scan_packets below). */
 static PyObject *
-scan_events(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+scan_frames(PyObject *const *args, Py_ssize_t nargs, scan_mode mode, const char *fname)
 {
     Py_buffer data;
     Py_ssize_t max_size, pos = 0, n;
+    Py_ssize_t key_len = mode == SCAN_SERVER ? 4 : 0;
+    unsigned char mask_bit = mode == SCAN_SERVER ? 0x80 : 0;
     int validate_utf8;
     PyObject *loads, *reserved, *out = NULL;
     const unsigned char *d;
 
     if (nargs != 4 && nargs != 5) {
-        PyErr_SetString(PyExc_TypeError,
-                        "scan_events() takes 4 or 5 arguments "
-                        "(loads, reserved, data, max_message_size[, validate_utf8])");
+        PyErr_Format(PyExc_TypeError,
+                     "%s() takes 4 or 5 arguments "
+                     "(loads, reserved, data, max_message_size[, validate_utf8])",
+                     fname);
         return NULL;
     }
     loads = args[0];
@@ -264,7 +319,7 @@ scan_events(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     }
     if (!PyAnySet_Check(reserved)) {
-        PyErr_SetString(PyExc_TypeError, "scan_events(): reserved must be a set or frozenset");
+        PyErr_Format(PyExc_TypeError, "%s(): reserved must be a set or frozenset", fname);
         return NULL;
     }
     if (PyObject_GetBuffer(args[2], &data, PyBUF_SIMPLE) < 0) {
@@ -282,10 +337,11 @@ scan_events(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     while (pos < n) {
         Py_ssize_t length, hp;
         int r;
-        /* RFC 6455 section 5.2: FIN, no RSV bit, text; masked (section 5.1);
-           a 7- or 16-bit length. Anything else (fragments, control frames,
-           binary, 64-bit lengths, violations) takes the general parser. */
-        if (n - pos < 2 || d[pos] != 0x81 || !(d[pos + 1] & 0x80)) {
+        /* RFC 6455 section 5.2: FIN, no RSV bit, text; masked by a client,
+           not by a server (section 5.1); a 7- or 16-bit length. Anything else
+           (fragments, control frames, binary, 64-bit lengths, violations)
+           takes the general parser. */
+        if (n - pos < 2 || d[pos] != 0x81 || (d[pos + 1] & 0x80) != mask_bit) {
             goto none;
         }
         length = d[pos + 1] & 0x7F;
@@ -302,10 +358,11 @@ scan_events(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
         /* Over the limit, or not all here: the general parser answers (1009)
            or keeps the partial frame. */
-        if (length > max_size || n - hp < 4 || n - hp - 4 < length) {
+        if (length > max_size || n - hp < key_len || n - hp - key_len < length) {
             goto none;
         }
-        r = scan_one(d + hp + 4, length, d + hp, validate_utf8, loads, reserved, out);
+        r = scan_one(d + hp + key_len, length, key_len ? d + hp : NULL, mode, validate_utf8,
+                     loads, reserved, out);
         if (r < 0) {
             Py_CLEAR(out);
             goto done;
@@ -313,7 +370,7 @@ scan_events(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         if (r > 0) {
             goto none;
         }
-        pos = hp + 4 + length;
+        pos = hp + key_len + length;
     }
     goto done;
 none:
@@ -322,6 +379,41 @@ none:
 done:
     PyBuffer_Release(&data);
     return out;
+}
+
+static PyObject *
+scan_events(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    return scan_frames(args, nargs, SCAN_SERVER, "scan_events");
+}
+
+static PyObject *
+scan_packets(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    return scan_frames(args, nargs, SCAN_CLIENT, "scan_packets");
+}
+
+/* A frame header (RFC 6455 section 5.2) for a payload of n bytes, FIN and
+   text, the mask bit as given: its size (2, 4 or 10), written to o. */
+static Py_ssize_t
+text_header(unsigned char *o, Py_ssize_t n, unsigned char mask_bit)
+{
+    o[0] = 0x81;
+    if (n < 126) {
+        o[1] = mask_bit | (unsigned char)n;
+        return 2;
+    }
+    if (n < 65536) {
+        o[1] = mask_bit | 126;
+        o[2] = (unsigned char)(n >> 8);
+        o[3] = (unsigned char)n;
+        return 4;
+    }
+    o[1] = mask_bit | 127;
+    for (int j = 0; j < 8; j++) {
+        o[2 + j] = (unsigned char)((uint64_t)n >> (56 - 8 * j));
+    }
+    return 10;
 }
 
 static PyObject *
@@ -366,28 +458,75 @@ ack_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     out = PyBytes_FromStringAndSize(NULL, h + n);
     if (out != NULL) {
         o = (unsigned char *)PyBytes_AS_STRING(out);
-        o[0] = 0x81; /* FIN, text; a server does not mask (RFC 6455 5.1) */
-        if (h == 2) {
-            o[1] = (unsigned char)n;
-        }
-        else if (h == 4) {
-            o[1] = 126;
-            o[2] = (unsigned char)(n >> 8);
-            o[3] = (unsigned char)n;
-        }
-        else {
-            int j;
-            o[1] = 127;
-            for (j = 0; j < 8; j++) {
-                o[2 + j] = (unsigned char)((uint64_t)n >> (56 - 8 * j));
-            }
-        }
+        /* FIN, text; a server does not mask (RFC 6455 5.1) */
+        text_header(o, n, 0);
         o[h] = '4';
         o[h + 1] = '3';
         memcpy(o + h + 2, digits + sizeof(digits) - nd, nd);
         memcpy(o + h + 2 + nd, body.buf, body.len);
     }
     PyBuffer_Release(&body);
+    return out;
+}
+
+static PyObject *
+message_frame(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer text, mask;
+    PyObject *out = NULL;
+
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "message_frame() takes exactly 2 arguments (text, mask)");
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[0], &text, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(args[1], &mask, PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&text);
+        return NULL;
+    }
+    if (mask.len != 4) {
+        PyErr_Format(PyExc_ValueError, "a masking key is 4 bytes, got %zd", mask.len);
+        goto done;
+    }
+    {
+        /* "4" (Engine.IO message) and the text, masked (RFC 6455 5.3): the
+           frame a client sends, in one allocation. */
+        Py_ssize_t n = 1 + text.len;
+        Py_ssize_t h = n < 126 ? 2 : (n < 65536 ? 4 : 10);
+        Py_ssize_t i = 0;
+        unsigned char *o, *payload;
+        const unsigned char *key = (const unsigned char *)mask.buf;
+        uint32_t k32;
+        uint64_t k64;
+
+        out = PyBytes_FromStringAndSize(NULL, h + 4 + n);
+        if (out == NULL) {
+            goto done;
+        }
+        o = (unsigned char *)PyBytes_AS_STRING(out);
+        text_header(o, n, 0x80);
+        memcpy(o + h, key, 4);
+        payload = o + h + 4;
+        payload[0] = '4';
+        memcpy(payload + 1, text.buf, text.len);
+        /* As apply_mask: both halves of k64 hold the key in memory order. */
+        memcpy(&k32, key, 4);
+        k64 = ((uint64_t)k32 << 32) | (uint64_t)k32;
+        for (; i + 8 <= n; i += 8) {
+            uint64_t v;
+            memcpy(&v, payload + i, 8);
+            v ^= k64;
+            memcpy(payload + i, &v, 8);
+        }
+        for (; i < n; i++) {
+            payload[i] ^= key[i & 3];
+        }
+    }
+done:
+    PyBuffer_Release(&mask);
+    PyBuffer_Release(&text);
     return out;
 }
 
@@ -398,8 +537,14 @@ static PyMethodDef speedups_methods[] = {
      "scan_events(loads, reserved, data, max_message_size, validate_utf8) -> list | None: "
      "the Socket.IO events on \"/\" of a read of whole masked text frames, flat "
      "[ack_id, data, ...], or None."},
+    {"scan_packets", (PyCFunction)(void (*)(void))scan_packets, METH_FASTCALL,
+     "scan_packets(loads, reserved, data, max_message_size, validate_utf8) -> list | None: "
+     "the Socket.IO events and acks on \"/\" of a read of whole unmasked text frames, "
+     "flat [ptype, ack_id, data, ...], or None."},
     {"ack_frame", (PyCFunction)(void (*)(void))ack_frame, METH_FASTCALL,
      "ack_frame(ack_id, body) -> bytes | None: the WebSocket frame of \"43<id>\" + body."},
+    {"message_frame", (PyCFunction)(void (*)(void))message_frame, METH_FASTCALL,
+     "message_frame(text, mask) -> bytes: the masked WebSocket frame of \"4\" + text."},
     {NULL, NULL, 0, NULL},
 };
 

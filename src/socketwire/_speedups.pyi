@@ -12,4 +12,13 @@ def scan_events(
     validate_utf8: bool = True,
     /,
 ) -> list[Any] | None: ...
+def scan_packets(
+    loads: Callable[[bytes], Any],
+    reserved: frozenset[str],
+    data: bytes,
+    max_message_size: int,
+    validate_utf8: bool = True,
+    /,
+) -> list[Any] | None: ...
 def ack_frame(ack_id: int, body: bytes, /) -> bytes | None: ...
+def message_frame(text: bytes, mask: bytes, /) -> bytes: ...

@@ -156,9 +156,13 @@ class ErrorFirstAck:
 
 
 class FutureAck:
-    """``await emit_with_ack(...)``: a future, failed on timeout or disconnect."""
+    """``await emit_with_ack(...)``: a future, failed on timeout or disconnect.
 
-    __slots__ = ("acks", "future", "handle", "id")
+    The timeout's error says which event went unanswered, unless
+    ``timeout_message`` is given (the client's, as the JavaScript client words it).
+    """
+
+    __slots__ = ("acks", "future", "handle", "id", "timeout_message")
 
     def __init__(
         self,
@@ -167,12 +171,14 @@ class FutureAck:
         future: asyncio.Future[Any],
         timeout: float | None,
         event: str,
+        timeout_message: str | None = None,
     ) -> None:
         self.acks = acks
         self.id = ack_id
         self.future = future
+        self.timeout_message = timeout_message
         self.handle = (
-            asyncio.get_running_loop().call_later(timeout, self.expire, event, timeout)
+            future.get_loop().call_later(timeout, self.expire, event, timeout)
             if timeout is not None
             else None
         )
@@ -191,4 +197,5 @@ class FutureAck:
 
     def expire(self, event: str, timeout: float) -> None:
         if self.acks.pop(self.id, None) is self and not self.future.done():
-            self.future.set_exception(AckTimeout(f"no ack for {event!r} within {timeout} s"))
+            message = self.timeout_message or f"no ack for {event!r} within {timeout} s"
+            self.future.set_exception(AckTimeout(message))

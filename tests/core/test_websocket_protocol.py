@@ -540,11 +540,24 @@ def test_no_scanner_inside_a_frame_or_a_fragmented_message() -> None:
     assert len(scan.calls) == 1
 
 
-def test_no_scanner_once_closing_or_on_a_client() -> None:
+def test_no_scanner_once_closing() -> None:
     scan = Recorder()
     p = WebSocketProtocol(client_side=False, max_message_size=BIG)
     p.close()
     assert p.receive_scanned(encode_frame(TEXT, b"x", mask=MASK), scan) is None
     c = WebSocketProtocol(client_side=True, max_message_size=BIG, mask_key=Keys())
+    c.close()
     assert c.receive_scanned(encode_frame(TEXT, b"x"), scan) is None
     assert scan.calls == []
+
+
+def test_a_client_reader_takes_its_scanner_too() -> None:
+    scan = Recorder()
+    c = WebSocketProtocol(client_side=True, max_message_size=55, mask_key=Keys())
+    data = encode_frame(TEXT, b"hi")
+    assert c.receive_scanned(data, scan) == "scanned"
+    assert scan.calls == [(data, 55, True)]
+    # Inside a frame, the general parser keeps it.
+    assert c.receive_data(data[:3]) == []
+    assert c.receive_scanned(data[3:], scan) is None
+    assert len(scan.calls) == 1

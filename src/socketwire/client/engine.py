@@ -33,7 +33,7 @@ from socketwire.client.transports import (
     WebSocketTransport,
     create_transport,
 )
-from socketwire.client.websocket import WebSocketHandshakeError
+from socketwire.client.websocket import PacketLane, WebSocketHandshakeError
 from socketwire.core.engineio.packet import (
     MESSAGE_PREFIX,
     PONG,
@@ -92,6 +92,8 @@ class EngineClient:
     __slots__ = (
         "_close_pending",
         "_direct",
+        "_direct_text",
+        "_lane",
         "_loop",
         "_old_transports",
         "_ping_deadline",
@@ -152,6 +154,11 @@ class EngineClient:
         self._close_pending = False
         # The open WebSocket transport while messages may skip the write buffer.
         self._direct: WebSocketTransport | None = None
+        # Its WebSocket's ``send_message``: the text messages of ``write_text``
+        # go there straight (the transport would only pass them on).
+        self._direct_text: Callable[[bytes], None] | None = None
+        # What ``set_lane`` was given: in use while there is a direct transport.
+        self._lane: PacketLane | None = None
         self._old_transports: list[EngineTransport] = []
         self.on_open: Callable[[], None] = _nothing
         self.on_message: Callable[[bytes, bool], None] = _ignore_message
@@ -262,13 +269,39 @@ class EngineClient:
     def _update_direct(self) -> None:
         """Allow the direct write path only on an open WebSocket carrying the session."""
         transport = self.transport
-        self._direct = (
+        self._set_direct(
             transport
             if isinstance(transport, WebSocketTransport)
             and self.ready_state == "open"
             and not self.upgrading
             else None
         )
+
+    def _set_direct(self, direct: WebSocketTransport | None) -> None:
+        """The direct transport, if any, is also the only one the lane is given to."""
+        old = self._direct
+        self._direct = direct
+        self._direct_text = None if direct is None else direct.text_sender()
+        if old is not None and old is not direct:
+            old.set_lane(None)
+        if direct is not None:
+            direct.set_lane(self._lane)
+
+    def set_lane(self, lane: PacketLane | None) -> None:
+        """Give the Socket.IO events and acks on ``/`` of whole reads to ``lane``
+        rather than to ``on_message`` (None: stop).
+
+        ``lane`` must treat each packet exactly as ``on_message`` would the
+        message (the manager's, while its socket on ``/`` is connected). It is
+        used while the session is open on a WebSocket, the same condition as the
+        direct write path (an upgrade to WebSocket starts it, the end of the
+        session drops it), and it is the transport's: pings, other packets and
+        anything unusual still come through ``on_message``.
+        """
+        self._lane = lane
+        direct = self._direct
+        if direct is not None:
+            direct.set_lane(lane)
 
     def _on_open(self) -> None:
         self.ready_state = "open"
@@ -388,6 +421,15 @@ class EngineClient:
 
     # -- sending ---------------------------------------------------------------------------
 
+    def write_text(self, text: bytes) -> None:
+        """Send one Engine.IO message of UTF-8 ``text`` (without the ``"4"``): what
+        ``write([(text, False)])`` does, straight to an open WebSocket's frame."""
+        send = self._direct_text
+        if send is not None and not self.write_buffer:
+            send(text)
+            return
+        self.write(((text, False),))
+
     def write(self, messages: Sequence[tuple[bytes, bool]]) -> None:
         """Send Engine.IO messages: ``(text without the "4", False)`` or ``(bytes, True)``."""
         direct = self._direct
@@ -465,7 +507,7 @@ class EngineClient:
         if state != "opening" and state != "open":
             return
         self.ready_state = "closing"
-        self._direct = None
+        self._set_direct(None)
         if self.write_buffer or self.upgrading:
             # After the drain / the upgrade (see _on_drain and _after_upgrade).
             self._close_pending = True
@@ -489,7 +531,8 @@ class EngineClient:
             transport.detach()
             transport.close()
         self.ready_state = "closed"
-        self._direct = None
+        self._lane = None
+        self._set_direct(None)
         self.id = None
         self._close_pending = False
         on_close = self.on_close

@@ -38,8 +38,8 @@ from socketwire.client.transports import TransportOptions
 from socketwire.client.url import ParsedUrl, parse_url
 from socketwire.core.engineio.transport import POLLING, WEBSOCKET
 from socketwire.core.reasons import DisconnectReason
-from socketwire.core.socketio.packet import Packet
-from socketwire.core.socketio.parser import Decoder, Parser, resolve_parser
+from socketwire.core.socketio.packet import Packet, PacketDecoder, PacketType
+from socketwire.core.socketio.parser import DEFAULT_PARSER, Decoder, Parser, resolve_parser
 from socketwire.errors import RemoteProtocolError
 
 __all__ = ["Manager"]
@@ -48,6 +48,10 @@ log = logging.getLogger("socketwire.client")
 
 # Managers shared by ``Client(url)`` (the JavaScript client's cache), by URL identity.
 _cache: weakref.WeakValueDictionary[str, Manager] = weakref.WeakValueDictionary()
+
+
+_EVENT = PacketType.EVENT
+_ACK = PacketType.ACK
 
 
 def _nothing(*args: Any) -> None:
@@ -91,6 +95,7 @@ class Manager:
         "_closing",
         "_decoder",
         "_emitter",
+        "_lane_socket",
         "_loop",
         "_ready_state",
         "_reconnecting",
@@ -177,6 +182,8 @@ class Manager:
         self.last_error: BaseException | None = None
         self._emitter = EventEmitter()
         self._decoder: Decoder = self.parser.decoder()
+        # The socket on "/" while its events and acks take the lane (``_sync_lane``).
+        self._lane_socket: Client | None = None
         self._ready_state = "closed"
         self._reconnecting = False
         self._skip_reconnect = not reconnection
@@ -221,11 +228,6 @@ class Manager:
     def reconnecting(self) -> bool:
         """Whether a reconnection is scheduled or in progress."""
         return self._reconnecting
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop | None:
-        """The event loop the manager last opened on (None before its first open)."""
-        return self._loop
 
     @property
     def transport(self) -> str | None:
@@ -379,10 +381,63 @@ class Manager:
             self._on_close(DisconnectReason.PARSE_ERROR, exc)
             return
         if packet is None:
+            # A binary packet awaits its attachments: until it is complete,
+            # every message goes through the decoder (which refuses text).
+            self._sync_lane()
             return
         sock = self.nsps.get(packet.nsp)
         if sock is not None and sock.active:
             sock.handle_packet(packet)
+        ptype = packet.type
+        if binary or (ptype != _EVENT and ptype != _ACK):
+            # A binary packet completed, a namespace (dis)connected: the lane
+            # may open or close.
+            self._sync_lane()
+
+    def _lane_client(self) -> Client | None:
+        """The socket on "/" when its events and acks may skip the decoder: the
+        default parser (``core.wire`` reads its JSON text), no binary packet half
+        received, the socket active and connected."""
+        if self._ready_state != "open" or self.parser is not DEFAULT_PARSER:
+            return None
+        decoder = self._decoder
+        if not isinstance(decoder, PacketDecoder) or decoder.awaiting_attachments:
+            return None
+        sock = self.nsps.get("/")
+        if sock is None or not sock.active or not sock.connected:
+            return None
+        return sock
+
+    def _sync_lane(self) -> None:
+        """Open the lane while ``_lane_client`` has a socket, close it otherwise.
+
+        The engine uses it only while the session is open on a WebSocket.
+        """
+        sock = self._lane_client()
+        if sock is self._lane_socket:
+            return
+        self._lane_socket = sock
+        engine = self.engine
+        if engine is not None:
+            engine.set_lane(None if sock is None else self._on_packets)
+
+    def _on_packets(self, packets: list[Any]) -> int:
+        """The lane: the events and acks on "/" of one read, flat ``[ptype, ack_id,
+        data, ...]`` (``core.wire.scan_packets``), each handled as ``_on_data``
+        would; returns how many were.
+
+        A callback may close the lane (a disconnect, the end of the connection):
+        the packets after it then go the general way, which decides anew.
+        """
+        sock = self._lane_socket
+        for i in range(0, len(packets), 3):
+            if self._lane_socket is not sock or sock is None:
+                return i // 3
+            if packets[i] == 3:
+                sock.handle_ack(packets[i + 1], packets[i + 2])
+            else:
+                sock.handle_event(packets[i + 2], packets[i + 1])
+        return len(packets) // 3
 
     # -- sending -----------------------------------------------------------------------------
 
@@ -420,6 +475,9 @@ class Manager:
             engine.on_close = _nothing
             engine.on_upgrading = _nothing
             engine.on_upgrade = _nothing
+            # Another callback of the engine's.
+            engine.set_lane(None)
+        self._lane_socket = None
         self._decoder.reset()
 
     def _retire(self, engine: EngineClient) -> None:
@@ -428,6 +486,7 @@ class Manager:
 
     def remove_socket(self, sock: Client) -> None:
         """A socket became inactive: close the connection when it was the last one."""
+        self._sync_lane()
         for other in self.nsps.values():
             if other.active:
                 return

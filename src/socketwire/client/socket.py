@@ -31,7 +31,7 @@ from collections.abc import Awaitable, Callable, Generator
 from types import TracebackType
 from typing import Any, ClassVar, Final, Protocol, overload
 
-from socketwire.acks import CallbackAck, ErrorFirstAck, PendingAck, ack_value
+from socketwire.acks import CallbackAck, ErrorFirstAck, FutureAck, PendingAck, ack_value
 from socketwire.client.engine import EngineClient
 from socketwire.client.listeners import runner, spawn
 from socketwire.client.retry import RetryQueue
@@ -69,6 +69,9 @@ _V2_MESSAGE: Final = (
 
 _NO_URL: Final = "no URL to connect to: pass one to Client(url) or connect(url)"
 
+# What an ack deadline's error says (the JavaScript client's words).
+_ACK_TIMEOUT: Final = "operation has timed out"
+
 # Options of the socket itself; any other option is the connection's (the manager's).
 _SOCKET_OPTIONS: Final = frozenset(("auth", "retries", "ack_timeout"))
 
@@ -92,9 +95,6 @@ class ManagerPort(Protocol):
 
     @property
     def reconnecting(self) -> bool: ...
-
-    @property
-    def loop(self) -> asyncio.AbstractEventLoop | None: ...
 
     @property
     def transport(self) -> str | None: ...
@@ -238,6 +238,7 @@ class Client(SocketListeners, EmitMethods):
         "_ids",
         "_io",
         "_last_offset",
+        "_loop",
         "_parser",
         "_pid",
         "_queue",
@@ -297,6 +298,9 @@ class Client(SocketListeners, EmitMethods):
         self._done = asyncio.Event()
         self._done.set()
         self._auth_task: asyncio.Task[Any] | None = None
+        # The event loop of the connection, known once connected: emits then
+        # create their futures there without asking asyncio for it.
+        self._loop: asyncio.AbstractEventLoop | None = None
         if url is not None:
             self._bind(url)
 
@@ -553,12 +557,13 @@ class Client(SocketListeners, EmitMethods):
         """Handle one Socket.IO packet of this namespace (called by the manager)."""
         ptype = packet.type
         if ptype == _EVENT or ptype == _BINARY_EVENT:
-            if self.connected:
-                self._on_event(packet.data, packet.id)
-            else:
-                self._receive_buffer.append((packet.data, packet.id))
+            self.handle_event(packet.data, packet.id)
         elif ptype == _ACK or ptype == _BINARY_ACK:
-            self._on_ack(packet)
+            ack_id = packet.id
+            if ack_id is None:
+                log.debug("ack without an id: ignored")
+                return
+            self.handle_ack(ack_id, packet.data)
         elif ptype == _CONNECT:
             data = packet.data
             if isinstance(data, dict) and isinstance(data.get("sid"), str):
@@ -584,6 +589,7 @@ class Client(SocketListeners, EmitMethods):
         self.id = sid
         self.recovered = bool(pid) and self._pid == pid
         self._pid = pid  # only given when the server recovers connection state
+        self._loop = asyncio.get_running_loop()
         self.connected = True
         self._emit_buffered()
         self._queue.drain(self, force=True)
@@ -632,13 +638,22 @@ class Client(SocketListeners, EmitMethods):
             return
         io.write_encoded(text, attachments)
 
-    def _on_ack(self, packet: Packet) -> None:
-        ack_id = packet.id
-        pending = self._acks.pop(ack_id, None) if ack_id is not None else None
+    def handle_event(self, data: list[Any], ack_id: int | None) -> None:
+        """One EVENT of the server, ``data = [name, *args]`` (called by the manager:
+        ``handle_packet``, and its lane of packets decoded in one step)."""
+        if self.connected:
+            self._on_event(data, ack_id)
+        else:
+            self._receive_buffer.append((data, ack_id))
+
+    def handle_ack(self, ack_id: int, data: list[Any]) -> None:
+        """The server's ACK of the emit ``ack_id`` (called by the manager, as
+        ``handle_event``); an ack that matches no pending emit is ignored."""
+        pending = self._acks.pop(ack_id, None)
         if pending is None:
             log.debug("ack %s matches no pending emit: ignored", ack_id)
             return
-        pending.resolve(packet.data)
+        pending.resolve(data)
 
     # -- emitting (EmitMethods: emit, send, emit_with_ack, volatile, timeout) ------------------
 
@@ -659,12 +674,16 @@ class Client(SocketListeners, EmitMethods):
     ) -> Awaitable[Any]:
         """``emit_with_ack`` with its flags spelled out (the ``EmitPort`` of
         ``socketwire.emit_options``)."""
-        # While connected, the manager's loop is the running one: on Python 3.11
-        # each ``get_running_loop()`` costs a ``getpid`` system call.
-        io = self._io
-        loop = io.loop if io is not None and self.connected else None
-        fut: asyncio.Future[Any] = (loop or asyncio.get_running_loop()).create_future()
+        loop = self._loop
+        if loop is None or not self.connected:
+            loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        if not self.retries or volatile:
+            # The ack resolves the future itself.
+            self.send_event(event, args, None, True, volatile, timeout, future=fut)
+            return fut
 
+        # The retry queue reports error first, to a callback.
         def done(err: BaseException | None, *response: Any) -> None:
             if fut.done():
                 return
@@ -685,11 +704,14 @@ class Client(SocketListeners, EmitMethods):
         volatile: bool,
         timeout: float | None,
         from_queue: bool = False,
+        *,
+        future: asyncio.Future[Any] | None = None,
     ) -> None:
         """Encode and send one EVENT (the port of the retry queue).
 
         ``with_error``: the callback takes an error first (None: only with a
-        timeout); ``from_queue``: sent by the retry queue, so not queued again.
+        timeout); ``from_queue``: sent by the retry queue, so not queued again;
+        ``future`` (instead of a callback): set to the ack's value, or failed.
         """
         if event in RESERVED_EVENTS:
             raise ValueError(f'"{event}" is a reserved event name')
@@ -697,19 +719,23 @@ class Client(SocketListeners, EmitMethods):
             self._queue.add(self, event, args, callback, timeout)
             return
         data = [event, *args]
-        ack_id = self._ids if callback is not None else None
+        ack_id = self._ids if callback is not None or future is not None else None
         text, attachments = self._parser.encode_event(self.namespace, data, ack_id)
-        if callback is not None:
-            ack_id = self._ids
+        if ack_id is not None:
             self._ids += 1
             if timeout is None:
                 timeout = self.ack_timeout
-            if with_error or timeout is not None:
-                self._acks[ack_id] = ErrorFirstAck(
-                    self._acks, ack_id, callback, timeout, log, report_drop=True
+            if callback is not None:
+                if with_error or timeout is not None:
+                    self._acks[ack_id] = ErrorFirstAck(
+                        self._acks, ack_id, callback, timeout, log, report_drop=True
+                    )
+                else:
+                    self._acks[ack_id] = CallbackAck(callback, log)
+            elif future is not None:
+                self._acks[ack_id] = FutureAck(
+                    self._acks, ack_id, future, timeout, event, _ACK_TIMEOUT
                 )
-            else:
-                self._acks[ack_id] = CallbackAck(callback, log)
         io = self._io
         engine = io.engine if io is not None else None
         if volatile and (engine is None or not engine.writable):
@@ -722,7 +748,12 @@ class Client(SocketListeners, EmitMethods):
         ):
             if self._any_out is not None:
                 self._notify_outgoing(data)
-            io.write_encoded(text, attachments)
+            if attachments:
+                io.write_encoded(text, attachments)
+            else:
+                # One text message, the commonest emit: straight to the engine
+                # (all that the manager's write_encoded would do).
+                engine.write_text(text)
         else:
             self._send_buffer.append(_Outgoing(data, ack_id, text, attachments))
 

@@ -27,7 +27,7 @@ from typing import Any, Final
 
 from socketwire.client.http import DEFAULT_MAX_BODY, HttpChannel
 from socketwire.client.url import engine_target
-from socketwire.client.websocket import WebSocketConnection, connect_websocket
+from socketwire.client.websocket import PacketLane, WebSocketConnection, connect_websocket
 from socketwire.core.engineio.packet import (
     CLOSE,
     MESSAGE_PREFIX,
@@ -196,6 +196,15 @@ class EngineTransport:
     def volatile_writable(self) -> bool:
         """Whether a volatile packet would go out now rather than wait."""
         return self.writable
+
+    def set_lane(self, lane: PacketLane | None) -> None:
+        """Give the Socket.IO events and acks on ``/`` of whole reads to ``lane``
+        instead of ``on_packet`` (None: stop).
+
+        Only a transport that reads WebSocket frames itself can; the others
+        ignore it (every packet goes to ``on_packet``).
+        """
+        return None
 
     def open(self) -> None:
         """Start connecting; ``on_open`` follows (or ``on_error``)."""
@@ -394,7 +403,7 @@ class WebSocketTransport(EngineTransport):
 
     name = WEBSOCKET
 
-    __slots__ = ("_max_message_size", "_open_task", "_ws")
+    __slots__ = ("_lane", "_max_message_size", "_open_task", "_ws")
 
     def __init__(
         self, opts: TransportOptions, query: dict[str, str], max_message_size: int
@@ -403,6 +412,18 @@ class WebSocketTransport(EngineTransport):
         self._ws: WebSocketConnection | None = None
         self._open_task: asyncio.Task[None] | None = None
         self._max_message_size = max_message_size
+        self._lane: PacketLane | None = None
+
+    def set_lane(self, lane: PacketLane | None) -> None:
+        self._lane = lane
+        ws = self._ws
+        if ws is not None:
+            ws.set_lane(lane)
+
+    def detach(self) -> None:
+        super().detach()
+        # The lane is a callback too: nothing goes to it any more.
+        self.set_lane(None)
 
     def open(self) -> None:
         self.state = "opening"
@@ -433,6 +454,8 @@ class WebSocketTransport(EngineTransport):
         if self.state == "closed":
             return
         ws.set_handlers(self._on_message, self._on_ws_close)
+        if self._lane is not None:
+            ws.set_lane(self._lane)
 
     def _on_message(self, opcode: int, payload: bytes) -> None:
         if opcode == _TEXT:
@@ -482,9 +505,17 @@ class WebSocketTransport(EngineTransport):
             if binary:
                 ws.send_binary(data)
             else:
-                ws.send_text(MESSAGE_PREFIX + data)
+                ws.send_message(data)
             return
         ws.send_many([(d, True) if b else (MESSAGE_PREFIX + d, False) for d, b in messages])
+
+    def text_sender(self) -> Callable[[bytes], None] | None:
+        """Where one Engine.IO message of UTF-8 ``text`` (without its ``"4"``) goes
+        straight, framed in one step: the WebSocket's ``send_message`` once it is
+        open, else None. The engine's direct path, as ``send_messages`` for one
+        text message (the WebSocket itself sends nothing once closing)."""
+        ws = self._ws
+        return None if ws is None else ws.send_message
 
     def pause(self, on_paused: Callable[[], None]) -> None:
         # Nothing to upgrade to from a WebSocket (as the JavaScript client: never called back).

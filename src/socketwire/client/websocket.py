@@ -7,6 +7,13 @@ the sans-I/O ``WebSocketProtocol(client_side=True)`` of the core, which reads th
 frames, masks every frame it writes with a fresh random key from this module's pool
 (RFC 6455 section 5.3), answers pings and the closing handshake; this module moves
 its bytes and bounds the wait for the server to end the connection.
+
+Two shortcuts serve the commonest traffic of a Socket.IO client: a read that is
+nothing but Socket.IO events and acks on ``/`` goes, decoded in one step
+(``socketwire.core.wire.scan_packets``), to the :class:`PacketLane` its owner set
+(:meth:`WebSocketConnection.set_lane`); and :meth:`WebSocketConnection.send_message`
+writes one Engine.IO message as one masked frame built in one step
+(``socketwire.core.wire.message_frame``).
 """
 
 from __future__ import annotations
@@ -16,16 +23,17 @@ import logging
 import os
 import ssl as ssl_module
 from collections.abc import Callable, Iterable
-from typing import cast
+from typing import Any, Protocol, cast
 
 import httptools
 
 from socketwire.core.websocket import handshake
 from socketwire.core.websocket.frames import CloseCode, Opcode
 from socketwire.core.websocket.protocol import WebSocketProtocol, WebSocketState
+from socketwire.core.wire import message_frame, scan_packets
 from socketwire.errors import RemoteProtocolError
 
-__all__ = ["WebSocketConnection", "WebSocketHandshakeError", "connect_websocket"]
+__all__ = ["PacketLane", "WebSocketConnection", "WebSocketHandshakeError", "connect_websocket"]
 
 log = logging.getLogger("socketwire.client")
 
@@ -71,6 +79,21 @@ MessageHandler = Callable[[int, bytes], None]
 CloseHandler = Callable[[int, str], None]
 
 
+class PacketLane(Protocol):
+    """Where the Socket.IO packets on ``/`` of a whole read go, decoded at once.
+
+    ``packets`` is what ``socketwire.core.wire.scan_packets`` gives: flat
+    ``[ptype, ack_id, data, ...]`` triples, ``ptype`` 2 (EVENT) or 3 (ACK), in
+    the order of the read. The lane handles them in order, each exactly as the
+    message handler would the message ``4<ptype>[<ack_id>]<data>``, and returns
+    how many it took: fewer than all when it stopped (its conditions no longer
+    hold, say after a callback disconnected); the rest of the read then goes to
+    the message handler.
+    """
+
+    def __call__(self, packets: list[Any], /) -> int: ...
+
+
 class WebSocketHandshakeError(RemoteProtocolError):
     """The server did not accept the WebSocket (``status`` is its HTTP status, 0 if none)."""
 
@@ -103,6 +126,7 @@ class WebSocketConnection(asyncio.Protocol):
         "_handshake_waiter",
         "_headers",
         "_key",
+        "_lane",
         "_loop",
         "_parser",
         "_peer_close",
@@ -131,6 +155,8 @@ class WebSocketConnection(asyncio.Protocol):
         self._peer_close: tuple[int, str] = (CloseCode.ABNORMAL, "")
         self._close_timer: asyncio.TimerHandle | None = None
         self._closed = False
+        # Where whole reads of Socket.IO packets on "/" go (``set_lane``).
+        self._lane: PacketLane | None = None
         self.closed_event = asyncio.Event()
         self.on_message: MessageHandler = _ignore_message
         self.on_close: CloseHandler = _ignore_close
@@ -142,10 +168,28 @@ class WebSocketConnection(asyncio.Protocol):
         self._transport = cast(asyncio.Transport, transport)
 
     def data_received(self, data: bytes) -> None:
-        if self._parser is not None:
+        lane = self._lane
+        if lane is not None:
+            # (Only ever set after the opening handshake.) The commonest read:
+            # nothing but Socket.IO events and acks on "/", decoded at once
+            # (core.wire); anything else takes the general path below.
+            packets = self._protocol.receive_scanned(data, scan_packets)
+            if packets is not None:
+                done = lane(packets)
+                if done * 3 < len(packets):
+                    # The lane stopped (a callback disconnected, say): the rest of
+                    # the read goes the general way. ``data`` is whole text frames
+                    # and the reader was between frames: read again, it gives the
+                    # same messages and leaves the reader as the general path would.
+                    self._deliver(self._protocol.receive_data(data)[done:])
+                elif self._protocol.state is not _OPEN:
+                    # Closed by a callback: follow it as the general path would.
+                    self._after_control()
+                return
+        elif self._parser is not None:
             self._handshake_data(data)
             return
-        self._frames_data(data)
+        self._deliver(self._protocol.receive_data(data))
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
@@ -211,7 +255,7 @@ class WebSocketConnection(asyncio.Protocol):
                 waiter.set_result(None)
             rest = data[offset:]
             if rest:
-                self._frames_data(rest)
+                self._deliver(self._protocol.receive_data(rest))
         except httptools.HttpParserError as exc:
             self._handshake_failed(WebSocketHandshakeError(f"invalid HTTP response: {exc}"))
 
@@ -224,9 +268,10 @@ class WebSocketConnection(asyncio.Protocol):
 
     # -- frames ------------------------------------------------------------------------
 
-    def _frames_data(self, data: bytes) -> None:
+    def _deliver(self, events: list[tuple[int, bytes]]) -> None:
+        """Hand the messages of ``events`` over; answer its control frames."""
         control = False
-        for opcode, payload in self._protocol.receive_data(data):
+        for opcode, payload in events:
             if opcode > _BINARY:
                 control = True
             elif not self._closed:
@@ -278,6 +323,7 @@ class WebSocketConnection(asyncio.Protocol):
         if self._closed:
             return
         self._closed = True
+        self._lane = None
         self._peer_close = (code, reason)
         on_close = self.on_close
         self.on_close = _ignore_close
@@ -310,6 +356,18 @@ class WebSocketConnection(asyncio.Protocol):
                 break
             on_message(opcode, payload)
 
+    def set_lane(self, lane: PacketLane | None) -> None:
+        """Give the Socket.IO events and acks on ``/`` of whole reads to ``lane``
+        instead of the message handler, or stop (None).
+
+        A read is scanned only while the reader is between frames, and only a
+        read of nothing but such packets in unmasked text frames goes to the
+        lane; anything else (pings, other namespaces, binary packets, any
+        protocol error) still takes the general path. Ignored once closed, and
+        before :meth:`set_handlers` (the messages kept until then come first).
+        """
+        self._lane = None if self._closed or self._pending is not None else lane
+
     @property
     def open(self) -> bool:
         """Whether messages can still be sent."""
@@ -335,6 +393,28 @@ class WebSocketConnection(asyncio.Protocol):
             protocol = self._protocol
             protocol.send_text(payload)
             transport.write(protocol.data_to_send())
+
+    def send_message(self, text: bytes) -> None:
+        """Send one Engine.IO message packet of UTF-8 ``text``, given without its
+        type digit ``4``, as one text frame masked with a fresh key.
+
+        What ``send_text(b"4" + text)`` sends, framed in one step; nothing is
+        sent once closing.
+        """
+        transport = self._transport
+        protocol = self._protocol
+        if (
+            self._closed
+            or transport is None
+            or transport.is_closing()
+            or protocol.state is not _OPEN
+        ):
+            return
+        frame = message_frame(text, new_mask())
+        # What the protocol queued (a pong for a ping of the same read) leaves
+        # first, as it would have through send_text.
+        queued = protocol.data_to_send()
+        transport.write(queued + frame if queued else frame)
 
     def send_binary(self, payload: bytes) -> None:
         """Send one binary message."""
@@ -370,6 +450,7 @@ class WebSocketConnection(asyncio.Protocol):
         self.on_close = _ignore_close
         self.on_message = _ignore_message
         self._closed = True
+        self._lane = None
         self._pending = None
         if self._transport is None:
             return

@@ -247,14 +247,18 @@ class WebSocketProtocol(FrameReader):
         between frames, else None.
 
         Between frames: no partial frame held, no fragmented message begun, the
-        connection open, a server's reader. A scanner that reads whole frames
-        itself (``socketwire.core.wire.scan_events``: the events of a read of
-        small text frames) may then take the read without the general parser,
-        which is only right when ``data`` starts a frame. The scanner decides
-        by the same rules as ``receive_data``, or returns None; on None the
-        caller gives the same bytes to ``receive_data``.
+        connection open. A scanner that reads whole frames itself may then take
+        the read without the general parser, which is only right when ``data``
+        starts a frame. The scanner must read frames as this side receives them:
+        masked on a server (``socketwire.core.wire.scan_events``, the events of
+        a read of small text frames), unmasked on a client
+        (``socketwire.core.wire.scan_packets``, its events and acks), and leave
+        any frame masked the other way to the general parser, which fails the
+        connection (RFC 6455 section 5.1). It decides by the same rules as
+        ``receive_data``, or returns None; on None the caller gives the same
+        bytes to ``receive_data``.
         """
-        if self._buf or self._frag_opcode or self.state is not _OPEN or self._client_side:
+        if self._buf or self._frag_opcode or self.state is not _OPEN:
             return None
         return scan(data, self._max, self._validate_utf8)
 
