@@ -36,6 +36,9 @@ _TEXT = Opcode.TEXT
 _BINARY = Opcode.BINARY
 _CLOSE = Opcode.CLOSE
 
+# ``WebSocketConnection._fd`` before its first broadcast: not looked up yet.
+_UNRESOLVED = -2
+
 # Batched writes up to this size are joined into one system call.
 _CORK_JOIN_MAX = 64 * 1024
 
@@ -106,9 +109,13 @@ class WebSocketConnection(asyncio.Protocol):
         # The descriptor a broadcast may write to around the transport
         # (``engine.fanout``): only a plain TCP connection's, since TLS frames
         # its writes itself. ``direct`` holds it while writes may go straight
-        # (open, not corked), else -1.
-        self._fd = _plain_descriptor(transport)
-        self.direct = self._fd
+        # (open, not corked), else a negative number. Looked up at the first
+        # broadcast that reaches the connection (``send_message``): asking the
+        # transport for its socket costs a system call and an object kept for
+        # the connection's life, which a connection that never gets a
+        # broadcast does without.
+        self._fd = _UNRESOLVED
+        self.direct = _UNRESOLVED
 
     # -- WebSocketPort -------------------------------------------------------------------
 
@@ -135,6 +142,8 @@ class WebSocketConnection(asyncio.Protocol):
     # Both inline ``_write``: a call less per message.
 
     def send_message(self, message: OutgoingMessage) -> None:
+        if self._fd == _UNRESOLVED:
+            self._resolve_direct()
         # Built by the first recipient, read as an attribute by the others.
         data = message.framed or message.frames
         cork = self._cork
@@ -193,6 +202,11 @@ class WebSocketConnection(asyncio.Protocol):
                 self._overflow()
                 return
             self.transport.write(data)
+
+    def _resolve_direct(self) -> None:
+        self._fd = fd = _plain_descriptor(self.transport)
+        if not self._closed and self._cork is None:
+            self.direct = fd
 
     def write_rest(self, data: bytes, sent: int) -> None:
         """Write what a direct write (``engine.fanout.send_all``) left of ``data``
