@@ -15,7 +15,6 @@ import asyncio
 import contextlib
 import os
 import re
-import shutil
 import signal
 import ssl
 import subprocess
@@ -28,6 +27,7 @@ import pytest
 
 import socketwire
 from socketwire.client import Client
+from tests.certificates import self_signed
 from tests.waits import WAIT, scaled
 
 SRC = Path(socketwire.__file__).resolve().parents[1]
@@ -235,19 +235,7 @@ async def test_a_unix_socket(app_dir: Path) -> None:
 
 
 async def test_tls(app_dir: Path) -> None:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    cert, key = app_dir / "cert.pem", app_dir / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-            "-keyout", str(key), "-out", str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=scaled(60),
-    )  # fmt: skip
+    cert, key = self_signed(app_dir)
     args = ("chat:sio", "--port", "0", "--ssl-certfile", str(cert), "--ssl-keyfile", str(key))
     async with cli(app_dir, *args) as proc:
         url = await proc.url()

@@ -19,6 +19,7 @@ import socket
 import ssl
 import struct
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -26,6 +27,7 @@ import pytest
 import socketwire
 import socketwire.server.socket as socket_module
 from socketwire.engine import fanout
+from tests.certificates import self_signed
 
 WAIT = 10.0
 
@@ -338,24 +340,9 @@ async def test_a_slow_client_gets_every_frame_whole_and_in_order(
 
 
 async def test_tls_connections_are_never_written_around(
-    tmp_path: Any, calls: list[tuple[int, list[int]]]
+    tmp_path: Path, calls: list[tuple[int, list[int]]]
 ) -> None:
-    import shutil
-    import subprocess
-
-    if shutil.which("openssl") is None:  # pragma: no cover - openssl is installed here
-        pytest.skip("openssl is not installed")
-    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-            "-keyout", str(key), "-out", str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )  # fmt: skip
+    cert, key = self_signed(tmp_path)
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.load_cert_chain(cert, key)
     sio = socketwire.Server(ping_interval=300, ping_timeout=200)

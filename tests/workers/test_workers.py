@@ -26,7 +26,6 @@ import asyncio
 import contextlib
 import os
 import re
-import shutil
 import signal
 import ssl
 import subprocess
@@ -38,6 +37,7 @@ from typing import Any
 import pytest
 
 from socketwire.client import Client
+from tests.certificates import self_signed
 from tests.client.helpers import watch
 from tests.conftest import run_node
 from tests.test_cli import Cli, env
@@ -463,19 +463,7 @@ async def test_sighup_replaces_the_workers_without_losing_anything(
 
 
 async def test_tls_with_forwarded_requests_and_upgrades(app_dir: Path) -> None:
-    if shutil.which("openssl") is None:
-        pytest.skip("openssl is not installed")
-    cert, key = app_dir / "cert.pem", app_dir / "key.pem"
-    subprocess.run(
-        [
-            "openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
-            "-keyout", str(key), "-out", str(cert),
-        ],
-        check=True,
-        capture_output=True,
-        timeout=scaled(60),
-    )  # fmt: skip
+    cert, key = self_signed(app_dir)
     tls = ("--ssl-certfile", str(cert), "--ssl-keyfile", str(key))
     async with workers(app_dir, *tls) as (_, url):
         assert url.startswith("https://")
