@@ -42,10 +42,10 @@ class Connection:
         "deadline",
         "decoder",
         "engine",
+        "joined",
         "lanes",
         "pending",
         "server",
-        "sockets",
     )
 
     def __init__(self, server: Server, engine: EngineSocket) -> None:
@@ -57,13 +57,28 @@ class Connection:
         # Whether the events on "/" may skip the decoder (``_sync_lane``): the
         # default parser's JSON text is what ``core.wire`` reads.
         self.lanes = server.parser is DEFAULT_PARSER
-        self.sockets: dict[str, Socket] = {}
+        #: The sockets of the connection, one per namespace, in the order they
+        #: joined: a tuple rather than a dict by name, since nearly every
+        #: connection has one (a one-entry dict costs three times the memory).
+        self.joined: tuple[Socket, ...] = ()
         self.deadline = 0.0
         # Namespaces whose CONNECT is still being answered (async middleware,
         # dynamic namespace, session recovery); created on first use.
         self.pending: set[str] | None = None
         engine.on("message", self._on_message)
         engine.on("close", self._on_close)
+
+    @property
+    def sockets(self) -> dict[str, Socket]:
+        """The sockets of the connection by namespace name (a new dict each time)."""
+        return {s.nsp.name: s for s in self.joined}
+
+    def socket_of(self, nsp: str) -> Socket | None:
+        """The connection's socket on namespace ``nsp``, if it joined it."""
+        for socket in self.joined:
+            if socket.nsp.name == nsp:
+                return socket
+        return None
 
     def _on_message(self, data: bytes, binary: bool) -> None:
         decoder = self.decoder
@@ -95,7 +110,7 @@ class Connection:
         self._route(packet)
 
     def _route(self, packet: Packet) -> None:
-        socket = self.sockets.get(packet.nsp)
+        socket = self.socket_of(packet.nsp)
         ptype = packet.type
         if socket is not None and ptype != _CONNECT and ptype != _CONNECT_ERROR:
             socket.handle_packet(packet)
@@ -138,7 +153,9 @@ class Connection:
     def accept(self, socket: Socket, payload: dict[str, Any]) -> None:
         """Answer a CONNECT with ``payload`` (``{"sid": ...}``): ``socket`` joined its namespace."""
         name = socket.nsp.name
-        self.sockets[name] = socket
+        # (A second CONNECT to a joined namespace closes the connection in
+        # ``_route``, so ``name`` is new here.)
+        self.joined = (*self.joined, socket)
         self._answered(name)
         # The first namespace joined ends the connect timeout (as Node).
         self.deadline = -1.0
@@ -165,8 +182,8 @@ class Connection:
     def remove_socket(self, socket: Socket) -> None:
         """``socket`` left its namespace."""
         name = socket.nsp.name
-        if self.sockets.get(name) is socket:
-            del self.sockets[name]
+        if self.socket_of(name) is socket:
+            self.joined = tuple(s for s in self.joined if s is not socket)
             if name == "/":
                 self._sync_lane()
 
@@ -174,7 +191,7 @@ class Connection:
         """Give the engine the lane of the socket on "/" while its events can skip
         the decoder: the default parser, no binary packet half received."""
         decoder = self.decoder
-        socket = self.sockets.get("/") if self.lanes else None
+        socket = self.socket_of("/") if self.lanes else None
         if socket is not None and (
             decoder is None
             or (isinstance(decoder, PacketDecoder) and not decoder.awaiting_attachments)
@@ -191,12 +208,12 @@ class Connection:
 
     def disconnect_all(self) -> None:
         """Disconnect every namespace, then close the Engine.IO connection."""
-        for socket in list(self.sockets.values()):
+        for socket in self.joined:
             socket.disconnect()
         self.engine.close(DisconnectReason.FORCED_SERVER_CLOSE)
 
     def _close_sockets(self, reason: str) -> None:
-        for socket in list(self.sockets.values()):
+        for socket in self.joined:
             socket.handle_close(reason)
         if self.decoder is not None:
             self.decoder.reset()
@@ -213,7 +230,7 @@ class Connection:
 
     def connect_timeout_due(self, deadline: float) -> None:
         """No namespace joined within ``connect_timeout``: close (as Node does)."""
-        if self.deadline == deadline and not self.sockets and self.engine.connected:
+        if self.deadline == deadline and not self.joined and self.engine.connected:
             log.info("sid=%s joined no namespace in time: closing", self.engine.id)
             self.engine.close_now(DisconnectReason.FORCED_CLOSE)
 
