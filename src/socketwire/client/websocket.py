@@ -401,15 +401,10 @@ class WebSocketConnection(asyncio.Protocol):
         What ``send_text(b"4" + text)`` sends, framed in one step; nothing is
         sent once closing.
         """
-        transport = self._transport
-        protocol = self._protocol
-        if (
-            self._closed
-            or transport is None
-            or transport.is_closing()
-            or protocol.state is not _OPEN
-        ):
+        transport = self._writable()
+        if transport is None:
             return
+        protocol = self._protocol
         frame = message_frame(text, new_mask())
         # What the protocol queued (a pong for a ping of the same read) leaves
         # first, as it would have through send_text.

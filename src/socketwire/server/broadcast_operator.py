@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from socketwire.adapters.base import BroadcastOptions, SocketView
@@ -42,24 +41,25 @@ class BroadcastOperator:
         self._opts = opts or BroadcastOptions(rooms=rooms, except_rooms=except_rooms)
 
     def _with(self, **changes: Any) -> BroadcastOperator:
-        return BroadcastOperator(self._nsp, opts=replace(self._opts, **changes))
-
-    def to(self, rooms: Rooms) -> BroadcastOperator:
-        """Add rooms to the target (a socket in any of them is reached)."""
         o = self._opts
-        # Spelled out rather than ``_with``: ``to`` is on the path of every room
-        # broadcast, and ``dataclasses.replace`` costs several times more.
+        # Built field by field: ``to`` is on the path of every room broadcast,
+        # and ``dataclasses.replace`` costs about three times more.
+        get = changes.get
         return BroadcastOperator(
             self._nsp,
             opts=BroadcastOptions(
-                o.rooms | room_names(rooms),
-                o.except_rooms,
-                o.volatile,
-                o.local,
-                o.compress,
-                o.timeout,
+                get("rooms", o.rooms),
+                get("except_rooms", o.except_rooms),
+                get("volatile", o.volatile),
+                get("local", o.local),
+                get("compress", o.compress),
+                get("timeout", o.timeout),
             ),
         )
+
+    def to(self, rooms: Rooms) -> BroadcastOperator:
+        """Add rooms to the target (a socket in any of them is reached)."""
+        return self._with(rooms=self._opts.rooms | room_names(rooms))
 
     in_ = to
 
