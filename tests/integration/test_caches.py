@@ -6,8 +6,10 @@ import os
 import string
 from collections import Counter
 
+import pytest
+
 from socketwire import ids
-from socketwire.http.request import _QUERY_CACHE, _QUERY_CACHE_SIZE, parse_query
+from socketwire.http.request import _QUERY_CACHE, _QUERY_CACHE_SIZE, parse_query, shared_query
 
 URLSAFE = set(string.ascii_letters + string.digits + "-_")
 
@@ -70,3 +72,26 @@ def test_parse_query_cache_stays_bounded() -> None:
     # Decoding still applies to what is cached.
     assert parse_query("a=%20b+c&d=e") == {"a": " b c", "d": "e"}
     assert parse_query("a=%20b+c&d=e") == {"a": " b c", "d": "e"}
+
+
+def test_shared_query_is_one_read_only_mapping_per_query() -> None:
+    _QUERY_CACHE.clear()
+    raw = "EIO=4&transport=websocket&room=a"
+    first = shared_query(raw)
+    assert shared_query(raw) is first
+    assert dict(first) == {"EIO": "4", "transport": "websocket", "room": "a"}
+    with pytest.raises(TypeError):
+        first["room"] = "b"  # type: ignore[index]
+    # Copies are their own, and leave the shared parse as it was.
+    mine = parse_query(raw)
+    mine["room"] = "b"
+    assert shared_query(raw)["room"] == "a"
+
+
+def test_shared_query_of_a_session_request_is_not_kept() -> None:
+    _QUERY_CACHE.clear()
+    raw = "EIO=4&transport=polling&sid=AAAAAAAAAAAAAAAAAAAA"
+    assert shared_query(raw)["sid"] == "AAAAAAAAAAAAAAAAAAAA"
+    assert shared_query(raw) is not shared_query(raw)
+    assert _QUERY_CACHE == {}
+    assert dict(shared_query("")) == {}

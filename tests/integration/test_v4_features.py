@@ -850,6 +850,35 @@ async def test_fetch_sockets_and_views(
     assert set(nsp.sockets) == {ann, bob}
 
 
+async def test_handshake_query_is_each_sockets_own(start_server: ServerStarter) -> None:
+    # Sessions opened with the same query share one read-only parse of it; the
+    # handshake a socket shows is its own copy, so a handler that changes it
+    # changes nothing for the next connection.
+    sio = socketwire.Server()
+    connected = Recorder()
+
+    @sio.on("connection")
+    def on_connection(socket: socketwire.Socket) -> None:
+        query = socket.handshake.query
+        connected(socket.id, dict(query))
+        query["room"] = "changed by " + socket.id
+
+    url = await start_server(sio)
+    clients = []
+    for _ in range(2):
+        ws = await WebSocketClient.connect(url, f"{WEBSOCKET}&room=lobby")
+        assert (await ws.recv_text()).startswith("0{")
+        ws.send_text("40")
+        assert (await ws.recv_text()).startswith("40{")
+        clients.append(ws)
+    (first, seen1), (second, seen2) = await connected.wait(2)
+    assert seen1 == seen2 == {"EIO": "4", "transport": "websocket", "room": "lobby"}
+    assert sio.sockets.sockets[first].handshake.query["room"] == "changed by " + first
+    assert sio.sockets.sockets[second].handshake.query["room"] == "changed by " + second
+    for ws in clients:
+        await ws.aclose()
+
+
 async def test_disconnect_sockets(
     start_server: ServerStarter, node: NodeStarter, mode: str
 ) -> None:

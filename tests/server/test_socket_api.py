@@ -123,3 +123,40 @@ async def test_numbers_name_rooms(start_server: ServerStarter, clients: list[Cli
     with pytest.raises(TypeError, match=r"a room is a str or an int, got float 1.5"):
         first.join([1.5])  # type: ignore[list-item]
     assert first.rooms == {first.id}
+
+
+async def test_socket_data_and_pending_acks(
+    start_server: ServerStarter, clients: list[Client]
+) -> None:
+    # socket.data and the table of pending acks are made on first use: what a
+    # user sees must be what a dict made at connect gave.
+    sio = socketwire.Server()
+    sockets: asyncio.Queue[socketwire.Socket] = asyncio.Queue()
+    sio.on("connection", sockets.put_nowait)
+    url = await start_server(sio)
+    for _ in range(2):
+        client = Client(url, transports=["websocket"], force_new=True)
+        clients.append(client)
+        await asyncio.wait_for(client.connect(), WAIT)
+    first = await asyncio.wait_for(sockets.get(), WAIT)
+    second = await asyncio.wait_for(sockets.get(), WAIT)
+
+    assert first.data == {} and first.data is first.data
+    first.data["name"] = "ann"
+    assert first.data == {"name": "ann"} and second.data == {}
+    second.data = None  # any value, None included, is kept
+    assert second.data is None
+    assert [s.data for s in await sio.fetch_sockets()] == [{"name": "ann"}, None]
+
+    # An emit with an ack that the client never answers is dropped at disconnect.
+    clients[0].on("question", lambda: asyncio.get_running_loop().create_future())
+    pending = first.emit_with_ack("question")
+    answered = asyncio.get_running_loop().create_future()
+    first.emit("question", callback=answered.set_result)
+    first.disconnect()
+    with pytest.raises(socketwire.Disconnected):
+        await asyncio.wait_for(pending, WAIT)
+    assert not answered.done()
+    # A second socket's acks are its own.
+    clients[1].on("double", lambda x: x * 2)
+    assert await asyncio.wait_for(second.emit_with_ack("double", 4), WAIT) == 8

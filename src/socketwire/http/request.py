@@ -14,6 +14,7 @@ import functools
 import logging
 import sys
 from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
 from typing import Final, TypeVar
 from urllib.parse import parse_qsl
 
@@ -29,6 +30,7 @@ __all__ = [
     "dispatch",
     "header_name",
     "parse_query",
+    "shared_query",
 ]
 
 log = logging.getLogger("socketwire.http")
@@ -95,35 +97,51 @@ def collect_headers(
 
 # Recent handshake queries and their parsed form. Most clients of a server send
 # the same handshake query (``EIO=4&transport=websocket``, plus the same
-# application parameters), so a WebSocket handshake usually parses nothing.
-# Queries naming a session (``sid``) or busting caches (Engine.IO's ``t``) are
-# unique per request and are not kept.
-_QUERY_CACHE: dict[str, dict[str, str]] = {}
+# application parameters), so a WebSocket handshake usually parses nothing, and
+# every session made with that query shares one read-only parse of it (a copy per
+# session cost 185 bytes for as long as the session lived). Queries naming a
+# session (``sid``) or busting caches (Engine.IO's ``t``) are unique per request
+# and are not kept.
+_QUERY_CACHE: dict[str, Mapping[str, str]] = {}
 _QUERY_CACHE_SIZE: Final = 256
 _QUERY_CACHE_MAX_LEN: Final = 512
 
 
-def parse_query(raw: str) -> dict[str, str]:
-    """Query parameters, the last value of a repeated name winning.
-
-    Short names and values are interned: every session keeps its handshake query.
-    The result is the caller's own dict.
-    """
-    if not raw:
-        return {}
-    cached = _QUERY_CACHE.get(raw)
-    if cached is not None:
-        return cached.copy()
+def _parse(raw: str) -> dict[str, str]:
     if "%" in raw or "+" in raw:
         pairs = parse_qsl(raw, keep_blank_values=True)
     else:
         pairs = [(k, v) for k, _, v in (p.partition("=") for p in raw.split("&") if p)]
-    query = {sys.intern(k): (sys.intern(v) if len(v) < 16 else v) for k, v in pairs}
+    return {sys.intern(k): (sys.intern(v) if len(v) < 16 else v) for k, v in pairs}
+
+
+def shared_query(raw: str) -> Mapping[str, str]:
+    """Query parameters, the last value of a repeated name winning, read-only.
+
+    A query that many requests send (no ``sid``, no ``t``, at most 512
+    characters) is parsed once and the same read-only mapping is returned to
+    every request that sends it; short names and values are interned.
+    """
+    if not raw:
+        return _NO_QUERY
+    cached = _QUERY_CACHE.get(raw)
+    if cached is not None:
+        return cached
+    query = _parse(raw)
     if len(raw) <= _QUERY_CACHE_MAX_LEN and "sid" not in query and "t" not in query:
         if len(_QUERY_CACHE) >= _QUERY_CACHE_SIZE:
             _QUERY_CACHE.clear()
-        _QUERY_CACHE[raw] = query.copy()
+        shared = _QUERY_CACHE[raw] = MappingProxyType(query)
+        return shared
     return query
+
+
+def parse_query(raw: str) -> dict[str, str]:
+    """Query parameters as the caller's own dict (see :func:`shared_query`)."""
+    return dict(shared_query(raw))
+
+
+_NO_QUERY: Final[Mapping[str, str]] = MappingProxyType({})
 
 
 # -- body ----------------------------------------------------------------------------------
@@ -215,7 +233,7 @@ class Request:
         self.method = method
         self.path = path
         self._raw_query = raw_query
-        self._query: dict[str, str] | None = None
+        self._query: Mapping[str, str] | None = None
         self.url = url
         self.headers = headers
         self.body = b""
@@ -225,12 +243,12 @@ class Request:
         self._abort_cb: Callable[[], None] | None = None
 
     @property
-    def query(self) -> dict[str, str]:
-        """The query string's parameters, parsed on first use (most requests of a
-        session never look)."""
+    def query(self) -> Mapping[str, str]:
+        """The query string's parameters, read-only, parsed on first use (most
+        requests of a session never look); see :func:`shared_query`."""
         q = self._query
         if q is None:
-            q = self._query = parse_query(self._raw_query)
+            q = self._query = shared_query(self._raw_query)
         return q
 
     def on_abort(self, callback: Callable[[], None] | None) -> None:

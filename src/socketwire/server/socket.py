@@ -56,6 +56,8 @@ _BINARY_ACK = PacketType.BINARY_ACK
 _DISCONNECT = PacketType.DISCONNECT
 _call = runner.call
 _dumps = orjson.dumps
+# What socket.data holds until it is first read or assigned (None is a value).
+_NO_DATA: Any = object()
 _NSP_EVENTS = frozenset({"connection", "connect", "disconnect", "disconnecting"})
 
 #: Why ``on("*")`` is refused: a catch-all that is never called would fail silently.
@@ -122,11 +124,11 @@ class Socket(SocketListeners, EmitMethods):
         "_acks",
         "_auth",
         "_bucket",
+        "_data",
         "_handshake",
         "_middlewares",
         "conn",
         "connected",
-        "data",
         "id",
         "nsp",
         "pid",
@@ -149,15 +151,20 @@ class Socket(SocketListeners, EmitMethods):
         self.server = nsp.server
         self.conn = conn
         self.id = sid
-        self._auth = auth
+        # Most clients send no auth: keep nothing for them (the handshake makes
+        # its own empty dict when asked).
+        self._auth = auth or None
         self._handshake: Handshake | None = None
         limit = nsp.server.event_rate_limit
         self._bucket = EventRateLimit(*limit, nsp.server) if limit is not None else None
-        self.data: Any = {}
+        # socket.data and the pending acks are made on first use: most sockets
+        # never use one or both, and two empty dicts cost each 128 bytes and two
+        # objects for the cycle collector to walk.
+        self._data: Any = _NO_DATA
         self.connected = False
         self.recovered = False
         self.pid = pid  # private session id (connection state recovery)
-        self._acks: dict[int, PendingAck] = {}
+        self._acks: dict[int, PendingAck] | None = None
         self._middlewares: list[Callable[..., Any]] | None = None
 
     def __repr__(self) -> str:
@@ -188,6 +195,19 @@ class Socket(SocketListeners, EmitMethods):
         return set(self.nsp.adapter.socket_rooms(self.id) or ())
 
     @property
+    def data(self) -> Any:
+        """Your own values for this client (Node's ``socket.data``): an empty
+        dict until you store something in it or assign it another value."""
+        data = self._data
+        if data is _NO_DATA:
+            data = self._data = {}
+        return data
+
+    @data.setter
+    def data(self, value: Any) -> None:
+        self._data = value
+
+    @property
     def handshake(self) -> Handshake:
         """What the client sent when it connected (built on first use)."""
         hs = self._handshake
@@ -196,8 +216,10 @@ class Socket(SocketListeners, EmitMethods):
             issued = req.time
             hs = self._handshake = Handshake(
                 headers=req.headers,  # type: ignore[arg-type]
-                query=req.query,  # type: ignore[arg-type]
-                auth=self._auth,
+                # The session's query is shared and read-only (``shared_query``):
+                # the handshake gets its own dict, as in Node.
+                query=dict(req.query),
+                auth={} if self._auth is None else self._auth,
                 address=req.address,
                 secure=req.secure,
                 url=req.url,
@@ -242,7 +264,13 @@ class Socket(SocketListeners, EmitMethods):
 
     def expect_ack(self, ack_id: int, entry: PendingAck) -> None:
         """Register the ack of a broadcast that reaches this socket."""
-        self._acks[ack_id] = entry
+        self._ack_table()[ack_id] = entry
+
+    def _ack_table(self) -> dict[int, PendingAck]:
+        acks = self._acks
+        if acks is None:
+            acks = self._acks = {}
+        return acks
 
     def handshake_dict(self) -> dict[str, Any]:
         """The handshake as a dict (``Handshake.as_dict``)."""
@@ -265,7 +293,8 @@ class Socket(SocketListeners, EmitMethods):
             fut.set_exception(Disconnected("socket is not connected"))
             return fut
         ack_id = self.nsp.next_ack_id()
-        self._acks[ack_id] = FutureAck(self._acks, ack_id, fut, timeout, event)
+        acks = self._ack_table()
+        acks[ack_id] = FutureAck(acks, ack_id, fut, timeout, event)
         self._send_event(event, args, ack_id, volatile)
         return fut
 
@@ -286,10 +315,11 @@ class Socket(SocketListeners, EmitMethods):
         ack_id: int | None = None
         if callback is not None:
             ack_id = self.nsp.next_ack_id()
-            self._acks[ack_id] = (
+            acks = self._ack_table()
+            acks[ack_id] = (
                 CallbackAck(callback, log)
                 if timeout is None
-                else ErrorFirstAck(self._acks, ack_id, callback, timeout, log, report_drop=False)
+                else ErrorFirstAck(acks, ack_id, callback, timeout, log, report_drop=False)
             )
         self._send_event(event, args, ack_id, volatile)
 
@@ -385,7 +415,8 @@ class Socket(SocketListeners, EmitMethods):
         if ptype == _EVENT or ptype == _BINARY_EVENT:
             self.handle_event(packet.id, packet.data)
         elif ptype == _ACK or ptype == _BINARY_ACK:
-            entry = self._acks.pop(packet.id, None)  # type: ignore[arg-type]
+            acks = self._acks
+            entry = None if acks is None else acks.pop(packet.id, None)  # type: ignore[arg-type]
             if entry is None:
                 log.info("%s: ack %s matches no pending emit: ignored", self, packet.id)
                 return
@@ -525,9 +556,10 @@ class Socket(SocketListeners, EmitMethods):
         self.connected = False
         if self._any_out is not None:
             self.off_any_outgoing()
-        acks, self._acks = self._acks, {}
-        for entry in acks.values():
-            entry.drop(reason)
+        acks, self._acks = self._acks, None
+        if acks:
+            for entry in acks.values():
+                entry.drop(reason)
         level = self.server.connection_log_level
         if log.isEnabledFor(level):
             log.log(level, "%s: disconnected (%s)", self, reason)

@@ -265,14 +265,17 @@ class FrameReader:
         self._client_side = client_side
         self._validate_utf8 = validate_utf8
         self._error: WebSocketProtocolError | None = None
-        # Bytes of one incomplete frame split across feed() calls.
-        self._buf = bytearray()
+        # Bytes of one incomplete frame split across feed() calls: a bytearray
+        # while there are some, else the shared empty bytes (an idle connection
+        # keeps no buffer: two empty bytearrays cost it 112 bytes).
+        self._buf: bytearray | bytes = b""
         # Total size of the frame in _buf once its header is known, else 0.
         self._flen = 0
         # Fragmented message in progress (RFC 6455 section 5.4): opcode
-        # (0 = none), payload so far, and its size.
+        # (0 = none), payload so far (a bytearray from the first fragment on),
+        # and its size.
         self._frag_opcode = 0
-        self._msg = bytearray()
+        self._msg: bytearray | bytes = b""
         self._frag_size = 0
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
@@ -290,7 +293,8 @@ class FrameReader:
             if pos < len(data):
                 # Keep only the incomplete frame: its header, if complete, was
                 # already checked, so this is at most max_message_size + 14 bytes.
-                self._buf += data[pos:]
+                # (_buf is empty here: _fill returned early otherwise.)
+                self._buf = bytearray(data[pos:])
         except WebSocketProtocolError as exc:
             self._error = exc
             raise
@@ -304,6 +308,7 @@ class FrameReader:
         frame, whatever the size of ``data``.
         """
         buf = self._buf
+        assert isinstance(buf, bytearray)  # only called while it holds bytes
         n = len(data)
         used = 0
         while buf and used < n:
@@ -316,6 +321,8 @@ class FrameReader:
                 break  # payload still incomplete; all of data used
             consumed = self._parse(bytes(buf), 0, out)
             del buf[:consumed]
+        if not buf:
+            self._buf = b""
         return used
 
     def _parse(self, data: bytes, pos: int, out: list[tuple[int, bytes]]) -> int:
@@ -407,7 +414,7 @@ class FrameReader:
                     msg += payload
                     payload = bytes(msg)
                     opcode = self._frag_opcode
-                    self._msg = bytearray()
+                    self._msg = b""
                     self._frag_opcode = 0
                     self._frag_size = 0
                 if opcode == 1 and self._validate_utf8 and not payload.isascii():
@@ -422,7 +429,7 @@ class FrameReader:
                 self._frag_size += length
             else:
                 self._frag_opcode = opcode
-                self._msg += payload
+                self._msg = bytearray(payload)
                 self._frag_size = length
         self._flen = flen
         return pos
