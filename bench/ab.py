@@ -5,7 +5,8 @@ set to the tree's ``src``) and drives it with the rig's ``loadgen.js`` on Bun, i
 interleaved rounds (A, B, then B, A...), so drift hits both trees alike; prints
 the median server CPU per operation (and its user, system and scheduler parts)
 of each phase: connect, broadcast and rooms at 1,000 clients, connect and
-broadcast at 10,000.
+broadcast at 10,000; for the connect phases also the server's resident memory
+per connection once they settled (the rig's idle RSS figure).
 
     .venv/bin/python bench/ab.py BEFORE_SRC AFTER_SRC [--rounds 3]
 
@@ -91,7 +92,7 @@ def main() -> None:
     parser.add_argument("--rig", type=Path, default=HERE.parent.parent / "shared" / "bench")
     args = parser.parse_args()
     trees = {"before": args.before, "after": args.after}
-    samples: dict[tuple[str, str, str], list[tuple[float, float, float, float]]] = {}
+    samples: dict[tuple[str, str, str], list[tuple[float, float, float, float, float]]] = {}
     port = 19600
     for r in range(args.rounds):
         order = list(trees) if r % 2 == 0 else list(trees)[::-1]
@@ -108,13 +109,17 @@ def main() -> None:
                             rec["srv_cpu_user_s"] / ops * 1e6,
                             rec["srv_cpu_sys_s"] / ops * 1e6,
                             rec.get("srv_cpu_sched_s", 0.0) / ops * 1e6,
+                            rec.get("rss_per_conn_kb") or 0.0,
                         )
                     )
     print(f"medians of {args.rounds} rounds, µs of server CPU per operation")
-    print(f"{'phase':<16}{'tree':<8}{'total':>8}{'user':>8}{'system':>8}{'sched':>8}")
+    print(f"{'phase':<16}{'tree':<8}{'total':>8}{'user':>8}{'system':>8}{'sched':>8}{'KB/conn':>9}")
     for (session, phase, name), values in sorted(samples.items()):
-        med = [statistics.median(v[i] for v in values) for i in range(4)]
-        print(f"{session + ' ' + phase:<16}{name:<8}" + "".join(f"{m:>8.2f}" for m in med))
+        med = [statistics.median(v[i] for v in values) for i in range(5)]
+        rss = f"{med[4]:>9.2f}" if med[4] else ""
+        print(
+            f"{session + ' ' + phase:<16}{name:<8}" + "".join(f"{m:>8.2f}" for m in med[:4]) + rss
+        )
 
 
 if __name__ == "__main__":

@@ -243,6 +243,7 @@ class HttpConnection(asyncio.Protocol):
         "_body_held",
         "_current",
         "_deadline",
+        "_head_armed",
         "_head_bytes",
         "_head_size",
         "_header_count",
@@ -303,6 +304,8 @@ class HttpConnection(asyncio.Protocol):
         self._ref: _ConnRef = weakref.ref(self)
         # The deadline that applies now (0: none); see ``HttpTimeouts``.
         self._deadline = 0.0
+        # The head limit armed at connect still runs for the first request.
+        self._head_armed = False
         self._loop: asyncio.AbstractEventLoop = None  # type: ignore[assignment]
         self.max_body_size = max_body_size
         self.write_buffer_limit = write_buffer_limit
@@ -348,6 +351,7 @@ class HttpConnection(asyncio.Protocol):
             # Until its first request has a complete head, a connection is under
             # the head limit (a client that connects and says nothing is closed).
             self._deadline = timeouts.head.push(self._loop, self._ref)
+            self._head_armed = True
 
     def data_received(self, data: bytes) -> None:
         ws = self.ws
@@ -437,7 +441,11 @@ class HttpConnection(asyncio.Protocol):
         if not self._in_head:
             self._in_head = True
             timeouts = self._timeouts
-            if timeouts is not None and self._current is None:
+            if self._head_armed:
+                # The connection's first request: its head is due by the limit
+                # armed at connect (a second entry would only sit in the queue).
+                self._head_armed = False
+            elif timeouts is not None and self._current is None:
                 self._deadline = timeouts.head.push(self._loop, self._ref)
 
     def on_url(self, url: bytes) -> None:
@@ -459,11 +467,18 @@ class HttpConnection(asyncio.Protocol):
         self._in_head = False
         first = self._current is None
         timeouts = self._timeouts
-        if timeouts is not None and first:
+        headers = self._headers
+        if (
+            timeouts is not None
+            and first
+            and ("content-length" in headers or "transfer-encoding" in headers)
+        ):
             self._deadline = timeouts.body.push(self._loop, self._ref)
         else:
+            # No body follows a head without either header (RFC 9112 section
+            # 6.3), as for every WebSocket handshake: the request is complete
+            # now, and an entry in the body queue would stay there for minutes.
             self._deadline = 0.0
-        headers = self._headers
         opener = self.exchanges
         stream = None
         # An upgrade is never streamed: it is read whole and dispatched to ``app``.
