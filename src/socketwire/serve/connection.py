@@ -186,7 +186,7 @@ class HttpTimeouts:
       and an upgraded WebSocket are not idle: no limit runs for them.
     """
 
-    __slots__ = ("body", "head", "idle")
+    __slots__ = ("body", "head", "idle", "loop")
 
     def __init__(
         self,
@@ -203,6 +203,10 @@ class HttpTimeouts:
         self.head: Ticker[_ConnRef] = Ticker(head, _head_expired)
         self.body: Ticker[_ConnRef] = Ticker(body, _body_expired)
         self.idle: Ticker[_ConnRef] = Ticker(idle, _idle_expired)
+        # The loop of the connections, known at the first one (the queues'
+        # callbacks run on it). Kept here because on Python 3.11 each
+        # ``asyncio.get_running_loop()`` costs a ``getpid`` system call.
+        self.loop: asyncio.AbstractEventLoop | None = None
 
 
 def _head_expired(ref: _ConnRef, deadline: float) -> None:
@@ -347,7 +351,10 @@ class HttpConnection(asyncio.Protocol):
         self.trusts_proxy = proxy is not None and proxy.trusts(self.remote_address)
         timeouts = self._timeouts
         if timeouts is not None:
-            self._loop = asyncio.get_running_loop()
+            loop = timeouts.loop
+            if loop is None:
+                loop = timeouts.loop = asyncio.get_running_loop()
+            self._loop = loop
             # Until its first request has a complete head, a connection is under
             # the head limit (a client that connects and says nothing is closed).
             self._deadline = timeouts.head.push(self._loop, self._ref)
