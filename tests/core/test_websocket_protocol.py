@@ -450,6 +450,46 @@ def test_failing_ends_the_connection_at_once_on_both_sides(side: str) -> None:
 
 
 @pytest.mark.parametrize("side", SIDES)
+def test_what_a_read_completed_before_a_violation_is_delivered(side: str) -> None:
+    # As Node's ws: the messages before the bad frame, then the failure.
+    proto = make(side)
+    stream = (
+        peer_frame(side, TEXT, b"first")
+        + peer_frame(side, PING, b"p")
+        + peer_frame(side, BINARY, b"second")
+        + raw_frame(side, 0x83, b"reserved opcode")
+        + peer_frame(side, TEXT, b"never read")
+    )
+    events = proto.receive_data(stream)
+    assert events == [
+        (TEXT, b"first"),
+        (PING, b"p"),
+        (BINARY, b"second"),
+        close_frame(1002, proto.close_reason),
+    ]
+    assert proto.error is not None and proto.error.code == 1002
+    # The ping was answered before the connection failed.
+    assert sent(proto) == [(PONG, b"p"), close_frame(1002, proto.close_reason)]
+    # A fragmented message cut by the violation is not delivered in part.
+    proto = make(side)
+    stream = peer_frame(side, TEXT, b"half", fin=False) + raw_frame(side, 0x81, b"interleaved")
+    assert proto.receive_data(stream) == [close_frame(1002, proto.close_reason)]
+
+
+@pytest.mark.parametrize("side", SIDES)
+def test_a_violation_after_the_peers_close_is_not_read(side: str) -> None:
+    # Section 5.5.1: the close frame is the last frame; what follows it in the
+    # same read is dropped unread, so it cannot fail the connection.
+    proto = make(side)
+    stream = peer_frame(side, CLOSE, encode_close_payload(1000, "bye")) + raw_frame(
+        side, 0x83, b"garbage"
+    )
+    assert proto.receive_data(stream) == [close_frame(1000, "bye")]
+    assert proto.error is None and proto.close_code == 1000
+    assert sent(proto) == [close_frame(1000)]
+
+
+@pytest.mark.parametrize("side", SIDES)
 def test_failing_after_our_close_sends_no_second_close(side: str) -> None:
     proto = make(side)
     proto.close(1000)

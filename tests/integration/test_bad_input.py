@@ -590,6 +590,22 @@ async def test_websocket_protocol_violation_closes_1002(make: Make, frame: bytes
     await healthy.assert_alive()
 
 
+async def test_websocket_events_before_a_violation_in_one_read_are_handled(make: Make) -> None:
+    # As Node's ws: the frames a read completed before the bad one are delivered,
+    # then the connection fails with 1002.
+    h = await make()
+    seen: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+    h.sio.on("note", lambda socket, *args: seen.put_nowait(args))
+    bad = await h.ws()
+    sid = await bad.connect()
+    good = raw_frame(0x81, b'42["note","first"]') + raw_frame(0x81, b'42["note","second"]')
+    bad.ws.send_raw(good + raw_frame(0x83, b"3") + raw_frame(0x81, b'42["note","never"]'))
+    code, _ = await bad.ws.wait_closed(TIMEOUT)
+    assert code == 1002
+    assert await h.wait_disconnect(sid) == "transport error"
+    assert [seen.get_nowait() for _ in range(seen.qsize())] == [("first",), ("second",)]
+
+
 async def test_websocket_frame_over_max_size_closes_1009_before_payload(make: Make) -> None:
     h = await make(max_http_buffer_size=1000)
     healthy = await h.healthy()

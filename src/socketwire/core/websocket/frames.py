@@ -280,15 +280,21 @@ class FrameReader:
 
     def feed(self, data: bytes) -> list[tuple[int, bytes]]:
         """Consume ``data`` and return the messages it completes, in order."""
+        out: list[tuple[int, bytes]] = []
+        self.feed_into(data, out)
+        return out
+
+    def feed_into(self, data: bytes, out: list[tuple[int, bytes]]) -> None:
+        """:meth:`feed`, appending to ``out``: when ``data`` breaks the protocol,
+        ``out`` still holds the messages completed before the violation."""
         if self._error is not None:
             raise self._error
-        out: list[tuple[int, bytes]] = []
         try:
             pos = 0
             if self._buf:
                 pos = self._fill(data, out)
                 if self._buf:
-                    return out
+                    return
             pos = self._parse(data, pos, out)
             if pos < len(data):
                 # Keep only the incomplete frame: its header, if complete, was
@@ -298,7 +304,6 @@ class FrameReader:
         except WebSocketProtocolError as exc:
             self._error = exc
             raise
-        return out
 
     def _fill(self, data: bytes, out: list[tuple[int, bytes]]) -> int:
         """Complete the frame held in ``_buf`` from ``data``; return bytes used.

@@ -114,7 +114,8 @@ class WebSocketProtocol(FrameReader):
     queued for a ping), and a last ``(Opcode.CLOSE, payload)`` when the incoming
     stream ends: the peer's close frame payload (its answer is already queued), or,
     when the peer broke the protocol, the payload of the close frame that fails
-    the connection (``error`` then holds the violation). Events are returned
+    the connection (``error`` then holds the violation; the messages the same
+    read completed before the violation come first). Events are returned
     rather than queued for a second call: one list per read, which the hot path
     hands on as is.
 
@@ -233,10 +234,18 @@ class WebSocketProtocol(FrameReader):
                 pass  # the general parser fails the connection with 1007
             else:
                 return [(_TEXT, payload)]
+        frames: list[tuple[int, bytes]] = []
         try:
-            frames = self.feed(data)
+            self.feed_into(data, frames)
         except WebSocketProtocolError as exc:
-            return [self._fail(exc)]
+            # What the read completed before the violation is delivered (as
+            # Node's ws does); after the peer's close frame, the rest of the
+            # read is dropped unread (section 5.5.1), violation included.
+            frames = self._control(frames)
+            if frames and frames[-1][0] == _CLOSE:
+                return frames
+            frames.append(self._fail(exc))
+            return frames
         # One data message per read, the common case: nothing to answer.
         if len(frames) == 1 and frames[0][0] < _CLOSE:
             return frames
