@@ -138,7 +138,7 @@ def create_server() -> Any:
             "engine_clients": len(sio.engine.clients),
             "rooms": len(nsp.adapter.rooms),
             "adapter_sids": len(nsp.adapter.sids),
-            "pending_acks": sum(len(s._acks) for s in nsp.sockets.values()),
+            "pending_acks": sum(s.pending_acks for s in nsp.sockets.values()),
             # Python objects tracked by the GC: a leak shows here even when the
             # allocator keeps RSS flat (or RSS grows from fragmentation alone).
             "gc_objects": len(gc.get_objects()),

@@ -153,7 +153,9 @@ async def test_socket_data_and_pending_acks(
     pending = first.emit_with_ack("question")
     answered = asyncio.get_running_loop().create_future()
     first.emit("question", callback=answered.set_result)
+    assert (first.pending_acks, second.pending_acks) == (1, 0)
     first.disconnect()
+    assert first.pending_acks == 0
     with pytest.raises(socketwire.Disconnected):
         await asyncio.wait_for(pending, WAIT)
     assert not answered.done()

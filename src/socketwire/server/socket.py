@@ -195,6 +195,12 @@ class Socket(SocketListeners, EmitMethods):
         return set(self.nsp.adapter.socket_rooms(self.id) or ())
 
     @property
+    def pending_acks(self) -> int:
+        """How many emits of this socket still wait for the client's ack."""
+        acks = self._acks
+        return 0 if acks is None else len(acks)
+
+    @property
     def data(self) -> Any:
         """Your own values for this client (Node's ``socket.data``): an empty
         dict until you store something in it or assign it another value."""
