@@ -273,10 +273,17 @@ async def test_session_expires(
         async def stored() -> int:
             return len([k async for k in redis.scan_iter(match=pattern)])
 
+        async def kept() -> None:
+            # The server writes the session after the disconnection, not before
+            # the "disconnect" event: wait for the write to reach Redis.
+            while not await stored():
+                await asyncio.sleep(0.05)
+
         async def gone() -> None:
             while await stored():
                 await asyncio.sleep(0.05)
 
+        await asyncio.wait_for(kept(), TIMEOUT)
         assert await stored() == 1
         await asyncio.wait_for(gone(), TIMEOUT)  # Redis expires it (its TTL)
     finally:
