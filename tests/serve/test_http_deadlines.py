@@ -9,11 +9,10 @@ real sockets is in tests/integration/test_http_limits.py.
 
 from __future__ import annotations
 
-from typing import Any
-
 import socketwire
 from socketwire.serve import HttpTimeouts, make_protocol_factory
 from socketwire.serve.websocket import WebSocketConnection
+from tests.transports import Transport
 
 UPGRADE = (
     b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: localhost\r\n"
@@ -21,41 +20,6 @@ UPGRADE = (
     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
 )
 HANDSHAKE = b"GET /socket.io/?EIO=4&transport=polling HTTP/1.1\r\nHost: localhost\r\n\r\n"
-
-
-class Transport:
-    """Keeps what is written and the protocol the connection hands itself to."""
-
-    def __init__(self) -> None:
-        self.written = b""
-        self.protocol: Any = None
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.written += bytes(data)
-
-    def set_protocol(self, protocol: Any) -> None:
-        self.protocol = protocol
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("127.0.0.1", 40000) if name == "peername" else default
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    abort = close
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
 
 
 def counts(timeouts: HttpTimeouts) -> tuple[int, int, int]:
@@ -70,7 +34,7 @@ async def test_websocket_handshake_arms_only_the_head_limit_of_its_connect() -> 
     conn.connection_made(transport)
     assert counts(timeouts) == (1, 0, 0)
     conn.data_received(UPGRADE)
-    assert transport.written.startswith(b"HTTP/1.1 101 ")
+    assert b"".join(transport.writes).startswith(b"HTTP/1.1 101 ")
     assert isinstance(transport.protocol, WebSocketConnection)
     # The first request's head was due by the limit armed at connect; a GET
     # with no body arms no body limit.
@@ -86,8 +50,8 @@ async def test_keep_alive_requests_arm_their_limits() -> None:
     transport = Transport()
     conn.connection_made(transport)
     conn.data_received(HANDSHAKE)
-    assert transport.written.startswith(b"HTTP/1.1 200 ")
-    sid = transport.written.split(b'"sid":"')[1].split(b'"')[0]
+    assert b"".join(transport.writes).startswith(b"HTTP/1.1 200 ")
+    sid = b"".join(transport.writes).split(b'"sid":"')[1].split(b'"')[0]
     # Answered: the connection is idle.
     assert counts(timeouts) == (1, 0, 1)
     # The next request's head begins: its own head limit.
@@ -98,7 +62,7 @@ async def test_keep_alive_requests_arm_their_limits() -> None:
     conn.data_received(b"\r\n4")
     assert counts(timeouts) == (2, 1, 1)
     conn.data_received(b"0")
-    assert transport.written.endswith(b"ok")
+    assert b"".join(transport.writes).endswith(b"ok")
     for ticker in (timeouts.head, timeouts.body, timeouts.idle):
         ticker.cancel()
     await sio.close()

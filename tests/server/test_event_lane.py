@@ -30,6 +30,7 @@ from socketwire.serve import HttpTimeouts, make_protocol_factory
 from socketwire.serve.connection import HttpConnection
 from socketwire.serve.websocket import WebSocketConnection
 from socketwire.server.connection import Connection
+from tests.transports import Transport
 
 MASK = b"\x11\x22\x33\x44"
 SID = re.compile(rb'"sid":"[^"]*"')
@@ -38,41 +39,6 @@ UPGRADE = (
     b"Connection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
     b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
 )
-
-
-class Transport:
-    """Records every write (one entry per write) and the protocol it is handed to."""
-
-    def __init__(self) -> None:
-        self.writes: list[bytes] = []
-        self.protocol: Any = None
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.writes.append(bytes(data))
-
-    def set_protocol(self, protocol: Any) -> None:
-        self.protocol = protocol
-
-    def get_extra_info(self, name: str, default: Any = None) -> Any:
-        return ("127.0.0.1", 40000) if name == "peername" else default
-
-    def is_closing(self) -> bool:
-        return self.closed
-
-    def close(self) -> None:
-        self.closed = True
-
-    abort = close
-
-    def get_write_buffer_size(self) -> int:
-        return 0
-
-    def pause_reading(self) -> None:
-        pass
-
-    def resume_reading(self) -> None:
-        pass
 
 
 def frame(text: bytes, opcode: int = Opcode.TEXT) -> bytes:
