@@ -302,13 +302,20 @@ def test_the_compiled_versions_when_built(monkeypatch: pytest.MonkeyPatch) -> No
 
 def test_the_versions_in_use() -> None:
     # The module's functions are the compiled ones exactly when COMPILED says so.
-    python = (
+    # Typed as plain objects: mypy's inference of zip over two tuples of
+    # differently typed callables depends on its hash seed.
+    python: tuple[object, ...] = (
         wire._scan_events_python,
         wire._scan_packets_python,
         wire._ack_frame_python,
         wire._message_frame_python,
     )
-    in_use = (wire.scan_events, wire.scan_packets, wire.ack_frame, wire.message_frame)
+    in_use: tuple[object, ...] = (
+        wire.scan_events,
+        wire.scan_packets,
+        wire.ack_frame,
+        wire.message_frame,
+    )
     if wire.COMPILED:
         assert all(f is not g for f, g in zip(in_use, python, strict=True))
     else:
