@@ -9,8 +9,14 @@ real sockets is in tests/integration/test_http_limits.py.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from typing import NamedTuple
+
+import pytest
+
 import socketwire
 from socketwire.serve import HttpTimeouts, make_protocol_factory
+from socketwire.serve.connection import HttpConnection
 from socketwire.serve.websocket import WebSocketConnection
 from tests.transports import Transport
 
@@ -26,12 +32,30 @@ def counts(timeouts: HttpTimeouts) -> tuple[int, int, int]:
     return len(timeouts.head.queue), len(timeouts.body.queue), len(timeouts.idle.queue)
 
 
-async def test_websocket_handshake_arms_only_the_head_limit_of_its_connect() -> None:
+class Connected(NamedTuple):
+    timeouts: HttpTimeouts
+    conn: HttpConnection
+    transport: Transport
+
+
+@pytest.fixture
+async def connected() -> AsyncIterator[Connected]:
+    """A new connection of a server with its own time limits."""
     sio = socketwire.Server()
     timeouts = HttpTimeouts()
     conn = make_protocol_factory(sio.handle_request, 1 << 20, 1 << 22, timeouts)()
     transport = Transport()
     conn.connection_made(transport)
+    yield Connected(timeouts, conn, transport)
+    for ticker in (timeouts.head, timeouts.body, timeouts.idle):
+        ticker.cancel()
+    await sio.close()
+
+
+async def test_websocket_handshake_arms_only_the_head_limit_of_its_connect(
+    connected: Connected,
+) -> None:
+    timeouts, conn, transport = connected
     assert counts(timeouts) == (1, 0, 0)
     conn.data_received(UPGRADE)
     assert b"".join(transport.writes).startswith(b"HTTP/1.1 101 ")
@@ -39,16 +63,10 @@ async def test_websocket_handshake_arms_only_the_head_limit_of_its_connect() -> 
     # The first request's head was due by the limit armed at connect; a GET
     # with no body arms no body limit.
     assert counts(timeouts) == (1, 0, 0)
-    timeouts.head.cancel()
-    await sio.close()
 
 
-async def test_keep_alive_requests_arm_their_limits() -> None:
-    sio = socketwire.Server()
-    timeouts = HttpTimeouts()
-    conn = make_protocol_factory(sio.handle_request, 1 << 20, 1 << 22, timeouts)()
-    transport = Transport()
-    conn.connection_made(transport)
+async def test_keep_alive_requests_arm_their_limits(connected: Connected) -> None:
+    timeouts, conn, transport = connected
     conn.data_received(HANDSHAKE)
     assert b"".join(transport.writes).startswith(b"HTTP/1.1 200 ")
     sid = b"".join(transport.writes).split(b'"sid":"')[1].split(b'"')[0]
@@ -63,6 +81,3 @@ async def test_keep_alive_requests_arm_their_limits() -> None:
     assert counts(timeouts) == (2, 1, 1)
     conn.data_received(b"0")
     assert b"".join(transport.writes).endswith(b"ok")
-    for ticker in (timeouts.head, timeouts.body, timeouts.idle):
-        ticker.cancel()
-    await sio.close()

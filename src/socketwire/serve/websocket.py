@@ -179,9 +179,7 @@ class WebSocketConnection(asyncio.Protocol):
         # Raises LocalProtocolError for a code or reason that cannot be sent,
         # before anything changed.
         protocol.close(code, reason)
-        self._closed = True
-        self.direct = self._fd = -1
-        self.lane = None
+        self._shut()
         transport = self.transport
         if not transport.is_closing():
             transport.write(protocol.data_to_send())
@@ -203,6 +201,15 @@ class WebSocketConnection(asyncio.Protocol):
                 return
             self.transport.write(data)
 
+    def _shut(self) -> bool:
+        """Mark the connection closed: no lane, no direct writes. Returns whether
+        it was closed already."""
+        was_closed = self._closed
+        self._closed = True
+        self.direct = self._fd = -1
+        self.lane = None
+        return was_closed
+
     def _resolve_direct(self) -> None:
         self._fd = fd = _plain_descriptor(self.transport)
         if not self._closed and self._cork is None:
@@ -221,10 +228,7 @@ class WebSocketConnection(asyncio.Protocol):
         )
         # Drop what is queued: the peer is not reading it anyway.
         self.transport.abort()
-        self.lane = None
-        if not self._closed:
-            self._closed = True
-            self.direct = self._fd = -1
+        if not self._shut():
             self.handler.ws_closed(1008, DisconnectReason.SLOW_CONSUMER)
 
     def pause_writing(self) -> None:
@@ -357,9 +361,7 @@ class WebSocketConnection(asyncio.Protocol):
         """The events end with the peer's close frame, or a violation that failed
         the connection: the protocol has queued our close frame."""
         self.uncork()
-        self._closed = True
-        self.direct = self._fd = -1
-        self.lane = None
+        self._shut()
         error = self._protocol.error
         if error is not None:
             log.info("WebSocket protocol error from %s: %s", self.remote_address, error.reason)
@@ -399,9 +401,6 @@ class WebSocketConnection(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None = None) -> None:
         protocol = self._protocol
         protocol.receive_eof()
-        self.lane = None
-        if not self._closed:
-            self._closed = True
-            self.direct = self._fd = -1
+        if not self._shut():
             code = protocol.close_code
             self.handler.ws_closed(1006 if code is None else code, "")
