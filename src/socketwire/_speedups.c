@@ -26,6 +26,13 @@
  *
  * message_frame(text, mask): the masked WebSocket frame a client sends for the
  * Engine.IO message "4" + text, in one allocation.
+ *
+ * scan_head(shared_values, shared_max_len, max_head_size, max_headers, data):
+ * the commonest request head of a server, read in one call: a complete
+ * "GET <origin-form target> HTTP/1.1" head with no body, every line in the
+ * strict grammar of RFC 9112 (see http/head.py). Returns (method, target,
+ * headers, end, keep_alive, upgrade) or None, in which case httptools reads the
+ * same bytes and decides (errors included).
  */
 
 #define PY_SSIZE_T_CLEAN
@@ -530,6 +537,230 @@ done:
     return out;
 }
 
+/* -- scan_head --------------------------------------------------------------------- */
+
+/* Byte classes of the strict head grammar, filled at import. */
+#define HC_TCHAR 1  /* a header name's characters: RFC 9110 section 5.6.2 tchar */
+#define HC_VALUE 2  /* a header value's visible characters (VCHAR, no obs-text) */
+#define HC_TARGET 4 /* a request target's: RFC 3986 unreserved, reserved but '#', '%' */
+static unsigned char head_class[256];
+
+static void
+init_head_classes(void)
+{
+    const char *tchar_extra = "!#$%&'*+-.^_`|~";
+    const char *target_extra = "-._~:/?[]@!$&'()*+,;=%";
+    for (int c = 0x21; c < 0x7f; c++) {
+        head_class[c] |= HC_VALUE;
+        if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')) {
+            head_class[c] |= HC_TCHAR | HC_TARGET;
+        }
+    }
+    for (const char *p = tchar_extra; *p; p++) {
+        head_class[(unsigned char)*p] |= HC_TCHAR;
+    }
+    for (const char *p = target_extra; *p; p++) {
+        head_class[(unsigned char)*p] |= HC_TARGET;
+    }
+}
+
+/* Whether the lower-cased name n (length len) equals the literal lit. */
+#define NAME_IS(n, len, lit) ((len) == sizeof(lit) - 1 && memcmp((n), (lit), (len)) == 0)
+
+/* The tokens of a Connection value (RFC 9110 section 7.6.1: a comma-separated
+   list, optional whitespace around the commas), as flags. */
+#define CONN_CLOSE 1
+#define CONN_UPGRADE 2
+
+static int
+connection_tokens(const unsigned char *v, Py_ssize_t len)
+{
+    int flags = 0;
+    Py_ssize_t i = 0;
+    while (i < len) {
+        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ',')) {
+            i++;
+        }
+        Py_ssize_t start = i;
+        while (i < len && v[i] != ',') {
+            i++;
+        }
+        Py_ssize_t end = i;
+        while (end > start && (v[end - 1] == ' ' || v[end - 1] == '\t')) {
+            end--;
+        }
+        Py_ssize_t n = end - start;
+        if (n == 5 && PyOS_strnicmp((const char *)v + start, "close", 5) == 0) {
+            flags |= CONN_CLOSE;
+        }
+        else if (n == 7 && PyOS_strnicmp((const char *)v + start, "upgrade", 7) == 0) {
+            flags |= CONN_UPGRADE;
+        }
+    }
+    return flags;
+}
+
+/* The longest header name read here; a longer one is left to httptools. */
+#define HEAD_NAME_MAX 64
+
+static PyObject *head_get; /* the interned method name "GET" */
+
+static PyObject *
+scan_head(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 5) {
+        PyErr_SetString(PyExc_TypeError,
+                        "scan_head(shared_values, shared_max_len, max_head_size, "
+                        "max_headers, data) takes 5 arguments");
+        return NULL;
+    }
+    PyObject *shared = args[0], *data = args[4];
+    if (!PyBytes_Check(data) || !PyFrozenSet_Check(shared)) {
+        PyErr_SetString(PyExc_TypeError, "scan_head: data must be bytes, shared_values a frozenset");
+        return NULL;
+    }
+    Py_ssize_t shared_max = PyLong_AsSsize_t(args[1]);
+    Py_ssize_t max_head = PyLong_AsSsize_t(args[2]);
+    Py_ssize_t max_headers = PyLong_AsSsize_t(args[3]);
+    if ((max_head == -1 || max_headers == -1 || shared_max == -1) && PyErr_Occurred()) {
+        return NULL;
+    }
+    const unsigned char *b = (const unsigned char *)PyBytes_AS_STRING(data);
+    Py_ssize_t n = PyBytes_GET_SIZE(data);
+    /* Nothing past the largest head accepted is looked at. */
+    if (n > max_head) {
+        n = max_head;
+    }
+    /* The request line: "GET " origin-form " HTTP/1.1" CRLF. */
+    if (n < 16 || memcmp(b, "GET /", 5) != 0) {
+        Py_RETURN_NONE;
+    }
+    Py_ssize_t p = 4;
+    while (p < n && (head_class[b[p]] & HC_TARGET)) {
+        p++;
+    }
+    Py_ssize_t target_end = p;
+    if (n - p < 11 || memcmp(b + p, " HTTP/1.1\r\n", 11) != 0) {
+        Py_RETURN_NONE;
+    }
+    p += 11;
+    PyObject *headers = PyDict_New();
+    if (headers == NULL) {
+        return NULL;
+    }
+    Py_ssize_t count = 0;
+    int conn = 0, upgrade_header = 0;
+    char lower[HEAD_NAME_MAX];
+    for (;;) {
+        if (n - p < 2) {
+            goto fall_back; /* incomplete, or over max_head_size */
+        }
+        if (b[p] == '\r') {
+            if (b[p + 1] != '\n') {
+                goto fall_back;
+            }
+            p += 2;
+            break;
+        }
+        /* field-name ":" OWS field-value OWS CRLF, with no whitespace around
+           the value here (nor an empty one) and no obs-fold or obs-text. */
+        Py_ssize_t name_start = p;
+        while (p < n && (head_class[b[p]] & HC_TCHAR)) {
+            p++;
+        }
+        Py_ssize_t name_len = p - name_start;
+        if (p == n || b[p] != ':' || name_len == 0 || name_len > HEAD_NAME_MAX) {
+            goto fall_back;
+        }
+        p++;
+        while (p < n && (b[p] == ' ' || b[p] == '\t')) {
+            p++;
+        }
+        Py_ssize_t value_start = p;
+        while (p < n && ((head_class[b[p]] & HC_VALUE) || b[p] == ' ' || b[p] == '\t')) {
+            p++;
+        }
+        Py_ssize_t value_len = p - value_start;
+        if (n - p < 2 || b[p] != '\r' || b[p + 1] != '\n' || value_len == 0 ||
+            b[p - 1] == ' ' || b[p - 1] == '\t') {
+            goto fall_back;
+        }
+        p += 2;
+        if (++count > max_headers) {
+            goto fall_back;
+        }
+        for (Py_ssize_t i = 0; i < name_len; i++) {
+            unsigned char c = b[name_start + i];
+            lower[i] = (char)((c >= 'A' && c <= 'Z') ? c + 32 : c);
+        }
+        const unsigned char *value = b + value_start;
+        /* A body (its length or coding), an expectation, or the framing header
+           that llhttp also reads under another name: httptools decides. */
+        if (NAME_IS(lower, name_len, "content-length") ||
+            NAME_IS(lower, name_len, "transfer-encoding") ||
+            NAME_IS(lower, name_len, "expect") ||
+            NAME_IS(lower, name_len, "proxy-connection")) {
+            goto fall_back;
+        }
+        if (NAME_IS(lower, name_len, "connection")) {
+            conn |= connection_tokens(value, value_len);
+        }
+        else if (NAME_IS(lower, name_len, "upgrade")) {
+            upgrade_header = 1;
+        }
+        PyObject *key = PyUnicode_FromStringAndSize(lower, name_len);
+        if (key == NULL) {
+            goto error;
+        }
+        PyUnicode_InternInPlace(&key);
+        /* A repeated name is merged by add_header (http/request.py): httptools. */
+        int seen = PyDict_Contains(headers, key);
+        if (seen != 0) {
+            Py_DECREF(key);
+            if (seen < 0) {
+                goto error;
+            }
+            goto fall_back;
+        }
+        PyObject *val = PyUnicode_DecodeLatin1((const char *)value, value_len, NULL);
+        if (val == NULL) {
+            Py_DECREF(key);
+            goto error;
+        }
+        if (value_len < shared_max) {
+            int is_shared = PySet_Contains(shared, key);
+            if (is_shared < 0) {
+                Py_DECREF(key);
+                Py_DECREF(val);
+                goto error;
+            }
+            if (is_shared) {
+                PyUnicode_InternInPlace(&val);
+            }
+        }
+        int rc = PyDict_SetItem(headers, key, val);
+        Py_DECREF(key);
+        Py_DECREF(val);
+        if (rc < 0) {
+            goto error;
+        }
+    }
+    PyObject *target = PyUnicode_DecodeLatin1((const char *)b + 4, target_end - 4, NULL);
+    if (target == NULL) {
+        goto error;
+    }
+    PyObject *keep_alive = (conn & CONN_CLOSE) ? Py_False : Py_True;
+    PyObject *upgrade = (upgrade_header && (conn & CONN_UPGRADE)) ? Py_True : Py_False;
+    return Py_BuildValue("(ONNnOO)", head_get, target, headers, p, keep_alive, upgrade);
+
+fall_back:
+    Py_DECREF(headers);
+    Py_RETURN_NONE;
+error:
+    Py_DECREF(headers);
+    return NULL;
+}
+
 static PyMethodDef speedups_methods[] = {
     {"apply_mask", (PyCFunction)(void (*)(void))apply_mask, METH_FASTCALL,
      "apply_mask(data, mask) -> bytes: XOR data with the 4-byte mask repeated."},
@@ -545,6 +776,10 @@ static PyMethodDef speedups_methods[] = {
      "ack_frame(ack_id, body) -> bytes | None: the WebSocket frame of \"43<id>\" + body."},
     {"message_frame", (PyCFunction)(void (*)(void))message_frame, METH_FASTCALL,
      "message_frame(text, mask) -> bytes: the masked WebSocket frame of \"4\" + text."},
+    {"scan_head", (PyCFunction)(void (*)(void))scan_head, METH_FASTCALL,
+     "scan_head(shared_values, shared_max_len, max_head_size, max_headers, data) -> "
+     "tuple | None: a complete strict GET head without a body, as (method, target, "
+     "headers, end, keep_alive, upgrade), or None."},
     {NULL, NULL, 0, NULL},
 };
 
@@ -556,5 +791,10 @@ static struct PyModuleDef speedups_module = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
+    init_head_classes();
+    head_get = PyUnicode_InternFromString("GET");
+    if (head_get == NULL) {
+        return NULL;
+    }
     return PyModule_Create(&speedups_module);
 }

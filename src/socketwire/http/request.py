@@ -21,6 +21,8 @@ from urllib.parse import parse_qsl
 from socketwire.http.response import TEXT_PLAIN
 
 __all__ = [
+    "SHARED_HEADER_VALUES",
+    "SHARED_VALUE_MAX_LEN",
     "BodyBuffer",
     "Request",
     "RequestTooLarge",
@@ -37,9 +39,10 @@ log = logging.getLogger("socketwire.http")
 
 # -- headers -----------------------------------------------------------------------------
 
-# Header values that repeat from client to client: interned, since every session
-# keeps its handshake headers.
-_SHARED_VALUES: Final = frozenset(
+#: The headers whose values repeat from client to client: values shorter than
+#: ``SHARED_VALUE_MAX_LEN`` are interned, since every session keeps its
+#: handshake headers.
+SHARED_HEADER_VALUES: Final = frozenset(
     {
         "accept",
         "accept-encoding",
@@ -55,7 +58,7 @@ _SHARED_VALUES: Final = frozenset(
         "user-agent",
     }
 )
-_SHARED_VALUE_MAX_LEN: Final = 256
+SHARED_VALUE_MAX_LEN: Final = 256
 
 
 @functools.lru_cache(maxsize=512)
@@ -74,7 +77,7 @@ def add_header(headers: dict[str, str], name: bytes, value: bytes) -> None:
     """
     key = header_name(name)
     val = value.decode("latin-1")
-    if key in _SHARED_VALUES and len(val) < _SHARED_VALUE_MAX_LEN:
+    if key in SHARED_HEADER_VALUES and len(val) < SHARED_VALUE_MAX_LEN:
         val = sys.intern(val)
     old = headers.get(key)
     if old is not None:

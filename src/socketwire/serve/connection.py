@@ -1,8 +1,9 @@
 """One TCP connection of the built-in server, while it speaks HTTP/1.1 (layer 3, asyncio).
 
 :class:`HttpConnection` is the ``asyncio.Protocol`` of a connection: ``httptools``
-parses request heads, requests are answered one at a time in order (HTTP/1.1
-keep-alive), and an accepted WebSocket upgrade hands the connection to a
+parses request heads (a strict body-less ``GET`` that arrives whole on an idle
+connection is read in one compiled step instead, ``socketwire.http.head``),
+requests are answered one at a time in order (HTTP/1.1 keep-alive), and an accepted WebSocket upgrade hands the connection to a
 ``WebSocketConnection`` (``socketwire.serve.websocket``). :class:`Request` follows
 the rules shared with the ASGI front door (``socketwire.http``).
 """
@@ -23,6 +24,7 @@ from socketwire.engine.ports import WebSocketHandler
 from socketwire.engine.ticker import Ticker
 from socketwire.errors import RemoteProtocolError
 from socketwire.http import request as http_request
+from socketwire.http.head import Head, head_scanner
 from socketwire.http.request import BodyBuffer, RequestTooLarge, add_header, dispatch
 from socketwire.http.response import error_response, response_head
 from socketwire.serve.proxy import ProxyHeaders
@@ -66,6 +68,10 @@ HTTP_BODY_TIMEOUT = 300.0
 KEEP_ALIVE_TIMEOUT = 5.0
 
 _CONTINUE: Final = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+# The compiled reader of the commonest head, within the same limits (None when
+# not built: every head goes to httptools).
+_scan_head: Final = head_scanner(MAX_HEAD_SIZE, MAX_HEADER_COUNT)
 
 
 class Request(http_request.Request):
@@ -243,6 +249,7 @@ class HttpConnection(asyncio.Protocol):
     __slots__ = (
         "__weakref__",
         "_active",
+        "_at_message_start",
         "_body",
         "_body_held",
         "_current",
@@ -331,6 +338,9 @@ class HttpConnection(asyncio.Protocol):
         # True while a request head is being received: bytes that arrive then
         # are counted before httptools sees them (see ``data_received``).
         self._in_head = False
+        # True while httptools is between two messages (no head or body of a
+        # request under way): only then may a read begin with a new head.
+        self._at_message_start = True
         self._current: Request | HttpExchange | None = None
         self._pending: list[Request | HttpExchange] = _NO_PENDING
         self._pending_bytes = 0
@@ -365,6 +375,20 @@ class HttpConnection(asyncio.Protocol):
         if ws is not None:
             ws.feed(data)
             return
+        if (
+            _scan_head is not None
+            and self._at_message_start
+            and self._current is None
+            and not self._pending
+        ):
+            head = _scan_head(data)
+            # A request that an exchange might stream goes the general way.
+            if head is not None and (head[5] or self.exchanges is None):
+                self._head_scanned(data, head)
+                return
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
         if self._in_head:
             # httptools only reports a header once it is complete, and grows a
             # partial header by concatenation (quadratic in its length), so the
@@ -439,6 +463,7 @@ class HttpConnection(asyncio.Protocol):
     # -- httptools callbacks ---------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        self._at_message_start = False
         self._url = b""
         self._headers = {}
         self._body = BodyBuffer(self.max_body_size)
@@ -546,6 +571,7 @@ class HttpConnection(asyncio.Protocol):
                 self.transport.pause_reading()
 
     def on_message_complete(self) -> None:
+        self._at_message_start = True
         # Being answered or queued: no limit until the answers are written.
         self._deadline = 0.0
         stream = self._stream
@@ -584,6 +610,28 @@ class HttpConnection(asyncio.Protocol):
                 self._paused = True
                 self.transport.pause_reading()
 
+    # -- the compiled reading ----------------------------------------------------------
+
+    def _head_scanned(self, data: bytes, head: Head) -> None:
+        """A whole body-less request read by ``_scan_head`` on an idle connection:
+        what the httptools callbacks would have done, in one step."""
+        method, url, headers, end, keep_alive, upgrade = head
+        # The connection's first head arrived by the limit armed at connect; a
+        # later one began and ended in this read: no head limit to arm, and the
+        # idle limit no longer applies.
+        self._head_armed = False
+        self._deadline = 0.0
+        req = Request(self, method, url, headers)
+        req.keep_alive = keep_alive
+        if upgrade:
+            req.upgrade = True
+            self._dispatch_upgrade(req, data[end:])
+            return
+        self._dispatch(req)
+        if end < len(data):
+            # Pipelined bytes: the next request, read the general way.
+            self._feed(data[end:])
+
     # -- dispatching ----------------------------------------------------------------
 
     def _dispatch(self, req: Request | HttpExchange) -> None:
@@ -601,6 +649,9 @@ class HttpConnection(asyncio.Protocol):
             return
         self._pending.pop()
         self._pending_bytes -= len(req.body)
+        self._dispatch_upgrade(req, rest)
+
+    def _dispatch_upgrade(self, req: Request, rest: bytes) -> None:
         # Bytes after the head belong to the WebSocket; they are handled once the
         # request is accepted, after the first frames the server writes.
         self._upgrade_rest = rest
