@@ -42,7 +42,9 @@ _FORBIDDEN_IN_HEADERS: Final = frozenset("\r\n\x00")
 def accept_key(key: str) -> str:
     """Return the ``Sec-WebSocket-Accept`` value for ``key`` (RFC 6455 section 1.3)."""
     digest = hashlib.sha1((key + GUID).encode("ascii"), usedforsecurity=False).digest()
-    return base64.b64encode(digest).decode("ascii")
+    # binascii directly: every connection makes one, and base64's wrapper is a
+    # Python call more.
+    return binascii.b2a_base64(digest, newline=False).decode("ascii")
 
 
 def _tokens(value: str) -> set[str]:
@@ -51,10 +53,12 @@ def _tokens(value: str) -> set[str]:
 
 
 def _decode_key(key: str) -> bytes:
-    """Strict base64 decoding of a key; ``b""`` when it is not base64."""
+    """Strict base64 decoding of a key (the alphabet, the padding, nothing after
+    it); ``b""`` when it is not base64."""
     try:
-        return base64.b64decode(key.encode("ascii"), validate=True)
-    except (UnicodeEncodeError, binascii.Error):
+        # A str is taken as is when it is ASCII (ValueError otherwise).
+        return binascii.a2b_base64(key, strict_mode=True)
+    except ValueError:  # binascii.Error included
         return b""
 
 
@@ -131,15 +135,16 @@ def server_response(key: str, extra_headers: Iterable[tuple[str, str]] = ()) -> 
     as given, after a check that they cannot break the response.
     """
     # RFC 6455 section 4.2.2 item 5.
-    parts = [
+    head = (
         "HTTP/1.1 101 Switching Protocols\r\n"
         "Upgrade: websocket\r\n"
         "Connection: Upgrade\r\n"
-        f"Sec-WebSocket-Accept: {accept_key(key)}\r\n",
-        *_encode_header_lines(extra_headers),
-        "\r\n",
-    ]
-    return _to_bytes("".join(parts))
+        f"Sec-WebSocket-Accept: {accept_key(key)}\r\n"
+    )
+    if not extra_headers:
+        # The usual case (an empty list): no header to check.
+        return (head + "\r\n").encode("ascii")
+    return _to_bytes("".join([head, *_encode_header_lines(extra_headers), "\r\n"]))
 
 
 def make_key(nonce: bytes) -> str:
