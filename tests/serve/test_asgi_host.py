@@ -158,6 +158,27 @@ async def test_socketio_and_the_asgi_app_share_a_port(
     assert app.events == ["startup", "shutdown"]
 
 
+async def test_pipelined_requests_to_the_application_are_answered_in_order(
+    served: tuple[socketwire.Server, DemoApp, int],
+) -> None:
+    """Three requests in one write: the first head read whole at once (the
+    compiled reading, when built), the others queued behind it."""
+    _, _, port = served
+    http = await Http.open(port)
+    try:
+        http.writer.write(
+            b"GET /hello?x=1 HTTP/1.1\r\nHost: test\r\n\r\n"
+            b"GET /missing HTTP/1.1\r\nHost: test\r\n\r\n"
+            b"GET /hello?x=3 HTTP/1.1\r\nHost: test\r\n\r\n"
+        )
+        answers = [await http.response() for _ in range(3)]
+    finally:
+        await http.close()
+    assert [status for status, *_ in answers] == [200, 404, 200]
+    assert json.loads(answers[0][2])["query"] == "x=1"
+    assert json.loads(answers[2][2])["query"] == "x=3"
+
+
 async def test_request_body_streams_in_and_out(
     served: tuple[socketwire.Server, DemoApp, int],
 ) -> None:

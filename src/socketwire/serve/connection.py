@@ -382,8 +382,7 @@ class HttpConnection(asyncio.Protocol):
             and not self._pending
         ):
             head = _scan_head(data)
-            # A request that an exchange might stream goes the general way.
-            if head is not None and (head[5] or self.exchanges is None):
+            if head is not None:
                 self._head_scanned(data, head)
                 return
         self._feed(data)
@@ -621,13 +620,29 @@ class HttpConnection(asyncio.Protocol):
         # idle limit no longer applies.
         self._head_armed = False
         self._deadline = 0.0
-        req = Request(self, method, url, headers)
-        req.keep_alive = keep_alive
         if upgrade:
+            req = Request(self, method, url, headers)
+            req.keep_alive = keep_alive
             req.upgrade = True
             self._dispatch_upgrade(req, data[end:])
             return
-        self._dispatch(req)
+        opener = self.exchanges
+        stream = None
+        if opener is not None:
+            stream = opener.open_exchange(self, method, url, headers, keep_alive)
+        if stream is None:
+            req = Request(self, method, url, headers)
+            req.keep_alive = keep_alive
+            self._dispatch(req)
+        else:
+            # Streamed to an application: it starts, and its body is complete.
+            self._current = self._active = stream
+            stream.start()
+            stream.end_body()
+            timeouts = self._timeouts
+            if timeouts is not None and self._current is None and not self._pending:
+                # Answered at once: the connection is idle now.
+                self._deadline = timeouts.idle.push(self._loop, self._ref)
         if end < len(data):
             # Pipelined bytes: the next request, read the general way.
             self._feed(data[end:])
