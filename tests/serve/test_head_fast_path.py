@@ -154,31 +154,35 @@ async def test_websocket_bytes_sent_with_the_handshake_reach_the_websocket(
     assert len(scanned) == 1 and scanned[0][5] is True
 
 
-async def test_a_head_the_scanner_leaves_alone_is_answered_as_before(
-    start_server: ServerStarter, scanned: list[Head]
+@pytest.mark.parametrize(
+    ("head", "scanned_as", "closes"),
+    [
+        # HTTP/1.0 asking to stay open: httptools' to read.
+        (b" HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n", [], False),
+        (b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", [(False, False)], True),
+        (b" HTTP/1.1\r\nHost: x\r\n\r\n", [(True, False)], False),
+    ],
+)
+async def test_keep_alive_is_as_the_head_asks(
+    start_server: ServerStarter,
+    scanned: list[Head],
+    head: bytes,
+    scanned_as: list[tuple[bool, bool]],
+    closes: bool,
 ) -> None:
     url = await start_server(socketwire.Server())
     reader, writer = await open_raw(url)
     try:
-        # HTTP/1.0 and a folded header line: httptools' to read.
-        writer.write(b"GET " + POLLING + b" HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n")
+        writer.write(b"GET " + POLLING + head)
         status, body = await read_answer(reader)
         assert status == 200 and body.startswith(b"0{")
+        if closes:
+            assert await asyncio.wait_for(reader.read(), WAIT) == b""
+        else:
+            # Still open: a second request on the connection is answered.
+            writer.write(b"GET " + POLLING + head)
+            status, second = await read_answer(reader)
+            assert status == 200 and second.startswith(b"0{") and second != body
     finally:
         writer.close()
-    assert scanned == []
-
-
-async def test_a_connection_close_request_is_answered_and_closed(
-    start_server: ServerStarter, scanned: list[Head]
-) -> None:
-    url = await start_server(socketwire.Server())
-    reader, writer = await open_raw(url)
-    try:
-        writer.write(b"GET " + POLLING + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
-        status, body = await read_answer(reader)
-        assert status == 200 and body.startswith(b"0{")
-        assert await asyncio.wait_for(reader.read(), WAIT) == b""
-    finally:
-        writer.close()
-    assert len(scanned) == 1 and scanned[0][4] is False
+    assert [(h[4], h[5]) for h in scanned][:1] == scanned_as
