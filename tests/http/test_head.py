@@ -301,3 +301,13 @@ def test_truncations_and_random_mutations_of_real_heads() -> None:
                     del data[i]
             read += _checked(_scanner, bytes(data))
     assert read > 1000
+
+
+def test_no_scanner_without_the_compiled_module(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SOCKETWIRE_NO_SPEEDUPS", "1")
+    assert head_scanner(65536, 100) is None
+    monkeypatch.delenv("SOCKETWIRE_NO_SPEEDUPS")
+    assert head_scanner(65536, 100) is not None
+    # Not built: the import fails, and every head goes to httptools.
+    monkeypatch.setitem(sys.modules, "socketwire._speedups", None)
+    assert head_scanner(65536, 100) is None
