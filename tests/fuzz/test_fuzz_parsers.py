@@ -787,9 +787,11 @@ def echo_app(req: Any) -> None:
     req.respond(200, [("Content-Type", "text/plain")], f"<{req.method} {req.url}>".encode())
 
 
-def feed_http(data: bytes, cuts: list[int] | tuple[int, ...] = ()) -> FakeTransport:
+def feed_http(
+    data: bytes, cuts: list[int] | tuple[int, ...] = (), app: Callable[[Any], None] = echo_app
+) -> FakeTransport:
     """Feed ``data`` cut at ``cuts`` to a new connection; nothing may escape."""
-    conn = HttpConnection(echo_app, 1 << 16)
+    conn = HttpConnection(app, 1 << 16)
     transport = FakeTransport()
     conn.connection_made(transport)  # type: ignore[arg-type]
     points = sorted({c % (len(data) + 1) for c in cuts} | {0, len(data)})
@@ -922,12 +924,14 @@ def test_http_upgrade_then_random_frames(frames: bytes, cuts: list[int]) -> None
     assert transport.output().startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
 
 
-def feed_http_general(data: bytes, cuts: list[int] | tuple[int, ...] = ()) -> FakeTransport:
+def feed_http_general(
+    data: bytes, cuts: list[int] | tuple[int, ...] = (), app: Callable[[Any], None] = echo_app
+) -> FakeTransport:
     """``feed_http`` with every head read by httptools (no compiled scanner)."""
     scanner = serve_connection._scan_head
     serve_connection._scan_head = None  # type: ignore[misc]
     try:
-        return feed_http(data, cuts)
+        return feed_http(data, cuts, app)
     finally:
         serve_connection._scan_head = scanner  # type: ignore[misc]
 
@@ -946,10 +950,31 @@ def websocket_openings(draw: st.DrawFn) -> bytes:
     return bytes(head) + draw(st.sampled_from([b"", frames, frames * 2 + b"\x88\x80abcd"]))
 
 
+def parking_app(req: Any) -> None:
+    """``echo_app``, but a request to ``/park`` is never answered (a parked GET)."""
+    if req.path != "/park":
+        echo_app(req)
+
+
+@st.composite
+def closing_requests(draw: st.DrawFn) -> bytes:
+    """A request that closes the connection (or parks first), and what follows it."""
+    path = draw(st.sampled_from([b"/", b"/park"]))
+    head = b"GET " + path + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    after = draw(
+        st.one_of(
+            st.sampled_from([b"", b"\r\n", b"\r\n\r\n", b"\n", b"x"]),
+            http_requests().map(lambda r: r[0]),
+        )
+    )
+    return head + after
+
+
 @pytest.mark.skipif(serve_connection._scan_head is None, reason="socketwire._speedups not built")
 @FUZZ
 @given(
     st.one_of(
+        closing_requests(),
         st.lists(http_requests(), min_size=1, max_size=3).map(
             lambda rs: b"".join(r for r, _ in rs)
         ),
@@ -963,10 +988,11 @@ def test_http_scanned_heads_are_answered_as_httptools_answers_them(
 ) -> None:
     # The same bytes, cut the same way, with and without the compiled reading of
     # whole heads: the same answers, byte for byte, and the same close.
-    fast = feed_http(data, cuts)
-    general = feed_http_general(data, cuts)
-    assert fast.output() == general.output()
-    assert fast.closed == general.closed
+    for app in (echo_app, parking_app):
+        fast = feed_http(data, cuts, app)
+        general = feed_http_general(data, cuts, app)
+        assert fast.output() == general.output()
+        assert fast.closed == general.closed
 
 
 # ---------------------------------------------------------------------------

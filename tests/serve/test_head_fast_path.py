@@ -20,7 +20,7 @@ import socketwire
 from socketwire.http.head import Head
 from socketwire.serve import connection
 from tests.conftest import ServerStarter
-from tests.integration.rawclient import host_port, parse_head
+from tests.integration.rawclient import host_port, http_request, parse_head
 from tests.waits import WAIT
 
 POLLING = b"/socket.io/?EIO=4&transport=polling"
@@ -186,3 +186,44 @@ async def test_keep_alive_is_as_the_head_asks(
     finally:
         writer.close()
     assert [(h[4], h[5]) for h in scanned][:1] == scanned_as
+
+
+@pytest.mark.parametrize(
+    ("after", "refused"),
+    [(b"GET " + POLLING + b" HTTP/1.1\r\nHost: x\r\n\r\n", True), (b"\r\n\r\n", False)],
+)
+async def test_nothing_is_read_after_a_request_that_closes(
+    start_server: ServerStarter, scanned: list[Head], after: bytes, refused: bool
+) -> None:
+    """A request after ``Connection: close`` is refused (400, as httptools
+    refuses it) and never reaches the server; empty lines are tolerated. The
+    first request is parked (a session's GET), so an answer could still be
+    written."""
+    sio = socketwire.Server()
+    sessions: list[object] = []
+    sio.engine.on("connection", sessions.append)
+    url = await start_server(sio)
+    reader, writer = await open_raw(url)
+    try:
+        writer.write(b"GET " + POLLING + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        status, body = await read_answer(reader)
+        sid = body.split(b'"sid":"')[1].split(b'"')[0]
+        get = b"GET " + POLLING + b"&sid=" + sid + b" HTTP/1.1\r\nHost: x\r\n"
+        writer.write(get + b"Connection: close\r\n\r\n" + after)
+        if refused:
+            assert await read_answer(reader) == (400, b"Bad Request")
+        else:
+            # Parked until the session ends: its close packet, sent on another
+            # connection, answers it.
+            closing = await http_request(
+                url, "POST", f"{POLLING.decode()}&sid={sid.decode()}", body="1"
+            )
+            assert closing.status == 200
+            status, _ = await read_answer(reader)
+            assert status == 200
+        assert await asyncio.wait_for(reader.read(), WAIT) == b""
+    finally:
+        writer.close()
+    # The handshake alone made a session.
+    assert len(sessions) == 1
+    assert len(scanned) == 2

@@ -3,9 +3,10 @@
 :class:`HttpConnection` is the ``asyncio.Protocol`` of a connection: ``httptools``
 parses request heads (a strict body-less ``GET`` that arrives whole on an idle
 connection is read in one compiled step instead, ``socketwire.http.head``),
-requests are answered one at a time in order (HTTP/1.1 keep-alive), and an accepted WebSocket upgrade hands the connection to a
-``WebSocketConnection`` (``socketwire.serve.websocket``). :class:`Request` follows
-the rules shared with the ASGI front door (``socketwire.http``).
+requests are answered one at a time in order (HTTP/1.1 keep-alive), and an
+accepted WebSocket upgrade hands the connection to a ``WebSocketConnection``
+(``socketwire.serve.websocket``). :class:`Request` follows the rules shared
+with the ASGI front door (``socketwire.http``).
 """
 
 from __future__ import annotations
@@ -643,9 +644,19 @@ class HttpConnection(asyncio.Protocol):
             if timeouts is not None and self._current is None and not self._pending:
                 # Answered at once: the connection is idle now.
                 self._deadline = timeouts.idle.push(self._loop, self._ref)
-        if end < len(data):
+        if end == len(data):
+            return
+        rest = data[end:]
+        if keep_alive:
             # Pipelined bytes: the next request, read the general way.
-            self._feed(data[end:])
+            self._feed(rest)
+        elif rest.strip(b"\r\n"):
+            # As httptools: nothing may follow a request that closes the
+            # connection (empty lines between messages are tolerated).
+            log.info(
+                "malformed HTTP request from %s: data after Connection: close", self.remote_address
+            )
+            self._fail(400, "Bad Request")
 
     # -- dispatching ----------------------------------------------------------------
 
