@@ -7,14 +7,19 @@ client process's CPU time (user + system) per echo, and the wall time per echo:
 
 * socketwire's client, in this process (``time.process_time``), awaiting
   ``emit_with_ack`` (window 1) or with ack callbacks (larger windows);
-* ``bench/client_echo.js``: socket.io-client 4.8 in Node (``process.cpuUsage``).
+* ``bench/client_echo.js``: socket.io-client 4.8 in Node (``process.cpuUsage``);
+* with ``--floor``, at window 1: a bare asyncio protocol, in this process, that
+  speaks only what the echo needs (the WebSocket upgrade, ``40``, then one
+  masked frame out and one ack in per echo, its id checked and its JSON
+  parsed), no library at all: the least a Python client on this loop pays per
+  echo, which says how much of a client's cost is its own code.
 
 The server runs in its own process, so its CPU is not counted.
 
 Usage::
 
     .venv/bin/python bench/client_echo.py [--n 20000] [--window 1 16] \
-        [--transport websocket polling] [--uvloop] [--repeat 3]
+        [--transport websocket polling] [--uvloop] [--repeat 3] [--floor]
 """
 
 from __future__ import annotations
@@ -117,6 +122,79 @@ async def measure_socketwire(url: str, n: int, window: int, transport: str) -> d
     }
 
 
+class _FloorProtocol(asyncio.Protocol):
+    """The floor's connection: keeps what arrives, wakes whoever waits for it."""
+
+    def __init__(self) -> None:
+        self.received = b""
+        self.waiter: asyncio.Future[None] | None = None
+
+    def data_received(self, data: bytes) -> None:
+        self.received += data
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def wait(self, ready: Callable[[bytes], bool]) -> None:
+        loop = asyncio.get_running_loop()
+        while not ready(self.received):
+            self.waiter = loop.create_future()
+            await self.waiter
+
+
+def _masked_text(payload: bytes) -> bytes:
+    # A client's frame must be masked; an all-zero key leaves the payload as is.
+    assert len(payload) < 126
+    return bytes((0x81, 0x80 | len(payload))) + b"\0\0\0\0" + payload
+
+
+async def measure_floor(port: int, n: int) -> dict[str, Any]:
+    """Window 1 with no client library: one frame out, one ack in, per echo."""
+    loop = asyncio.get_running_loop()
+    transport, conn = await loop.create_connection(_FloorProtocol, "127.0.0.1", port)
+    transport.write(
+        b"GET /socket.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+    )
+    await conn.wait(lambda got: b'"sid"' in got)
+    conn.received = b""
+    transport.write(_masked_text(b"40"))
+    await conn.wait(lambda got: b"40{" in got)
+    conn.received = b""
+    payload = json.dumps(PAYLOAD, separators=(",", ":")).encode()
+
+    async def run(first: int, count: int) -> None:
+        for ack_id in range(first, first + count):
+            transport.write(_masked_text(b'42%d["echo",%s]' % (ack_id, payload)))
+            waiter = conn.waiter = loop.create_future()
+            await waiter
+            # One unmasked frame of "43<id>[...]" (short: a 2-byte header).
+            data, conn.received = conn.received, b""
+            start = data.index(b"[")
+            if int(data[4:start]) != ack_id:
+                raise SystemExit(f"floor: unexpected answer {data!r}")
+            json.loads(data[start:])
+
+    try:
+        await run(0, min(2000, n))  # warm-up
+        cpu0 = time.process_time()
+        t0 = time.perf_counter()
+        await run(n, n)
+        wall = time.perf_counter() - t0
+        cpu = time.process_time() - cpu0
+    finally:
+        transport.close()
+    return {
+        "client": "floor (bare protocol)",
+        "n": n,
+        "window": 1,
+        "transport": "websocket",
+        "cpu_us_per_echo": cpu / n * 1e6,
+        "wall_us_per_echo": wall / n * 1e6,
+    }
+
+
 def measure_node(url: str, n: int, window: int, transport: str) -> dict[str, Any]:
     out = subprocess.run(
         ["node", str(ROOT / "bench" / "client_echo.js"), url, str(n), str(window), transport],
@@ -147,6 +225,9 @@ def main() -> None:
     parser.add_argument("--transport", nargs="+", default=["websocket"])
     parser.add_argument("--uvloop", action="store_true", help="run socketwire's client on uvloop")
     parser.add_argument("--repeat", type=int, default=3, help="repetitions (median reported)")
+    parser.add_argument(
+        "--floor", action="store_true", help="also the bare protocol client, at window 1"
+    )
     args = parser.parse_args()
 
     proc, port = start_node_server()
@@ -158,11 +239,16 @@ def main() -> None:
             for window in args.window:
                 # Repetitions interleaved (A, B, A, B...): drift hits both clients alike.
                 samples: dict[str, list[dict[str, Any]]] = {"socketwire": [], "node": []}
+                floor = args.floor and window == 1 and transport == "websocket"
+                if floor:
+                    samples["floor"] = []
                 for _ in range(args.repeat):
                     samples["socketwire"].append(
                         run_async(measure_socketwire(url, n, window, transport), args.uvloop)
                     )
                     samples["node"].append(measure_node(url, n, window, transport))
+                    if floor:
+                        samples["floor"].append(run_async(measure_floor(port, n), args.uvloop))
                 for name, runs in samples.items():
                     row = dict(runs[0])
                     for metric in ("cpu_us_per_echo", "wall_us_per_echo"):

@@ -15,14 +15,43 @@
  *
  * The loop calls nothing but the transports' is_closing() and
  * get_write_buffer_size(), so no handler runs in between and the writers stay
- * as the caller saw them.
+ * as the caller saw them: it first picks the writers that may be written
+ * directly, then writes to all of them.
+ *
+ * On Linux the writes of a large broadcast go to the kernel through io_uring:
+ * one io_uring_enter() submits up to RING_ENTRIES sends (the same non-blocking
+ * send, MSG_DONTWAIT | MSG_NOSIGNAL, so a full buffer is reported at once,
+ * never waited for) and returns when all have completed, which saves the
+ * system call's own cost on each recipient but the first (measured in
+ * bench/RESULTS.md). The ring is opened on first use, once per process (a
+ * forked child opens its own); where io_uring is missing or refused (an old
+ * kernel, a seccomp profile, io_uring_disabled), or fails once, the plain
+ * loop of send() is used, deciding exactly the same. set_uring() turns it off.
  */
 
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <errno.h>
+#include <stdio.h>
+#include <stdint.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <unistd.h>
+
+#if defined(__linux__) && defined(__has_include)
+#if __has_include(<linux/io_uring.h>)
+#include <linux/io_uring.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/utsname.h>
+#if defined(__NR_io_uring_setup) && defined(__NR_io_uring_enter) && defined(IORING_FEAT_SINGLE_MMAP)
+#define HAVE_URING 1
+#endif
+#endif
+#endif
+
+#define SEND_FLAGS (MSG_DONTWAIT | MSG_NOSIGNAL)
 
 static PyObject *s_direct, *s_transport, *s_is_closing, *s_buffer_size;
 
@@ -107,12 +136,266 @@ append_rest(PyObject *rest, Py_ssize_t i, Py_ssize_t sent)
     return 0;
 }
 
+/* -- io_uring ------------------------------------------------------------------------------ */
+
+/* set_uring(): 0 off, 1 on for batches of at least URING_MIN sends, 2 on for
+   any batch (tests). */
+static int uring_mode = 1;
+/* Below this many sends, one send() each costs no more than the ring. */
+#define URING_MIN 8
+
+#ifdef HAVE_URING
+#define RING_ENTRIES 256
+
+typedef struct {
+    int fd; /* -1: not open */
+    pid_t pid;
+    int broken; /* refused or failed: the plain loop from now on */
+    void *ring;
+    size_t ring_size;
+    struct io_uring_sqe *sqes;
+    size_t sqes_size;
+    unsigned entries;
+    unsigned *sq_head, *sq_tail, *sq_mask;
+    unsigned *cq_head, *cq_tail, *cq_mask;
+    struct io_uring_cqe *cqes;
+} Ring;
+
+static Ring ring = {.fd = -1};
+
+static void
+ring_forget(void)
+{
+    if (ring.ring != NULL) {
+        munmap(ring.ring, ring.ring_size);
+    }
+    if (ring.sqes != NULL) {
+        munmap(ring.sqes, ring.sqes_size);
+    }
+    if (ring.fd >= 0) {
+        close(ring.fd);
+    }
+    ring.fd = -1;
+    ring.ring = NULL;
+    ring.sqes = NULL;
+}
+
+/* Kernels from 6.1 on: a send with MSG_DONTWAIT that finds no room completes
+   with -EAGAIN at once (older ones may wait for room, which would block the
+   event loop here). */
+static int
+kernel_recent_enough(void)
+{
+    struct utsname u;
+    int major = 0, minor = 0;
+
+    if (uname(&u) < 0 || sscanf(u.release, "%d.%d", &major, &minor) != 2) {
+        return 0;
+    }
+    return major > 6 || (major == 6 && minor >= 1);
+}
+
+/* 1 when the ring is open for this process, 0 when it cannot be. */
+static int
+ring_ready(void)
+{
+    struct io_uring_params p;
+    unsigned *array;
+    size_t sq_size, cq_size;
+    int fd;
+
+    if (ring.fd >= 0 && ring.pid == getpid()) {
+        return 1;
+    }
+    if (ring.fd >= 0) {
+        /* Inherited through fork: the parent's ring, not to be used here. */
+        ring_forget();
+        ring.broken = 0;
+    }
+    if (ring.broken) {
+        return 0;
+    }
+    ring.broken = 1; /* until it is open */
+    if (!kernel_recent_enough()) {
+        return 0;
+    }
+    memset(&p, 0, sizeof p);
+    fd = (int)syscall(__NR_io_uring_setup, RING_ENTRIES, &p);
+    if (fd < 0) {
+        return 0;
+    }
+    ring.fd = fd;
+    if (!(p.features & IORING_FEAT_SINGLE_MMAP)) {
+        ring_forget();
+        return 0;
+    }
+    sq_size = p.sq_off.array + p.sq_entries * sizeof(unsigned);
+    cq_size = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
+    ring.ring_size = sq_size > cq_size ? sq_size : cq_size;
+    ring.ring = mmap(NULL, ring.ring_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+                     IORING_OFF_SQ_RING);
+    if (ring.ring == MAP_FAILED) {
+        ring.ring = NULL;
+        ring_forget();
+        return 0;
+    }
+    ring.sqes_size = p.sq_entries * sizeof(struct io_uring_sqe);
+    ring.sqes = mmap(NULL, ring.sqes_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
+                     IORING_OFF_SQES);
+    if (ring.sqes == MAP_FAILED) {
+        ring.sqes = NULL;
+        ring_forget();
+        return 0;
+    }
+    ring.entries = p.sq_entries;
+    ring.sq_head = (unsigned *)((char *)ring.ring + p.sq_off.head);
+    ring.sq_tail = (unsigned *)((char *)ring.ring + p.sq_off.tail);
+    ring.sq_mask = (unsigned *)((char *)ring.ring + p.sq_off.ring_mask);
+    ring.cq_head = (unsigned *)((char *)ring.ring + p.cq_off.head);
+    ring.cq_tail = (unsigned *)((char *)ring.ring + p.cq_off.tail);
+    ring.cq_mask = (unsigned *)((char *)ring.ring + p.cq_off.ring_mask);
+    ring.cqes = (struct io_uring_cqe *)((char *)ring.ring + p.cq_off.cqes);
+    /* Slot i of the ring always names entry i: entries are filled in order. */
+    array = (unsigned *)((char *)ring.ring + p.sq_off.array);
+    for (unsigned i = 0; i < p.sq_entries; i++) {
+        array[i] = i;
+    }
+    ring.pid = getpid();
+    ring.broken = 0;
+    return 1;
+}
+
+static int
+ring_enter(unsigned to_submit, unsigned min_complete)
+{
+    return (int)syscall(__NR_io_uring_enter, ring.fd, to_submit, min_complete,
+                        IORING_ENTER_GETEVENTS, NULL, 0);
+}
+
+/* One send of buf to each of fds[0..count) (count <= ring.entries); result[j]
+   is what send() would have returned, or -1. Returns the number of sends that
+   completed; the others (only after a failure of the ring, which is then
+   closed for good) were not made, their result -1. When some completion could
+   not be collected, *in_flight is set: the kernel may still read buf. */
+static Py_ssize_t
+ring_send(const int *fds, Py_ssize_t count, const void *buf, size_t len, ssize_t *result,
+          int *in_flight)
+{
+    unsigned tail = *ring.sq_tail, mask = *ring.sq_mask, head;
+    unsigned submitted, completed = 0;
+
+    for (Py_ssize_t j = 0; j < count; j++) {
+        struct io_uring_sqe *sqe = &ring.sqes[(tail + (unsigned)j) & mask];
+        memset(sqe, 0, sizeof *sqe);
+        sqe->opcode = IORING_OP_SEND;
+        sqe->fd = fds[j];
+        sqe->addr = (uint64_t)(uintptr_t)buf;
+        sqe->len = (uint32_t)len;
+        sqe->msg_flags = SEND_FLAGS;
+        sqe->user_data = (uint64_t)j;
+        result[j] = -1;
+    }
+    __atomic_store_n(ring.sq_tail, tail + (unsigned)count, __ATOMIC_RELEASE);
+    for (;;) {
+        unsigned left = tail + (unsigned)count - __atomic_load_n(ring.sq_head, __ATOMIC_ACQUIRE);
+        submitted = (unsigned)count - left;
+        /* Collect what has completed. */
+        head = *ring.cq_head;
+        while (head != __atomic_load_n(ring.cq_tail, __ATOMIC_ACQUIRE)) {
+            struct io_uring_cqe *cqe = &ring.cqes[head & *ring.cq_mask];
+            if (cqe->user_data < (uint64_t)count) {
+                result[cqe->user_data] = cqe->res;
+            }
+            head++;
+            completed++;
+        }
+        __atomic_store_n(ring.cq_head, head, __ATOMIC_RELEASE);
+        if (left == 0 && completed >= submitted) {
+            return (Py_ssize_t)completed;
+        }
+        if (ring_enter(left, submitted + left - completed) < 0 && errno != EINTR) {
+            break;
+        }
+    }
+    /* The ring failed: take back what it did not consume (nothing reads the
+       ring outside io_uring_enter), and use it no more. */
+    __atomic_store_n(ring.sq_tail, __atomic_load_n(ring.sq_head, __ATOMIC_ACQUIRE),
+                     __ATOMIC_RELEASE);
+    if (completed < submitted) {
+        *in_flight = 1;
+    }
+    else {
+        ring_forget();
+    }
+    ring.broken = 1;
+    return (Py_ssize_t)completed;
+}
+#endif /* HAVE_URING */
+
+/* Writes buf to each of fds[0..count), result[j] being what send() returned. */
+static void
+send_each(const int *fds, Py_ssize_t count, const void *buf, size_t len, ssize_t *result,
+          int *in_flight)
+{
+    Py_ssize_t j = 0;
+
+#ifdef HAVE_URING
+    /* (A completion reports at most INT_MAX bytes: larger frames take send().) */
+    if (uring_mode && count >= (uring_mode == 2 ? 1 : URING_MIN) && len <= (1u << 30) &&
+        ring_ready()) {
+        while (j < count) {
+            Py_ssize_t chunk = count - j < (Py_ssize_t)ring.entries ? count - j
+                                                                   : (Py_ssize_t)ring.entries;
+            Py_ssize_t done = ring_send(fds + j, chunk, buf, len, result + j, in_flight);
+            if (done < chunk) {
+                if (*in_flight) {
+                    /* Not knowing what the kernel still does, send nothing more. */
+                    for (Py_ssize_t k = j; k < count; k++) {
+                        if (k >= j + chunk || result[k] < 0) {
+                            result[k] = -1;
+                        }
+                    }
+                    return;
+                }
+                /* The ring failed: the unmade sends of this chunk and the
+                   rest, one by one. */
+                for (Py_ssize_t k = j; k < j + chunk; k++) {
+                    if (result[k] < 0) {
+                        ssize_t n;
+                        do {
+                            n = send(fds[k], buf, len, SEND_FLAGS);
+                        } while (n < 0 && errno == EINTR);
+                        result[k] = n;
+                    }
+                }
+            }
+            j += chunk;
+            if (ring.broken) {
+                break;
+            }
+        }
+    }
+#else
+    (void)in_flight;
+#endif
+    for (; j < count; j++) {
+        ssize_t n;
+        do {
+            n = send(fds[j], buf, len, SEND_FLAGS);
+        } while (n < 0 && errno == EINTR);
+        result[j] = n;
+    }
+}
+
 static PyObject *
 send_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
 {
     Py_buffer data;
-    PyObject *writers, *rest;
-    Py_ssize_t i;
+    PyObject *writers, *rest = NULL;
+    Py_ssize_t n, count = 0;
+    Py_ssize_t *index = NULL;
+    int *fds = NULL, in_flight = 0;
+    ssize_t *result = NULL;
 
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "send_all() takes exactly 2 arguments (writers, data)");
@@ -126,58 +409,119 @@ send_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     if (PyObject_GetBuffer(args[1], &data, PyBUF_SIMPLE) < 0) {
         return NULL;
     }
-    rest = PyList_New(0);
-    if (rest == NULL) {
+    /* Nothing called here changes the list (the caller's own); its length is
+       read once. */
+    n = PyList_GET_SIZE(writers);
+    index = PyMem_New(Py_ssize_t, n > 0 ? n : 1);
+    fds = PyMem_New(int, n > 0 ? n : 1);
+    result = PyMem_New(ssize_t, n > 0 ? n : 1);
+    if (index == NULL || fds == NULL || result == NULL) {
+        PyErr_NoMemory();
         goto done;
     }
-    /* The list is the caller's own and nothing called here changes it; its
-       length is read again at each step all the same. */
-    for (i = 0; i < PyList_GET_SIZE(writers); i++) {
+    /* The writers that may be written directly. */
+    for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *w = PyList_GET_ITEM(writers, i);
-        Py_ssize_t sent = 0;
         long fd;
 
         Py_INCREF(w);
         fd = direct_fd(w);
-        if (fd == -2) {
-            Py_DECREF(w);
-            Py_CLEAR(rest);
-            goto done;
-        }
         if (fd >= 0) {
             int idle = transport_idle(w);
             if (idle < 0) {
-                Py_DECREF(w);
-                Py_CLEAR(rest);
-                goto done;
+                fd = -2;
             }
-            if (idle) {
-                ssize_t n;
-                do {
-                    n = send((int)fd, data.buf, (size_t)data.len, MSG_DONTWAIT | MSG_NOSIGNAL);
-                } while (n < 0 && errno == EINTR);
-                if (n == data.len) {
-                    Py_DECREF(w);
-                    continue;
-                }
-                sent = n > 0 ? n : 0;
+            else if (!idle) {
+                fd = -1;
             }
         }
         Py_DECREF(w);
+        if (fd == -2) {
+            goto done;
+        }
+        if (fd >= 0) {
+            index[count] = i;
+            fds[count] = (int)fd;
+            count++;
+        }
+    }
+    send_each(fds, count, data.buf, (size_t)data.len, result, &in_flight);
+    if (in_flight) {
+        /* The kernel may still read the frames: they must outlive this call. */
+        Py_INCREF(args[1]);
+    }
+    /* The others, in order: those not eligible (0), those not taken whole. */
+    rest = PyList_New(0);
+    if (rest == NULL) {
+        goto done;
+    }
+    for (Py_ssize_t i = 0, k = 0; i < n; i++) {
+        Py_ssize_t sent = 0;
+        if (k < count && index[k] == i) {
+            ssize_t r = result[k++];
+            if (r == data.len) {
+                continue;
+            }
+            sent = r > 0 ? (Py_ssize_t)r : 0;
+        }
         if (append_rest(rest, i, sent) < 0) {
             Py_CLEAR(rest);
             goto done;
         }
     }
 done:
+    PyMem_Free(index);
+    PyMem_Free(fds);
+    PyMem_Free(result);
     PyBuffer_Release(&data);
     return rest;
+}
+
+static PyObject *
+set_uring(PyObject *module, PyObject *arg)
+{
+    long mode = PyLong_AsLong(arg);
+    if (mode == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (mode < 0 || mode > 2) {
+        PyErr_SetString(PyExc_ValueError, "set_uring(): 0 (off), 1 (on) or 2 (every batch)");
+        return NULL;
+    }
+    uring_mode = (int)mode;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+uring_state(PyObject *module, PyObject *unused)
+{
+#ifdef HAVE_URING
+    if (uring_mode == 0) {
+        return PyUnicode_FromString("off");
+    }
+    if (ring.fd >= 0 && ring.pid == getpid() && !ring.broken) {
+        return PyUnicode_FromString("open");
+    }
+    if (ring.broken) {
+        return PyUnicode_FromString("unavailable");
+    }
+    return PyUnicode_FromString("unopened");
+#else
+    return PyUnicode_FromString("unsupported");
+#endif
 }
 
 static PyMethodDef fanout_methods[] = {
     {"send_all", (PyCFunction)(void (*)(void))send_all, METH_FASTCALL,
      "send_all(writers, data) -> list: write data straight to each writer's descriptor "
      "where it may be; the flat [index, sent, ...] of the others."},
+    {"set_uring", set_uring, METH_O,
+     "set_uring(mode): 0 writes with one send() each, 1 (the default) submits batches "
+     "through io_uring where the kernel offers it, 2 does so for batches of any size."},
+    {"uring_state", uring_state, METH_NOARGS,
+     "uring_state() -> str: 'open', 'unopened' (not needed yet), 'unavailable' "
+     "(refused or failed here), 'off' (set_uring(0)) or 'unsupported' (built without "
+     "io_uring)."},
     {NULL, NULL, 0, NULL},
 };
 

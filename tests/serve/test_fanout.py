@@ -4,9 +4,10 @@
 The direct write must change nothing but the cost: every byte reaches every
 client, in order, whatever the kernel takes at once; nothing overtakes bytes a
 transport still holds; a closing transport, a TLS connection or a polling one
-is never written around. The first tests drive ``send_all`` (compiled and
-pure Python) on real TCP connections; the others run the built-in server with
-real clients.
+is never written around. The first tests drive ``send_all`` (pure Python,
+compiled with one ``send`` each, and compiled through io_uring where the kernel
+offers it) on real TCP connections; the others run the built-in server with
+real clients, both ways.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import select
 import socket
 import ssl
 import struct
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -32,14 +33,75 @@ from tests.certificates import self_signed
 WAIT = 10.0
 
 IMPLS: list[Any] = [pytest.param(fanout._send_all_python, id="python")]
+# The compiled loop's ways to the kernel (set_uring): one send() each, or
+# batches through io_uring, here for batches of any size.
+MODES: list[Any] = []
 try:
     from socketwire._fanout import send_all as compiled_send_all
+    from socketwire._fanout import set_uring
+    from socketwire._fanout import uring_state as ring_state
 except ImportError:  # pragma: no cover - the accelerator is built in the test set-up
     pass
 else:
-    IMPLS.append(pytest.param(compiled_send_all, id="compiled"))
+    MODES.append(pytest.param(0, id="send"))
 
 SendAll = Callable[[list[Any], bytes], list[int]]
+
+
+class Idle:
+    """A transport that is open and holds nothing."""
+
+    def is_closing(self) -> bool:
+        return False
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+class Busy(Idle):
+    """A transport that still holds a few bytes."""
+
+    def get_write_buffer_size(self) -> int:
+        return 5
+
+
+class Direct:
+    """A writer on a bare descriptor (a socketpair's end)."""
+
+    def __init__(self, fd: int) -> None:
+        self.direct = fd
+        self.transport: Idle = Idle()
+
+
+def _ring_works() -> bool:
+    """Whether io_uring can be opened here (Linux 6.1 on, not refused)."""
+    if not MODES:  # pragma: no cover - the accelerator is built in the test set-up
+        return False
+    a, b = socket.socketpair()
+    try:
+        set_uring(2)
+        taken = compiled_send_all([Direct(a.fileno())], b"x") == [] and b.recv(1) == b"x"
+        return taken and ring_state() == "open"
+    finally:
+        set_uring(1)
+        a.close()
+        b.close()
+
+
+RING = _ring_works()
+if MODES:
+    IMPLS.append(pytest.param(compiled_send_all, id="compiled"))
+if RING:
+    MODES.append(pytest.param(2, id="io_uring"))
+
+    def through_the_ring(writers: list[Any], data: bytes) -> list[int]:
+        set_uring(2)
+        try:
+            return compiled_send_all(writers, data)
+        finally:
+            set_uring(1)
+
+    IMPLS.append(pytest.param(through_the_ring, id="compiled-io_uring"))
 
 
 class Writer:
@@ -215,6 +277,93 @@ async def test_a_broken_connection_is_left_to_the_transport(
         assert send_all([writer], b"x" * 1000) == [0, 0]
 
 
+def test_the_ring_is_used_where_the_kernel_offers_it() -> None:
+    if not MODES:  # pragma: no cover - the accelerator is built in the test set-up
+        pytest.skip("not compiled")
+    release = tuple(int(x) for x in os.uname().release.split(".")[:2] if x.isdigit())
+    disabled = Path("/proc/sys/kernel/io_uring_disabled")
+    if release < (6, 1) or (disabled.exists() and disabled.read_text().strip() != "0"):
+        pytest.skip("no io_uring for this process here")  # pragma: no cover
+    assert RING, ring_state()
+    assert ring_state() == "open"
+
+
+def test_the_engine_reports_the_state_of_the_loop_it_uses() -> None:
+    expected = ring_state() if fanout.COMPILED else "unsupported"
+    assert fanout.uring_state() == expected
+
+
+@pytest.mark.skipif(not RING, reason="no io_uring here")
+def test_batches_larger_than_the_ring_keep_each_writer_s_result_in_place() -> None:
+    pairs = [socket.socketpair() for _ in range(600)]
+    try:
+        writers: list[Any] = [Direct(a.fileno()) for a, _ in pairs]
+        # Full kernel buffers at 100 and 450 (not read by their peers), a
+        # writer without a descriptor at 300, one that holds bytes at 599.
+        for k in (100, 450):
+            pairs[k][0].setblocking(False)
+            with pytest.raises(BlockingIOError):
+                while True:
+                    pairs[k][0].send(b"f" * 65536)
+        writers[300] = object()
+        held = Direct(pairs[599][0].fileno())
+        held.transport = Busy()
+        writers[599] = held
+        assert through_the_ring(writers, b"frames") == [100, 0, 300, 0, 450, 0, 599, 0]
+        for k, (_, b) in enumerate(pairs):
+            if k not in (100, 300, 450, 599):
+                assert b.recv(16) == b"frames", k
+        # The ring serves the next broadcast as well (4 batches of 256, 256, 88).
+        assert compiled_send_all(writers[:5], b"next") == []
+        assert [pairs[k][1].recv(16) for k in range(5)] == [b"next"] * 5
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()
+
+
+@pytest.mark.skipif(not RING, reason="no io_uring here")
+def test_a_forked_child_opens_its_own_ring_and_leaves_the_parent_s_alone() -> None:
+    pairs = [socket.socketpair() for _ in range(20)]
+    try:
+        writers: list[Any] = [Direct(a.fileno()) for a, _ in pairs]
+        assert through_the_ring(writers, b"1") == []
+        pid = os.fork()
+        if pid == 0:  # pragma: no cover - the child reports through its exit status
+            code = 1
+            try:
+                ok = through_the_ring(writers, b"2") == [] and ring_state() == "open"
+                code = 0 if ok else 1
+            finally:
+                os._exit(code)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+        assert through_the_ring(writers, b"3") == []
+        for _, b in pairs:
+            assert b.recv(16) == b"123"
+    finally:
+        for a, b in pairs:
+            a.close()
+            b.close()
+
+
+@pytest.mark.skipif(not MODES, reason="not compiled")
+def test_the_ring_can_be_turned_off() -> None:
+    a, b = socket.socketpair()
+    try:
+        set_uring(0)
+        assert ring_state() == "off"
+        assert compiled_send_all([Direct(a.fileno())], b"plain") == []
+        assert b.recv(16) == b"plain"
+        with pytest.raises(ValueError, match=r"0 \(off\), 1 \(on\) or 2"):
+            set_uring(3)
+    finally:
+        set_uring(1)
+        a.close()
+        b.close()
+    assert ring_state() != "off"
+
+
 # -- the built-in server --------------------------------------------------------------------
 
 
@@ -267,8 +416,21 @@ def tick(payload: bytes) -> tuple[int, str]:
     return data["i"], data["d"]
 
 
+@pytest.fixture(params=MODES or [None])
+def write_mode(request: pytest.FixtureRequest) -> Iterator[int | None]:
+    """The server tests run with each of the compiled loop's ways to the kernel."""
+    mode = request.param
+    if mode is not None:
+        set_uring(mode)
+    yield mode
+    if mode is not None:
+        set_uring(1)
+        if mode == 2:
+            assert ring_state() == "open"
+
+
 @pytest.fixture
-async def server() -> AsyncIterator[tuple[socketwire.Server, int]]:
+async def server(write_mode: int | None) -> AsyncIterator[tuple[socketwire.Server, int]]:
     sio = socketwire.Server(ping_interval=300, ping_timeout=200, write_buffer_limit=1 << 25)
     port = await sio.listen(0, "127.0.0.1")
     yield sio, port

@@ -9,7 +9,9 @@ not the encoding, is most of the server's own time per delivered message.
 that offers one (``DirectWriter.direct``: the built-in server's plain-TCP
 WebSockets, while open and not holding back writes), with one non-blocking
 ``send`` each, in one loop (compiled in ``socketwire._fanout`` when it was built,
-unless ``SOCKETWIRE_NO_SPEEDUPS`` is set). Such a write is exactly what the
+unless ``SOCKETWIRE_NO_SPEEDUPS`` is set; on Linux the compiled loop submits
+the sends of a large broadcast through io_uring, a batch per system call,
+unless ``SOCKETWIRE_NO_URING`` is set). Such a write is exactly what the
 transport's own ``write`` does first when nothing is queued before it, so it is
 made only when the transport is open and its buffer is empty: nothing queued
 can be overtaken, and a transport that closed (its descriptor possibly reused
@@ -26,7 +28,7 @@ import os
 from collections.abc import Callable
 from typing import Any, Final, Protocol
 
-__all__ = ["COMPILED", "DirectWriter", "send_all"]
+__all__ = ["COMPILED", "DirectWriter", "send_all", "uring_state"]
 
 
 class DirectWriter(Protocol):
@@ -67,9 +69,24 @@ def _compiled() -> Callable[[list[Any], bytes], list[int]] | None:
         return None
     try:
         from socketwire._fanout import send_all as c_send_all
+        from socketwire._fanout import set_uring
     except ImportError:
         return None
+    if os.environ.get("SOCKETWIRE_NO_URING"):
+        set_uring(0)
     return c_send_all
+
+
+def uring_state() -> str:
+    """How the compiled loop hands its writes to the kernel: ``"open"`` (through
+    io_uring, in this process), ``"unopened"`` (not needed yet), ``"unavailable"``
+    (refused or failed here: one ``send`` each), ``"off"`` (``SOCKETWIRE_NO_URING``),
+    ``"unsupported"`` (built without io_uring, or not compiled)."""
+    if not COMPILED:
+        return "unsupported"
+    from socketwire._fanout import uring_state as state
+
+    return state()
 
 
 _chosen = _compiled()
