@@ -42,6 +42,7 @@
 #if defined(__linux__) && defined(__has_include)
 #if __has_include(<linux/io_uring.h>)
 #include <linux/io_uring.h>
+#include <pthread.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
@@ -149,7 +150,6 @@ static int uring_mode = 1;
 
 typedef struct {
     int fd; /* -1: not open */
-    pid_t pid;
     int broken; /* refused or failed: the plain loop from now on */
     void *ring;
     size_t ring_size;
@@ -162,6 +162,15 @@ typedef struct {
 } Ring;
 
 static Ring ring = {.fd = -1};
+/* Set in a forked child (pthread_atfork): the ring it holds is its parent's.
+   Cheaper than comparing getpid() at each broadcast, a system call. */
+static volatile int ring_inherited = 0;
+
+static void
+on_fork_child(void)
+{
+    ring_inherited = 1;
+}
 
 static void
 ring_forget(void)
@@ -204,11 +213,13 @@ ring_ready(void)
     size_t sq_size, cq_size;
     int fd;
 
-    if (ring.fd >= 0 && ring.pid == getpid()) {
+    if (ring.fd >= 0 && !ring_inherited) {
         return 1;
     }
-    if (ring.fd >= 0) {
-        /* Inherited through fork: the parent's ring, not to be used here. */
+    if (ring_inherited) {
+        /* Inherited through fork: the parent's ring (or its failure), not
+           this process's. */
+        ring_inherited = 0;
         ring_forget();
         ring.broken = 0;
     }
@@ -260,7 +271,6 @@ ring_ready(void)
     for (unsigned i = 0; i < p.sq_entries; i++) {
         array[i] = i;
     }
-    ring.pid = getpid();
     ring.broken = 0;
     return 1;
 }
@@ -499,10 +509,10 @@ uring_state(PyObject *module, PyObject *unused)
     if (uring_mode == 0) {
         return PyUnicode_FromString("off");
     }
-    if (ring.fd >= 0 && ring.pid == getpid() && !ring.broken) {
+    if (ring.fd >= 0 && !ring_inherited && !ring.broken) {
         return PyUnicode_FromString("open");
     }
-    if (ring.broken) {
+    if (ring.broken && !ring_inherited) {
         return PyUnicode_FromString("unavailable");
     }
     return PyUnicode_FromString("unopened");
@@ -533,6 +543,11 @@ static struct PyModuleDef fanout_module = {
 PyMODINIT_FUNC
 PyInit__fanout(void)
 {
+#ifdef HAVE_URING
+    if (pthread_atfork(NULL, NULL, on_fork_child) != 0) {
+        uring_mode = 0; /* no way to tell a child from its parent: no ring */
+    }
+#endif
     s_direct = PyUnicode_InternFromString("direct");
     s_transport = PyUnicode_InternFromString("transport");
     s_is_closing = PyUnicode_InternFromString("is_closing");

@@ -125,6 +125,7 @@ class Socket(SocketListeners, EmitMethods):
         "_auth",
         "_bucket",
         "_data",
+        "_engine",
         "_handshake",
         "_middlewares",
         "conn",
@@ -150,6 +151,10 @@ class Socket(SocketListeners, EmitMethods):
         self.nsp = nsp
         self.server = nsp.server
         self.conn = conn
+        # The connection's engine, for life: a broadcast reads each recipient's
+        # writer through it, one object less to visit per recipient than
+        # through ``conn`` (sockets of one room lie far apart in memory).
+        self._engine = conn.engine
         self.id = sid
         # Most clients send no auth: keep nothing for them (the handshake makes
         # its own empty dict when asked).
@@ -218,7 +223,7 @@ class Socket(SocketListeners, EmitMethods):
         """What the client sent when it connected (built on first use)."""
         hs = self._handshake
         if hs is None:
-            req = self.conn.engine.request
+            req = self._engine.request
             issued = req.time
             hs = self._handshake = Handshake(
                 headers=req.headers,  # type: ignore[arg-type]
@@ -243,7 +248,7 @@ class Socket(SocketListeners, EmitMethods):
     @property
     def writable(self) -> bool:
         """Whether a packet sent now goes out at once (no backpressure)."""
-        return self.conn.engine.writable
+        return self._engine.writable
 
     async def drain(self) -> None:
         """Wait until this client's outgoing buffer has room again.
@@ -252,18 +257,18 @@ class Socket(SocketListeners, EmitMethods):
         client that stops reading for good is closed as a slow consumer once its
         buffer passes ``write_buffer_limit``, which also ends the wait.
         """
-        await self.conn.engine.drain()
+        await self._engine.drain()
 
     @property
     def transport(self) -> str:
         """The Engine.IO transport in use (``polling`` or ``websocket``)."""
-        return self.conn.engine.transport
+        return self._engine.transport
 
     # -- LocalSocket port (used by the adapter) -------------------------------------
 
     def deliver(self, message: OutgoingMessage, volatile: bool) -> None:
         """Write an encoded message to the connection (volatile: only if writable)."""
-        engine = self.conn.engine
+        engine = self._engine
         if volatile and not engine.writable:
             return
         engine.write_message(message)
@@ -337,7 +342,7 @@ class Socket(SocketListeners, EmitMethods):
         text, attachments = nsp.parser.encode_event(nsp.name, data, ack_id)
         if self._any_out is not None:
             self._notify_outgoing(data)
-        engine = self.conn.engine
+        engine = self._engine
         if volatile and not engine.writable:
             return
         if attachments:
@@ -349,7 +354,7 @@ class Socket(SocketListeners, EmitMethods):
         """Send an EVENT whose data is already assembled (recovered broadcasts)."""
         nsp = self.nsp
         text, attachments = nsp.parser.encode_event(nsp.name, data)
-        self.conn.engine.write_message(OutgoingMessage(text, attachments))
+        self._engine.write_message(OutgoingMessage(text, attachments))
 
     def send_ack(self, ack_id: int, args: list[Any]) -> None:
         """Answer the client's ``ack_id`` (the AckSink port of the handlers)."""
@@ -366,7 +371,7 @@ class Socket(SocketListeners, EmitMethods):
                 pass
             else:
                 frame = ack_frame(ack_id, body)
-                if frame is not None and self.conn.engine.send_frames(frame):
+                if frame is not None and self._engine.send_frames(frame):
                     return
         try:
             text, attachments = nsp.parser.encode_ack(nsp.name, args, ack_id)
@@ -377,9 +382,9 @@ class Socket(SocketListeners, EmitMethods):
             )
             return
         if attachments:
-            self.conn.engine.write_message(OutgoingMessage(text, attachments))
+            self._engine.write_message(OutgoingMessage(text, attachments))
         else:
-            self.conn.engine.send_text(text)
+            self._engine.send_text(text)
 
     # -- broadcasting from this socket -------------------------------------------------
 
@@ -543,7 +548,7 @@ class Socket(SocketListeners, EmitMethods):
 
     def _send_packet(self, packet: Packet) -> None:
         text, attachments = self.nsp.parser.encode(packet)
-        self.conn.engine.write_message(OutgoingMessage(text, attachments))
+        self._engine.write_message(OutgoingMessage(text, attachments))
 
     def handle_close(self, reason: str) -> None:
         """Leave the namespace for ``reason`` (called when the socket or its connection closes)."""
@@ -575,7 +580,7 @@ class Socket(SocketListeners, EmitMethods):
 
 
 # Each socket's WebSocket writer (None on polling), read without a Python frame.
-_writer_of = attrgetter("conn.engine.writer")
+_writer_of = attrgetter("_engine.writer")
 # Below this many recipients the plain loop costs no more than the fan-out's set-up.
 _FANOUT_MIN = 4
 
