@@ -189,6 +189,14 @@ ring_forget(void)
     ring.sqes = NULL;
 }
 
+/* The ring's memory shared with the kernel, or NULL. */
+static void *
+ring_map(size_t size, off_t offset)
+{
+    void *p = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, ring.fd, offset);
+    return p == MAP_FAILED ? NULL : p;
+}
+
 /* Kernels from 6.1 on: a send with MSG_DONTWAIT that finds no room completes
    with -EAGAIN at once (older ones may wait for room, which would block the
    event loop here). */
@@ -243,18 +251,10 @@ ring_ready(void)
     sq_size = p.sq_off.array + p.sq_entries * sizeof(unsigned);
     cq_size = p.cq_off.cqes + p.cq_entries * sizeof(struct io_uring_cqe);
     ring.ring_size = sq_size > cq_size ? sq_size : cq_size;
-    ring.ring = mmap(NULL, ring.ring_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
-                     IORING_OFF_SQ_RING);
-    if (ring.ring == MAP_FAILED) {
-        ring.ring = NULL;
-        ring_forget();
-        return 0;
-    }
     ring.sqes_size = p.sq_entries * sizeof(struct io_uring_sqe);
-    ring.sqes = mmap(NULL, ring.sqes_size, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, fd,
-                     IORING_OFF_SQES);
-    if (ring.sqes == MAP_FAILED) {
-        ring.sqes = NULL;
+    ring.ring = ring_map(ring.ring_size, IORING_OFF_SQ_RING);
+    ring.sqes = ring_map(ring.sqes_size, IORING_OFF_SQES);
+    if (ring.ring == NULL || ring.sqes == NULL) {
         ring_forget();
         return 0;
     }

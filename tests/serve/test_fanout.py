@@ -46,6 +46,7 @@ else:
     MODES.append(pytest.param(0, id="send"))
 
 SendAll = Callable[[list[Any], bytes], list[int]]
+SocketPairs = Callable[[int], list[tuple[socket.socket, socket.socket]]]
 
 
 class Idle:
@@ -89,6 +90,24 @@ def _ring_works() -> bool:
 
 
 RING = _ring_works()
+
+
+@pytest.fixture
+def socketpairs() -> Iterator[SocketPairs]:
+    """``socketpairs(n)``: n connected pairs, all closed after the test."""
+    made: list[tuple[socket.socket, socket.socket]] = []
+
+    def make(n: int) -> list[tuple[socket.socket, socket.socket]]:
+        new = [socket.socketpair() for _ in range(n)]
+        made.extend(new)
+        return new
+
+    yield make
+    for a, b in made:
+        a.close()
+        b.close()
+
+
 if MODES:
     IMPLS.append(pytest.param(compiled_send_all, id="compiled"))
 if RING:
@@ -294,62 +313,57 @@ def test_the_engine_reports_the_state_of_the_loop_it_uses() -> None:
 
 
 @pytest.mark.skipif(not RING, reason="no io_uring here")
-def test_batches_larger_than_the_ring_keep_each_writer_s_result_in_place() -> None:
-    pairs = [socket.socketpair() for _ in range(600)]
-    try:
-        writers: list[Any] = [Direct(a.fileno()) for a, _ in pairs]
-        # Full kernel buffers at 100 and 450 (not read by their peers), a
-        # writer without a descriptor at 300, one that holds bytes at 599.
-        for k in (100, 450):
-            pairs[k][0].setblocking(False)
-            with pytest.raises(BlockingIOError):
-                while True:
-                    pairs[k][0].send(b"f" * 65536)
-        writers[300] = object()
-        held = Direct(pairs[599][0].fileno())
-        held.transport = Busy()
-        writers[599] = held
-        assert through_the_ring(writers, b"frames") == [100, 0, 300, 0, 450, 0, 599, 0]
-        for k, (_, b) in enumerate(pairs):
-            if k not in (100, 300, 450, 599):
-                assert b.recv(16) == b"frames", k
-        # The ring serves the next broadcast as well (4 batches of 256, 256, 88).
-        assert compiled_send_all(writers[:5], b"next") == []
-        assert [pairs[k][1].recv(16) for k in range(5)] == [b"next"] * 5
-    finally:
-        for a, b in pairs:
-            a.close()
-            b.close()
+def test_batches_larger_than_the_ring_keep_each_writer_s_result_in_place(
+    socketpairs: SocketPairs,
+) -> None:
+    pairs = socketpairs(600)
+    writers: list[Any] = [Direct(a.fileno()) for a, _ in pairs]
+    # Full kernel buffers at 100 and 450 (not read by their peers), a writer
+    # without a descriptor at 300, one that holds bytes at 599.
+    for k in (100, 450):
+        pairs[k][0].setblocking(False)
+        with pytest.raises(BlockingIOError):
+            while True:
+                pairs[k][0].send(b"f" * 65536)
+    writers[300] = object()
+    held = Direct(pairs[599][0].fileno())
+    held.transport = Busy()
+    writers[599] = held
+    # 596 sends, in batches of at most 256.
+    assert through_the_ring(writers, b"frames") == [100, 0, 300, 0, 450, 0, 599, 0]
+    for k, (_, b) in enumerate(pairs):
+        if k not in (100, 300, 450, 599):
+            assert b.recv(16) == b"frames", k
+    # The ring serves the next broadcast as well.
+    assert compiled_send_all(writers[:5], b"next") == []
+    assert [pairs[k][1].recv(16) for k in range(5)] == [b"next"] * 5
 
 
 @pytest.mark.skipif(not RING, reason="no io_uring here")
-def test_a_forked_child_opens_its_own_ring_and_leaves_the_parent_s_alone() -> None:
-    pairs = [socket.socketpair() for _ in range(20)]
-    try:
-        writers: list[Any] = [Direct(a.fileno()) for a, _ in pairs]
-        assert through_the_ring(writers, b"1") == []
-        pid = os.fork()
-        if pid == 0:  # pragma: no cover - the child reports through its exit status
-            code = 1
-            try:
-                ok = through_the_ring(writers, b"2") == [] and ring_state() == "open"
-                code = 0 if ok else 1
-            finally:
-                os._exit(code)
-        _, status = os.waitpid(pid, 0)
-        assert os.waitstatus_to_exitcode(status) == 0
-        assert through_the_ring(writers, b"3") == []
-        for _, b in pairs:
-            assert b.recv(16) == b"123"
-    finally:
-        for a, b in pairs:
-            a.close()
-            b.close()
+def test_a_forked_child_opens_its_own_ring_and_leaves_the_parent_s_alone(
+    socketpairs: SocketPairs,
+) -> None:
+    pairs = socketpairs(20)
+    writers: list[Any] = [Direct(a.fileno()) for a, _ in pairs]
+    assert through_the_ring(writers, b"1") == []
+    pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child reports through its exit status
+        code = 1
+        try:
+            ok = through_the_ring(writers, b"2") == [] and ring_state() == "open"
+            code = 0 if ok else 1
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert through_the_ring(writers, b"3") == []
+    for _, b in pairs:
+        assert b.recv(16) == b"123"
 
 
 @pytest.mark.skipif(not MODES, reason="not compiled")
-def test_the_ring_can_be_turned_off() -> None:
-    a, b = socket.socketpair()
+def test_the_ring_can_be_turned_off(socketpairs: SocketPairs) -> None:
+    [(a, b)] = socketpairs(1)
     try:
         set_uring(0)
         assert ring_state() == "off"
@@ -359,8 +373,6 @@ def test_the_ring_can_be_turned_off() -> None:
             set_uring(3)
     finally:
         set_uring(1)
-        a.close()
-        b.close()
     assert ring_state() != "off"
 
 
