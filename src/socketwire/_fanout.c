@@ -46,7 +46,10 @@
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/utsname.h>
-#if defined(__NR_io_uring_setup) && defined(__NR_io_uring_enter) && defined(IORING_FEAT_SINGLE_MMAP)
+/* IORING_OP_SEND is an enum member: IORING_FEAT_NATIVE_WORKERS (5.12) stands
+   for a header recent enough to have it. */
+#if defined(__NR_io_uring_setup) && defined(__NR_io_uring_enter) && \
+    defined(IORING_FEAT_SINGLE_MMAP) && defined(IORING_FEAT_NATIVE_WORKERS)
 #define HAVE_URING 1
 #endif
 #endif
