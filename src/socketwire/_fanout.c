@@ -362,7 +362,13 @@ send_each(const int *fds, Py_ssize_t count, const void *buf, size_t len, ssize_t
             Py_ssize_t done = ring_send(fds + j, chunk, buf, len, result + j, in_flight);
             if (done < chunk) {
                 if (*in_flight) {
-                    /* Not knowing what the kernel still does, send nothing more. */
+                    /* Not knowing what the kernel still does, send nothing more.
+                       The unfinished ones go back to the caller as not sent, so
+                       their transports write them again: should the kernel
+                       still complete them, those recipients get the frames
+                       twice. Not seen: with MSG_DONTWAIT every send completes
+                       inside the io_uring_enter() that submits it, so this needs
+                       that call to fail while sends are in flight. */
                     for (Py_ssize_t k = j; k < count; k++) {
                         if (k >= j + chunk || result[k] < 0) {
                             result[k] = -1;
