@@ -140,6 +140,17 @@ append_rest(PyObject *rest, Py_ssize_t i, Py_ssize_t sent)
     return 0;
 }
 
+/* One non-blocking send, retried only when a signal interrupted it. */
+static ssize_t
+send_once(int fd, const void *buf, size_t len)
+{
+    ssize_t n;
+    do {
+        n = send(fd, buf, len, SEND_FLAGS);
+    } while (n < 0 && errno == EINTR);
+    return n;
+}
+
 /* -- io_uring ------------------------------------------------------------------------------ */
 
 /* set_uring(): 0 off, 1 on for batches of at least URING_MIN sends, 2 on for
@@ -369,10 +380,8 @@ send_each(const int *fds, Py_ssize_t count, const void *buf, size_t len, ssize_t
                        twice. Not seen: with MSG_DONTWAIT every send completes
                        inside the io_uring_enter() that submits it, so this needs
                        that call to fail while sends are in flight. */
-                    for (Py_ssize_t k = j; k < count; k++) {
-                        if (k >= j + chunk || result[k] < 0) {
-                            result[k] = -1;
-                        }
+                    for (Py_ssize_t k = j + chunk; k < count; k++) {
+                        result[k] = -1;
                     }
                     return;
                 }
@@ -380,11 +389,7 @@ send_each(const int *fds, Py_ssize_t count, const void *buf, size_t len, ssize_t
                    rest, one by one. */
                 for (Py_ssize_t k = j; k < j + chunk; k++) {
                     if (result[k] < 0) {
-                        ssize_t n;
-                        do {
-                            n = send(fds[k], buf, len, SEND_FLAGS);
-                        } while (n < 0 && errno == EINTR);
-                        result[k] = n;
+                        result[k] = send_once(fds[k], buf, len);
                     }
                 }
             }
@@ -398,11 +403,7 @@ send_each(const int *fds, Py_ssize_t count, const void *buf, size_t len, ssize_t
     (void)in_flight;
 #endif
     for (; j < count; j++) {
-        ssize_t n;
-        do {
-            n = send(fds[j], buf, len, SEND_FLAGS);
-        } while (n < 0 && errno == EINTR);
-        result[j] = n;
+        result[j] = send_once(fds[j], buf, len);
     }
 }
 
@@ -412,9 +413,10 @@ send_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     Py_buffer data;
     PyObject *writers, *rest = NULL;
     Py_ssize_t n, count = 0;
-    Py_ssize_t *index = NULL;
-    int *fds = NULL, in_flight = 0;
-    ssize_t *result = NULL;
+    Py_ssize_t *index;
+    ssize_t *result;
+    int *fds, in_flight = 0;
+    void *block;
 
     if (nargs != 2) {
         PyErr_SetString(PyExc_TypeError, "send_all() takes exactly 2 arguments (writers, data)");
@@ -431,13 +433,20 @@ send_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
     /* Nothing called here changes the list (the caller's own); its length is
        read once. */
     n = PyList_GET_SIZE(writers);
-    index = PyMem_New(Py_ssize_t, n > 0 ? n : 1);
-    fds = PyMem_New(int, n > 0 ? n : 1);
-    result = PyMem_New(ssize_t, n > 0 ? n : 1);
-    if (index == NULL || fds == NULL || result == NULL) {
-        PyErr_NoMemory();
-        goto done;
+    /* Per eligible writer: its index, the send's result and its descriptor, in
+       one block (the two 8-byte arrays first, so each part is aligned). */
+    if ((size_t)n > PY_SSIZE_T_MAX / (2 * sizeof(ssize_t) + sizeof(int))) {
+        PyBuffer_Release(&data);
+        return PyErr_NoMemory();
     }
+    block = PyMem_Malloc((n > 0 ? (size_t)n : 1) * (2 * sizeof(ssize_t) + sizeof(int)));
+    if (block == NULL) {
+        PyBuffer_Release(&data);
+        return PyErr_NoMemory();
+    }
+    index = (Py_ssize_t *)block;
+    result = (ssize_t *)(index + n);
+    fds = (int *)(result + n);
     /* The writers that may be written directly. */
     for (Py_ssize_t i = 0; i < n; i++) {
         PyObject *w = PyList_GET_ITEM(writers, i);
@@ -489,9 +498,7 @@ send_all(PyObject *module, PyObject *const *args, Py_ssize_t nargs)
         }
     }
 done:
-    PyMem_Free(index);
-    PyMem_Free(fds);
-    PyMem_Free(result);
+    PyMem_Free(block);
     PyBuffer_Release(&data);
     return rest;
 }

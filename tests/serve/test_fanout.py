@@ -46,6 +46,7 @@ try:
 except ImportError:  # pragma: no cover - the accelerator is built in the test set-up
     pass
 else:
+    IMPLS.append(pytest.param(compiled_send_all, id="compiled"))
     MODES.append(pytest.param(0, id="send"))
 
 SendAll = Callable[[list[Any], bytes], list[int]]
@@ -111,8 +112,6 @@ def socketpairs() -> Iterator[SocketPairs]:
         b.close()
 
 
-if MODES:
-    IMPLS.append(pytest.param(compiled_send_all, id="compiled"))
 if RING:
     MODES.append(pytest.param(2, id="io_uring"))
 
