@@ -27,7 +27,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-Key = tuple[str, str]
+# The scenario, the size's name ("w" for echo's window, "n" for clients) and the size.
+Key = tuple[str, str, int]
 # A server this busy never waits for work: it pays its whole core whatever it does.
 BUSY = 0.95
 
@@ -43,9 +44,8 @@ def load(path: Path) -> dict[Key, dict[str, list[dict[str, Any]]]]:
             if rec.get("type") != "result" or not rec.get("ops"):
                 continue
             params = rec.get("params") or {}
-            size = params.get("w", params.get("n", ""))
-            label = f"w={size}" if "w" in params else f"n={size}"
-            out[(rec["scenario"], label)][rec["server"]].append(rec)
+            name = "w" if "w" in params else "n"
+            out[(rec["scenario"], name, int(params.get(name) or 0))][rec["server"]].append(rec)
     return out
 
 
@@ -83,18 +83,17 @@ def main() -> None:
         f"{'scenario':<16} {'server':<11} {'CPU/op':>8} {'user':>7} {'system':>7} "
         f"{'util':>5} {'LG':>5} {'ops/s':>9}"
     )
-    runs = load(args.run)
-    for scenario, size in sorted(runs, key=lambda k: (k[0], int(k[1].split("=")[1] or 0))):
-        servers = runs[(scenario, size)]
-        parts = {name: split(recs) for name, recs in servers.items() if name in order}
-        for name in order:
-            if name in parts:
-                p = parts[name]
+    for (scenario, name, size), servers in sorted(load(args.run).items()):
+        label = f"{scenario} {name}={size}"
+        parts = {server: split(recs) for server, recs in servers.items() if server in order}
+        for server in order:
+            if server in parts:
+                p = parts[server]
                 print(
-                    f"{scenario + ' ' + size:<16} {name:<11} {p['cpu']:>8.2f} {p['user']:>7.2f} "
+                    f"{label:<16} {server:<11} {p['cpu']:>8.2f} {p['user']:>7.2f} "
                     f"{p['sys']:>7.2f} {p['util']:>5.2f} {p['lg']:>5.2f} {p['rate']:>9,.0f}"
                 )
-        others = [parts[name]["cpu"] for name in args.against if name in parts]
+        others = [parts[server]["cpu"] for server in args.against if server in parts]
         if others and args.server in parts:
             target = args.ratio * min(others)
             mine = parts[args.server]

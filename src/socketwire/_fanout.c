@@ -297,7 +297,8 @@ ring_enter(unsigned to_submit, unsigned min_complete)
 }
 
 /* One send of buf to each of fds[0..count) (count <= ring.entries); result[j]
-   is what send() would have returned, or -1. Returns the number of sends that
+   is the bytes it sent, or negative (a completion's -errno, or -1 for a send
+   not made). Returns the number of sends that
    completed; the others (only after a failure of the ring, which is then
    closed for good) were not made, their result -1. When some completion could
    not be collected, *in_flight is set: the kernel may still read buf. */
@@ -356,7 +357,7 @@ ring_send(const int *fds, Py_ssize_t count, const void *buf, size_t len, ssize_t
 }
 #endif /* HAVE_URING */
 
-/* Writes buf to each of fds[0..count), result[j] being what send() returned. */
+/* Writes buf to each of fds[0..count), result[j] being the bytes sent or negative. */
 static void
 send_each(const int *fds, Py_ssize_t count, const void *buf, size_t len, ssize_t *result,
           int *in_flight)
